@@ -1,0 +1,15 @@
+"""The action server's registry: `rasa run actions --actions bot.actions` loads these.
+
+Each concern has its own module; this file only imports them so rasa-sdk registers their
+actions.
+"""
+from bot.actions.claims import (  # noqa: F401
+    ActionAskClaimItems,
+    ActionAskOrderId,
+    ActionStartClaim,
+    ValidateClaimForm,
+)
+from bot.actions.fallback import ActionClarifyOrHandoff  # noqa: F401
+from bot.actions.handoff import ActionHandoff  # noqa: F401
+from bot.actions.remedies import ActionAskRemedy, ActionCompleteClaim  # noqa: F401
+from bot.actions.session import ActionSessionStart  # noqa: F401

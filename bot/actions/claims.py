@@ -1,0 +1,321 @@
+"""A claim from report to remedy: find the order, pick the items, decide the remedies.
+
+The conversation side is Rasa's `claim_form` (order_id -> claim_items -> remedy); this
+module validates each answer, asks each question with buttons, and asks the policy engine
+what may be offered. Any sign that a person is needed (asked for, frustration, safety,
+payment, out of policy, repeated misunderstanding) sets `handoff_reason`, which ends the
+form; `action_complete_claim` (remedies.py) then hands the case over.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Sequence, Text
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.actions import services
+from bot.actions.formatting import item_button_label, order_button_label, order_line
+from bot.actions.matching import match_items, match_order, order_number_in, orders_mentioning
+from bot.policy import decide, match_remedy
+from bot.policy.types import OrderView
+
+# Problems that are about particular items of an order (the others are about the whole order).
+ITEM_PROBLEMS = ("missing_item", "wrong_item", "damaged_item")
+PROBLEM_BY_INTENT = {
+    "report_missing_item": "missing_item",
+    "report_wrong_item": "wrong_item",
+    "report_damaged_item": "damaged_item",
+    "report_late_delivery": "late_delivery",
+    "cancel_order": "cancel_order",
+    "check_order_status": "check_order_status",
+}
+# Intents that mean "a person, now", whatever question the form was asking.
+HANDOFF_BY_INTENT = {
+    "request_human": "request_human",
+    "express_frustration": "frustration",
+    "report_safety_issue": "safety",
+    "ask_payment_or_account": "payment_or_account",
+}
+REFUSAL_INTENT = "deny"
+# Misunderstood answers to the same question before a person takes over.
+MAX_FAILED_ATTEMPTS = 2
+# Orders offered as buttons when asking "which order?".
+MAX_ORDER_CHOICES = 4
+# Which order statuses come first in the choice, per problem.
+PREFERRED_STATUSES = {
+    "late_delivery": ("out_for_delivery", "preparing", "placed"),
+    "cancel_order": ("placed", "preparing", "out_for_delivery"),
+    "check_order_status": ("out_for_delivery", "preparing", "placed"),
+}
+CLAIM_SLOTS = (
+    "order_id", "claim_items", "remedy", "case_id", "offers",
+    "refused_remedies", "handoff_reason", "failed_attempts",
+)
+
+
+def inform_payload(**entities: Any) -> str:
+    """A button payload that fills slots without going through NLU."""
+    return "/inform" + json.dumps(entities, ensure_ascii=False)
+
+
+def candidate_orders(customer_id: int, problem: Optional[str], mentions: Sequence[str]) -> List[OrderView]:
+    """The customer's recent orders, most likely first: the ones holding an item they
+    named, then the statuses that fit the problem, then the newest."""
+    orders = services.repository().recent_orders(customer_id, services.now())
+    if problem in ITEM_PROBLEMS:
+        orders = [o for o in orders if o.status == "delivered"] or orders
+    preferred = PREFERRED_STATUSES.get(problem or "", ("delivered",))
+    named = set(o.number for o in orders_mentioning(mentions, orders))
+    ranked = sorted(
+        orders,
+        key=lambda o: (
+            o.number not in named,
+            preferred.index(o.status) if o.status in preferred else len(preferred),
+        ),
+    )  # sorted() is stable: newest first within each group
+    return ranked[:MAX_ORDER_CHOICES]
+
+
+def customer_for(tracker: Tracker):
+    """The customer behind this conversation: the LINE user id is Rasa's sender id."""
+    return services.repository().customer_by_line_id(tracker.sender_id)
+
+
+class ActionStartClaim(Action):
+    """Starts a new claim: remembers the problem and forgets the previous claim's details."""
+
+    def name(self) -> Text:
+        return "action_start_claim"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        problem = PROBLEM_BY_INTENT.get(services.latest_intent(tracker) or "", "missing_item")
+        events: List[EventType] = [SlotSet("problem", problem)]
+        said_now = {e.get("entity") for e in tracker.latest_message.get("entities", [])}
+        for slot in CLAIM_SLOTS:
+            # An order number given before the problem ("1001" then "it's late") still counts.
+            if slot == "order_id" and ("order_id" in said_now or tracker.get_slot("problem") is None):
+                continue
+            events.append(SlotSet(slot, 0 if slot == "failed_attempts" else None))
+        if "item" not in said_now:
+            events.append(SlotSet("item", None))
+        return events
+
+
+class ActionAskOrderId(Action):
+    """Which order? Buttons with the customer's recent orders, or a request for the number."""
+
+    def name(self) -> Text:
+        return "action_ask_order_id"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        language = services.language(tracker)
+        customer = customer_for(tracker)
+        if customer is None:
+            dispatcher.utter_message(response="utter_ask_order_number")
+            return []
+        orders = candidate_orders(customer.id, tracker.get_slot("problem"), tracker.get_slot("item") or [])
+        if not orders:
+            dispatcher.utter_message(response="utter_no_matching_orders")
+            return []
+        dispatcher.utter_message(
+            response="utter_choose_order",
+            buttons=[
+                {"title": order_button_label(o, language), "payload": inform_payload(order_id=o.number)}
+                for o in orders
+            ],
+        )
+        # The full lines tell similar orders apart (shop, time, total) beyond the short labels.
+        dispatcher.utter_message(text="\n".join(order_line(o, language) for o in orders))
+        return []
+
+
+class ActionAskClaimItems(Action):
+    """Which items? Buttons listing the chosen order's items."""
+
+    def name(self) -> Text:
+        return "action_ask_claim_items"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        language = services.language(tracker)
+        order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
+        if order is None:  # cannot happen after validation; ask for the order again
+            return [SlotSet("order_id", None)]
+        dispatcher.utter_message(
+            response="utter_choose_items",
+            order_number=order.number,
+            shop=order.shop_name,
+            buttons=[
+                {"title": item_button_label(i, language), "payload": inform_payload(item=f"item:{i.item_id}")}
+                for i in order.items
+            ],
+        )
+        return []
+
+
+class ValidateClaimForm(FormValidationAction):
+    """Checks each answer of the claim form and decides what to ask next."""
+
+    def name(self) -> Text:
+        return "validate_claim_form"
+
+    async def required_slots(
+        self,
+        domain_slots: List[Text],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[Text]:
+        if tracker.get_slot("handoff_reason"):
+            return []
+        problem = tracker.get_slot("problem")
+        slots = ["order_id"]
+        if problem in ITEM_PROBLEMS:
+            slots.append("claim_items")
+        offers = tracker.get_slot("offers")
+        has_nothing_to_offer = offers is not None and not offers.get("remedies")
+        if problem != "check_order_status" and not has_nothing_to_offer:
+            slots.append("remedy")
+        return slots
+
+    # --- order -----------------------------------------------------------------------
+    def validate_order_id(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        escalation = _escalation(tracker, "order_id")
+        if escalation:
+            return escalation
+        text = str(value or "")
+        customer = customer_for(tracker)
+        problem = tracker.get_slot("problem")
+        order = None
+        if customer is not None:
+            listed = candidate_orders(customer.id, problem, tracker.get_slot("item") or [])
+            order = match_order(text, listed)
+        number = order.number if order else order_number_in(text)
+        if order is None and number:
+            order = _owned_order(number, customer.id if customer else None)
+        if order is None:
+            if number:
+                dispatcher.utter_message(response="utter_order_not_found", order_number=number)
+            else:
+                dispatcher.utter_message(response="utter_order_not_understood")
+            return _failed(tracker, "order_id", "order_not_found")
+        slots: Dict[Text, Any] = {"order_id": order.number, "failed_attempts": 0}
+        if problem in ITEM_PROBLEMS:
+            named = match_items(tracker.get_slot("item") or [], order.items)
+            if named:
+                slots["claim_items"] = [str(i.item_id) for i in named]
+                slots.update(_decision_slots(tracker, order, named))
+        elif problem in ("late_delivery", "cancel_order"):
+            slots.update(_decision_slots(tracker, order, list(order.items)))
+        return slots
+
+    # --- items -----------------------------------------------------------------------
+    def validate_claim_items(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        escalation = _escalation(tracker, "claim_items")
+        if escalation:
+            return escalation
+        order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
+        if order is None:
+            return {"claim_items": None, "order_id": None}
+        mentions = value if isinstance(value, list) else [value]
+        entity_mentions = [
+            e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "item"
+        ]
+        chosen = match_items(entity_mentions, order.items) or match_items(mentions, order.items)
+        if not chosen:
+            dispatcher.utter_message(response="utter_item_not_understood")
+            return _failed(tracker, "claim_items", "repeated_misunderstanding")
+        slots: Dict[Text, Any] = {"claim_items": [str(i.item_id) for i in chosen], "failed_attempts": 0}
+        slots.update(_decision_slots(tracker, order, chosen))
+        return slots
+
+    # --- remedy ----------------------------------------------------------------------
+    def validate_remedy(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        escalation = _escalation(tracker, "remedy")
+        if escalation:
+            return escalation
+        offered = [o["kind"] for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
+        if services.latest_intent(tracker) == REFUSAL_INTENT:
+            return {"remedy": None, "refused_remedies": offered, "handoff_reason": "all_remedies_refused"}
+        kind = str(value) if value in offered else match_remedy(
+            services.policy(), str(value or ""), offered, services.language(tracker)
+        )
+        if kind not in offered:
+            dispatcher.utter_message(response="utter_remedy_not_understood")
+            return _failed(tracker, "remedy", "repeated_misunderstanding")
+        return {"remedy": kind, "failed_attempts": 0}
+
+
+def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:
+    """A request for a person (or frustration, safety, payment) answers any question."""
+    reason = HANDOFF_BY_INTENT.get(services.latest_intent(tracker) or "")
+    return {slot: None, "handoff_reason": reason} if reason else None
+
+
+def _failed(tracker: Tracker, slot: str, reason: str) -> Dict[Text, Any]:
+    """Ask again once; the second miss in a row goes to a person (others stop at two)."""
+    attempts = int(tracker.get_slot("failed_attempts") or 0) + 1
+    if attempts >= MAX_FAILED_ATTEMPTS:
+        return {slot: None, "failed_attempts": attempts, "handoff_reason": reason}
+    return {slot: None, "failed_attempts": attempts}
+
+
+def _owned_order(number: str, customer_id: Optional[int]) -> Optional[OrderView]:
+    """An order this conversation may see. Another customer's order is "not found", so
+    that order numbers cannot be probed; guests (no LINE account) may use an order placed
+    without one."""
+    repository = services.repository()
+    order = repository.order_by_number(number)
+    if order is None:
+        return None
+    if customer_id is not None:
+        return order if order.customer_id == customer_id else None
+    owner = repository.customer_by_id(order.customer_id)
+    return order if owner is not None and owner.line_user_id is None else None
+
+
+def _decision_slots(tracker: Tracker, order: OrderView, items: Sequence) -> Dict[Text, Any]:
+    """Asks the policy what may be offered and opens the case the remedy will belong to."""
+    problem = tracker.get_slot("problem")
+    if problem == "check_order_status":
+        return {}
+    repository = services.repository()
+    now = services.now()
+    decision = decide(
+        services.policy(), problem, order, list(items), repository.customer_history(order.customer_id), now
+    )
+    case_id = tracker.get_slot("case_id") or repository.open_claim(
+        order.customer_id, order.number, problem, [i.item_id for i in items], now
+    )
+    offers = {
+        "remedies": [_offer_dict(o) for o in decision.offers],
+        "needs_approval": [_offer_dict(o) for o in decision.needs_approval],
+        "notice": decision.notice,
+    }
+    slots: Dict[Text, Any] = {"case_id": case_id, "offers": offers}
+    if decision.escalate_reason:
+        slots["handoff_reason"] = decision.escalate_reason
+    return slots
+
+
+def _offer_dict(offer) -> Dict[Text, Any]:
+    return {
+        "kind": offer.kind,
+        "amount": offer.amount,
+        "eta": offer.eta.isoformat() if offer.eta else None,
+        "needs_approval": offer.needs_approval,
+    }

@@ -1,0 +1,61 @@
+"""How amounts, times and orders are written for customers, in Japanese and English."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Optional
+from zoneinfo import ZoneInfo
+
+from bot.policy.types import ItemView, OrderView
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+# LINE quick-reply labels hold at most 20 characters.
+BUTTON_LABEL_LIMIT = 20
+
+
+def yen(amount: int) -> str:
+    return f"¥{amount:,}"
+
+
+def clock(moment: Optional[datetime]) -> str:
+    """HH:MM in Japan time, what customers read on their phones."""
+    return moment.astimezone(TOKYO).strftime("%H:%M") if moment else "-"
+
+
+def day_and_clock(moment: Optional[datetime], language: str) -> str:
+    if not moment:
+        return "-"
+    local = moment.astimezone(TOKYO)
+    if language == "en":
+        return local.strftime("%b %-d %H:%M")
+    return f"{local.month}/{local.day} {local:%H:%M}"
+
+
+def item_names(items: Iterable[ItemView], language: str) -> str:
+    names = [item.name(language) for item in items]
+    return ", ".join(names) if language == "en" else "、".join(names)
+
+
+def order_button_label(order: OrderView, language: str) -> str:
+    """"#1001 親子丼ほか2点" / "#1001 Oyakodon +2": short enough for a quick reply."""
+    first = order.items[0].name(language) if order.items else ""
+    rest = len(order.items) - 1
+    if rest > 0:
+        first += f" +{rest}" if language == "en" else f"ほか{rest}点"
+    return _fit(f"#{order.number} {first}")
+
+
+def order_line(order: OrderView, language: str) -> str:
+    """One line that tells orders apart: number, shop, when, items, total."""
+    when = day_and_clock(order.delivered_at or order.placed_at, language)
+    return f"#{order.number} {order.shop_name} {when} {item_names(order.items, language)} {yen(order.total)}"
+
+
+def item_button_label(item: ItemView, language: str) -> str:
+    label = item.name(language)
+    if item.quantity > 1:
+        label += f" ×{item.quantity}"
+    return _fit(label)
+
+
+def _fit(label: str) -> str:
+    return label if len(label) <= BUTTON_LABEL_LIMIT else label[: BUTTON_LABEL_LIMIT - 1] + "…"

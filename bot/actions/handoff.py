@@ -1,0 +1,161 @@
+"""Handing a case to a person, with everything the bot learned.
+
+The customer never repeats themselves: the case context carries who they are, which order
+and items, the problem, what was offered and refused, why the bot escalated, and the whole
+transcript. It is recorded in the orders database and sent to the gateway as a custom
+payload (`{"handoff": {...}}`), which opens the agents' thread. Rasa then pauses the
+conversation until an agent hands it back.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.actions import services
+from bot.actions.claims import HANDOFF_BY_INTENT, customer_for
+from bot.actions.formatting import yen
+
+# Reasons that have their own `utter_handoff_<reason>` response; others use the generic one.
+GENERIC_REASON = "no_remedy_available"
+
+
+class ActionHandoff(Action):
+    """Runs when a rule decides a person is needed (asked for, frustration, safety, payment)."""
+
+    def name(self) -> Text:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        reason = HANDOFF_BY_INTENT.get(services.latest_intent(tracker) or "") or tracker.get_slot(
+            "handoff_reason"
+        ) or "request_human"
+        return hand_off(dispatcher, tracker, reason, domain)
+
+
+def hand_off(
+    dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, domain: Optional[DomainDict] = None
+) -> List[EventType]:
+    """Tells the customer what happens next, records the case and pauses the conversation."""
+    now = services.now()
+    context = build_case_context(tracker, reason, now)
+    services.repository().record_handoff(
+        context["case_id"], context["customer"]["customer_id"], reason, context, now
+    )
+    response = f"utter_handoff_{reason}"
+    if domain is not None and response not in domain.get("responses", {}):
+        response = f"utter_handoff_{GENERIC_REASON}"
+    dispatcher.utter_message(response=response)
+    dispatcher.utter_message(response="utter_handoff_wait")
+    dispatcher.utter_message(json_message={"handoff": context})
+    return [
+        SlotSet("handoff_reason", reason),
+        SlotSet("case_id", context["case_id"]),
+        ConversationPaused(),
+    ]
+
+
+def build_case_context(tracker: Tracker, reason: str, now: datetime) -> Dict[str, Any]:
+    """Everything an agent needs to take over without asking the customer again."""
+    repository = services.repository()
+    order = repository.order_by_number(tracker.get_slot("order_id") or "")
+    customer = customer_for(tracker)
+    if customer is None and order is not None:
+        customer = repository.customer_by_id(order.customer_id)
+    claimed_ids = {int(i) for i in tracker.get_slot("claim_items") or []}
+    offers = tracker.get_slot("offers") or {}
+    offered = offers.get("remedies", [])
+    refused = tracker.get_slot("refused_remedies") or []
+    problem = tracker.get_slot("problem")
+    case_id = tracker.get_slot("case_id") or repository.open_claim(
+        customer.id if customer else None, order.number if order else None, problem or "handoff",
+        sorted(claimed_ids), now,
+    )
+    items = [
+        {"item_id": i.item_id, "name_ja": i.name_ja, "name_en": i.name_en, "unit_price": i.unit_price,
+         "quantity": i.quantity, "claimed": i.item_id in claimed_ids}
+        for i in (order.items if order else ())
+    ]
+    metadata = tracker.get_slot("session_started_metadata") or {}
+    context = {
+        "case_id": case_id,
+        "reason": reason,
+        "created_at": now.isoformat(),
+        "customer": {
+            "line_user_id": tracker.sender_id,
+            "customer_id": customer.id if customer else None,
+            "display_name": tracker.get_slot("customer_name")
+            or metadata.get("display_name")
+            or (customer.display_name if customer else None),
+            "language": services.language(tracker),
+        },
+        "problem": problem,
+        "order": _order_summary(order),
+        "items": items,
+        "remedies_offered": offered,
+        "remedies_refused": refused,
+        "remedies_needing_approval": offers.get("needs_approval", []),
+        "safety_signals": tracker.latest_message.get("safety_signals", []),
+        "transcript": transcript(tracker),
+    }
+    context["summary"] = summary_line(context)
+    return context
+
+
+def _order_summary(order) -> Optional[Dict[str, Any]]:
+    if order is None:
+        return None
+    return {
+        "number": order.number,
+        "shop": order.shop_name,
+        "kind": order.kind,
+        "status": order.status,
+        "placed_at": order.placed_at.isoformat(),
+        "promised_at": order.promised_at.isoformat() if order.promised_at else None,
+        "delivered_at": order.delivered_at.isoformat() if order.delivered_at else None,
+        "delivery_fee": order.delivery_fee,
+        "total": order.total,
+    }
+
+
+def summary_line(context: Dict[str, Any]) -> str:
+    """One line for the top of the agent's card, e.g.
+    "safety | missing_item #1001: 別卵 ¥80 | offered send_item, refund_item | refused all"."""
+    parts = [context["reason"]]
+    order = context["order"]
+    what = context["problem"] or "no claim"
+    if order:
+        claimed = [i for i in context["items"] if i["claimed"]] or context["items"]
+        names = "、".join(f"{i['name_ja']} {yen(i['unit_price'] * i['quantity'])}" for i in claimed)
+        what += f" #{order['number']}: {names}"
+    parts.append(what)
+    if context["remedies_offered"]:
+        parts.append("offered " + ", ".join(o["kind"] for o in context["remedies_offered"]))
+    if context["remedies_refused"]:
+        parts.append("refused " + ", ".join(context["remedies_refused"]))
+    return " | ".join(parts)
+
+
+def transcript(tracker: Tracker) -> List[Dict[str, Any]]:
+    """Customer and bot turns of this conversation, oldest first."""
+    turns = []
+    for event in tracker.events:
+        kind = event.get("event")
+        if kind not in ("user", "bot") or not event.get("text"):
+            continue
+        stamp = event.get("timestamp")
+        turns.append(
+            {
+                "role": "customer" if kind == "user" else "bot",
+                "text": event["text"],
+                "time": datetime.fromtimestamp(stamp, timezone.utc).isoformat() if stamp else None,
+                **({"intent": (event.get("parse_data") or {}).get("intent", {}).get("name")} if kind == "user" else {}),
+            }
+        )
+    return turns

@@ -1,0 +1,138 @@
+"""Understanding free-typed answers inside a claim: order numbers, ordinals, item names.
+
+Pure functions (no Rasa, no database) so they are easy to test with tables.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Iterable, List, Optional, Sequence
+
+import fugashi
+
+from bot.components.scripts import katakana_to_hiragana, normalize
+from bot.policy.types import ItemView, OrderView
+
+# A button payload names an item by id so that two items with similar names never mix.
+ITEM_REFERENCE = re.compile(r"^item:(\d+)$")
+_ORDER_NUMBER = re.compile(r"\d{3,8}")
+_ORDINALS = {
+    1: ("1", "一", "最初", "はじめ", "初め", "上", "first", "1st", "top"),
+    2: ("2", "二", "2番", "second", "2nd"),
+    3: ("3", "三", "third", "3rd"),
+    4: ("4", "四", "fourth", "4th"),
+    5: ("5", "五", "fifth", "5th"),
+}
+_LAST = ("最後", "一番下", "last", "bottom")
+
+
+def order_number_in(text: str) -> Optional[str]:
+    """The first 3-8 digit number in the text (full-width digits count)."""
+    match = _ORDER_NUMBER.search(normalize(text))
+    return match.group() if match else None
+
+
+def ordinal_in(text: str, count: int) -> Optional[int]:
+    """0-based index chosen by "2番目", "the second one", "最後" ... among `count` options."""
+    folded = normalize(text).strip()
+    if any(word in folded for word in _LAST):
+        return count - 1 if count else None
+    for position, words in _ORDINALS.items():
+        if position > count:
+            break
+        for word in words:
+            if re.fullmatch(rf"(#|no\.?\s*)?{re.escape(word)}", folded) or re.search(
+                rf"(^|\s){re.escape(word)}\s*(番目?|つ目|個目|one\b|option\b|です|で)", folded
+            ):
+                return position - 1
+    return None
+
+
+@lru_cache(maxsize=1)
+def _tagger() -> fugashi.Tagger:
+    return fugashi.Tagger()
+
+
+# English filler around an item name ("the egg one", "my fries").
+_FILLER = re.compile(r"\b(the|a|an|my|one|ones|some|pls|please|it|was|is)\b")
+_KANJI = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _reading(text: str, per_character: bool = False) -> str:
+    if per_character:
+        # In a compound a kanji takes another reading (別卵 -> べつらん) than the word
+        # customers type (卵 -> たまご), so read each character on its own too.
+        words = [w for ch in text for w in _tagger()(ch)]
+    else:
+        words = list(_tagger()(text))
+    return "".join(getattr(w.feature, "kana", None) or w.surface for w in words)
+
+
+@lru_cache(maxsize=4096)
+def _forms(text: str) -> tuple:
+    """Ways to compare a name: as written (in hiragana) and as its kana readings (卵 -> たまご)."""
+    written = _FILLER.sub(" ", katakana_to_hiragana(normalize(text))).replace(" ", "")
+    readings = {_reading(text), _reading(text, per_character=True)} if _KANJI.search(text) else set()
+    folded = {katakana_to_hiragana(normalize(r)).replace(" ", "") for r in readings}
+    return tuple(sorted(({written} | folded) - {""}))
+
+
+def _names_match(mention: str, name: str) -> bool:
+    for said in _forms(mention):
+        for known in _forms(name):
+            # One kana says nothing, one kanji does (卵 in 別卵).
+            long_enough = len(said) >= 2 or bool(_KANJI.search(said))
+            if long_enough and (said in known or known in said):
+                return True
+            if said == known:
+                return True
+    return False
+
+
+def match_items(mentions: Iterable[str], items: Sequence[ItemView]) -> List[ItemView]:
+    """The order's items the customer named (by button id, Japanese or English name)."""
+    chosen: List[ItemView] = []
+    for mention in mentions:
+        if not mention:
+            continue
+        reference = ITEM_REFERENCE.match(str(mention).strip())
+        for item in items:
+            if item in chosen:
+                continue
+            if reference:
+                if int(reference.group(1)) == item.item_id:
+                    chosen.append(item)
+            elif any(_names_match(str(mention), name) for name in (item.name_ja, item.name_en, item.sku)):
+                chosen.append(item)
+    return _most_specific(chosen, mentions)
+
+
+def _most_specific(chosen: List[ItemView], mentions: Iterable[str]) -> List[ItemView]:
+    """"別卵" names the extra egg, not every item whose name contains an egg.
+
+    When a mention equals one item's name exactly, items matched only loosely by the same
+    mention are dropped.
+    """
+    exact = [
+        item for item in chosen
+        if any(set(_forms(str(m))) & (set(_forms(item.name_ja)) | set(_forms(item.name_en))) for m in mentions if m)
+    ]
+    return exact or chosen
+
+
+def match_order(text: str, orders: Sequence[OrderView]) -> Optional[OrderView]:
+    """The listed order a free-typed answer points at: number, ordinal or an item in it."""
+    number = order_number_in(text)
+    if number:
+        return next((o for o in orders if o.number == number), None)
+    index = ordinal_in(text, len(orders))
+    if index is not None:
+        return orders[index]
+    hits = [o for o in orders if any(_names_match(text, n) for i in o.items for n in (i.name_ja, i.name_en))]
+    return hits[0] if len(hits) == 1 else None
+
+
+def orders_mentioning(mentions: Iterable[str], orders: Sequence[OrderView]) -> List[OrderView]:
+    """Orders that contain an item the customer already named."""
+    mentions = [m for m in mentions if m]
+    return [o for o in orders if mentions and match_items(mentions, o.items)]

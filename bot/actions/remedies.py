@@ -1,0 +1,140 @@
+"""Offering remedies and applying the chosen one exactly once.
+
+What is applied is what was shown: the offers (kind, amount, time) are kept in the `offers`
+slot when they are offered, and the repository applies one remedy per case number, so a
+second tap, a retried request or a restarted action server never applies it twice.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.actions import services
+from bot.actions.claims import ITEM_PROBLEMS, inform_payload
+from bot.actions.formatting import clock, item_names
+from bot.actions.handoff import hand_off
+from bot.actions.responses import response_text
+from bot.policy import render_confirmation, render_label
+from bot.policy.types import ItemView, OrderView, RemedyOffer
+
+
+def offer_from_dict(data: Dict[Text, Any]) -> RemedyOffer:
+    eta = data.get("eta")
+    return RemedyOffer(
+        kind=data["kind"],
+        amount=int(data["amount"]),
+        eta=datetime.fromisoformat(eta) if eta else None,
+        needs_approval=bool(data.get("needs_approval")),
+    )
+
+
+def claim_items(tracker: Tracker, order: OrderView) -> List[ItemView]:
+    """The items the claim is about (the whole order for late delivery and cancellation)."""
+    chosen = {int(i) for i in tracker.get_slot("claim_items") or []}
+    return [i for i in order.items if i.item_id in chosen] or list(order.items)
+
+
+class ActionAskRemedy(Action):
+    """Offers the remedies the policy allows, each with its real amount or time."""
+
+    def name(self) -> Text:
+        return "action_ask_remedy"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        language = services.language(tracker)
+        order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
+        offers = [offer_from_dict(o) for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
+        if order is None or not offers:
+            return []
+        items = claim_items(tracker, order)
+        now = services.now()
+        labels = [render_label(services.policy(), o, language, items, now) for o in offers]
+        options = "\n".join(f"{n}. {label}" for n, label in enumerate(labels, start=1))
+        buttons = [
+            {"title": label, "payload": inform_payload(remedy=o.kind)} for o, label in zip(offers, labels)
+        ]
+        buttons.append({"title": response_text(domain, "utter_refuse_all_button", language), "payload": "/deny"})
+        if tracker.get_slot("problem") in ITEM_PROBLEMS:
+            dispatcher.utter_message(
+                response="utter_offer_remedies", items=item_names(items, language), options=options, buttons=buttons
+            )
+        else:
+            dispatcher.utter_message(
+                response="utter_offer_remedies_order", order_number=order.number, options=options, buttons=buttons
+            )
+        return []
+
+
+class ActionCompleteClaim(Action):
+    """Ends the claim form: hand off, apply the remedy, or tell the order's status."""
+
+    def name(self) -> Text:
+        return "action_complete_claim"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        reason = tracker.get_slot("handoff_reason")
+        if reason:
+            return hand_off(dispatcher, tracker, reason)
+        order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
+        if order is None:
+            return hand_off(dispatcher, tracker, "order_not_found")
+        offers = tracker.get_slot("offers") or {}
+        if tracker.get_slot("problem") == "check_order_status":
+            tell_status(dispatcher, order)
+        elif offers.get("notice") == "not_late_yet":
+            dispatcher.utter_message(
+                response="utter_not_late_yet", order_number=order.number, shop=order.shop_name,
+                eta_time=clock(order.promised_at),
+            )
+        else:
+            chosen = _chosen_offer(tracker)
+            if chosen is None:
+                return hand_off(dispatcher, tracker, "no_remedy_available")
+            apply_and_confirm(dispatcher, tracker, order, chosen)
+        dispatcher.utter_message(response="utter_anything_else")
+        return []
+
+
+def _chosen_offer(tracker: Tracker) -> Optional[RemedyOffer]:
+    kind = tracker.get_slot("remedy")
+    for data in (tracker.get_slot("offers") or {}).get("remedies", []):
+        if data["kind"] == kind:
+            return offer_from_dict(data)
+    return None
+
+
+def apply_and_confirm(
+    dispatcher: CollectingDispatcher, tracker: Tracker, order: OrderView, offer: RemedyOffer
+) -> None:
+    """Applies the remedy once for this case and says what happens, when, and how much."""
+    case_id = tracker.get_slot("case_id")
+    applied = services.repository().apply_remedy(case_id, offer, services.now())
+    # After a retry the remedy on record is the one to confirm, whatever was asked now.
+    on_record = RemedyOffer(kind=applied.kind, amount=applied.amount, eta=applied.eta)
+    confirmation = render_confirmation(
+        services.policy(), on_record, services.language(tracker), claim_items(tracker, order), case_id,
+        applied.applied_at,
+    )
+    response = "utter_remedy_applied" if applied.created else "utter_remedy_already_applied"
+    dispatcher.utter_message(response=response, confirmation=confirmation, case_id=case_id)
+
+
+def tell_status(dispatcher: CollectingDispatcher, order: OrderView) -> None:
+    now = services.now()
+    common = {"order_number": order.number, "shop": order.shop_name, "eta_time": clock(order.promised_at)}
+    if order.status == "delivered":
+        dispatcher.utter_message(response="utter_status_delivered", delivered_time=clock(order.delivered_at), **common)
+    elif order.status == "out_for_delivery" and order.promised_at and now > order.promised_at:
+        late = int((now - order.promised_at).total_seconds() // 60)
+        dispatcher.utter_message(response="utter_status_late", late_minutes=late, **common)
+    else:
+        dispatcher.utter_message(response=f"utter_status_{order.status}", **common)

@@ -1,0 +1,1 @@
+"""Custom Rasa NLU components: Japanese tokenisation, language detection, safety signals."""

@@ -1,0 +1,138 @@
+"""Routes any message that mentions a safety problem to `report_safety_issue`.
+
+Allergies, food poisoning and injuries must reach a person every time, even when the
+classifier is unsure or reads "卵アレルギーなのに卵が入ってた" as a wrong item. So after the
+classifier, a lexicon that product owners keep in `bot/signals.yml` overrides the intent
+and records which words matched (`safety_signals` in the parse result, for the agent).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Text
+
+import yaml
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+    TOKENS_NAMES,
+)
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.components.scripts import JAPANESE_RUN, katakana_to_hiragana, normalize
+
+SAFETY_INTENT = "report_safety_issue"
+DEFAULT_LEXICON = Path(__file__).resolve().parent.parent / "signals.yml"
+
+
+class LexiconError(ValueError):
+    """A mistake in bot/signals.yml, with file and line."""
+
+
+@dataclass(frozen=True)
+class SafetyLexicon:
+    """Safety words per language, matched the way each language needs."""
+
+    japanese: Sequence[str]
+    english: Sequence[str]
+
+    def matches(self, text: str, lemmas: Sequence[str]) -> List[str]:
+        folded = katakana_to_hiragana(normalize(text))
+        lemma_set = {katakana_to_hiragana(lemma) for lemma in lemmas}
+        found = []
+        for term in self.japanese:
+            key = katakana_to_hiragana(normalize(term))
+            # Short kana words hide inside other words (だけが contains けが): for those
+            # only a whole token counts. Longer words and kanji match anywhere.
+            short_kana = len(key) <= 2 and not re.search(r"[\u4e00-\u9fff]", key)
+            if key in lemma_set or (not short_kana and key in folded):
+                found.append(term)
+        for term in self.english:
+            if re.search(r"\b" + re.escape(normalize(term)), folded):
+                found.append(term)
+        return found
+
+
+def load_lexicon(path: Path = DEFAULT_LEXICON) -> SafetyLexicon:
+    """Reads the `safety` section of signals.yml; errors name the file and line."""
+    with open(path, encoding="utf-8") as handle:
+        root = yaml.compose(handle)
+    if root is None or not isinstance(root, yaml.MappingNode):
+        raise LexiconError(f"{path}:1: expected a mapping with a 'safety' section")
+    sections = {key.value: value for key, value in root.value}
+    safety = sections.get("safety")
+    if not isinstance(safety, yaml.MappingNode):
+        raise LexiconError(f"{path}:1: missing 'safety:' with 'ja:' and 'en:' lists")
+    lists: Dict[str, List[str]] = {}
+    for key, value in safety.value:
+        line = key.start_mark.line + 1
+        if key.value not in ("ja", "en"):
+            raise LexiconError(f"{path}:{line}: safety.{key.value}: unknown language; use ja or en")
+        if not isinstance(value, yaml.SequenceNode):
+            raise LexiconError(f"{path}:{line}: safety.{key.value}: expected a list of words")
+        words = []
+        for item in value.value:
+            if not isinstance(item, yaml.ScalarNode) or not str(item.value).strip():
+                raise LexiconError(
+                    f"{path}:{item.start_mark.line + 1}: safety.{key.value}: "
+                    "each entry must be a non-empty word or phrase"
+                )
+            words.append(str(item.value).strip())
+        lists[key.value] = words
+    for language in ("ja", "en"):
+        if not lists.get(language):
+            raise LexiconError(f"{path}:1: safety.{language}: add at least one word")
+    return SafetyLexicon(japanese=tuple(lists["ja"]), english=tuple(lists["en"]))
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
+)
+class SafetySignals(GraphComponent):
+    """Overrides the intent with `report_safety_issue` when a safety word appears."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"lexicon": None}  # None: bot/signals.yml
+
+    def __init__(self, lexicon: SafetyLexicon) -> None:
+        self._lexicon = lexicon
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "SafetySignals":
+        path: Optional[str] = config.get("lexicon")
+        return cls(load_lexicon(Path(path) if path else DEFAULT_LEXICON))
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            if not text:
+                continue
+            tokens = message.get(TOKENS_NAMES[TEXT]) or []
+            found = self._lexicon.matches(text, [t.lemma for t in tokens] + [t.text for t in tokens])
+            if not found:
+                continue
+            message.set("safety_signals", found, add_to_output=True)
+            if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) != SAFETY_INTENT:
+                override = {INTENT_NAME_KEY: SAFETY_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
+                message.set(INTENT, override, add_to_output=True)
+                ranking = [
+                    r for r in message.get(INTENT_RANKING_KEY) or []
+                    if r.get(INTENT_NAME_KEY) != SAFETY_INTENT
+                ]
+                message.set(INTENT_RANKING_KEY, [override] + ranking, add_to_output=True)
+        return messages

@@ -1,0 +1,92 @@
+"""Plain value types shared by the orders store, the remedy policy engine and the actions.
+
+They carry no database or Rasa state, so the policy engine stays a pure function over them
+and can be tested with literal tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional, Tuple
+
+# Problems the bot can fix. The names match the NLU intents without the `report_` prefix.
+PROBLEMS = ("missing_item", "wrong_item", "damaged_item", "late_delivery", "cancel_order")
+
+# Order kinds and statuses as stored in the orders database.
+ORDER_KINDS = ("food_delivery", "shipping")
+ORDER_STATUSES = ("placed", "preparing", "out_for_delivery", "delivered", "cancelled")
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One line of an order."""
+
+    item_id: int
+    sku: str
+    name_ja: str
+    name_en: str
+    category: str  # e.g. "dish", "side", "topping", "drink", "goods", "gift_card"
+    unit_price: int  # yen, tax included
+    quantity: int = 1
+
+    @property
+    def line_total(self) -> int:
+        return self.unit_price * self.quantity
+
+    def name(self, language: str) -> str:
+        return self.name_en if language == "en" else self.name_ja
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """An order as the policy engine and the actions see it. Datetimes are timezone-aware."""
+
+    number: str  # what the customer sees, e.g. "1001"
+    customer_id: int
+    kind: str  # one of ORDER_KINDS
+    status: str  # one of ORDER_STATUSES
+    shop_name: str
+    placed_at: datetime
+    promised_at: Optional[datetime]  # promised delivery time
+    delivered_at: Optional[datetime]
+    delivery_fee: int
+    items: Tuple[ItemView, ...] = field(default_factory=tuple)
+
+    @property
+    def total(self) -> int:
+        return sum(i.line_total for i in self.items) + self.delivery_fee
+
+
+@dataclass(frozen=True)
+class CustomerHistory:
+    """What the policy needs to know about a customer's past claims."""
+
+    # When each earlier claim of this customer had a remedy applied (timezone-aware).
+    claim_times: Tuple[datetime, ...] = ()
+
+
+@dataclass(frozen=True)
+class RemedyOffer:
+    """One concrete remedy with its real amount and time."""
+
+    kind: str  # e.g. "send_item", "remake_dish", "refund_item", "store_credit", ...
+    amount: int  # yen the customer receives or is refunded (0 when nothing is paid back)
+    eta: Optional[datetime] = None  # when the item/replacement arrives, if something is sent
+    needs_approval: bool = False  # True when only a person may grant it (e.g. above the limit)
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    """The engine's answer for one claim.
+
+    `offers` are what the bot may grant alone, in the order to offer them. `needs_approval`
+    are remedies a person could grant. When `escalate_reason` is set, the bot must hand the
+    case to a person (offers may then be empty).
+    """
+
+    problem: str
+    offers: Tuple[RemedyOffer, ...] = ()
+    needs_approval: Tuple[RemedyOffer, ...] = ()
+    escalate_reason: Optional[str] = None
+    # Something to tell the customer when there is nothing to fix yet, e.g. "not_late_yet".
+    notice: Optional[str] = None

@@ -1,0 +1,137 @@
+"""Starting the bot's real processes (action server, Rasa server) on free local ports.
+
+Used by the end-to-end tests and the benchmarks, so both measure exactly what `make serve`
+runs. Each process logs to a file; a process that fails to come up raises with the tail
+of its log.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+BOT_BIN = ROOT / ".venv-bot" / "bin"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, process: Optional[subprocess.Popen] = None, log: Optional[Path] = None) -> None:
+    """Wait until `url` answers 200, or fail with the process's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.3)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise RuntimeError(f"{url} did not come up within {timeout:.0f}s\n{tail}")
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _spawn(name: str, args: List[str], env: Dict[str, str], log_dir: Path) -> tuple:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{name}.log"
+    handle = open(log, "ab")
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    return process, log
+
+
+def start_action_server(log_dir: Path, env: Optional[Dict[str, str]] = None, port: Optional[int] = None) -> Service:
+    port = port or free_port()
+    full_env = {**os.environ, **(env or {})}
+    process, log = _spawn(
+        "actions",
+        [str(BOT_BIN / "rasa"), "run", "actions", "--actions", "bot.actions", "--port", str(port)],
+        full_env,
+        log_dir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/health", 90, process, log)
+    return Service("actions", process, url, log)
+
+
+@dataclass
+class RasaServer(Service):
+    token: str = field(default="")
+
+    def api(self, path: str) -> str:
+        """A URL of Rasa's HTTP API with the token (keep such URLs out of logs)."""
+        joiner = "&" if "?" in path else "?"
+        return f"{self.url}{path}{joiner}token={self.token}"
+
+
+def start_rasa(model: str, action_url: str, log_dir: Path, port: Optional[int] = None,
+               env: Optional[Dict[str, str]] = None) -> RasaServer:
+    """Rasa with its HTTP API on, protected by a token, bound to loopback only."""
+    port = port or free_port()
+    token = secrets.token_urlsafe(24)
+    full_env = {**os.environ, **(env or {}), "ACTION_SERVER_URL": f"{action_url}/webhook"}
+    process, log = _spawn(
+        "rasa",
+        [
+            str(BOT_BIN / "rasa"), "run", "--enable-api", "--auth-token", token,
+            "--interface", "127.0.0.1", "--port", str(port), "--model", model,
+            "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+        ],
+        full_env,
+        log_dir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/", 240, process, log)
+    server = RasaServer("rasa", process, url, log, token=token)
+    wait_http(server.api("/status"), 240, process, log)
+    return server
+
+
+def post_json(url: str, body: Any, timeout: float = 60) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"null")
+
+
+def get_json(url: str, timeout: float = 30) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read() or b"null")
+
+
+def trained_model() -> str:
+    """The up-to-date model, training it first if its inputs changed."""
+    out = subprocess.run([str(ROOT / "scripts" / "train.sh")], cwd=ROOT, check=True,
+                         stdout=subprocess.PIPE, text=True)
+    return str(ROOT / out.stdout.strip().splitlines()[-1])
