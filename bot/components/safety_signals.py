@@ -23,8 +23,8 @@ from rasa.shared.nlu.constants import (
     INTENT_RANKING_KEY,
     PREDICTED_CONFIDENCE_KEY,
     TEXT,
-    TOKENS_NAMES,
 )
+from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.scripts import JAPANESE_RUN, katakana_to_hiragana, normalize
