@@ -22,7 +22,7 @@ serve: install ## Action server and Rasa server in the foreground (a real deploy
 	@./scripts/run.sh serve
 
 validate: install ## Check the training data and domain (rasa data validate)
-	$(RASA) data validate --config config.yml --domain domain.yml --data bot/data --fail-on-warnings
+	$(RASA) data validate --config config.yml --domain domain.yml --data bot/data
 
 test: install train validate test-unit test-e2e test-stories ## Every test
 

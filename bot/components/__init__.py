@@ -1,1 +1,1 @@
-"""Custom Rasa NLU components: Japanese tokenisation, language detection, safety signals."""
+"""Custom Rasa NLU components: Japanese tokenisation and safety signals."""

@@ -5,7 +5,6 @@ import pytest
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.japanese_tokenizer import JapaneseTokenizer
-from bot.components.language_detector import LanguageDetector
 from bot.components.safety_signals import LexiconError, SafetySignals, load_lexicon
 from bot.components.scripts import detect_language
 
@@ -65,12 +64,6 @@ def test_a_message_of_only_an_emoji_still_has_a_token(tokenizer):
 )
 def test_language_detection(text, language):
     assert detect_language(text) == language
-
-
-def test_language_detector_adds_the_language_entity():
-    message = Message(data={"text": "my fries are missing", "entities": []})
-    LanguageDetector().process([message])
-    assert {"entity": "language", "value": "en"}.items() <= message.get("entities")[0].items()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,196 @@
+"""Each action on real rasa-sdk Trackers against a real (SQLite) orders database."""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.events import ConversationPaused
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions import services
+from bot.actions.claims import ActionAskOrderId, ActionStartClaim, ValidateClaimForm
+from bot.actions.fallback import ActionClarifyOrHandoff
+from bot.actions.handoff import ActionHandoff
+from bot.actions.remedies import ActionAskRemedy, ActionCompleteClaim
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+DEMO = "U00000000000000000000000000000001"
+STRANGER = "Uffffffffffffffffffffffffffffffff"
+
+
+@pytest.fixture(autouse=True)
+def orders_db(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORDERS_DATABASE_URL", f"sqlite:///{tmp_path / 'orders.db'}")
+    services.reset()
+    yield
+    services.reset()
+
+
+def tracker(
+    sender: str = DEMO,
+    slots: Optional[Dict[str, Any]] = None,
+    intent: str = "inform",
+    text: str = "",
+    entities: Optional[List[Dict[str, Any]]] = None,
+    events: Optional[List[Dict[str, Any]]] = None,
+) -> Tracker:
+    latest = {"intent": {"name": intent, "confidence": 0.99}, "text": text, "entities": entities or []}
+    return Tracker(
+        sender,
+        {"language": "ja", "failed_attempts": 0, **(slots or {})},
+        latest,
+        events or [{"event": "user", "text": text, "parse_data": latest, "timestamp": 1764000000.0}],
+        False,
+        None,
+        {"name": "claim_form"},
+        "action_listen",
+    )
+
+
+def run(action, t: Tracker):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, t, DOMAIN))
+    return dispatcher.messages, events
+
+
+def slots_of(events) -> Dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def egg_id() -> int:
+    order = services.repository().order_by_number("1001")
+    return next(i.item_id for i in order.items if i.sku == "EXTRA-EGG")
+
+
+def test_start_claim_takes_the_problem_from_the_intent_and_forgets_the_last_claim():
+    _, events = run(ActionStartClaim(), tracker(intent="report_late_delivery",
+                                                slots={"problem": "missing_item", "case_id": "C-1", "remedy": "refund_item"}))
+    slots = slots_of(events)
+    assert slots["problem"] == "late_delivery"
+    assert slots["case_id"] is None and slots["remedy"] is None
+
+
+def test_known_customer_gets_their_orders_as_buttons_named_item_first():
+    messages, _ = run(ActionAskOrderId(), tracker(slots={"problem": "missing_item", "item": ["別卵"]}))
+    titles = [b["title"] for b in messages[0]["buttons"]]
+    assert titles[0].startswith("#1001")
+    assert all(len(t) <= 20 for t in titles)  # LINE quick-reply label limit
+    assert json.loads(messages[0]["buttons"][0]["payload"][len("/inform"):]) == {"order_id": "1001"}
+
+
+def test_unknown_customer_is_asked_for_the_order_number():
+    messages, _ = run(ActionAskOrderId(), tracker(sender=STRANGER, slots={"problem": "missing_item"}))
+    assert messages[0]["response"] == "utter_ask_order_number"
+
+
+def validate(method: str, value: Any, t: Tracker):
+    dispatcher = CollectingDispatcher()
+    result = getattr(ValidateClaimForm(), method)(value, dispatcher, t, DOMAIN)
+    return result, dispatcher.messages
+
+
+def test_an_order_of_another_customer_is_not_found_for_a_stranger():
+    result, messages = validate("validate_order_id", "1001", tracker(sender=STRANGER, slots={"problem": "missing_item"}))
+    assert result["order_id"] is None
+    assert messages[0]["response"] == "utter_order_not_found"
+
+
+def test_a_guest_order_is_found_by_number():
+    result, _ = validate("validate_order_id", "注文番号は２００１です", tracker(sender=STRANGER, slots={"problem": "missing_item"}))
+    assert result["order_id"] == "2001"
+
+
+def test_naming_one_item_skips_the_item_question_and_offers_remedies():
+    result, _ = validate("validate_order_id", "1001", tracker(slots={"problem": "missing_item", "item": ["たまご"]}))
+    assert result["claim_items"] == [str(egg_id())]
+    kinds = {o["kind"]: o["amount"] for o in result["offers"]["remedies"]}
+    assert kinds["refund_item"] == 80
+    assert result["case_id"].startswith("C-")
+    assert result["offers"]["remedies"][0]["kind"] != "coupon"
+
+
+def test_an_old_order_is_out_of_policy_and_escalates():
+    result, _ = validate("validate_claim_items", ["item:0"], tracker(slots={"problem": "missing_item", "order_id": "1003"},
+                                                                  text="ポテト", entities=[{"entity": "item", "value": "ポテト"}]))
+    assert result["handoff_reason"] == "claim_window_passed"
+
+
+def test_refusing_every_remedy_escalates_with_the_refused_list():
+    offers = {"remedies": [{"kind": "send_item", "amount": 0, "eta": None}, {"kind": "refund_item", "amount": 80, "eta": None}]}
+    result, _ = validate("validate_remedy", "いらない", tracker(intent="deny", slots={"problem": "missing_item", "offers": offers}))
+    assert result["handoff_reason"] == "all_remedies_refused"
+    assert result["refused_remedies"] == ["send_item", "refund_item"]
+
+
+def test_a_request_for_a_person_answers_any_question_of_the_form():
+    result, _ = validate("validate_claim_items", "人と話したい", tracker(intent="request_human", slots={"order_id": "1001"}))
+    assert result["handoff_reason"] == "request_human"
+
+
+def test_the_chosen_remedy_is_applied_once_even_when_the_action_runs_twice():
+    chosen, _ = validate("validate_order_id", "1001", tracker(slots={"problem": "missing_item", "item": ["別卵"]}))
+    slots = {"problem": "missing_item", **chosen, "remedy": "refund_item"}
+    messages, _ = run(ActionAskRemedy(), tracker(slots=slots))
+    assert "¥80" in str(messages[0])
+    first, _ = run(ActionCompleteClaim(), tracker(slots=slots))
+    assert first[0]["response"] == "utter_remedy_applied"
+    assert "¥80" in first[0]["confirmation"]
+    services.reset()  # a restarted action server: new engine, same database
+    second, _ = run(ActionCompleteClaim(), tracker(slots={**slots, "remedy": "send_item"}))
+    assert second[0]["response"] == "utter_remedy_already_applied"
+    applied = services.repository().remedy_for_case(slots["case_id"])
+    assert (applied.kind, applied.amount) == ("refund_item", 80)
+    assert len(services.repository().customer_history(applied_customer_id()).claim_times) == 1
+
+
+def applied_customer_id() -> int:
+    return services.repository().customer_by_line_id(DEMO).id
+
+
+def test_handoff_builds_the_case_and_pauses_the_conversation():
+    t = tracker(intent="report_safety_issue", text="卵アレルギーなのに卵が入っていた",
+                slots={"problem": "missing_item", "order_id": "1001", "claim_items": [str(egg_id())]})
+    messages, events = run(ActionHandoff(), t)
+    case = next(m["custom"]["handoff"] for m in messages if m.get("custom"))
+    assert case["reason"] == "safety"
+    assert case["order"]["number"] == "1001"
+    assert [i["name_ja"] for i in case["items"] if i["claimed"]] == ["別卵"]
+    assert case["transcript"][0]["text"] == "卵アレルギーなのに卵が入っていた"
+    assert case["case_id"]
+    assert any(e.get("event") == "pause" for e in events) or ConversationPaused() in events
+    assert services.repository().handoffs_for_customer(applied_customer_id())
+
+
+def _user(intent: str) -> Dict[str, Any]:
+    return {"event": "user", "text": "x", "parse_data": {"intent": {"name": intent}}}
+
+
+def test_first_unclear_message_is_clarified_the_second_goes_to_a_person():
+    once = [_user("greet"), {"event": "bot", "text": "hi"}, _user("nlu_fallback")]
+    messages, events = run(ActionClarifyOrHandoff(), tracker(intent="nlu_fallback", events=once))
+    assert messages[0]["response"] == "utter_clarify" and events == []
+    twice = once + [{"event": "bot", "text": "?"}, _user("out_of_scope")]
+    messages, events = run(ActionClarifyOrHandoff(), tracker(intent="out_of_scope", events=twice))
+    assert any(m.get("custom", {}).get("handoff", {}).get("reason") == "out_of_scope" for m in messages)
+
+
+@pytest.mark.parametrize(
+    "text,before,after",
+    [
+        ("my fries are missing", "ja", "en"),
+        ("別卵がありません", "en", "ja"),
+        ("OK", "en", None),  # nothing to say: the slot stays
+        ('/inform{"order_id": "1001"}', "ja", None),  # a button tap is not the customer's words
+    ],
+)
+def test_the_language_follows_the_customer(text, before, after):
+    from bot.actions.language import ActionDetectLanguage
+
+    _, events = run(ActionDetectLanguage(), tracker(text=text, slots={"language": before}))
+    assert slots_of(events).get("language") == after
