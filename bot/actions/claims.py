@@ -64,7 +64,7 @@ def inform_payload(**entities: Any) -> str:
 def candidate_orders(customer_id: int, problem: Optional[str], mentions: Sequence[str]) -> List[OrderView]:
     """The customer's recent orders, most likely first: the ones holding an item they
     named, then the statuses that fit the problem, then the newest."""
-    orders = services.repository().recent_orders(customer_id, services.now())
+    orders = services.repository().recent_orders(customer_id, services.now(), limit=10)
     if problem in ITEM_PROBLEMS:
         orders = [o for o in orders if o.status == "delivered"] or orders
     preferred = PREFERRED_STATUSES.get(problem or "", ("delivered",))

@@ -1,0 +1,25 @@
+"""The orders database: customers, orders, claims, remedies and handoffs.
+
+SQLite by default (a demo file seeded on first start), PostgreSQL by ORDERS_DATABASE_URL.
+"""
+from bot.store.db import database_url, init_db, make_engine
+from bot.store.repository import (
+    AppliedRemedy,
+    CustomerRecord,
+    NotFoundError,
+    OrdersRepository,
+    new_case_number,
+    normalize_order_number,
+)
+
+__all__ = [
+    "AppliedRemedy",
+    "CustomerRecord",
+    "NotFoundError",
+    "OrdersRepository",
+    "database_url",
+    "init_db",
+    "make_engine",
+    "new_case_number",
+    "normalize_order_number",
+]

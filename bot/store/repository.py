@@ -1,0 +1,281 @@
+"""The only way the actions read and write the orders database.
+
+Each call opens its own short session, so one repository serves every thread of the
+action server. Results are plain frozen values (bot.policy.types), never ORM objects, so
+nothing outside this module can touch a session by accident.
+"""
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, Iterable, List, Optional
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.policy.types import CustomerHistory, ItemView, OrderView, RemedyOffer
+from bot.store.models import Claim, Customer, Handoff, Order, Remedy
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+# Case numbers are read aloud and typed by people: no 0/O, 1/I/L.
+CASE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CASE_SUFFIX_LENGTH = 4
+CASE_NUMBER_ATTEMPTS = 20
+
+
+class NotFoundError(LookupError):
+    """An order or case number the store does not know."""
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    id: int
+    display_name: str
+    language: str
+    line_user_id: Optional[str]  # None for guests who ordered on the web
+
+
+@dataclass(frozen=True)
+class AppliedRemedy:
+    """The remedy on record for a case; `created` is False when an earlier call applied it."""
+
+    case_number: str
+    kind: str
+    amount: int
+    eta: Optional[datetime]
+    applied_at: datetime
+    created: bool
+
+
+def normalize_order_number(text: str) -> str:
+    """"#１００１ " -> "1001": customers type full-width digits, '#' and spaces."""
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in folded if ch != "#" and not ch.isspace())
+
+
+def new_case_number(now: datetime) -> str:
+    """A short number a customer can quote, e.g. "C-20261125-7K3Q" (date in Tokyo)."""
+    suffix = "".join(secrets.choice(CASE_ALPHABET) for _ in range(CASE_SUFFIX_LENGTH))
+    return f"C-{now.astimezone(TOKYO):%Y%m%d}-{suffix}"
+
+
+class OrdersRepository:
+    """Customers, orders, claims, remedies and handoffs over one SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = sessionmaker(bind=engine, future=True, expire_on_commit=False)
+
+    # Customers and orders
+
+    def customer_by_line_id(self, line_user_id: str) -> Optional[CustomerRecord]:
+        return self._customer(select(Customer).where(Customer.line_user_id == line_user_id))
+
+    def customer_by_id(self, customer_id: int) -> Optional[CustomerRecord]:
+        return self._customer(select(Customer).where(Customer.id == customer_id))
+
+    def recent_orders(self, customer_id: int, now: datetime, days: int = 14, limit: int = 5) -> List[OrderView]:
+        """The customer's orders placed in the last `days`, newest first."""
+        query = (
+            select(Order)
+            .where(Order.customer_id == customer_id, Order.placed_at >= now - timedelta(days=days))
+            .order_by(Order.placed_at.desc(), Order.id.desc())
+            .limit(limit)
+        )
+        with self._sessions() as session:
+            return [_order_view(order) for order in session.scalars(query)]
+
+    def order_by_number(self, number: str) -> Optional[OrderView]:
+        """Any customer's order: callers check ownership (guests have no account to check)."""
+        with self._sessions() as session:
+            order = _find_order(session, number)
+            return None if order is None else _order_view(order)
+
+    def customer_history(self, customer_id: int) -> CustomerHistory:
+        """When this customer's earlier claims got a remedy (the policy limits repeats)."""
+        query = (
+            select(Remedy.applied_at)
+            .join(Claim, Remedy.claim_id == Claim.id)
+            .where(Claim.customer_id == customer_id)
+            .order_by(Remedy.applied_at)
+        )
+        with self._sessions() as session:
+            return CustomerHistory(claim_times=tuple(session.scalars(query)))
+
+    # Claims and remedies
+
+    def open_claim(
+        self,
+        customer_id: Optional[int],
+        order_number: Optional[str],
+        problem: str,
+        item_ids: Iterable[int],
+        now: datetime,
+    ) -> str:
+        """Opens a case and returns its new case number (customer and order may be unknown
+        when a conversation goes to a person early)."""
+        order_id = self._order_id(order_number) if order_number else None
+        items = [int(i) for i in item_ids]
+        for _ in range(CASE_NUMBER_ATTEMPTS):
+            case_number = new_case_number(now)
+            claim = Claim(
+                case_number=case_number, customer_id=customer_id, order_id=order_id, problem=problem,
+                status="open", item_ids=items, created_at=now, updated_at=now,
+            )
+            try:
+                with self._sessions.begin() as session:
+                    session.add(claim)
+                return case_number
+            except IntegrityError:
+                if not self._case_exists(case_number):
+                    raise  # not a case-number collision: a real constraint failed
+        raise RuntimeError(f"no free case number after {CASE_NUMBER_ATTEMPTS} attempts")
+
+    def update_claim_items(self, case_number: str, item_ids: Iterable[int], now: Optional[datetime] = None) -> None:
+        """Records which items the customer finally named (they may change their mind)."""
+        with self._sessions.begin() as session:
+            claim = _find_claim(session, case_number)
+            claim.item_ids = [int(i) for i in item_ids]
+            claim.updated_at = now or datetime.now(timezone.utc)
+
+    def apply_remedy(self, case_number: str, offer: RemedyOffer, now: datetime) -> AppliedRemedy:
+        """Applies a remedy to a case exactly once, whoever calls and however often.
+
+        The case number is the remedy's UNIQUE idempotency key: of two concurrent calls
+        (threads, or a retried webhook on another action server) the database lets one
+        insert win; the other gets an IntegrityError and returns the winner's remedy.
+        A later call returns the remedy on record even if it asks for another kind.
+        """
+        existing = self.remedy_for_case(case_number)
+        if existing is not None:
+            return existing
+        try:
+            with self._sessions.begin() as session:
+                _insert_remedy(session, case_number, offer, now)
+        except IntegrityError:
+            winner = self.remedy_for_case(case_number)
+            if winner is None:
+                raise
+            return winner
+        return replace(self.remedy_for_case(case_number), created=True)
+
+    def remedy_for_case(self, case_number: str) -> Optional[AppliedRemedy]:
+        query = select(Remedy).where(Remedy.idempotency_key == case_number)
+        with self._sessions() as session:
+            remedy = session.scalar(query)
+            return None if remedy is None else _applied(remedy)
+
+    # Handoffs
+
+    def record_handoff(
+        self, case_number: str, customer_id: Optional[int], reason: str, context: Dict[str, Any], now: datetime
+    ) -> None:
+        """Keeps what the agent was given, and marks the case as a person's."""
+        with self._sessions.begin() as session:
+            session.add(Handoff(
+                case_number=case_number, customer_id=customer_id, reason=reason, context=context, created_at=now,
+            ))
+            session.execute(
+                update(Claim).where(Claim.case_number == case_number).values(status="handed_off", updated_at=now)
+            )
+
+    def handoffs_for_customer(self, customer_id: int) -> List[Dict[str, Any]]:
+        """The customer's handoffs, oldest first, as plain dicts (what agents and tests read)."""
+        query = select(Handoff).where(Handoff.customer_id == customer_id).order_by(Handoff.created_at, Handoff.id)
+        with self._sessions() as session:
+            return [_handoff_dict(h) for h in session.scalars(query)]
+
+    # Helpers
+
+    def _customer(self, query: Any) -> Optional[CustomerRecord]:
+        with self._sessions() as session:
+            customer = session.scalar(query)
+            return None if customer is None else _customer_record(customer)
+
+    def _order_id(self, number: str) -> int:
+        with self._sessions() as session:
+            order = _find_order(session, number)
+            if order is None:
+                raise NotFoundError(f"no order {number!r}")
+            return order.id
+
+    def _case_exists(self, case_number: str) -> bool:
+        with self._sessions() as session:
+            return session.scalar(select(Claim.id).where(Claim.case_number == case_number)) is not None
+
+
+def _find_order(session: Session, number: str) -> Optional[Order]:
+    normalized = normalize_order_number(number)
+    if not normalized:
+        return None
+    return session.scalar(select(Order).where(Order.number == normalized))
+
+
+def _find_claim(session: Session, case_number: str) -> Claim:
+    claim = session.scalar(select(Claim).where(Claim.case_number == case_number))
+    if claim is None:
+        raise NotFoundError(f"no case {case_number!r}")
+    return claim
+
+
+def _insert_remedy(session: Session, case_number: str, offer: RemedyOffer, now: datetime) -> None:
+    """Inserts first, so a concurrent duplicate fails before anything else changes."""
+    claim = _find_claim(session, case_number)
+    session.add(Remedy(
+        claim_id=claim.id, kind=offer.kind, amount=offer.amount, eta=offer.eta,
+        idempotency_key=case_number, applied_at=now,
+    ))
+    session.flush()
+    claim.status = "remedied"
+    claim.updated_at = now
+    if offer.kind == "cancel_order" and claim.order_id is not None:
+        session.execute(update(Order).where(Order.id == claim.order_id).values(status="cancelled"))
+
+
+def _customer_record(customer: Customer) -> CustomerRecord:
+    return CustomerRecord(
+        id=customer.id, display_name=customer.display_name, language=customer.language,
+        line_user_id=customer.line_user_id,
+    )
+
+
+def _order_view(order: Order) -> OrderView:
+    return OrderView(
+        number=order.number,
+        customer_id=order.customer_id,
+        kind=order.kind,
+        status=order.status,
+        shop_name=order.shop_name,
+        placed_at=order.placed_at,
+        promised_at=order.promised_at,
+        delivered_at=order.delivered_at,
+        delivery_fee=order.delivery_fee,
+        items=tuple(
+            ItemView(
+                item_id=i.id, sku=i.sku, name_ja=i.name_ja, name_en=i.name_en, category=i.category,
+                unit_price=i.unit_price, quantity=i.quantity,
+            )
+            for i in order.items
+        ),
+    )
+
+
+def _applied(remedy: Remedy) -> AppliedRemedy:
+    return AppliedRemedy(
+        case_number=remedy.idempotency_key, kind=remedy.kind, amount=remedy.amount, eta=remedy.eta,
+        applied_at=remedy.applied_at, created=False,
+    )
+
+
+def _handoff_dict(handoff: Handoff) -> Dict[str, Any]:
+    return {
+        "case_number": handoff.case_number,
+        "customer_id": handoff.customer_id,
+        "reason": handoff.reason,
+        "context": handoff.context,
+        "created_at": handoff.created_at,
+    }
