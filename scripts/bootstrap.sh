@@ -15,6 +15,7 @@ want=$(sha256sum requirements/bot.lock | cut -d' ' -f1)
 if [ ! -x .venv-bot/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: creating the bot environment (.venv-bot, Python 3.10)" >&2
   [ -x .venv-bot/bin/python ] || $UV venv --quiet --python 3.10 .venv-bot
-  VIRTUAL_ENV=.venv-bot $UV pip sync --quiet requirements/bot.lock
+  # --python pins the target: a relative VIRTUAL_ENV is ignored and would install elsewhere.
+  $UV pip sync --quiet --python .venv-bot/bin/python requirements/bot.lock
   echo "$want" > "$stamp"
 fi

@@ -17,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
-from bot.actions.formatting import item_button_label, order_button_label, order_line
+from bot.formatting import item_button_label, order_button_label, order_line
 from bot.actions.matching import match_items, match_order, order_number_in, orders_mentioning
 from bot.policy import decide, match_remedy
 from bot.policy.types import OrderView
@@ -212,7 +212,9 @@ class ValidateClaimForm(FormValidationAction):
         slots: Dict[Text, Any] = {"order_id": order.number, "failed_attempts": 0}
         if problem in ITEM_PROBLEMS:
             named = match_items(tracker.get_slot("item") or [], order.items)
-            if named:
+            # One named item is the claim; with several ("親子丼に別卵が…") the customer
+            # picks which is missing from the buttons.
+            if len(named) == 1:
                 slots["claim_items"] = [str(i.item_id) for i in named]
                 slots.update(_decision_slots(tracker, order, named))
         elif problem in ("late_delivery", "cancel_order"):

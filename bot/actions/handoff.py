@@ -18,7 +18,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import services
 from bot.actions.claims import HANDOFF_BY_INTENT, customer_for
-from bot.actions.formatting import yen
+from bot.formatting import yen
 
 # Reasons that have their own `utter_handoff_<reason>` response; others use the generic one.
 GENERIC_REASON = "no_remedy_available"

@@ -10,7 +10,7 @@ from typing import Iterable, List, Optional, Sequence
 
 import fugashi
 
-from bot.components.scripts import katakana_to_hiragana, normalize
+from bot.components.scripts import JAPANESE_RUN, katakana_to_hiragana, normalize
 from bot.policy.types import ItemView, OrderView
 
 # A button payload names an item by id so that two items with similar names never mix.
@@ -56,6 +56,7 @@ def _tagger() -> fugashi.Tagger:
 # English filler around an item name ("the egg one", "my fries").
 _FILLER = re.compile(r"\b(the|a|an|my|one|ones|some|pls|please|it|was|is)\b")
 _KANJI = re.compile(r"[\u4e00-\u9fff]")
+_JAPANESE = re.compile(JAPANESE_RUN.pattern)
 
 
 def _reading(text: str, per_character: bool = False) -> str:
@@ -77,7 +78,24 @@ def _forms(text: str) -> tuple:
     return tuple(sorted(({written} | folded) - {""}))
 
 
+@lru_cache(maxsize=4096)
+def _content_words(text: str) -> tuple:
+    """The nouns of a free-typed answer ("ポテトのやつ" -> ポテト), Latin words included."""
+    if not _JAPANESE.search(text):
+        return ()
+    return tuple(
+        w.surface for w in _tagger()(normalize(text))
+        if len(w.surface) >= 2 and getattr(w.feature, "pos1", "") == "名詞"
+    )
+
+
 def _names_match(mention: str, name: str) -> bool:
+    if _mention_matches(mention, name):
+        return True
+    return any(_mention_matches(word, name) for word in _content_words(mention) if word != mention)
+
+
+def _mention_matches(mention: str, name: str) -> bool:
     for said in _forms(mention):
         for known in _forms(name):
             # One kana says nothing, one kanji does (卵 in 別卵).

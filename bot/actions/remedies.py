@@ -16,10 +16,10 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import services
 from bot.actions.claims import ITEM_PROBLEMS, inform_payload
-from bot.actions.formatting import clock, item_names
+from bot.formatting import clock, item_names
 from bot.actions.handoff import hand_off
 from bot.actions.responses import response_text
-from bot.policy import render_confirmation, render_label
+from bot.policy import render_button, render_confirmation, render_label
 from bot.policy.types import ItemView, OrderView, RemedyOffer
 
 
@@ -55,10 +55,12 @@ class ActionAskRemedy(Action):
             return []
         items = claim_items(tracker, order)
         now = services.now()
-        labels = [render_label(services.policy(), o, language, items, now) for o in offers]
+        policy = services.policy()
+        labels = [render_label(policy, o, language, items, now) for o in offers]
         options = "\n".join(f"{n}. {label}" for n, label in enumerate(labels, start=1))
         buttons = [
-            {"title": label, "payload": inform_payload(remedy=o.kind)} for o, label in zip(offers, labels)
+            {"title": render_button(policy, o, language, items, now), "payload": inform_payload(remedy=o.kind)}
+            for o in offers
         ]
         buttons.append({"title": response_text(domain, "utter_refuse_all_button", language), "payload": "/deny"})
         if tracker.get_slot("problem") in ITEM_PROBLEMS:

@@ -1,4 +1,7 @@
-"""How amounts, times and orders are written for customers, in Japanese and English."""
+"""How amounts, times, items and orders are written for customers, in Japanese and English.
+
+Shared by the actions and the policy wording; no Rasa imports here.
+"""
 from __future__ import annotations
 
 from datetime import datetime
@@ -41,7 +44,7 @@ def order_button_label(order: OrderView, language: str) -> str:
     rest = len(order.items) - 1
     if rest > 0:
         first += f" +{rest}" if language == "en" else f"ほか{rest}点"
-    return _fit(f"#{order.number} {first}")
+    return fit_label(f"#{order.number} {first}")
 
 
 def order_line(order: OrderView, language: str) -> str:
@@ -54,8 +57,8 @@ def item_button_label(item: ItemView, language: str) -> str:
     label = item.name(language)
     if item.quantity > 1:
         label += f" ×{item.quantity}"
-    return _fit(label)
+    return fit_label(label)
 
 
-def _fit(label: str) -> str:
+def fit_label(label: str) -> str:
     return label if len(label) <= BUTTON_LABEL_LIMIT else label[: BUTTON_LABEL_LIMIT - 1] + "…"

@@ -1,0 +1,258 @@
+"""Reads and validates `bot/policy.yml`.
+
+Product owners edit the policy by hand, so every mistake is reported with the file, the
+line and the field (`bot/policy.yml:42: remedies.refund_item.amount: ...`), and the
+action server refuses to start on a broken policy rather than offer the wrong remedy.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import yaml
+
+from bot.policy.types import ORDER_KINDS, ORDER_STATUSES, PROBLEMS
+
+DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "policy.yml"
+LANGUAGES = ("ja", "en")
+AMOUNT_RULES = ("none", "item_total", "delivery_fee", "order_total", "fixed")
+CATEGORIES = ("dish", "side", "topping", "drink", "goods", "gift_card", "alcohol")
+TEXT_FIELDS = ("label", "button", "confirmation")
+PLACEHOLDERS = ("{items}", "{amount}", "{eta}", "{case_id}")
+
+
+class PolicyError(ValueError):
+    """The policy file is invalid; the message names the file, line and field."""
+
+
+@dataclass(frozen=True)
+class RemedyRule:
+    kind: str
+    amount: str  # one of AMOUNT_RULES
+    fixed_amount: int = 0
+    bonus_percent: int = 0
+    eta_minutes: Optional[int] = None
+    eta_days: Optional[int] = None
+    categories: Optional[Tuple[str, ...]] = None
+    statuses: Optional[Tuple[str, ...]] = None
+    within_minutes_of_delivery: Optional[int] = None
+    min_minutes_late_by_status: Mapping[str, int] = field(default_factory=dict)
+    never_alone: bool = False
+    label: Mapping[str, str] = field(default_factory=dict)
+    button: Mapping[str, str] = field(default_factory=dict)
+    confirmation: Mapping[str, str] = field(default_factory=dict)
+    keywords: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Policy:
+    auto_approve_limit: int
+    claim_window_hours: int
+    late_claim_window_hours: int
+    max_claims: int
+    claims_period_days: int
+    late_grace_minutes: int
+    excluded_categories: Tuple[str, ...]
+    # problem -> order kind -> remedy kinds, in the order offered
+    problems: Mapping[str, Mapping[str, Tuple[str, ...]]]
+    remedies: Mapping[str, RemedyRule]
+    source: str = "bot/policy.yml"
+
+
+def load_policy(path: Optional[os.PathLike] = None) -> Policy:
+    """Loads the policy from `path`, `$REMEDY_POLICY_PATH` or `bot/policy.yml`."""
+    chosen = Path(path or os.environ.get("REMEDY_POLICY_PATH") or DEFAULT_POLICY_PATH)
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PolicyError(f"{chosen}: cannot read the policy file: {error.strerror}") from error
+    return parse_policy(text, str(chosen))
+
+
+def parse_policy(text: str, source: str = "policy.yml") -> Policy:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise PolicyError(f"{where}: not valid YAML: {getattr(error, 'problem', error)}") from error
+    if root is None:
+        raise PolicyError(f"{source}:1: the policy file is empty")
+    return _Reader(source).policy(root)
+
+
+class _Reader:
+    """Walks the YAML node tree so that every error can point at a line."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    # --- generic helpers -------------------------------------------------------------
+    def fail(self, node: yaml.Node, path: str, message: str) -> PolicyError:
+        return PolicyError(f"{self.source}:{node.start_mark.line + 1}: {path}: {message}")
+
+    def mapping(self, node: yaml.Node, path: str) -> Dict[str, Tuple[yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, path, "expected a mapping (key: value lines)")
+        entries: Dict[str, Tuple[yaml.Node, yaml.Node]] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            if name in entries:
+                raise self.fail(key, f"{path}.{name}".lstrip("."), "appears twice")
+            entries[name] = (key, value)
+        return entries
+
+    def required(self, entries: Dict, parent: yaml.Node, path: str, name: str) -> yaml.Node:
+        if name not in entries:
+            raise self.fail(parent, path, f"missing `{name}`")
+        return entries[name][1]
+
+    def no_unknown(self, entries: Dict, path: str, allowed: Tuple[str, ...]) -> None:
+        for name, (key, _) in entries.items():
+            if name not in allowed:
+                raise self.fail(key, f"{path}.{name}".lstrip("."), f"unknown field (expected one of: {', '.join(allowed)})")
+
+    def scalar(self, node: yaml.Node, path: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, path, "expected a single value")
+        return yaml.safe_load(yaml.serialize(node))
+
+    def integer(self, node: yaml.Node, path: str, minimum: int = 0) -> int:
+        value = self.scalar(node, path)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(node, path, f"expected a whole number, got {value!r}")
+        if value < minimum:
+            raise self.fail(node, path, f"must be {minimum} or more, got {value}")
+        return value
+
+    def string_list(self, node: yaml.Node, path: str, allowed: Optional[Tuple[str, ...]] = None) -> Tuple[str, ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, path, "expected a list, e.g. [a, b]")
+        values = []
+        for item in node.value:
+            value = self.scalar(item, path)
+            if not isinstance(value, str) or not value:
+                raise self.fail(item, path, f"expected a word, got {value!r}")
+            if allowed is not None and value not in allowed:
+                raise self.fail(item, path, f"unknown value {value!r} (expected one of: {', '.join(allowed)})")
+            values.append(value)
+        return tuple(values)
+
+    # --- the policy ------------------------------------------------------------------
+    def policy(self, root: yaml.Node) -> Policy:
+        top = self.mapping(root, "")
+        self.no_unknown(top, "", ("version", "limits", "excluded_categories", "problems", "remedies"))
+        version = self.scalar(self.required(top, root, "version", "version"), "version")
+        if version != 1:
+            raise self.fail(top["version"][1], "version", f"unsupported version {version!r} (expected 1)")
+        limits_node = self.required(top, root, "limits", "limits")
+        limits = self.mapping(limits_node, "limits")
+        limit_names = (
+            "auto_approve_limit", "claim_window_hours", "late_claim_window_hours", "max_claims",
+            "claims_period_days", "late_grace_minutes",
+        )
+        self.no_unknown(limits, "limits", limit_names)
+        numbers = {
+            name: self.integer(self.required(limits, limits_node, "limits", name), f"limits.{name}")
+            for name in limit_names
+        }
+        excluded = ()
+        if "excluded_categories" in top:
+            excluded = self.string_list(top["excluded_categories"][1], "excluded_categories", CATEGORIES)
+        remedies_node = self.required(top, root, "remedies", "remedies")
+        remedies = {
+            name: self.remedy(name, value, f"remedies.{name}")
+            for name, (_, value) in self.mapping(remedies_node, "remedies").items()
+        }
+        problems_node = self.required(top, root, "problems", "problems")
+        problems = self.problems(problems_node, remedies)
+        return Policy(
+            excluded_categories=excluded, problems=problems, remedies=remedies, source=self.source, **numbers
+        )
+
+    def problems(self, node: yaml.Node, remedies: Mapping[str, RemedyRule]) -> Dict[str, Dict[str, Tuple[str, ...]]]:
+        entries = self.mapping(node, "problems")
+        self.no_unknown(entries, "problems", PROBLEMS)
+        result: Dict[str, Dict[str, Tuple[str, ...]]] = {}
+        for problem in PROBLEMS:
+            if problem not in entries:
+                raise self.fail(node, "problems", f"missing `{problem}`")
+            by_kind_node = entries[problem][1]
+            by_kind = self.mapping(by_kind_node, f"problems.{problem}")
+            self.no_unknown(by_kind, f"problems.{problem}", ORDER_KINDS)
+            result[problem] = {}
+            for kind, (_, kinds_node) in by_kind.items():
+                path = f"problems.{problem}.{kind}"
+                kinds = self.string_list(kinds_node, path, tuple(remedies))
+                if len(set(kinds)) != len(kinds):
+                    raise self.fail(kinds_node, path, "lists a remedy twice")
+                if kinds and remedies[kinds[0]].never_alone:
+                    raise self.fail(kinds_node, path, f"`{kinds[0]}` is never_alone and cannot be offered first")
+                result[problem][kind] = kinds
+        return result
+
+    def remedy(self, kind: str, node: yaml.Node, path: str) -> RemedyRule:
+        entries = self.mapping(node, path)
+        allowed = (
+            "amount", "fixed_amount", "bonus_percent", "eta_minutes", "eta_days", "categories", "statuses",
+            "within_minutes_of_delivery", "min_minutes_late_by_status", "never_alone", "keywords",
+        ) + TEXT_FIELDS
+        self.no_unknown(entries, path, allowed)
+        amount = self.scalar(self.required(entries, node, path, "amount"), f"{path}.amount")
+        if amount not in AMOUNT_RULES:
+            raise self.fail(entries["amount"][1], f"{path}.amount", f"unknown rule {amount!r} (expected one of: {', '.join(AMOUNT_RULES)})")
+        values: Dict[str, Any] = {"kind": kind, "amount": amount}
+        for name in ("fixed_amount", "bonus_percent", "eta_minutes", "eta_days", "within_minutes_of_delivery"):
+            if name in entries:
+                values[name] = self.integer(entries[name][1], f"{path}.{name}")
+        if amount == "fixed" and not values.get("fixed_amount"):
+            raise self.fail(node, path, "amount `fixed` needs a `fixed_amount` above 0")
+        if "eta_minutes" in values and "eta_days" in values:
+            raise self.fail(entries["eta_days"][1], f"{path}.eta_days", "give eta_minutes or eta_days, not both")
+        if "categories" in entries:
+            values["categories"] = self.string_list(entries["categories"][1], f"{path}.categories", CATEGORIES)
+        if "statuses" in entries:
+            values["statuses"] = self.string_list(entries["statuses"][1], f"{path}.statuses", ORDER_STATUSES)
+        if "min_minutes_late_by_status" in entries:
+            late_path = f"{path}.min_minutes_late_by_status"
+            late_entries = self.mapping(entries["min_minutes_late_by_status"][1], late_path)
+            self.no_unknown(late_entries, late_path, ORDER_STATUSES)
+            values["min_minutes_late_by_status"] = {
+                status: self.integer(value, f"{late_path}.{status}") for status, (_, value) in late_entries.items()
+            }
+        if "never_alone" in entries:
+            flag = self.scalar(entries["never_alone"][1], f"{path}.never_alone")
+            if not isinstance(flag, bool):
+                raise self.fail(entries["never_alone"][1], f"{path}.never_alone", "expected true or false")
+            values["never_alone"] = flag
+        for name in TEXT_FIELDS:
+            values[name] = self.texts(self.required(entries, node, path, name), f"{path}.{name}")
+        if "keywords" in entries:
+            keywords_node = entries["keywords"][1]
+            keywords = self.mapping(keywords_node, f"{path}.keywords")
+            self.no_unknown(keywords, f"{path}.keywords", LANGUAGES)
+            values["keywords"] = {
+                lang: tuple(w.lower() for w in self.string_list(value, f"{path}.keywords.{lang}"))
+                for lang, (_, value) in keywords.items()
+            }
+        return RemedyRule(**values)
+
+    def texts(self, node: yaml.Node, path: str) -> Dict[str, str]:
+        entries = self.mapping(node, path)
+        self.no_unknown(entries, path, LANGUAGES)
+        result = {}
+        for lang in LANGUAGES:
+            text = self.scalar(self.required(entries, node, path, lang), f"{path}.{lang}")
+            if not isinstance(text, str) or not text.strip():
+                raise self.fail(entries[lang][1], f"{path}.{lang}", "expected a text")
+            try:
+                text.format(items="", amount="", eta="", case_id="")
+            except (KeyError, IndexError, ValueError) as error:
+                raise self.fail(
+                    entries[lang][1], f"{path}.{lang}",
+                    f"unknown placeholder {error} (use {', '.join(PLACEHOLDERS)})",
+                ) from error
+            result[lang] = text
+        return result

@@ -1,0 +1,75 @@
+"""What the customer reads about a remedy: the option, its button, and the confirmation.
+
+The words live in `bot/policy.yml` beside the rule they describe; this module fills in
+the real items, amount and time, and recognises a remedy the customer typed instead of
+tapping a button.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Optional, Sequence
+
+from bot.formatting import TOKYO, clock, fit_label, item_names, yen
+from bot.policy.loader import Policy
+from bot.policy.types import ItemView, RemedyOffer
+from bot.components.scripts import katakana_to_hiragana, normalize
+
+
+def eta_text(eta: Optional[datetime], language: str, now: datetime) -> str:
+    """"19:40" for today's deliveries; "11月27日" / "Nov 27" for parcels."""
+    if eta is None:
+        return "-"
+    if eta - now < timedelta(hours=12):
+        return clock(eta)
+    local = eta.astimezone(TOKYO)
+    return local.strftime("%b %-d") if language == "en" else f"{local.month}月{local.day}日"
+
+
+def _fill(template: str, offer: RemedyOffer, language: str, items: Sequence[ItemView], case_id: str, now: datetime) -> str:
+    return template.format(
+        items=item_names(items, language), amount=yen(offer.amount), eta=eta_text(offer.eta, language, now),
+        case_id=case_id,
+    )
+
+
+def render_label(policy: Policy, offer: RemedyOffer, language: str, items: Sequence[ItemView], now: datetime) -> str:
+    """The option as listed in the message, e.g. "別卵の代金¥80を返金"."""
+    rule = policy.remedies[offer.kind]
+    return _fill(rule.label[_lang(language)], offer, language, items, "", now)
+
+
+def render_button(policy: Policy, offer: RemedyOffer, language: str, items: Sequence[ItemView], now: datetime) -> str:
+    """The quick-reply label, 20 characters at most (LINE's limit), e.g. "¥80を返金"."""
+    rule = policy.remedies[offer.kind]
+    return fit_label(_fill(rule.button[_lang(language)], offer, language, items, "", now))
+
+
+def render_confirmation(
+    policy: Policy,
+    offer: RemedyOffer,
+    language: str,
+    items: Sequence[ItemView],
+    case_id: str,
+    now: datetime,
+) -> str:
+    """What happens, when and how much, once the remedy is applied."""
+    rule = policy.remedies[offer.kind]
+    return _fill(rule.confirmation[_lang(language)], offer, language, items, case_id, now)
+
+
+def match_remedy(policy: Policy, text: str, offered: Sequence[str], language: str) -> Optional[str]:
+    """The offered remedy a typed answer chooses: by keyword ("返金で", "send it"), or by
+    its number in the list ("2", "２番"). None when it is unclear."""
+    said = katakana_to_hiragana(normalize(text))
+    digits = [c for c in said if c.isdigit()]
+    if len(digits) == 1 and 1 <= int(digits[0]) <= len(offered):
+        return offered[int(digits[0]) - 1]
+    chosen = [
+        kind for kind in offered
+        if any(katakana_to_hiragana(word) in said for lang in ("ja", "en") for word in policy.remedies[kind].keywords.get(lang, ()))
+    ]
+    return chosen[0] if len(chosen) == 1 else None
+
+
+def _lang(language: str) -> str:
+    return "en" if language == "en" else "ja"

@@ -1,0 +1,67 @@
+"""A broken policy.yml is refused with an error naming the file, the line and the field."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.policy import PolicyError, load_policy, parse_policy
+from bot.policy.loader import DEFAULT_POLICY_PATH
+
+SHIPPED = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+def broken(old: str, new: str) -> str:
+    assert old in SHIPPED, old
+    return SHIPPED.replace(old, new, 1)
+
+
+def test_the_shipped_policy_loads():
+    policy = load_policy()
+    assert policy.auto_approve_limit == 3000
+    assert policy.problems["missing_item"]["food_delivery"][0] == "send_item"
+
+
+@pytest.mark.parametrize(
+    "old, new, field, message",
+    [
+        ("auto_approve_limit: 3000", "auto_approve_limit: lots", "limits.auto_approve_limit", "whole number"),
+        ("claim_window_hours: 48", "claim_window_hours: -1", "limits.claim_window_hours", "0 or more"),
+        ("    amount: item_total\n    label:", "    amount: everything\n    label:", "remedies.refund_item.amount", "unknown rule"),
+        ("food_delivery: [send_item, refund_item", "food_delivery: [send_itme, refund_item", "problems.missing_item.food_delivery", "send_itme"),
+        ("food_delivery: [refund_delivery_fee, cancel_order, coupon]", "food_delivery: [coupon, refund_delivery_fee]", "problems.late_delivery.food_delivery", "never_alone"),
+        ('ja: "{items}の代金{amount}を返金"', 'ja: "{items}の代金{price}を返金"', "remedies.refund_item.label.ja", "placeholder"),
+        ("    categories: [goods]", "    categories: [furniture]", "remedies.replace_item.categories", "furniture"),
+        ("  late_grace_minutes: 10", "  late_grace_minutes: 10\n  late_grace_seconds: 5", "limits.late_grace_seconds", "unknown field"),
+    ],
+)
+def test_errors_name_file_line_and_field(old, new, field, message):
+    text = broken(old, new)
+    with pytest.raises(PolicyError) as error:
+        parse_policy(text, "bot/policy.yml")
+    where = next(line for line in new.splitlines() if line not in old.splitlines()).strip()
+    expected_line = line_of(text, where)
+    assert str(error.value).startswith(f"bot/policy.yml:{expected_line}: {field}: "), str(error.value)
+    assert message in str(error.value)
+
+
+def test_a_missing_section_and_bad_yaml_are_reported(tmp_path: Path):
+    without_limits = SHIPPED.replace("limits:", "limitz:", 1)
+    with pytest.raises(PolicyError, match=r"limitz: unknown field"):
+        parse_policy(without_limits, "p.yml")
+    bad = tmp_path / "policy.yml"
+    bad.write_text("version: 1\nlimits: [unclosed\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match=rf"{bad}:\d+: not valid YAML"):
+        load_policy(bad)
+    with pytest.raises(PolicyError, match="cannot read"):
+        load_policy(tmp_path / "absent.yml")
+
+
+def test_a_product_owner_change_takes_effect(tmp_path: Path):
+    cheaper = tmp_path / "policy.yml"
+    cheaper.write_text(SHIPPED.replace("auto_approve_limit: 3000", "auto_approve_limit: 50"), encoding="utf-8")
+    assert load_policy(cheaper).auto_approve_limit == 50
