@@ -19,7 +19,7 @@ from rasa_sdk.types import DomainDict
 from bot.actions import services
 from bot.formatting import item_button_label, order_button_label, order_line
 from bot.actions.matching import match_items, match_order, order_number_in, orders_mentioning
-from bot.policy import decide, match_remedy
+from bot.policy import decide, match_remedy, order_escalation
 from bot.policy.types import OrderView
 
 # Problems that are about particular items of an order (the others are about the whole order).
@@ -212,9 +212,15 @@ class ValidateClaimForm(FormValidationAction):
         slots: Dict[Text, Any] = {"order_id": order.number, "failed_attempts": 0}
         if problem in ITEM_PROBLEMS:
             named = match_items(tracker.get_slot("item") or [], order.items)
-            # One named item is the claim; with several ("親子丼に別卵が…") the customer
-            # picks which is missing from the buttons.
-            if len(named) == 1:
+            history = services.repository().customer_history(order.customer_id)
+            if order_escalation(services.policy(), problem, order, history, services.now()):
+                # Out of policy whichever items (e.g. too old): straight to a person.
+                if named:
+                    slots["claim_items"] = [str(i.item_id) for i in named]
+                slots.update(_decision_slots(tracker, order, named or list(order.items)))
+            elif len(named) == 1:
+                # One named item is the claim; with several ("親子丼に別卵が…") the
+                # customer picks which from the buttons.
                 slots["claim_items"] = [str(i.item_id) for i in named]
                 slots.update(_decision_slots(tracker, order, named))
         elif problem in ("late_delivery", "cancel_order"):

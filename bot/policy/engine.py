@@ -76,6 +76,19 @@ def _escalation_before_offers(
     history: CustomerHistory,
     now: datetime,
 ) -> Optional[str]:
+    reason = order_escalation(policy, problem, order, history, now)
+    if reason:
+        return reason
+    if problem in ITEM_PROBLEMS and any(item.category in policy.excluded_categories for item in items):
+        return "item_not_covered"
+    return None
+
+
+def order_escalation(
+    policy: Policy, problem: str, order: OrderView, history: CustomerHistory, now: datetime
+) -> Optional[str]:
+    """Why a person must handle any claim of this problem on this order, whichever items:
+    known as soon as the order is picked, so the customer is not asked for items first."""
     if order.status == "cancelled":
         return "order_cancelled"
     if problem in ITEM_PROBLEMS:
@@ -91,8 +104,6 @@ def _escalation_before_offers(
     since = now - timedelta(days=policy.claims_period_days)
     if sum(1 for moment in history.claim_times if moment > since) >= policy.max_claims:
         return "too_many_claims"
-    if problem in ITEM_PROBLEMS and any(item.category in policy.excluded_categories for item in items):
-        return "item_not_covered"
     return None
 
 
