@@ -4,7 +4,7 @@ SHELL := /bin/bash
 RASA := .venv-bot/bin/rasa
 PYTHON := .venv-bot/bin/python
 
-.PHONY: help install train run serve test test-unit test-e2e validate test-stories evaluate-nlu bench reset-demo clean
+.PHONY: help install train run serve test test-unit test-gateway test-e2e validate test-stories evaluate-nlu bench reset-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -24,10 +24,13 @@ serve: install ## Action server and Rasa server in the foreground (a real deploy
 validate: install ## Check the training data and domain (rasa data validate)
 	$(RASA) data validate --config config.yml --domain domain.yml --data bot/data
 
-test: install train validate test-unit test-e2e test-stories ## Every test
+test: install train validate test-unit test-gateway test-e2e test-stories ## Every test
 
 test-unit: install ## Unit tests (policy, store, matching, NLU components, actions with real Trackers)
 	$(PYTHON) -m pytest tests/unit -q
+
+test-gateway: install ## Gateway tests (connectors/: LINE signature, event store, ordering, messages, emulator) with a real redis-server
+	.venv-gateway/bin/python -m pytest tests/gateway -q
 
 test-e2e: install train ## End-to-end conversations through the real Rasa server and action server
 	$(PYTHON) -m pytest tests/e2e -q

@@ -1,0 +1,1 @@
+"""Channel gateway: LINE webhook in, Rasa REST out (own environment: requirements/gateway.lock)."""

@@ -1,0 +1,106 @@
+"""Client for Rasa's REST channel: POST {RASA_URL}/webhooks/rest/webhook.
+
+Why a clear error split: when Rasa (or the action server behind it) is unreachable the
+gateway must apologise to the customer and keep the message pending for a retry, never
+drop it. `RasaUnavailable` means "try again later" (connection refused, timeout, 5xx);
+`RasaRejected` means retrying the same request won't help (4xx, e.g. a wrong token).
+
+Rasa's token travels as `?token=` in the URL (CVE-2024-49375 hardening requires one), so
+no URL ever goes into an exception message or a log line, and exceptions are raised
+`from None` so aiohttp's (URL-bearing) errors don't ride along to Sentry.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Dict, List, Optional
+
+import aiohttp
+
+REST_PATH = "/webhooks/rest/webhook"
+
+
+class RasaError(Exception):
+    """Base class for Rasa call failures."""
+
+
+class RasaUnavailable(RasaError):
+    """Rasa did not answer usefully (down, timed out, 5xx): keep the message and retry."""
+
+
+class RasaRejected(RasaError):
+    """Rasa refused the request (4xx) or answered something that isn't a REST reply."""
+
+
+class RasaClient:
+    def __init__(self, base_url: str, token: Optional[str] = None, timeout_s: float = 25.0,
+                 connect_timeout_s: float = 3.0,
+                 session: Optional[aiohttp.ClientSession] = None) -> None:
+        # total timeout stays under LINE's 60 s reply-token life, leaving time to reply
+        self._base = base_url.rstrip("/")
+        self._token = token or None
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
+        self._session = session
+        self._own_session = session is None
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> "RasaClient":
+        """RASA_URL (default http://127.0.0.1:5005) and RASA_TOKEN."""
+        return cls(os.environ.get("RASA_URL") or "http://127.0.0.1:5005",
+                   os.environ.get("RASA_TOKEN") or None, **kwargs)
+
+    def _params(self) -> Dict[str, str]:
+        return {"token": self._token} if self._token else {}
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._own_session = True
+        return self._session
+
+    async def send(self, sender: str, message: str,
+                   metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+        """Send one user message; returns Rasa's bot messages (possibly empty)."""
+        payload: Dict[str, Any] = {"sender": sender, "message": message}
+        if metadata:
+            payload["metadata"] = metadata
+        try:
+            async with self._get_session().post(
+                self._base + REST_PATH, json=payload, params=self._params(),
+                timeout=self._timeout,
+            ) as resp:
+                status = resp.status
+                if status >= 500:
+                    raise RasaUnavailable(f"Rasa answered HTTP {status}")
+                if status >= 400:
+                    raise RasaRejected(f"Rasa refused the message: HTTP {status}")
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    raise RasaRejected("Rasa's answer is not JSON") from None
+        except RasaError:
+            raise
+        except asyncio.TimeoutError:
+            raise RasaUnavailable("Rasa did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            # the class name says enough (refused, reset, ...); str(exc) may hold the URL
+            raise RasaUnavailable(f"Rasa unreachable ({type(exc).__name__})") from None
+        if not isinstance(body, list) or not all(isinstance(m, dict) for m in body):
+            raise RasaRejected("Rasa's answer is not a list of messages")
+        return body
+
+    async def healthy(self) -> bool:
+        """True when Rasa's HTTP server answers its root endpoint."""
+        try:
+            async with self._get_session().get(self._base + "/", timeout=self._timeout) as resp:
+                return resp.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
+    async def close(self) -> None:
+        if self._session is not None and self._own_session:
+            await self._session.close()
+            self._session = None
+
+
+__all__ = ["RasaClient", "RasaError", "RasaRejected", "RasaUnavailable"]

@@ -1,0 +1,1 @@
+"""Local stand-ins for external platforms (tests and the local demo)."""

@@ -1,0 +1,1 @@
+"""LINE edge: webhook signature, message conversion, API calls."""
