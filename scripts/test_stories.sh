@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 model=$(./scripts/train.sh)
 out=results/stories
 rm -rf "$out"
+mkdir -p "$(dirname "$out")"
 .venv-bot/bin/rasa test core --model "$model" --stories tests/stories --out "$out" \
   --fail-on-prediction-errors --no-plot >"$out.log" 2>&1 || {
   tail -60 "$out.log"
