@@ -1,0 +1,205 @@
+"""LINE gateway latency, side by side with Rasa's REST endpoint alone, in one run.
+
+Starts redis-server, the LINE API emulator (in this process), the action server and Rasa
+(the trained model, a throwaway orders database) and the gateway
+(`python -m connectors.gateway`), then measures at 1 and 20 concurrent users:
+
+- webhook ack: signed POST /line/webhook -> 200 (p50, p99); target p99 < 50 ms;
+- webhook -> reply API: from posting the webhook to the emulator receiving the reply
+  call for that event's reply token (p50, p95);
+- Rasa alone: POST /webhooks/rest/webhook with the same messages (p50, p95);
+  target: the gateway adds < 20 % to Rasa's own p95.
+
+Run (gateway environment; the bot runs from .venv-bot):
+    .venv-gateway/bin/python bench/gateway_latency.py [--requests 60] [--concurrency 20]
+
+Every turn is a customer's first message of a claim from a fresh user (so it includes
+the custom actions), like bench/bot_latency.py. The machine is shared: compare figures
+from the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+
+from connectors.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id  # noqa: E402
+from scripts import stack  # noqa: E402
+from tests.gateway_e2e.conftest import (  # noqa: E402  (process helpers shared with the e2e tests)
+    ACCESS_TOKEN, SECRET, EmulatorThread, RestartableRasa,
+)
+
+MESSAGES = [
+    "親子丼に別卵が付いていませんでした",
+    "my order is missing the fries",
+    "注文した料理がまだ届きません",
+    "the mug arrived broken",
+    "注文をキャンセルしたいです",
+    "where is my order?",
+]
+
+
+def pct(values: List[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+async def run_concurrently(n: int, concurrency: int, one) -> None:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def guarded(i: int) -> None:
+        async with sem:
+            await one(i)
+
+    await asyncio.gather(*(guarded(i) for i in range(n)))
+
+
+async def bench_rasa(rasa_url: str, n: int, concurrency: int) -> Dict[str, float]:
+    samples: List[float] = []
+    async with aiohttp.ClientSession() as s:
+        async def one(i: int) -> None:
+            start = time.perf_counter()
+            async with s.post(f"{rasa_url}/webhooks/rest/webhook",
+                              json={"sender": f"U{uuid.uuid4().hex}",
+                                    "message": MESSAGES[i % len(MESSAGES)]}) as r:
+                await r.read()
+            samples.append((time.perf_counter() - start) * 1000)
+
+        await run_concurrently(n, concurrency, one)
+    return {"p50": statistics.median(samples), "p95": pct(samples, 0.95)}
+
+
+async def bench_gateway(webhook_url: str, emu_thread: EmulatorThread, n: int,
+                        concurrency: int) -> Dict[str, float]:
+    emu = emu_thread.emu
+    acks: List[float] = []
+    sent_at: Dict[str, float] = {}
+    async with LineWebhookClient(webhook_url, SECRET, token_source=emulator_tokens(emu)) as client:
+        async def one(i: int) -> None:
+            event = await client.text_event(new_user_id(), MESSAGES[i % len(MESSAGES)])
+            body = client.body([event])
+            t0 = time.time()
+            res = await client.post_body(body)
+            assert res.status == 200, res.status
+            acks.append(res.elapsed_s * 1000)
+            sent_at[event["replyToken"]] = t0
+            # this user's turn is over when the reply call arrives; then the next "user"
+            await wait_reply(emu, event["replyToken"])
+
+        await run_concurrently(n, concurrency, one)
+    e2e: List[float] = []
+    for r in list(emu.requests):
+        token = (r.get("json") or {}).get("replyToken")
+        if r["path"] == "/v2/bot/message/reply" and token in sent_at:
+            e2e.append((r["time"] - sent_at[token]) * 1000)
+    return {"ack_p50": statistics.median(acks), "ack_p99": pct(acks, 0.99),
+            "e2e_p50": statistics.median(e2e), "e2e_p95": pct(e2e, 0.95), "n": len(e2e)}
+
+
+async def wait_reply(emu, token: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for r in reversed(emu.requests):
+            if r["path"] == "/v2/bot/message/reply" and (r.get("json") or {}).get("replyToken") == token:
+                return
+        await asyncio.sleep(0.005)
+    raise TimeoutError("no reply")
+
+
+def start_redis(workdir: Path):
+    port = stack.free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+async def measure(args, rasa, gateway_url, emu_thread) -> List[Dict[str, Any]]:
+    rows = []
+    for warm in range(6):  # lazy loading in Rasa / actions / first profile calls
+        await bench_rasa(rasa.url, 1, 1)
+        await bench_gateway(gateway_url + "/line/webhook", emu_thread, 1, 1)
+    for concurrency in (1, args.concurrency):
+        r = await bench_rasa(rasa.url, args.requests, concurrency)
+        g = await bench_gateway(gateway_url + "/line/webhook", emu_thread, args.requests,
+                                concurrency)
+        rows.append({"concurrency": concurrency, "rasa": r, "gateway": g})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--model", help="a model .tar.gz (default: stack.trained_model())")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    print(f"starting redis, the LINE emulator, the action server, Rasa and the gateway "
+          f"(logs in {workdir})...", flush=True)
+    redis_proc, redis_url = start_redis(workdir)
+    emu_thread = EmulatorThread().start()
+    actions = stack.start_action_server(workdir, env={
+        "ORDERS_DATABASE_URL": f"sqlite:///{workdir / 'orders.db'}"})
+    rasa = RestartableRasa(args.model or stack.trained_model(), actions.url, workdir)
+    rasa.start()
+    port = stack.free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1",
+           "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": ACCESS_TOKEN,
+           "LINE_API_BASE_URL": emu_thread.url, "LINE_DATA_API_BASE_URL": emu_thread.url,
+           "REDIS_URL": redis_url, "RASA_URL": rasa.url, "RASA_TOKEN": rasa.token,
+           "ACTION_SERVER_URL": f"{actions.url}/webhook", "LOG_LEVEL": "WARNING",
+           "ATTACHMENTS_DIR": str(workdir / "attachments")}
+    env.pop("SENTRY_DSN", None)
+    log = open(workdir / "gateway.log", "ab")
+    gw = subprocess.Popen([str(ROOT / ".venv-gateway/bin/python"), "-m", "connectors.gateway"],
+                          cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    gateway_url = f"http://127.0.0.1:{port}"
+    try:
+        stack.wait_http(f"{gateway_url}/healthz", 60, gw, workdir / "gateway.log")
+        rows = asyncio.run(measure(args, rasa, gateway_url, emu_thread))
+    finally:
+        gw.terminate()
+        gw.wait(timeout=15)
+        rasa.stop()
+        actions.stop()
+        emu_thread.stop()
+        redis_proc.terminate()
+
+    print(f"\n{'conc':>4} | {'ack p50':>8} {'ack p99':>8} | {'gw e2e p50':>10} {'gw e2e p95':>10} "
+          f"| {'rasa p50':>8} {'rasa p95':>8} | {'added p95':>9}")
+    for row in rows:
+        g, r = row["gateway"], row["rasa"]
+        added = (g["e2e_p95"] / r["p95"] - 1) * 100
+        row["added_p95_percent"] = added
+        print(f"{row['concurrency']:>4} | {g['ack_p50']:>8.1f} {g['ack_p99']:>8.1f} | "
+              f"{g['e2e_p50']:>10.1f} {g['e2e_p95']:>10.1f} | {r['p50']:>8.1f} {r['p95']:>8.1f} "
+              f"| {added:>8.1f}%")
+    print(f"\nms; {args.requests} turns per row (fresh user each, first claim turn); "
+          "targets: ack p99 < 50 ms, added p95 < 20 %")
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"gateway_latency-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(rows, indent=2))
+    print(f"saved {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

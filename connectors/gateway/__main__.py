@@ -1,0 +1,35 @@
+"""`python -m connectors.gateway`: the LINE gateway on PORT (default 8080).
+
+Environment: see config.py (LINE_CHANNEL_SECRET, LINE_CHANNEL_ACCESS_TOKEN, LINE_API_BASE_URL,
+LINE_DATA_API_BASE_URL, RASA_URL, RASA_TOKEN, ACTION_SERVER_URL, REDIS_URL, SENTRY_DSN, PORT).
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from aiohttp import web
+
+from connectors.gateway.app import create_app
+from connectors.gateway.config import Settings
+from connectors.gateway.observability import init_sentry
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiohttp's client/server internals can log URLs (Rasa's token is a query parameter)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    settings = Settings.from_env()
+    init_sentry(settings.sentry_dsn, environment=os.environ.get("SENTRY_ENVIRONMENT"))
+    logging.getLogger("connectors.gateway").info(
+        "LINE gateway on %s:%d (state: %s)", settings.host, settings.port,
+        "redis" if settings.redis_url else "memory")
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
+                access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The gateway's aiohttp application: POST /line/webhook, GET /healthz.
+
+Webhook path (LINE counts a webhook as failed after 2 s, so the ack comes first):
+  raw body -> X-Line-Signature verified FIRST (missing/wrong: 401, nothing parsed or
+  stored, one log line without the body) -> JSON must be a LINE webhook (an `events`
+  list; else 400 with a clear log line) -> each event checked (a malformed one is logged
+  and skipped) and recorded in the event store (dedupe by webhookEventId: a redelivered
+  event is not recorded or answered again) -> queued on the per-user serializer -> 200.
+  The work (processor.py) happens after the ack, per user in timestamp order.
+
+If the event store is unreachable the webhook answers 500, so LINE redelivers (when
+redelivery is on) rather than the gateway acking something it could lose.
+
+Background: on startup pending events are resumed; a retry loop re-submits pending
+events (Rasa / action server were down) with backoff once both answer again.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any, Dict, Optional, Tuple
+
+from aiohttp import web
+
+from connectors.core.events import PENDING, EventStore, StoredEvent, make_event_store
+from connectors.core.ordering import LocalLease, RedisUserLease, UserSerializer
+from connectors.core.rasa_client import RasaClient
+from connectors.gateway.attachments import make_attachment_store
+from connectors.gateway.config import Settings
+from connectors.gateway.health import HealthChecker
+from connectors.gateway.processor import LineEventProcessor, ProfileCache
+from connectors.line.api import LineApi
+from connectors.line.signature import HEADER, verify
+
+log = logging.getLogger(__name__)
+
+GATEWAY: web.AppKey["Gateway"] = web.AppKey("gateway")
+
+
+def parse_event(raw: Any) -> Tuple[Optional[Tuple[str, str, int]], str]:
+    """(event id, ordering key, timestamp) of a LINE event, or (None, why it's malformed)."""
+    if not isinstance(raw, dict):
+        return None, "event is not an object"
+    event_id = raw.get("webhookEventId")
+    if not isinstance(event_id, str) or not event_id:
+        return None, "no webhookEventId"
+    if not isinstance(raw.get("type"), str):
+        return None, "no type"
+    ts = raw.get("timestamp")
+    if not isinstance(ts, int) or isinstance(ts, bool) or ts <= 0:
+        return None, "no valid timestamp"
+    source = raw.get("source")
+    if not isinstance(source, dict):
+        return None, "no source"
+    key = source.get("userId") or source.get("groupId") or source.get("roomId")
+    if not isinstance(key, str) or not key:
+        return None, "no user, group or room id"
+    return (event_id, key, ts), ""
+
+
+class Gateway:
+    """Everything the app runs; built on startup (inside the event loop)."""
+
+    def __init__(self, settings: Settings, store: Optional[EventStore] = None) -> None:
+        self.settings = settings
+        s = settings
+        self.store: EventStore = store or make_event_store(s.redis_url)
+        self.line = LineApi(s.channel_access_token, s.line_api_base_url,
+                            s.line_data_api_base_url)
+        self.rasa = RasaClient(s.rasa_url, s.rasa_token, timeout_s=s.rasa_timeout_s)
+        self.health = HealthChecker(s.rasa_url, s.rasa_token, s.action_server_health_url)
+        self.attachments = make_attachment_store(s.attachments_dir, s.redis_url)
+        self.lease = RedisUserLease.from_url(s.redis_url) if s.redis_url else LocalLease()
+        self.processor = LineEventProcessor(
+            self.store, self.line, self.rasa, self.health, self.attachments,
+            profiles=ProfileCache(self.line, ttl_s=s.profile_cache_ttl_s),
+            loading_seconds=s.loading_seconds, reply_token_max_age_s=s.reply_token_max_age_s,
+            retry_min_s=s.retry_min_s, retry_max_s=s.retry_max_s)
+        self.serializer = UserSerializer(self.processor.handle, lease=self.lease,
+                                         max_concurrency=s.max_concurrency)
+        self._retry_task: Optional[asyncio.Task] = None
+        self.stats: Dict[str, int] = {"accepted": 0, "duplicates": 0, "skipped": 0,
+                                      "refused": 0}
+
+    async def start(self) -> None:
+        resumed = 0
+        try:
+            for ev in await self.store.pending():
+                resumed += self.serializer.submit(ev)
+        except Exception as exc:
+            log.error("could not read pending events on startup (%s); the retry loop will",
+                      type(exc).__name__)
+        if resumed:
+            log.info("resumed %d pending events", resumed)
+        self._retry_task = asyncio.create_task(self._retry_loop())
+
+    async def stop(self) -> None:
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+            await asyncio.gather(self._retry_task, return_exceptions=True)
+        await self.serializer.aclose()  # unfinished events stay pending for the next start
+        for closer in (self.line.close, self.rasa.close, self.health.close, self.store.close,
+                       self.attachments.close, getattr(self.lease, "close", None)):
+            if closer is None:
+                continue
+            try:
+                await closer()
+            except Exception:
+                pass
+
+    async def _retry_loop(self) -> None:
+        s = self.settings
+        delay = s.retry_min_s
+        waiting = False  # logged once per outage, not every tick
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                now = time.time()
+                due = [e for e in await self.store.pending()
+                       if now - e.received_at >= s.retry_min_s and self.processor.due(e.event_id)]
+                if not due:
+                    delay = s.retry_min_s
+                    continue
+                if not await self.health.ready():
+                    delay = min(delay * 2, s.retry_max_s)
+                    if not waiting:
+                        log.warning("%d events pending; waiting for Rasa and the action "
+                                    "server to answer", len(due))
+                    waiting = True
+                    continue
+                if waiting:
+                    log.info("Rasa and the action server answer again; retrying")
+                    waiting = False
+                submitted = 0
+                for e in due:
+                    # finished while we looked? (a queued one is refused by submit anyway)
+                    if await self.store.status(e.event_id) == PENDING:
+                        submitted += self.serializer.submit(e)
+                if submitted:
+                    log.info("retrying %d pending events", submitted)
+                delay = s.retry_min_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = min(delay * 2, s.retry_max_s)
+                log.warning("retry loop: %s; next try in %.0f s", type(exc).__name__, delay)
+
+    # --- HTTP handlers ---------------------------------------------------------------------
+    async def line_webhook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        signature = request.headers.get(HEADER)
+        if not verify(body, signature, self.settings.channel_secret):
+            self.stats["refused"] += 1
+            log.warning("LINE webhook refused: %s signature (%d bytes)",
+                        "missing" if not signature else "invalid", len(body))
+            return web.json_response({"message": "invalid signature"}, status=401)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            log.warning("LINE webhook refused: signed body is not JSON (%d bytes)", len(body))
+            return web.json_response({"message": "body is not JSON"}, status=400)
+        if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+            log.warning("LINE webhook refused: JSON without an `events` list is not a LINE "
+                        "webhook")
+            return web.json_response({"message": "not a LINE webhook: no events list"},
+                                     status=400)
+        accepted = duplicates = skipped = 0
+        for raw in data["events"]:
+            parsed, why = parse_event(raw)
+            if parsed is None:
+                skipped += 1
+                log.warning("skipping a malformed LINE event: %s", why)
+                continue
+            event_id, key, ts = parsed
+            try:
+                new = await self.store.record(event_id, key, ts, raw)
+            except Exception as exc:
+                log.error("event store unavailable (%s); webhook answered 500 so LINE "
+                          "redelivers", type(exc).__name__)
+                return web.json_response({"message": "temporarily unavailable"}, status=500)
+            if not new:
+                duplicates += 1
+                redelivery = bool((raw.get("deliveryContext") or {}).get("isRedelivery"))
+                log.info("event already recorded; ignored (redelivery=%s)", redelivery)
+                continue
+            accepted += 1
+            self.serializer.submit(StoredEvent(event_id, key, ts, raw, time.time()))
+        self.stats["accepted"] += accepted
+        self.stats["duplicates"] += duplicates
+        self.stats["skipped"] += skipped
+        return web.json_response({"accepted": accepted, "duplicates": duplicates,
+                                  "skipped": skipped})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        checks = await self.health.check()
+        ok = all(checks.values())
+        return web.json_response({"status": "ok" if ok else "unavailable", **checks},
+                                 status=200 if ok else 503)
+
+
+def create_app(settings: Settings, store: Optional[EventStore] = None) -> web.Application:
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+
+    async def on_startup(app: web.Application) -> None:
+        gateway = Gateway(settings, store=store)
+        app[GATEWAY] = gateway
+        await gateway.start()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await app[GATEWAY].stop()
+
+    async def webhook(request: web.Request) -> web.Response:
+        return await request.app[GATEWAY].line_webhook(request)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return await request.app[GATEWAY].healthz(request)
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    app.router.add_post("/line/webhook", webhook)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+__all__ = ["GATEWAY", "Gateway", "create_app", "parse_event"]

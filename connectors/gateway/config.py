@@ -1,0 +1,92 @@
+"""Gateway settings from the environment (names as in shared/DESIGN.md's operational contract).
+
+Secrets (channel secret/token, Rasa token, Sentry DSN) are only ever read from here and
+never logged: `Settings.__repr__` hides them.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+from connectors.line.api import DEFAULT_API_BASE, DEFAULT_DATA_API_BASE
+
+ROOT = Path(__file__).resolve().parents[2]
+_SECRET = {"channel_secret", "channel_access_token", "rasa_token", "sentry_dsn", "redis_url"}
+
+
+def action_health_url(action_server_url: str) -> str:
+    """ACTION_SERVER_URL is Rasa's action endpoint (.../webhook); the SDK serves /health
+    beside it."""
+    parts = urlsplit(action_server_url)
+    path = parts.path.rstrip("/")
+    if path.endswith("/webhook"):
+        path = path[: -len("/webhook")]
+    return urlunsplit((parts.scheme, parts.netloc, f"{path}/health", "", ""))
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+@dataclass
+class Settings:
+    channel_secret: str
+    channel_access_token: str
+    line_api_base_url: str = DEFAULT_API_BASE
+    line_data_api_base_url: str = DEFAULT_DATA_API_BASE
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: Optional[str] = None
+    action_server_health_url: str = "http://127.0.0.1:5055/health"
+    redis_url: Optional[str] = None
+    sentry_dsn: Optional[str] = None
+    host: str = "0.0.0.0"
+    port: int = 8080
+    attachments_dir: Path = field(default_factory=lambda: ROOT / "var" / "attachments")
+    # retry loop for pending events (Rasa / action server down)
+    retry_min_s: float = 1.0
+    retry_max_s: float = 30.0
+    # a reply token lives one minute; older than this, push straight away
+    reply_token_max_age_s: float = 50.0
+    loading_seconds: int = 20
+    rasa_timeout_s: float = 25.0
+    max_concurrency: int = 64
+    profile_cache_ttl_s: float = 3600.0
+
+    def __repr__(self) -> str:  # never print secrets
+        shown = ", ".join(f"{f.name}={'***' if f.name in _SECRET and getattr(self, f.name) else getattr(self, f.name)!r}"
+                          for f in fields(self))
+        return f"Settings({shown})"
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
+        env = os.environ if env is None else env
+        secret = env.get("LINE_CHANNEL_SECRET") or ""
+        token = env.get("LINE_CHANNEL_ACCESS_TOKEN") or ""
+        if not secret or not token:
+            raise SystemExit("LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN must be set "
+                             "(for the local emulator any test values will do)")
+        action_url = env.get("ACTION_SERVER_URL") or "http://127.0.0.1:5055/webhook"
+        return cls(
+            channel_secret=secret,
+            channel_access_token=token,
+            line_api_base_url=env.get("LINE_API_BASE_URL") or DEFAULT_API_BASE,
+            line_data_api_base_url=env.get("LINE_DATA_API_BASE_URL") or DEFAULT_DATA_API_BASE,
+            rasa_url=(env.get("RASA_URL") or "http://127.0.0.1:5005").rstrip("/"),
+            rasa_token=env.get("RASA_TOKEN") or None,
+            action_server_health_url=env.get("ACTION_SERVER_HEALTH_URL")
+            or action_health_url(action_url),
+            redis_url=env.get("REDIS_URL") or None,
+            sentry_dsn=env.get("SENTRY_DSN") or None,
+            host=env.get("HOST") or "0.0.0.0",
+            port=int(env.get("PORT") or 8080),
+            attachments_dir=Path(env.get("ATTACHMENTS_DIR") or ROOT / "var" / "attachments"),
+            retry_min_s=_float(env, "GATEWAY_RETRY_MIN_S", 1.0),
+            retry_max_s=_float(env, "GATEWAY_RETRY_MAX_S", 30.0),
+            reply_token_max_age_s=_float(env, "GATEWAY_REPLY_TOKEN_MAX_AGE_S", 50.0),
+            rasa_timeout_s=_float(env, "GATEWAY_RASA_TIMEOUT_S", 25.0),
+            max_concurrency=int(env.get("GATEWAY_MAX_CONCURRENCY") or 64),
+        )

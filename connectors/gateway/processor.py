@@ -1,0 +1,357 @@
+"""Handling one recorded LINE event after the ack (the UserSerializer's handler).
+
+Per event type:
+- text message / postback -> loading animation, Rasa (sender = LINE user id, metadata
+  {line_user_id, display_name, language}), Rasa's answer -> LINE messages -> reply with
+  the reply token (push when the token is spent, too old, or rejected; further batches are
+  pushed, each with its own X-Line-Retry-Key);
+- image -> content fetched from the data API, saved (attachments.py), thanked;
+- sticker and other message types -> a polite request to tell us in words;
+- follow -> greeting in the profile's language; unfollow and others -> recorded only.
+
+Never drop a customer's message: when Rasa or the action server is unreachable the
+customer gets an honest apology (by reply, once) and the event stays pending; the retry
+loop (app.py) re-submits it. Order is kept: before an event, any earlier pending event of
+the same user is processed first, and while one fails, later ones wait behind it.
+
+An event is marked done once handled (even when LINE refused the delivery after retries:
+the Rasa turn has happened and re-sending it would duplicate it; that failure is
+reported). Unexpected errors are reported to Sentry with the customer's data scrubbed.
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from connectors.core.events import PENDING, EventStore, StoredEvent
+from connectors.core.rasa_client import RasaClient, RasaRejected, RasaUnavailable
+from connectors.gateway import observability, texts
+from connectors.gateway.attachments import AttachmentStore
+from connectors.gateway.health import HealthChecker
+from connectors.line import messages as line_messages
+from connectors.line.api import InvalidReplyToken, LineApi, LineApiError
+
+log = logging.getLogger(__name__)
+# Reports go to Sentry explicitly (scrubbed); this logger is kept out of Sentry's logging
+# integration so one failure is one Sentry event.
+report_log = logging.getLogger("connectors.gateway.report")
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    RETRY = "retry"
+
+
+class _BoundedSet:
+    def __init__(self, size: int = 10000) -> None:
+        self._d: "OrderedDict[str, None]" = OrderedDict()
+        self._size = size
+
+    def add(self, key: str) -> None:
+        self._d[key] = None
+        self._d.move_to_end(key)
+        while len(self._d) > self._size:
+            self._d.popitem(last=False)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._d
+
+
+def language_of(profile: Optional[Dict[str, Any]]) -> str:
+    lang = str((profile or {}).get("language") or "")
+    return "en" if lang.lower().startswith("en") else "ja"
+
+
+class ProfileCache:
+    """GET /v2/bot/profile/{userId}, cached (profiles change rarely; the API is rate-limited)."""
+
+    def __init__(self, line: LineApi, ttl_s: float = 3600.0, negative_ttl_s: float = 60.0,
+                 max_size: int = 50000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._line = line
+        self._ttl = ttl_s
+        self._neg_ttl = negative_ttl_s
+        self._max = max_size
+        self._clock = clock
+        self._cache: "OrderedDict[str, Tuple[float, Optional[Dict[str, Any]]]]" = OrderedDict()
+
+    async def get(self, user_id: str) -> Optional[Dict[str, Any]]:
+        hit = self._cache.get(user_id)
+        now = self._clock()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            profile = await self._line.profile(user_id)
+        except LineApiError as exc:
+            log.warning("profile unavailable (HTTP %s); using defaults", exc.status)
+            return hit[1] if hit is not None else None  # stale beats nothing
+        self._cache[user_id] = (now + (self._ttl if profile else self._neg_ttl), profile)
+        self._cache.move_to_end(user_id)
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+        return profile
+
+
+class LineEventProcessor:
+    def __init__(self, store: EventStore, line: LineApi, rasa: RasaClient,
+                 health: HealthChecker, attachments: AttachmentStore, *,
+                 profiles: Optional[ProfileCache] = None, loading_seconds: int = 20,
+                 reply_token_max_age_s: float = 50.0, retry_min_s: float = 1.0,
+                 retry_max_s: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.line = line
+        self.rasa = rasa
+        self.health = health
+        self.attachments = attachments
+        self.profiles = profiles or ProfileCache(line)
+        self.loading_seconds = loading_seconds
+        self.reply_token_max_age_s = reply_token_max_age_s
+        self.retry_min_s = retry_min_s
+        self.retry_max_s = retry_max_s
+        self._clock = clock
+        self._token_spent = _BoundedSet()
+        self._apologised = _BoundedSet()
+        self._failures: Dict[str, Tuple[int, float]] = {}  # event id -> (attempts, next try)
+        self.stats = {"processed": 0, "retry": 0, "replies": 0, "pushes": 0, "errors": 0}
+
+    # --- retry bookkeeping (read by the retry loop) --------------------------------------
+    def due(self, event_id: str) -> bool:
+        failure = self._failures.get(event_id)
+        return failure is None or failure[1] <= self._clock()
+
+    def _failed(self, event_id: str) -> None:
+        attempts = self._failures.get(event_id, (0, 0.0))[0] + 1
+        delay = min(self.retry_max_s, self.retry_min_s * (2 ** (attempts - 1)))
+        self._failures[event_id] = (attempts, self._clock() + delay)
+
+    # --- serializer handler --------------------------------------------------------------
+    async def handle(self, event: StoredEvent) -> None:
+        """Process `event`, first any earlier pending events of the same user (in order);
+        once one of them must wait for a retry, the later ones wait too."""
+        pending = await self.store.pending(event.user_id)
+        ids = [p.event_id for p in pending]
+        if event.event_id not in ids:
+            return  # done already (a duplicate submit, or handled in an earlier chain)
+        chain = pending[: ids.index(event.event_id) + 1]
+        blocked = False
+        for p in chain:
+            if blocked:
+                await self._defer(p)
+                continue
+            if await self._process_guarded(p) is Outcome.RETRY:
+                blocked = True
+
+    async def _defer(self, event: StoredEvent) -> None:
+        """An earlier message of this user waits for a retry: this one waits behind it."""
+        with observability.customer_data(*_sensitive(event.payload)):
+            try:
+                await self._apologise(event)
+            except Exception as exc:  # pragma: no cover - apology is best effort
+                report_log.warning("apology failed (%s)", type(exc).__name__)
+        self._failed(event.event_id)
+        self.stats["retry"] += 1
+
+    async def _process_guarded(self, event: StoredEvent) -> Outcome:
+        if await self.store.status(event.event_id) != PENDING:
+            return Outcome.DONE
+        with observability.customer_data(*_sensitive(event.payload)):
+            try:
+                outcome = await self._process(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.stats["errors"] += 1
+                report_log.error("unexpected error handling a LINE %s event (%s); reported",
+                                 event.payload.get("type"), type(exc).__name__)
+                observability.capture_exception(exc)
+                try:
+                    await self._apologise(event)
+                except Exception:
+                    pass
+                outcome = Outcome.DONE  # reported; retrying a bug would loop forever
+        if outcome is Outcome.DONE:
+            await self.store.mark_done(event.event_id)
+            self._failures.pop(event.event_id, None)
+            self.stats["processed"] += 1
+        else:
+            self._failed(event.event_id)
+            self.stats["retry"] += 1
+        return outcome
+
+    # --- per type --------------------------------------------------------------------------
+    async def _process(self, event: StoredEvent) -> Outcome:
+        payload = event.payload
+        etype = payload.get("type")
+        if etype == "message":
+            message = payload.get("message") or {}
+            mtype = message.get("type")
+            if mtype == "text":
+                return await self._converse(event, str(message.get("text") or ""))
+            if mtype == "image":
+                return await self._image(event, str(message.get("id") or ""))
+            if mtype == "sticker":
+                return await self._say(event, "sticker")
+            return await self._say(event, "unsupported")
+        if etype == "postback":
+            data = str((payload.get("postback") or {}).get("data") or "")
+            if not data:
+                return Outcome.DONE
+            return await self._converse(event, data)
+        if etype == "follow":
+            return await self._say(event, "greeting")
+        if etype == "unfollow":
+            log.info("a user unfollowed; recorded")
+            return Outcome.DONE
+        log.info("LINE %s event recorded, nothing to do", etype)
+        return Outcome.DONE
+
+    async def _profile(self, event: StoredEvent) -> Optional[Dict[str, Any]]:
+        user = _user_id(event.payload)
+        profile = await self.profiles.get(user) if user else None
+        if profile:
+            observability.add_customer_data(profile.get("displayName"))
+        return profile
+
+    async def _loading(self, chat_id: str) -> None:
+        try:
+            await self.line.start_loading(chat_id, self.loading_seconds)
+        except Exception as exc:  # cosmetic: never fails the turn
+            log.debug("loading animation not shown (%s)", type(exc).__name__)
+
+    async def _converse(self, event: StoredEvent, text: str) -> Outcome:
+        user = _user_id(event.payload)
+        if not user or not text.strip():
+            log.info("event without a user id or text; nothing to send to Rasa")
+            return Outcome.DONE
+        source = event.payload.get("source") or {}
+        loading = (asyncio.create_task(self._loading(user))
+                   if source.get("type", "user") == "user" else None)
+        try:
+            profile, action_ok = await asyncio.gather(
+                self._profile(event), self.health.action_server(use_cache=True))
+            if not action_ok:
+                log.warning("action server unreachable; message kept for a retry")
+                await self._apologise(event, profile)
+                return Outcome.RETRY
+            metadata = {"line_user_id": user,
+                        "display_name": (profile or {}).get("displayName"),
+                        "language": language_of(profile)}
+            try:
+                responses = await self.rasa.send(user, text, metadata)
+            except RasaUnavailable as exc:
+                log.warning("%s; message kept for a retry", exc)
+                await self._apologise(event, profile)
+                return Outcome.RETRY
+            except RasaRejected as exc:
+                report_log.error("Rasa refused a message: %s", exc)
+                observability.capture_message(f"Rasa refused a message: {exc}")
+                await self._apologise(event, profile)
+                return Outcome.DONE
+        finally:
+            if loading is not None:
+                await loading
+        await self._deliver(event, line_messages.convert(responses))
+        return Outcome.DONE
+
+    async def _image(self, event: StoredEvent, message_id: str) -> Outcome:
+        user = _user_id(event.payload) or event.user_id
+        try:
+            data, content_type = await self.line.content(message_id)
+        except LineApiError as exc:
+            report_log.error("could not fetch an image from LINE (HTTP %s)", exc.status)
+            observability.capture_message(f"LINE content fetch failed: HTTP {exc.status}")
+            profile = await self._profile(event)
+            await self._deliver(event, [[line_messages.text_message(
+                texts.text("image_failed", language_of(profile)))]])
+            return Outcome.DONE
+        record = await self.attachments.save(user, event.event_id, message_id, data, content_type)
+        log.info("image saved (%d bytes, %s)", record["size"], content_type)
+        await self._deliver(event, [[line_messages.text_message(texts.IMAGE_RECEIVED)]])
+        return Outcome.DONE
+
+    async def _say(self, event: StoredEvent, key: str) -> Outcome:
+        profile = await self._profile(event)
+        await self._deliver(event, [[line_messages.text_message(
+            texts.text(key, language_of(profile)))]])
+        return Outcome.DONE
+
+    # --- sending -------------------------------------------------------------------------
+    def _reply_token(self, event: StoredEvent) -> Optional[str]:
+        token = event.payload.get("replyToken")
+        if not token or event.event_id in self._token_spent:
+            return None
+        age = self._clock() - event.timestamp / 1000.0
+        if age > self.reply_token_max_age_s:
+            return None
+        return str(token)
+
+    async def _apologise(self, event: StoredEvent,
+                         profile: Optional[Dict[str, Any]] = None) -> None:
+        """An honest apology, by reply only (free) and once per event: a later retry that
+        succeeds pushes the real answer."""
+        if event.event_id in self._apologised or self._reply_token(event) is None:
+            return
+        self._apologised.add(event.event_id)
+        if profile is None:
+            profile = await self._profile(event)
+        await self._deliver(event, [[line_messages.text_message(
+            texts.text("apology", language_of(profile)))]], push_fallback=False)
+
+    async def _deliver(self, event: StoredEvent, batches: List[List[Dict[str, Any]]],
+                       push_fallback: bool = True) -> None:
+        """First batch by reply when the token is usable, else push; later batches push."""
+        batches = [b for b in batches if b]
+        if not batches:
+            return
+        to = _push_target(event.payload)
+        first, rest = batches[0], batches[1:]
+        sent = False
+        token = self._reply_token(event)
+        if token:
+            self._token_spent.add(event.event_id)
+            try:
+                await self.line.reply(token, first)
+                self.stats["replies"] += 1
+                sent = True
+            except InvalidReplyToken:
+                log.info("reply token spent or expired; pushing instead")
+            except LineApiError as exc:
+                report_log.error("LINE reply failed after retries (HTTP %s)", exc.status)
+                observability.capture_message(f"LINE reply failed: HTTP {exc.status}")
+        if not push_fallback:
+            return
+        for batch in ([] if sent else [first]) + rest:
+            if not to:
+                log.warning("no push target for an event; message not sent")
+                return
+            try:
+                await self.line.push(to, batch, retry_key=str(uuid.uuid4()))
+                self.stats["pushes"] += 1
+            except LineApiError as exc:
+                report_log.error("LINE push failed after retries (HTTP %s)", exc.status)
+                observability.capture_message(f"LINE push failed: HTTP {exc.status}")
+
+
+def _user_id(payload: Dict[str, Any]) -> Optional[str]:
+    return (payload.get("source") or {}).get("userId")
+
+
+def _push_target(payload: Dict[str, Any]) -> Optional[str]:
+    source = payload.get("source") or {}
+    return source.get("groupId") or source.get("roomId") or source.get("userId")
+
+
+def _sensitive(payload: Dict[str, Any]) -> Tuple[str, ...]:
+    source = payload.get("source") or {}
+    message = payload.get("message") or {}
+    postback = payload.get("postback") or {}
+    values = (message.get("text"), postback.get("data"), payload.get("replyToken"),
+              source.get("userId"), source.get("groupId"), source.get("roomId"))
+    return tuple(str(v) for v in values if v)
+
+
+__all__ = ["LineEventProcessor", "Outcome", "ProfileCache", "language_of"]

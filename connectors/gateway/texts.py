@@ -1,0 +1,45 @@
+"""What the gateway itself says to customers (everything else comes from Rasa)."""
+from __future__ import annotations
+
+from typing import Dict
+
+_TEXTS: Dict[str, Dict[str, str]] = {
+    "apology": {
+        "ja": "申し訳ありません。ただいまメッセージを処理できませんでした。"
+              "メッセージはお預かりしており、まもなくお返事いたします。",
+        "en": "Sorry, we could not process that just now. We have your message and "
+              "will answer shortly.",
+    },
+    "greeting": {
+        "ja": "友だち追加ありがとうございます！ご注文でお困りのことがあれば、"
+              "こちらにメッセージでお知らせください。"
+              "（例：「親子丼に別卵が付いていませんでした」「配達が遅れています」）",
+        "en": "Thanks for adding us! If something went wrong with an order, just tell us "
+              "here (for example: \"my order is missing the fries\" or \"my delivery is late\").",
+    },
+    "sticker": {
+        "ja": "スタンプありがとうございます！ご注文で何があったか、文章で教えていただけますか？"
+              "（例：「親子丼に別卵が付いていませんでした」）",
+        "en": "Thanks for the sticker! Could you please tell us in words what happened "
+              "with your order? (for example: \"my order is missing the fries\")",
+    },
+    "image_failed": {
+        "ja": "申し訳ありません、写真を受け取れませんでした。もう一度送っていただけますか？",
+        "en": "Sorry, we could not receive your photo. Could you send it again?",
+    },
+    "unsupported": {
+        "ja": "メッセージありがとうございます。申し訳ありませんが、この形式には対応していません。"
+              "ご注文で何があったか、文章で教えていただけますか？",
+        "en": "Thank you for your message. Sorry, we can't read this kind of message: "
+              "could you please tell us in words what happened with your order?",
+    },
+}
+
+# Photos are acknowledged in both languages (the photo itself says nothing about language).
+IMAGE_RECEIVED = ("写真を受け取りました。ありがとうございます。担当者が確認いたします。\n"
+                  "Thank you, we received your photo and will look at it.")
+
+
+def text(key: str, language: str) -> str:
+    variants = _TEXTS[key]
+    return variants.get(language) or variants["ja"]

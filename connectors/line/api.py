@@ -1,0 +1,206 @@
+"""LINE Messaging API client (reply, push, loading animation, profile, content) over aiohttp.
+
+Why direct aiohttp rather than line-bot-sdk's generated async client: the gateway needs
+exact control of retries (429/5xx with backoff that honours `Retry-After`), of the
+`X-Line-Retry-Key` that makes a retried push idempotent (409 = already accepted = done),
+and of configurable base URLs for the local emulator; the JSON sent is exactly the
+Messaging API's (the same dicts line/messages.py builds), so nothing is lost.
+
+Errors:
+- `InvalidReplyToken`: the reply token is spent, expired or unknown -> push instead.
+- `LineApiError`: anything else that stays wrong after the retries (status kept, no
+  customer content in the message).
+
+No URL, token or body goes into a log line or an exception message.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_BASE = "https://api.line.me"
+DEFAULT_DATA_API_BASE = "https://api-data.line.me"
+RETRY_KEY_HEADER = "X-Line-Retry-Key"
+
+
+class LineApiError(Exception):
+    def __init__(self, what: str, status: Optional[int], detail: str = "") -> None:
+        self.what = what
+        self.status = status
+        super().__init__(f"LINE {what} failed: HTTP {status}" + (f" ({detail})" if detail else ""))
+
+
+class InvalidReplyToken(LineApiError):
+    """400 'Invalid reply token': spent, expired or never issued."""
+
+
+@dataclass
+class _Result:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    content_type: str
+
+    def json(self) -> Any:
+        import json
+
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError:
+            return None
+
+
+def _retry_after(headers: Mapping[str, str]) -> Optional[float]:
+    raw = headers.get("Retry-After")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+class LineApi:
+    def __init__(self, access_token: str, api_base_url: str = DEFAULT_API_BASE,
+                 data_api_base_url: str = DEFAULT_DATA_API_BASE,
+                 session: Optional[aiohttp.ClientSession] = None,
+                 max_attempts: int = 5, backoff_base_s: float = 0.5,
+                 backoff_max_s: float = 8.0, retry_after_max_s: float = 30.0,
+                 timeout_s: float = 10.0) -> None:
+        self._token = access_token
+        self._api = api_base_url.rstrip("/")
+        self._data = data_api_base_url.rstrip("/")
+        self._session = session
+        self._own_session = session is None
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.retry_after_max_s = retry_after_max_s
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=3.0)
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and self._own_session:
+            await self._session.close()
+            self._session = None
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))
+        return base * (0.75 + random.random() / 2)
+
+    async def _request(self, what: str, method: str, url: str, *,
+                       json_body: Any = None, headers: Optional[Dict[str, str]] = None,
+                       retry: bool = True) -> _Result:
+        """One logical call; 429/5xx/network errors retried (same headers, so the same
+        retry key) up to max_attempts. Returns the final result for the caller to judge."""
+        h = {"Authorization": f"Bearer {self._token}"}
+        h.update(headers or {})
+        attempts = self.max_attempts if retry else 1
+        last_status: Optional[int] = None
+        for attempt in range(1, attempts + 1):
+            delay: Optional[float] = None
+            try:
+                async with self._get_session().request(method, url, json=json_body, headers=h,
+                                                       timeout=self._timeout) as resp:
+                    body = await resp.read()
+                    result = _Result(resp.status, resp.headers, body,
+                                     resp.headers.get("Content-Type", ""))
+                if result.status == 429 or result.status >= 500:
+                    last_status = result.status
+                    ra = _retry_after(result.headers)
+                    delay = min(ra, self.retry_after_max_s) if ra is not None else None
+                    log.warning("LINE %s answered HTTP %d (attempt %d/%d)", what, result.status,
+                                attempt, attempts)
+                else:
+                    return result
+            except asyncio.TimeoutError:
+                last_status = None
+                log.warning("LINE %s timed out (attempt %d/%d)", what, attempt, attempts)
+            except aiohttp.ClientError as exc:
+                last_status = None
+                log.warning("LINE %s unreachable: %s (attempt %d/%d)", what,
+                            type(exc).__name__, attempt, attempts)
+            if attempt < attempts:
+                await asyncio.sleep(delay if delay is not None else self._backoff(attempt))
+        raise LineApiError(what, last_status, "gave up after retries")
+
+    # --- Messaging API ------------------------------------------------------------------
+    async def reply(self, reply_token: str, messages: List[Dict[str, Any]]) -> Dict[str, Any]:
+        r = await self._request("reply", "POST", f"{self._api}/v2/bot/message/reply",
+                                json_body={"replyToken": reply_token, "messages": messages})
+        if r.status == 200:
+            return r.json() or {}
+        body = r.json() or {}
+        message = str(body.get("message", "")) if isinstance(body, dict) else ""
+        if r.status == 400 and "reply token" in message.lower():
+            raise InvalidReplyToken("reply", 400, "invalid reply token")
+        raise LineApiError("reply", r.status, _details(body))
+
+    async def push(self, to: str, messages: List[Dict[str, Any]],
+                   retry_key: Optional[str] = None) -> Dict[str, Any]:
+        """Push with an X-Line-Retry-Key (one uuid per logical push, kept across retries):
+        409 means LINE already accepted this push, i.e. it is delivered exactly once."""
+        key = retry_key or str(uuid.uuid4())
+        r = await self._request("push", "POST", f"{self._api}/v2/bot/message/push",
+                                json_body={"to": to, "messages": messages},
+                                headers={RETRY_KEY_HEADER: key})
+        if r.status == 200:
+            return r.json() or {}
+        if r.status == 409:
+            log.info("LINE push already accepted under its retry key; not sent again")
+            return {"accepted_request_id": r.headers.get("x-line-accepted-request-id")}
+        raise LineApiError("push", r.status, _details(r.json()))
+
+    async def start_loading(self, chat_id: str, seconds: int = 20) -> None:
+        """Loading animation; cosmetic, so a single attempt and errors are the caller's to
+        ignore."""
+        seconds = max(5, min(60, int(round(seconds / 5.0)) * 5))
+        r = await self._request("loading", "POST", f"{self._api}/v2/bot/chat/loading/start",
+                                json_body={"chatId": chat_id, "loadingSeconds": seconds},
+                                retry=False)
+        if r.status not in (200, 202):
+            raise LineApiError("loading", r.status)
+
+    async def profile(self, user_id: str) -> Optional[Dict[str, Any]]:
+        """The user's profile, or None when LINE has none for us (404: not a friend)."""
+        r = await self._request("profile", "GET", f"{self._api}/v2/bot/profile/{user_id}",
+                                retry=True)
+        if r.status == 200:
+            body = r.json()
+            return body if isinstance(body, dict) else None
+        if r.status == 404:
+            return None
+        raise LineApiError("profile", r.status)
+
+    async def content(self, message_id: str) -> Tuple[bytes, str]:
+        """Binary content of an image/video/audio/file message from the data API."""
+        r = await self._request("content", "GET",
+                                f"{self._data}/v2/bot/message/{message_id}/content")
+        if r.status == 200:
+            return r.body, r.content_type.split(";")[0].strip() or "application/octet-stream"
+        raise LineApiError("content", r.status)
+
+
+def _details(body: Any) -> str:
+    """Error details of a LINE 4xx without echoing message contents: property names only."""
+    if not isinstance(body, dict):
+        return ""
+    props = [str(d.get("property", "")) for d in body.get("details") or [] if isinstance(d, dict)]
+    return ", ".join(p for p in props if p)[:200]
+
+
+__all__ = ["DEFAULT_API_BASE", "DEFAULT_DATA_API_BASE", "InvalidReplyToken", "LineApi",
+           "LineApiError", "RETRY_KEY_HEADER"]

@@ -1,0 +1,285 @@
+"""End-to-end over real processes: redis-server, the LINE API emulator (in this process, on
+its own thread and loop), the bot's action server and Rasa (from .venv-bot, via
+scripts/stack.py) and the gateway (`.venv-gateway/bin/python -m connectors.gateway`).
+
+Run: .venv-gateway/bin/python -m pytest tests/gateway_e2e -q
+(the model comes from stack.trained_model(): trained once, cached by hash in models/)
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from scripts import stack  # noqa: E402  (stdlib only)
+
+if importlib.util.find_spec("linebot") is None or importlib.util.find_spec("pytest_asyncio") is None:
+    # collected from the bot environment: not ours to run there
+    collect_ignore_glob = ["test_*.py"]
+
+SECRET = "e2e-channel-secret"
+ACCESS_TOKEN = "e2e-channel-access-token"
+DEMO_CUSTOMER = "U00000000000000000000000000000001"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+RASA_TOKEN = "e2e-rasa-token-" + os.urandom(6).hex()
+
+
+def _tail(path: Path, n: int = 4000) -> str:
+    return path.read_text(errors="replace")[-n:] if path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("gateway-e2e-logs")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if not os.path.exists(REDIS_SERVER):
+        pytest.fail("redis-server is not installed (apt-get install redis-server)")
+    port = stack.free_port()
+    workdir = tempfile.mkdtemp(prefix="gw-e2e-redis-")
+    proc = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+class EmulatorThread:
+    """The LINE API emulator served from a background thread with its own event loop.
+    Tests read its records (`emu.requests`, `emu.delivered`) directly."""
+
+    def __init__(self) -> None:
+        from connectors.emulators.line_api import LineApiEmulator
+
+        self.emu = LineApiEmulator(ACCESS_TOKEN)
+        self.port = stack.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from aiohttp import web
+
+        asyncio.set_event_loop(self.loop)
+        runner = web.AppRunner(self.emu.app, access_log=None)
+        self.loop.run_until_complete(runner.setup())
+        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._runner = runner
+        self._ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(runner.cleanup())
+
+    def start(self) -> "EmulatorThread":
+        self._thread.start()
+        assert self._ready.wait(10), "LINE emulator did not start"
+        return self
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def line_emulator() -> Iterator[EmulatorThread]:
+    emu = EmulatorThread().start()
+    emu.emu.set_profile(DEMO_CUSTOMER, "デモ 太郎", "ja")
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="session")
+def orders_url(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('orders') / 'orders.db'}"
+
+
+@pytest.fixture(scope="session")
+def action_server(orders_url, log_dir):
+    service = stack.start_action_server(log_dir, env={"ORDERS_DATABASE_URL": orders_url})
+    yield service
+    service.stop()
+
+
+class RestartableRasa:
+    """Rasa with a fixed port and token, so it can be stopped and started again under the
+    gateway's feet (stack.start_rasa picks a fresh token each time)."""
+
+    def __init__(self, model: str, action_url: str, log_dir: Path) -> None:
+        self.model = model
+        self.action_url = action_url
+        self.log_dir = log_dir
+        self.port = stack.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = RASA_TOKEN
+        self.process: Optional[subprocess.Popen] = None
+        self.log: Optional[Path] = None
+
+    def start(self) -> None:
+        env = {**os.environ, "ACTION_SERVER_URL": f"{self.action_url}/webhook"}
+        self.process, self.log = stack._spawn(
+            "rasa",
+            [str(stack.BOT_BIN / "rasa"), "run", "--enable-api", "--auth-token", self.token,
+             "--interface", "127.0.0.1", "--port", str(self.port), "--model", self.model,
+             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
+            env, self.log_dir)
+        stack.wait_http(f"{self.url}/", 240, self.process, self.log)
+        stack.wait_http(self.api("/status"), 240, self.process, self.log)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def api(self, path: str) -> str:
+        joiner = "&" if "?" in path else "?"
+        return f"{self.url}{path}{joiner}token={self.token}"
+
+    def restart_conversation(self, sender: str) -> None:
+        stack.post_json(self.api(f"/conversations/{sender}/tracker/events"), {"event": "restart"})
+
+    def tracker(self, sender: str) -> Dict[str, Any]:
+        return stack.get_json(self.api(f"/conversations/{sender}/tracker"))
+
+    def user_texts(self, sender: str) -> List[str]:
+        events = self.tracker(sender)["events"]
+        # after a restart event only the new conversation counts
+        last_restart = max([i for i, e in enumerate(events) if e.get("event") == "restart"],
+                           default=-1)
+        return [e.get("text") for e in events[last_restart + 1:] if e.get("event") == "user"]
+
+
+@pytest.fixture(scope="session")
+def rasa(action_server, log_dir):
+    # GATEWAY_E2E_MODEL: use a given model instead of training the current inputs' one
+    model = os.environ.get("GATEWAY_E2E_MODEL") or stack.trained_model()
+    server = RestartableRasa(model, action_server.url, log_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+class GatewayProcess:
+    def __init__(self, process: subprocess.Popen, url: str, log: Path) -> None:
+        self.process = process
+        self.url = url
+        self.webhook_url = f"{url}/line/webhook"
+        self.log = log
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def gateway(line_emulator, redis_url, rasa, action_server, log_dir, tmp_path_factory):
+    port = stack.free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port), "HOST": "127.0.0.1",
+        "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": ACCESS_TOKEN,
+        "LINE_API_BASE_URL": line_emulator.url, "LINE_DATA_API_BASE_URL": line_emulator.url,
+        "REDIS_URL": redis_url, "RASA_URL": rasa.url, "RASA_TOKEN": rasa.token,
+        "ACTION_SERVER_URL": f"{action_server.url}/webhook",
+        "ATTACHMENTS_DIR": str(tmp_path_factory.mktemp("attachments")),
+        "GATEWAY_RETRY_MIN_S": "0.5", "GATEWAY_RETRY_MAX_S": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("SENTRY_DSN", None)
+    log = log_dir / "gateway.log"
+    handle = open(log, "ab")
+    process = subprocess.Popen([str(ROOT / ".venv-gateway" / "bin" / "python"), "-m",
+                                "connectors.gateway"], cwd=ROOT, env=env, stdout=handle,
+                               stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    stack.wait_http(f"{url}/healthz", 60, process, log)
+    yield GatewayProcess(process, url, log)
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    handle.close()
+
+
+# --- helpers for the tests ----------------------------------------------------------------
+
+async def wait_for(cond: Callable[[], Any], timeout: float = 30.0, step: float = 0.05,
+                   what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(step)
+
+
+def reply_for(emu, reply_token: str) -> Optional[Dict[str, Any]]:
+    """The accepted reply API call made with `reply_token`, if any."""
+    for r in list(emu.requests):
+        if (r["path"] == "/v2/bot/message/reply" and r.get("status") == 200
+                and (r.get("json") or {}).get("replyToken") == reply_token):
+            return r
+    return None
+
+
+def texts_of(messages: List[Dict[str, Any]]) -> str:
+    return "\n".join(m.get("text", "") for m in messages if m.get("type") == "text")
+
+
+def quick_reply_data(messages: List[Dict[str, Any]], label_contains: str) -> str:
+    items = [i for m in messages for i in (m.get("quickReply") or {}).get("items", [])]
+    for item in items:
+        action = item["action"]
+        if label_contains in action.get("label", "") or label_contains in action.get("data", ""):
+            return action["data"]
+    raise AssertionError(f"no quick reply with {label_contains!r} in "
+                         f"{[i['action'].get('label') for i in items]}")
+
+
+def rasa_events_json(rasa: RestartableRasa, sender: str) -> str:
+    return json.dumps(rasa.tracker(sender), ensure_ascii=False)
