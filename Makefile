@@ -4,7 +4,7 @@ SHELL := /bin/bash
 RASA := .venv-bot/bin/rasa
 PYTHON := .venv-bot/bin/python
 
-.PHONY: help install train run serve test test-unit test-gateway test-e2e validate test-stories evaluate-nlu bench reset-demo clean
+.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-e2e validate test-stories evaluate-nlu bench reset-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -15,16 +15,19 @@ install: ## Install uv and the bot environment (from requirements/bot.lock)
 train: install ## Train the model if its inputs changed (FORCE=1 to retrain anyway)
 	@./scripts/train.sh >/dev/null
 
-run: install ## Chat with the assistant in the terminal as the demo customer
+run: install ## Start everything and chat as a LINE customer in the terminal (local LINE emulator without credentials)
 	@./scripts/run.sh chat
 
-serve: install ## Action server and Rasa server in the foreground (a real deployment)
+shell: install ## Rasa's own terminal chat, without the gateway (NLU debugging)
+	@./scripts/run.sh shell
+
+serve: install ## Action server, Rasa and the gateway in the foreground (a real deployment)
 	@./scripts/run.sh serve
 
 validate: install ## Check the training data and domain (rasa data validate)
 	$(RASA) data validate --config config.yml --domain domain.yml --data bot/data
 
-test: install train validate test-unit test-gateway test-e2e test-stories ## Every test
+test: install train validate test-unit test-gateway test-e2e test-gateway-e2e test-stories ## Every test
 
 test-unit: install ## Unit tests (policy, store, matching, NLU components, actions with real Trackers)
 	$(PYTHON) -m pytest tests/unit -q
@@ -32,17 +35,21 @@ test-unit: install ## Unit tests (policy, store, matching, NLU components, actio
 test-gateway: install ## Gateway tests (connectors/: LINE signature, event store, ordering, messages, emulator) with a real redis-server
 	.venv-gateway/bin/python -m pytest tests/gateway -q
 
+test-gateway-e2e: install train ## LINE conversations through the real gateway, Rasa, action server, redis-server and the LINE emulator
+	.venv-gateway/bin/python -m pytest tests/gateway_e2e -q
+
 test-e2e: install train ## End-to-end conversations through the real Rasa server and action server
 	$(PYTHON) -m pytest tests/e2e -q
 
 test-stories: install train ## Rasa test stories, both languages, each problem type
 	@./scripts/test_stories.sh
 
-evaluate-nlu: install ## Held-out NLU accuracy per language, and CROSS=1 for 5-fold cross-validation
-	$(PYTHON) scripts/evaluate_nlu.py $(if $(CROSS),--cross-validation,)
+evaluate-nlu: install ## Held-out NLU accuracy per language, and CROSS=1 for cross-validation (FOLDS=5)
+	$(PYTHON) scripts/evaluate_nlu.py $(if $(CROSS),--cross-validation --folds $(or $(FOLDS),5),)
 
-bench: install train ## Latency of NLU parse and the REST webhook (serial and 20 concurrent)
+bench: install train ## Latency: NLU parse and REST webhook; the LINE gateway against Rasa alone (1 and 20 users)
 	$(PYTHON) bench/bot_latency.py
+	.venv-gateway/bin/python bench/gateway_latency.py
 
 reset-demo: ## Recreate the demo orders (their times are relative to now)
 	rm -f var/orders.db var/orders.db-wal var/orders.db-shm

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,14 +46,18 @@ def held_out(model: str) -> dict:
 
 
 def cross_validated(folds: int) -> dict:
+    """Each language's examples on their own, with the shared cue patterns (nlu/*.yml)."""
     results = {}
     for language in LANGUAGES:
         out = ROOT / "results" / "nlu" / f"cv_{language}"
-        subprocess.run(
-            [RASA, "test", "nlu", "--cross-validation", "--folds", str(folds), "--config", "config.yml",
-             "--nlu", f"bot/data/nlu/{language}", "--out", str(out)],
-            cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        with tempfile.TemporaryDirectory() as data:
+            for source in [*(ROOT / "bot/data/nlu" / language).glob("*.yml"), *(ROOT / "bot/data/nlu").glob("*.yml")]:
+                shutil.copy(source, Path(data) / f"{source.parent.name}_{source.name}")
+            subprocess.run(
+                [RASA, "test", "nlu", "--cross-validation", "--folds", str(folds), "--config", "config.yml",
+                 "--nlu", data, "--out", str(out)],
+                cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
         results[language] = summary(out / "intent_report.json")
     return results
 

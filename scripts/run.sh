@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# `make run` (chat in the terminal as a customer) and `make serve` (services in the foreground).
-# Starts the action server, then Rasa; stops both on exit.
+# The services, on one machine:
+#   run.sh chat    (make run)   action server, Rasa, the gateway; without LINE credentials
+#                               also the local LINE emulator, and you chat as a LINE
+#                               customer in this terminal (quick replies by number).
+#   run.sh serve   (make serve) the same services in the foreground, for a real deployment.
+#   run.sh shell   (make shell) Rasa's own terminal chat, no gateway (for NLU debugging).
+# Stops everything it started on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-chat}
@@ -12,25 +17,68 @@ mkdir -p var/log
 
 ACTION_PORT=${ACTION_PORT:-5055}
 RASA_PORT=${RASA_PORT:-5005}
+PORT=${PORT:-8080}
+EMULATOR_PORT=${EMULATOR_PORT:-8091}
 export ACTION_SERVER_URL=${ACTION_SERVER_URL:-http://127.0.0.1:$ACTION_PORT/webhook}
+export RASA_URL=${RASA_URL:-http://127.0.0.1:$RASA_PORT}
 # The demo customer "デモ 太郎" (see bot/store/seed.py); set DEMO_SENDER to chat as someone else.
-DEMO_SENDER=${DEMO_SENDER:-U00000000000000000000000000000001}
+export DEMO_SENDER=${DEMO_SENDER:-U00000000000000000000000000000001}
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+wait_for() {  # wait_for <url> <what>
+  .venv-bot/bin/python -c "import sys; from scripts.stack import wait_http; wait_http(sys.argv[1], 300)" "$1" \
+    || { echo "run: $2 did not come up; see var/log/" >&2; exit 1; }
+}
 
 .venv-bot/bin/rasa run actions --actions bot.actions --port "$ACTION_PORT" >>var/log/actions.log 2>&1 &
-actions_pid=$!
-trap 'kill $actions_pid 2>/dev/null || true' EXIT
-echo "action server on :$ACTION_PORT (log: var/log/actions.log)" >&2
+pids+=($!)
+echo "run: action server on :$ACTION_PORT (log: var/log/actions.log)" >&2
 
-if [ "$mode" = serve ]; then
-  if [ -z "${RASA_TOKEN:-}" ]; then
-    # Rasa's API must never run without a token (CVE-2024-49375); make one for this machine.
-    [ -f var/rasa-token ] || (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '/+=\n' > var/rasa-token)
-    RASA_TOKEN=$(cat var/rasa-token)
-    echo "RASA_TOKEN not set: using the token in var/rasa-token" >&2
-  fi
-  exec_args=(--enable-api --auth-token "$RASA_TOKEN" --interface "${RASA_INTERFACE:-127.0.0.1}" --port "$RASA_PORT")
-  .venv-bot/bin/rasa run --model "$model" --endpoints endpoints.yml --credentials credentials.yml "${exec_args[@]}"
-else
-  echo "Chatting as $DEMO_SENDER (デモ 太郎). Try: 親子丼に別卵が付いていませんでした / my fries are missing. /stop to quit." >&2
+if [ "$mode" = shell ]; then
   .venv-bot/bin/rasa shell --model "$model" --endpoints endpoints.yml --conversation-id "$DEMO_SENDER"
+  exit
+fi
+
+if [ -z "${RASA_TOKEN:-}" ]; then
+  # Rasa's API never runs without a token (CVE-2024-49375); make one for this machine.
+  [ -f var/rasa-token ] || (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '/+=\n' > var/rasa-token)
+  RASA_TOKEN=$(cat var/rasa-token)
+fi
+export RASA_TOKEN
+.venv-bot/bin/rasa run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
+  --enable-api --auth-token "$RASA_TOKEN" --interface "${RASA_INTERFACE:-127.0.0.1}" --port "$RASA_PORT" \
+  >>var/log/rasa.log 2>&1 &
+pids+=($!)
+echo "run: Rasa on 127.0.0.1:$RASA_PORT (log: var/log/rasa.log); loading the model..." >&2
+
+local_line=0
+if [ -z "${LINE_CHANNEL_SECRET:-}" ] || [ -z "${LINE_CHANNEL_ACCESS_TOKEN:-}" ]; then
+  # No LINE credentials: the LINE platform is emulated on this machine.
+  local_line=1
+  export LINE_CHANNEL_SECRET=local-demo-secret LINE_CHANNEL_ACCESS_TOKEN=local-demo-token
+  export LINE_API_BASE_URL=http://127.0.0.1:$EMULATOR_PORT LINE_DATA_API_BASE_URL=http://127.0.0.1:$EMULATOR_PORT
+fi
+export PORT
+.venv-gateway/bin/python -m connectors.gateway >>var/log/gateway.log 2>&1 &
+pids+=($!)
+echo "run: gateway on :$PORT, POST /line/webhook (log: var/log/gateway.log)" >&2
+wait_for "$RASA_URL/" "Rasa"
+wait_for "http://127.0.0.1:$PORT/healthz" "the gateway"
+
+if [ "$mode" = chat ] && [ $local_line = 1 ]; then
+  echo "run: chatting as LINE user $DEMO_SENDER (デモ 太郎) through the local LINE emulator." >&2
+  echo "     Try: 親子丼に別卵が付いていませんでした / my fries are missing. Numbers tap quick replies; /quit to stop." >&2
+  .venv-gateway/bin/python -m connectors.emulators.terminal_chat \
+    --gateway "http://127.0.0.1:$PORT" --serve-emulator "$EMULATOR_PORT" --user "$DEMO_SENDER"
+else
+  if [ $local_line = 1 ]; then
+    .venv-gateway/bin/python -m connectors.emulators.line_api --port "$EMULATOR_PORT" >>var/log/line-emulator.log 2>&1 &
+    pids+=($!)
+    echo "run: no LINE credentials: LINE API calls go to the local emulator on :$EMULATOR_PORT" >&2
+  fi
+  echo "run: all services up; Ctrl-C stops them." >&2
+  wait -n "${pids[@]}"
 fi
