@@ -62,3 +62,30 @@ def item_button_label(item: ItemView, language: str) -> str:
 
 def fit_label(label: str) -> str:
     return label if len(label) <= BUTTON_LABEL_LIMIT else label[: BUTTON_LABEL_LIMIT - 1] + "…"
+
+
+_STATUS_LABELS = {
+    "ja": {"placed": "受付済み", "preparing": "調理中", "out_for_delivery": "配達中",
+           "delivered": "お届け済み", "cancelled": "キャンセル済み"},
+    "en": {"placed": "Placed", "preparing": "Being prepared", "out_for_delivery": "Out for delivery",
+           "delivered": "Delivered", "cancelled": "Cancelled"},
+}
+
+
+def order_card(order: OrderView, language: str) -> dict:
+    """The order as a card (a Flex bubble on LINE, see connectors/line/messages.py):
+    its items with their prices, the delivery fee and the total the customer paid."""
+    lang = "en" if language == "en" else "ja"
+    items = [{"name": i.name(lang), "price": i.unit_price, "quantity": i.quantity} for i in order.items]
+    if order.delivery_fee:
+        items.append({"name": "Delivery fee" if lang == "en" else "配送料", "price": order.delivery_fee})
+    title = f"Order #{order.number}" if lang == "en" else f"ご注文 #{order.number}"
+    return {
+        "order_id": order.number,
+        "title": f"{title} {order.shop_name}",
+        "status": _STATUS_LABELS[lang].get(order.status, order.status),
+        "placed_at": day_and_clock(order.placed_at, lang),
+        "items": items,
+        "total": order.total,
+        "alt_text": f"{title} {item_names(order.items, lang)} {yen(order.total)}",
+    }

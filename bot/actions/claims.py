@@ -17,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
-from bot.formatting import item_button_label, order_button_label, order_line
+from bot.formatting import item_button_label, order_button_label, order_card, order_line
 from bot.actions.matching import match_items, match_order, order_number_in, orders_mentioning
 from bot.policy import decide, match_remedy, order_escalation
 from bot.policy.types import OrderView
@@ -149,6 +149,8 @@ class ActionAskClaimItems(Action):
         order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
         if order is None:  # cannot happen after validation; ask for the order again
             return [SlotSet("order_id", None)]
+        # The order with its items and prices (a Flex card on LINE), then the question.
+        dispatcher.utter_message(json_message={"order_card": order_card(order, language)})
         dispatcher.utter_message(
             response="utter_choose_items",
             order_number=order.number,

@@ -62,6 +62,16 @@ class ActionAskRemedy(Action):
             {"title": render_button(policy, o, language, items, now), "payload": inform_payload(remedy=o.kind)}
             for o in offers
         ]
+        # The same choices as a card (a Flex bubble on LINE): each one's amount or time in
+        # full above its button; the first is the one the policy recommends.
+        dispatcher.utter_message(json_message={"remedy_card": {
+            "title": item_names(items, language) if tracker.get_slot("problem") in ITEM_PROBLEMS else f"#{order.number}",
+            "alt_text": options,
+            "options": [
+                {"label": b["title"], "detail": label, "payload": b["payload"], "recommended": n == 0}
+                for n, (b, label) in enumerate(zip(buttons, labels))
+            ],
+        }})
         buttons.append({"title": response_text(domain, "utter_refuse_all_button", language), "payload": "/deny"})
         if tracker.get_slot("problem") in ITEM_PROBLEMS:
             dispatcher.utter_message(

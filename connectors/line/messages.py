@@ -28,6 +28,10 @@ Rules (LINE limits from the Messaging API reference):
             "currency": "JPY",               # optional, default JPY (shown as ¥1,060)
             "alt_text": "..."                # optional, notification/preview text
         }}
+  * `{"remedy_card": {"title": "...", "alt_text": "...", "options": [
+            {"label": "¥80を返金", "detail": "別卵の代金¥80を返金", "payload": "/inform{...}",
+             "recommended": true}]}}` -> a Flex bubble: each option's detail above a button
+        that posts its payload back (label cut to 20 characters)
   * `{"line": <LINE message dict or list of them>}` -> passed through unchanged (escape
     hatch for other rich messages).
   * anything else is ignored (logged at debug level, without content).
@@ -206,11 +210,43 @@ def order_card(card: Dict[str, Any]) -> Message:
     }
 
 
+def remedy_card(card: Dict[str, Any]) -> Message:
+    """Flex bubble offering remedies: each option's full description (amount, time) above a
+    button that sends its Rasa payload as a postback, like the quick reply would."""
+    title = str(card.get("title") or "")
+    contents: List[Dict[str, Any]] = []
+    if title:
+        contents.append({"type": "text", "text": title, "weight": "bold", "size": "md", "wrap": True})
+    for option in card.get("options") or []:
+        payload = str(option.get("payload") or "")
+        if not payload or len(payload) > MAX_POSTBACK_DATA:
+            log.warning("remedy card option without a usable payload dropped")
+            continue
+        label = str(option.get("label") or payload)
+        if option.get("detail"):
+            contents.append({"type": "text", "text": str(option["detail"]), "size": "sm", "wrap": True,
+                             "margin": "lg"})
+        contents.append({
+            "type": "button", "style": "primary" if option.get("recommended") else "secondary",
+            "height": "sm", "margin": "sm",
+            "action": {"type": "postback", "label": _shorten(label, MAX_LABEL), "data": payload,
+                       "displayText": _shorten(label, MAX_DISPLAY_TEXT)},
+        })
+    alt = card.get("alt_text") or title or "Options"
+    return {
+        "type": "flex",
+        "altText": _shorten(str(alt), MAX_ALT_TEXT),
+        "contents": {"type": "bubble", "body": {"type": "box", "layout": "vertical", "contents": contents}},
+    }
+
+
 def _custom_messages(custom: Any) -> List[Message]:
     if not isinstance(custom, dict):
         return []
     if isinstance(custom.get("order_card"), dict):
         return [order_card(custom["order_card"])]
+    if isinstance(custom.get("remedy_card"), dict):
+        return [remedy_card(custom["remedy_card"])]
     line = custom.get("line")
     if isinstance(line, dict):
         return [line]

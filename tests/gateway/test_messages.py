@@ -191,3 +191,22 @@ def test_merge_respects_text_limit():
 def test_batches_helper():
     assert batches([]) == []
     assert [len(b) for b in batches([{}] * 11)] == [5, 5, 1]
+
+
+def test_remedy_card_has_a_postback_button_per_option_after_its_detail():
+    card = {"title": "別卵について", "options": [
+        {"label": "今からお届け", "detail": "別卵を今からお届け（19:40ごろ到着）",
+         "payload": '/inform{"remedy": "send_item"}', "recommended": True},
+        {"label": "¥80を返金するのでとても長いラベルになります", "detail": "別卵の代金¥80を返金",
+         "payload": '/inform{"remedy": "refund_item"}'},
+        {"label": "no payload", "payload": ""},
+    ]}
+    [m] = to_line_messages([{"custom": {"remedy_card": card}}])
+    assert m["type"] == "flex"
+    parts = m["contents"]["body"]["contents"]
+    buttons = [p for p in parts if p["type"] == "button"]
+    assert [b["action"]["data"] for b in buttons] == ['/inform{"remedy": "send_item"}', '/inform{"remedy": "refund_item"}']
+    assert all(b["action"]["type"] == "postback" and len(b["action"]["label"]) <= 20 for b in buttons)
+    assert buttons[0]["style"] == "primary"
+    texts = [p["text"] for p in parts if p["type"] == "text"]
+    assert "別卵の代金¥80を返金" in texts

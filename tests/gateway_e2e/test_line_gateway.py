@@ -50,6 +50,9 @@ async def test_japanese_missing_egg_ends_with_the_refund_confirmed_by_reply(
         await client.post([event])
         msgs = await answer(emu, event)
         assert "どの商品" in texts_of(msgs)
+        # The order comes as a Flex card with its items and prices, before the question.
+        cards = [m for m in msgs if m["type"] == "flex"]
+        assert len(cards) == 1 and "¥80" in json.dumps(cards[0], ensure_ascii=False)
 
         event = await client.postback_event(DEMO_CUSTOMER, quick_reply_data(msgs, "別卵"))
         await client.post([event])

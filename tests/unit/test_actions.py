@@ -13,7 +13,7 @@ from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import services
-from bot.actions.claims import ActionAskOrderId, ActionStartClaim, ValidateClaimForm
+from bot.actions.claims import ActionAskClaimItems, ActionAskOrderId, ActionStartClaim, ValidateClaimForm
 from bot.actions.fallback import ActionClarifyOrHandoff
 from bot.actions.handoff import ActionHandoff
 from bot.actions.remedies import ActionAskRemedy, ActionCompleteClaim
@@ -194,3 +194,25 @@ def test_the_language_follows_the_customer(text, before, after):
 
     _, events = run(ActionDetectLanguage(), tracker(text=text, slots={"language": before}))
     assert slots_of(events).get("language") == after
+
+
+def test_the_item_question_shows_the_order_as_a_card_with_prices():
+    messages, _ = run(ActionAskClaimItems(), tracker(slots={"problem": "missing_item", "order_id": "1001"}))
+    card = messages[0]["custom"]["order_card"]
+    assert card["order_id"] == "1001"
+    assert {"name": "別卵", "price": 80, "quantity": 1} in card["items"]
+    assert {"name": "配送料", "price": 300} in card["items"]
+    assert card["total"] == 1510  # 980 + 80 + 150 + the ¥300 fee: what the customer paid
+    assert messages[1]["response"] == "utter_choose_items"
+    assert [b["title"] for b in messages[1]["buttons"]] == ["親子丼", "別卵", "味噌汁"]
+
+
+def test_remedies_are_offered_as_buttons_and_as_a_card_with_full_details():
+    chosen, _ = validate("validate_order_id", "1001", tracker(slots={"problem": "missing_item", "item": ["別卵"]}))
+    messages, _ = run(ActionAskRemedy(), tracker(slots={"problem": "missing_item", **chosen}))
+    card, offer = messages[0]["custom"]["remedy_card"], messages[1]
+    assert offer["response"] == "utter_offer_remedies"
+    assert [o["payload"] for o in card["options"]] == [b["payload"] for b in offer["buttons"][:-1]]
+    assert card["options"][0]["recommended"] and "coupon" not in card["options"][0]["payload"]
+    assert "別卵の代金¥80を返金" in [o["detail"] for o in card["options"]]
+    assert offer["buttons"][-1]["payload"] == "/deny"  # "none of these" reaches a person
