@@ -23,22 +23,8 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import MESSAGES, percentile  # noqa: E402
 from scripts import stack  # noqa: E402
-
-MESSAGES = [
-    "親子丼に別卵が付いていませんでした",
-    "my order is missing the fries",
-    "注文した料理がまだ届きません",
-    "the mug arrived broken",
-    "注文をキャンセルしたいです",
-    "where is my order?",
-]
-
-
-def percentile(values: List[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
 
 def measure(call: Callable[[int], None], requests: int, concurrency: int) -> Dict[str, float]:
     def timed(n: int) -> float:

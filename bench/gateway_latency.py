@@ -38,25 +38,11 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 
 from connectors.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id  # noqa: E402
+from bench.common import MESSAGES, percentile  # noqa: E402
 from scripts import stack  # noqa: E402
 from tests.gateway_e2e.conftest import (  # noqa: E402  (process helpers shared with the e2e tests)
     ACCESS_TOKEN, SECRET, EmulatorThread, RestartableRasa,
 )
-
-MESSAGES = [
-    "親子丼に別卵が付いていませんでした",
-    "my order is missing the fries",
-    "注文した料理がまだ届きません",
-    "the mug arrived broken",
-    "注文をキャンセルしたいです",
-    "where is my order?",
-]
-
-
-def pct(values: List[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
 
 async def run_concurrently(n: int, concurrency: int, one) -> None:
     sem = asyncio.Semaphore(concurrency)
@@ -80,7 +66,7 @@ async def bench_rasa(rasa_url: str, n: int, concurrency: int) -> Dict[str, float
             samples.append((time.perf_counter() - start) * 1000)
 
         await run_concurrently(n, concurrency, one)
-    return {"p50": statistics.median(samples), "p95": pct(samples, 0.95)}
+    return {"p50": statistics.median(samples), "p95": percentile(samples, 0.95)}
 
 
 async def bench_gateway(webhook_url: str, emu_thread: EmulatorThread, n: int,
@@ -106,8 +92,8 @@ async def bench_gateway(webhook_url: str, emu_thread: EmulatorThread, n: int,
         token = (r.get("json") or {}).get("replyToken")
         if r["path"] == "/v2/bot/message/reply" and token in sent_at:
             e2e.append((r["time"] - sent_at[token]) * 1000)
-    return {"ack_p50": statistics.median(acks), "ack_p99": pct(acks, 0.99),
-            "e2e_p50": statistics.median(e2e), "e2e_p95": pct(e2e, 0.95), "n": len(e2e)}
+    return {"ack_p50": statistics.median(acks), "ack_p99": percentile(acks, 0.99),
+            "e2e_p50": statistics.median(e2e), "e2e_p95": percentile(e2e, 0.95), "n": len(e2e)}
 
 
 async def wait_reply(emu, token: str, timeout: float = 60) -> None:

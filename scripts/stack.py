@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -68,6 +70,33 @@ def _spawn(name: str, args: List[str], env: Dict[str, str], log_dir: Path) -> tu
     handle = open(log, "ab")
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
     return process, log
+
+
+def start_redis(redis_server: str = "redis-server") -> Service:
+    """A private redis-server on a free loopback port, without persistence (tests, benches)."""
+    binary = shutil.which(redis_server) or redis_server
+    if not os.path.exists(binary):
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="redis-")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.05)
+    return Service("redis", process, f"redis://127.0.0.1:{port}/0", Path(workdir))
 
 
 def start_action_server(log_dir: Path, env: Optional[Dict[str, str]] = None, port: Optional[int] = None) -> Service:
