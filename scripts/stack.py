@@ -124,10 +124,11 @@ class RasaServer(Service):
 
 
 def start_rasa(model: str, action_url: str, log_dir: Path, port: Optional[int] = None,
-               env: Optional[Dict[str, str]] = None) -> RasaServer:
-    """Rasa with its HTTP API on, protected by a token, bound to loopback only."""
+               env: Optional[Dict[str, str]] = None, token: Optional[str] = None) -> RasaServer:
+    """Rasa with its HTTP API on, protected by a token, bound to loopback only.
+    Give `port` and `token` to start it again where clients already point."""
     port = port or free_port()
-    token = secrets.token_urlsafe(24)
+    token = token or secrets.token_urlsafe(24)
     full_env = {**os.environ, **(env or {}), "ACTION_SERVER_URL": f"{action_url}/webhook"}
     process, log = _spawn(
         "rasa",

@@ -115,7 +115,7 @@ def action_server(orders_url, log_dir):
 
 class RestartableRasa:
     """Rasa with a fixed port and token, so it can be stopped and started again under the
-    gateway's feet (stack.start_rasa picks a fresh token each time)."""
+    gateway's feet (stack.start_rasa otherwise picks a fresh port and token)."""
 
     def __init__(self, model: str, action_url: str, log_dir: Path) -> None:
         self.model = model
@@ -124,28 +124,22 @@ class RestartableRasa:
         self.port = stack.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = RASA_TOKEN
-        self.process: Optional[subprocess.Popen] = None
-        self.log: Optional[Path] = None
+        self.server: Optional[stack.RasaServer] = None
 
     def start(self) -> None:
-        env = {**os.environ, "ACTION_SERVER_URL": f"{self.action_url}/webhook"}
-        self.process, self.log = stack._spawn(
-            "rasa",
-            [str(stack.BOT_BIN / "rasa"), "run", "--enable-api", "--auth-token", self.token,
-             "--interface", "127.0.0.1", "--port", str(self.port), "--model", self.model,
-             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
-            env, self.log_dir)
-        stack.wait_http(f"{self.url}/", 240, self.process, self.log)
-        stack.wait_http(self.api("/status"), 240, self.process, self.log)
+        self.server = stack.start_rasa(self.model, self.action_url, self.log_dir, port=self.port, token=self.token)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.server is not None:
+            self.server.stop()
+
+    @property
+    def process(self) -> Optional[subprocess.Popen]:
+        return self.server.process if self.server else None
+
+    @property
+    def log(self) -> Optional[Path]:
+        return self.server.log if self.server else None
 
     @property
     def running(self) -> bool:
