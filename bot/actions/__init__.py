@@ -14,3 +14,8 @@ from bot.actions.handoff import ActionHandoff  # noqa: F401
 from bot.actions.language import ActionDetectLanguage  # noqa: F401
 from bot.actions.remedies import ActionAskRemedy, ActionCompleteClaim  # noqa: F401
 from bot.actions.session import ActionSessionStart  # noqa: F401
+from bot.actions.agent import (  # noqa: F401
+    ActionAgentApprovedRemedy,
+    ActionAgentResolved,
+    ActionRecordSatisfaction,
+)

@@ -28,6 +28,7 @@ from bot.policy.types import ORDER_KINDS, ORDER_STATUSES
 LANGUAGES = ("ja", "en")
 ITEM_CATEGORIES = ("dish", "side", "topping", "drink", "goods", "gift_card", "alcohol")
 CLAIM_STATUSES = ("open", "remedied", "handed_off")
+SATISFACTION_ANSWERS = ("satisfied", "not_satisfied")
 
 Base = declarative_base()
 
@@ -177,3 +178,20 @@ class Handoff(Base):
     reason = Column(String(60), nullable=False)
     context = Column(JSONText, nullable=False)
     created_at = Column(UTCDateTime, nullable=False)
+
+
+class CaseOutcome(Base):
+    """How a handed-off case ended: who resolved it, what an agent approved, and the
+    customer's answer to the satisfaction question (one row per case)."""
+
+    __tablename__ = "case_outcomes"
+    __table_args__ = (_one_of("satisfaction", SATISFACTION_ANSWERS, "ck_case_outcomes_satisfaction"),)
+
+    id = Column(Integer, primary_key=True)
+    case_number = Column(String(32), unique=True, nullable=False)
+    resolved_by = Column(String(120), nullable=True)
+    resolved_at = Column(UTCDateTime, nullable=True)
+    approved_remedy = Column(String(40), nullable=True)
+    approved_by = Column(String(120), nullable=True)
+    satisfaction = Column(String(20), nullable=True)
+    answered_at = Column(UTCDateTime, nullable=True)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.policy.types import CustomerHistory, ItemView, OrderView, RemedyOffer
-from bot.store.models import Claim, Customer, Handoff, Order, Remedy
+from bot.store.models import CaseOutcome, Claim, Customer, Handoff, Order, Remedy
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # Case numbers are read aloud and typed by people: no 0/O, 1/I/L.
@@ -188,6 +188,37 @@ class OrdersRepository:
         query = select(Handoff).where(Handoff.customer_id == customer_id).order_by(Handoff.created_at, Handoff.id)
         with self._sessions() as session:
             return [_handoff_dict(h) for h in session.scalars(query)]
+
+    # How a handed-off case ended
+
+    def record_case_outcome(self, case_number: str, **fields: Any) -> Dict[str, Any]:
+        """Sets fields of the case's outcome (resolved_by/at, approved_remedy/by,
+        satisfaction/answered_at), creating the row on first use; returns the outcome."""
+        allowed = {"resolved_by", "resolved_at", "approved_remedy", "approved_by", "satisfaction", "answered_at"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown outcome fields: {sorted(unknown)}")
+        for attempt in range(2):
+            try:
+                with self._sessions.begin() as session:
+                    row = session.scalar(select(CaseOutcome).where(CaseOutcome.case_number == case_number))
+                    if row is None:
+                        row = CaseOutcome(case_number=case_number)
+                        session.add(row)
+                    for name, value in fields.items():
+                        setattr(row, name, value)
+                break
+            except IntegrityError:
+                if attempt:  # a concurrent first write won; the retry updates its row
+                    raise
+        return self.case_outcome(case_number) or {}
+
+    def case_outcome(self, case_number: str) -> Optional[Dict[str, Any]]:
+        with self._sessions() as session:
+            row = session.scalar(select(CaseOutcome).where(CaseOutcome.case_number == case_number))
+            if row is None:
+                return None
+            return {c.name: getattr(row, c.name) for c in CaseOutcome.__table__.columns if c.name != "id"}
 
     # Helpers
 

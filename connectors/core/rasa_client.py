@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 from typing import Any, Dict, List, Optional
+from urllib.parse import quote
 
 import aiohttp
 
@@ -64,18 +65,40 @@ class RasaClient:
         payload: Dict[str, Any] = {"sender": sender, "message": message}
         if metadata:
             payload["metadata"] = metadata
+        body = await self._post(REST_PATH, payload, "the message")
+        if not isinstance(body, list) or not all(isinstance(m, dict) for m in body):
+            raise RasaRejected("Rasa's answer is not a list of messages")
+        return body
+
+    async def append_events(self, sender: str, events: List[Dict[str, Any]]) -> None:
+        """Appends events to the conversation's tracker (relayed turns, resume, slots)
+        without running the bot."""
+        await self._post(f"/conversations/{quote(sender, safe='')}/tracker/events", events,
+                         "the events")
+
+    async def trigger_intent(self, sender: str, intent: str,
+                             entities: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+        """Runs the bot on an intent the customer did not type (an agent's resolve or
+        approval); returns the bot's messages."""
+        body = await self._post(f"/conversations/{quote(sender, safe='')}/trigger_intent",
+                                {"name": intent, "entities": entities or {}}, "the intent")
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list):
+            raise RasaRejected("Rasa's trigger_intent answer has no messages")
+        return [m for m in messages if isinstance(m, dict)]
+
+    async def _post(self, path: str, payload: Any, what: str) -> Any:
         try:
             async with self._get_session().post(
-                self._base + REST_PATH, json=payload, params=self._params(),
-                timeout=self._timeout,
+                self._base + path, json=payload, params=self._params(), timeout=self._timeout,
             ) as resp:
                 status = resp.status
                 if status >= 500:
                     raise RasaUnavailable(f"Rasa answered HTTP {status}")
                 if status >= 400:
-                    raise RasaRejected(f"Rasa refused the message: HTTP {status}")
+                    raise RasaRejected(f"Rasa refused {what}: HTTP {status}")
                 try:
-                    body = await resp.json(content_type=None)
+                    return await resp.json(content_type=None)
                 except ValueError:
                     raise RasaRejected("Rasa's answer is not JSON") from None
         except RasaError:
@@ -85,9 +108,6 @@ class RasaClient:
         except aiohttp.ClientError as exc:
             # the class name says enough (refused, reset, ...); str(exc) may hold the URL
             raise RasaUnavailable(f"Rasa unreachable ({type(exc).__name__})") from None
-        if not isinstance(body, list) or not all(isinstance(m, dict) for m in body):
-            raise RasaRejected("Rasa's answer is not a list of messages")
-        return body
 
     async def healthy(self) -> bool:
         """True when Rasa's HTTP server answers its root endpoint."""

@@ -24,15 +24,20 @@ from typing import Any, Dict, Optional, Tuple
 
 from aiohttp import web
 
+from connectors.core.cases import CaseStore, make_case_store
 from connectors.core.events import PENDING, EventStore, StoredEvent, make_event_store
+from connectors.core.handoff import HandoffService
 from connectors.core.ordering import LocalLease, RedisUserLease, UserSerializer
 from connectors.core.rasa_client import RasaClient
 from connectors.gateway.attachments import make_attachment_store
 from connectors.gateway.config import Settings
+from connectors.gateway.customer import LineCustomerChannel
 from connectors.gateway.health import HealthChecker
 from connectors.gateway.processor import LineEventProcessor, ProfileCache
 from connectors.line.api import LineApi
 from connectors.line.signature import HEADER, verify
+from connectors.slack import app as slack_app
+from connectors.slack.desk import SlackDesk, UnconfiguredDesk, make_web_client
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +68,39 @@ def parse_event(raw: Any) -> Tuple[Optional[Tuple[str, str, int]], str]:
 class Gateway:
     """Everything the app runs; built on startup (inside the event loop)."""
 
-    def __init__(self, settings: Settings, store: Optional[EventStore] = None) -> None:
+    def __init__(self, settings: Settings, store: Optional[EventStore] = None,
+                 cases: Optional[CaseStore] = None) -> None:
         self.settings = settings
         s = settings
         self.store: EventStore = store or make_event_store(s.redis_url)
+        self.cases: CaseStore = cases or make_case_store(s.redis_url)
         self.line = LineApi(s.channel_access_token, s.line_api_base_url,
                             s.line_data_api_base_url)
         self.rasa = RasaClient(s.rasa_url, s.rasa_token, timeout_s=s.rasa_timeout_s)
         self.health = HealthChecker(s.rasa_url, s.rasa_token, s.action_server_health_url)
         self.attachments = make_attachment_store(s.attachments_dir, s.redis_url)
         self.lease = RedisUserLease.from_url(s.redis_url) if s.redis_url else LocalLease()
+        # Slack side of handoffs; without a bot token cases are kept (not posted) until one is set
+        self.slack_desk: Optional[SlackDesk] = None
+        if s.slack_bot_token and s.slack_handoff_channel:
+            self.slack_desk = SlackDesk(make_web_client(s.slack_bot_token, s.slack_api_base_url),
+                                        s.slack_handoff_channel, oncall_mention=s.slack_oncall_mention)
+        self.handoff = HandoffService(self.cases, self.rasa, self.slack_desk or UnconfiguredDesk(),
+                                      LineCustomerChannel(self.line),
+                                      reannounce_after_s=s.slack_reannounce_after_s)
+        self.slack_app = (slack_app.build_slack_app(
+            signing_secret=s.slack_signing_secret or "", desk=self.slack_desk,
+            service=self.handoff, first_time=self.cases.first_time)
+            if self.slack_desk is not None else None)
         self.processor = LineEventProcessor(
             self.store, self.line, self.rasa, self.health, self.attachments,
             profiles=ProfileCache(self.line, ttl_s=s.profile_cache_ttl_s),
             loading_seconds=s.loading_seconds, reply_token_max_age_s=s.reply_token_max_age_s,
-            retry_min_s=s.retry_min_s, retry_max_s=s.retry_max_s)
+            retry_min_s=s.retry_min_s, retry_max_s=s.retry_max_s, handoff=self.handoff)
         self.serializer = UserSerializer(self.processor.handle, lease=self.lease,
                                          max_concurrency=s.max_concurrency)
         self._retry_task: Optional[asyncio.Task] = None
+        self._announce_task: Optional[asyncio.Task] = None
         self.stats: Dict[str, int] = {"accepted": 0, "duplicates": 0, "skipped": 0,
                                       "refused": 0}
 
@@ -95,13 +115,16 @@ class Gateway:
         if resumed:
             log.info("resumed %d pending events", resumed)
         self._retry_task = asyncio.create_task(self._retry_loop())
+        self._announce_task = asyncio.create_task(self._announce_loop())
 
     async def stop(self) -> None:
-        if self._retry_task is not None:
-            self._retry_task.cancel()
-            await asyncio.gather(self._retry_task, return_exceptions=True)
+        for task in (self._retry_task, self._announce_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.serializer.aclose()  # unfinished events stay pending for the next start
         for closer in (self.line.close, self.rasa.close, self.health.close, self.store.close,
+                       self.cases.close,
                        self.attachments.close, getattr(self.lease, "close", None)):
             if closer is None:
                 continue
@@ -147,7 +170,24 @@ class Gateway:
                 delay = min(delay * 2, s.retry_max_s)
                 log.warning("retry loop: %s; next try in %.0f s", type(exc).__name__, delay)
 
+    async def _announce_loop(self) -> None:
+        """Cases whose Slack post failed are posted again; unclaimed ones are re-announced."""
+        while True:
+            try:
+                if self.slack_desk is not None:
+                    await self.handoff.announce_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("case announcer: %s", type(exc).__name__)
+            await asyncio.sleep(self.settings.case_announce_interval_s)
+
     # --- HTTP handlers ---------------------------------------------------------------------
+    async def slack_events(self, request: web.Request) -> web.Response:
+        if self.slack_app is None:
+            return web.json_response({"message": "Slack is not configured"}, status=503)
+        return await slack_app.handle(self.slack_app, request)
+
     async def line_webhook(self, request: web.Request) -> web.Response:
         body = await request.read()
         signature = request.headers.get(HEADER)
@@ -200,11 +240,12 @@ class Gateway:
                                  status=200 if ok else 503)
 
 
-def create_app(settings: Settings, store: Optional[EventStore] = None) -> web.Application:
+def create_app(settings: Settings, store: Optional[EventStore] = None,
+               cases: Optional[CaseStore] = None) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
 
     async def on_startup(app: web.Application) -> None:
-        gateway = Gateway(settings, store=store)
+        gateway = Gateway(settings, store=store, cases=cases)
         app[GATEWAY] = gateway
         await gateway.start()
 
@@ -217,10 +258,14 @@ def create_app(settings: Settings, store: Optional[EventStore] = None) -> web.Ap
     async def healthz(request: web.Request) -> web.Response:
         return await request.app[GATEWAY].healthz(request)
 
+    async def slack_events(request: web.Request) -> web.Response:
+        return await request.app[GATEWAY].slack_events(request)
+
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     app.router.add_post("/line/webhook", webhook)
     app.router.add_get("/healthz", healthz)
+    app.router.add_post("/slack/events", slack_events)
     return app
 
 

@@ -14,7 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 from connectors.line.api import DEFAULT_API_BASE, DEFAULT_DATA_API_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
-_SECRET = {"channel_secret", "channel_access_token", "rasa_token", "sentry_dsn", "redis_url"}
+_SECRET = {"channel_secret", "channel_access_token", "rasa_token", "sentry_dsn", "redis_url",
+           "slack_bot_token", "slack_signing_secret"}
+DEFAULT_SLACK_API_BASE = "https://slack.com/api/"
 
 
 def action_health_url(action_server_url: str) -> str:
@@ -55,6 +57,17 @@ class Settings:
     rasa_timeout_s: float = 25.0
     max_concurrency: int = 64
     profile_cache_ttl_s: float = 3600.0
+    # Slack handoff (connectors/slack/): without a bot token cases are kept, not posted
+    slack_bot_token: Optional[str] = None
+    slack_signing_secret: Optional[str] = None
+    slack_api_base_url: str = DEFAULT_SLACK_API_BASE
+    slack_handoff_channel: Optional[str] = None
+    # who is told of a new case (e.g. "<!subteam^S0123>" for an on-duty user group)
+    slack_oncall_mention: str = "<!here>"
+    # an unclaimed case is announced again after this long
+    slack_reannounce_after_s: float = 600.0
+    # how often the gateway looks for cases to (re-)announce
+    case_announce_interval_s: float = 15.0
 
     def __repr__(self) -> str:  # never print secrets
         shown = ", ".join(f"{f.name}={'***' if f.name in _SECRET and getattr(self, f.name) else getattr(self, f.name)!r}"
@@ -70,7 +83,7 @@ class Settings:
             raise SystemExit("LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN must be set "
                              "(for the local emulator any test values will do)")
         action_url = env.get("ACTION_SERVER_URL") or "http://127.0.0.1:5055/webhook"
-        return cls(
+        settings = cls(
             channel_secret=secret,
             channel_access_token=token,
             line_api_base_url=env.get("LINE_API_BASE_URL") or DEFAULT_API_BASE,
@@ -89,4 +102,16 @@ class Settings:
             reply_token_max_age_s=_float(env, "GATEWAY_REPLY_TOKEN_MAX_AGE_S", 50.0),
             rasa_timeout_s=_float(env, "GATEWAY_RASA_TIMEOUT_S", 25.0),
             max_concurrency=int(env.get("GATEWAY_MAX_CONCURRENCY") or 64),
+            slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            slack_api_base_url=env.get("SLACK_API_BASE_URL") or DEFAULT_SLACK_API_BASE,
+            slack_handoff_channel=env.get("SLACK_HANDOFF_CHANNEL") or None,
+            slack_oncall_mention=env.get("SLACK_ONCALL_MENTION", "<!here>"),
+            slack_reannounce_after_s=_float(env, "SLACK_REANNOUNCE_AFTER_S", 600.0),
+            case_announce_interval_s=_float(env, "GATEWAY_CASE_ANNOUNCE_INTERVAL_S", 15.0),
         )
+        if settings.slack_bot_token and not (settings.slack_signing_secret
+                                             and settings.slack_handoff_channel):
+            raise SystemExit("SLACK_BOT_TOKEN is set: SLACK_SIGNING_SECRET and "
+                             "SLACK_HANDOFF_CHANNEL must be set too")
+        return settings

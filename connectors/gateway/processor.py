@@ -28,7 +28,9 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from connectors.core.cases import BOT, Case
 from connectors.core.events import PENDING, EventStore, StoredEvent
+from connectors.core.handoff import HandoffService, handoff_payloads
 from connectors.core.rasa_client import RasaClient, RasaRejected, RasaUnavailable
 from connectors.gateway import observability, texts
 from connectors.gateway.attachments import AttachmentStore
@@ -101,8 +103,10 @@ class LineEventProcessor:
                  health: HealthChecker, attachments: AttachmentStore, *,
                  profiles: Optional[ProfileCache] = None, loading_seconds: int = 20,
                  reply_token_max_age_s: float = 50.0, retry_min_s: float = 1.0,
-                 retry_max_s: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+                 retry_max_s: float = 30.0, clock: Callable[[], float] = time.time,
+                 handoff: Optional[HandoffService] = None) -> None:
         self.store = store
+        self.handoff = handoff
         self.line = line
         self.rasa = rasa
         self.health = health
@@ -186,6 +190,11 @@ class LineEventProcessor:
     async def _process(self, event: StoredEvent) -> Outcome:
         payload = event.payload
         etype = payload.get("type")
+        if etype in ("message", "postback") and self.handoff is not None:
+            user = _user_id(payload)
+            case = await self.handoff.cases.open_case_for(user) if user else None
+            if case is not None:
+                return await self._relay(event, case)
         if etype == "message":
             message = payload.get("message") or {}
             mtype = message.get("type")
@@ -254,7 +263,53 @@ class LineEventProcessor:
         finally:
             if loading is not None:
                 await loading
+        case: Optional[Case] = None
+        contexts = handoff_payloads(responses) if self.handoff is not None else []
+        if contexts:
+            # ownership moves to the agents before the customer reads "a person will take over"
+            photos = await self._recent_photos(user)
+            case = await self.handoff.open_from_bot(user, contexts[-1], photos)
+        elif self.handoff is not None and await self.handoff.cases.owner(user) != BOT:
+            log.info("bot answer not sent: a person owns this conversation now")
+            return Outcome.DONE
         await self._deliver(event, line_messages.convert(responses))
+        if case is not None:
+            await self.handoff.announce(case)
+        return Outcome.DONE
+
+    async def _recent_photos(self, user: str, within_s: float = 24 * 3600) -> List[Dict[str, Any]]:
+        now = self._clock()
+        return [p for p in await self.attachments.for_user(user)
+                if now - float(p.get("saved_at") or 0) <= within_s]
+
+    async def _relay(self, event: StoredEvent, case: Case) -> Outcome:
+        """A person owns the conversation: the customer's message goes to the case thread
+        (and Rasa's tracker), not to the bot."""
+        assert self.handoff is not None
+        payload = event.payload
+        message = payload.get("message") or {}
+        if payload.get("type") == "postback":
+            text = f"[button] {(payload.get('postback') or {}).get('data') or ''}"
+        elif message.get("type") == "text":
+            text = str(message.get("text") or "")
+        elif message.get("type") == "image":
+            try:
+                data, content_type = await self.line.content(str(message.get("id") or ""))
+            except LineApiError as exc:
+                report_log.error("could not fetch an image from LINE (HTTP %s)", exc.status)
+                text = "[photo: LINE did not give us the file]"
+            else:
+                record = await self.attachments.save(case.user_id, event.event_id,
+                                                     str(message.get("id")), data, content_type)
+                await self.handoff.customer_photo(case, record)
+                return Outcome.DONE
+        elif message.get("type") == "sticker":
+            keywords = message.get("keywords") or []
+            text = "[sticker" + (f": {', '.join(map(str, keywords[:3]))}" if keywords else "") + "]"
+        else:
+            text = f"[{message.get('type') or payload.get('type')}]"
+        await self.handoff.customer_message(case, text, {"line_event_id": event.event_id})
+        log.info("customer message relayed to case %s", case.case_id)
         return Outcome.DONE
 
     async def _image(self, event: StoredEvent, message_id: str) -> Outcome:

@@ -35,6 +35,9 @@ SECRET = "e2e-channel-secret"
 ACCESS_TOKEN = "e2e-channel-access-token"
 DEMO_CUSTOMER = "U00000000000000000000000000000001"
 RASA_TOKEN = "e2e-rasa-token-" + os.urandom(6).hex()
+SLACK_TOKEN = "xoxb-e2e-slack-token"
+SLACK_SECRET = "e2e-slack-signing-secret"
+HANDOFF_CHANNEL = "C0HANDOFF1"
 
 
 def _tail(path: Path, n: int = 4000) -> str:
@@ -58,13 +61,12 @@ def redis_url() -> Iterator[str]:
 
 
 class EmulatorThread:
-    """The LINE API emulator served from a background thread with its own event loop.
-    Tests read its records (`emu.requests`, `emu.delivered`) directly."""
+    """An API emulator (LINE or Slack) served from a background thread with its own event
+    loop. Tests read its records (`emu.requests`, `emu.messages()`, ...) directly."""
 
-    def __init__(self) -> None:
-        from connectors.emulators.line_api import LineApiEmulator
-
-        self.emu = LineApiEmulator(ACCESS_TOKEN)
+    def __init__(self, emu: Any, app: Any) -> None:
+        self.emu = emu
+        self._app = app
         self.port = stack.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
@@ -75,7 +77,7 @@ class EmulatorThread:
         from aiohttp import web
 
         asyncio.set_event_loop(self.loop)
-        runner = web.AppRunner(self.emu.app, access_log=None)
+        runner = web.AppRunner(self._app, access_log=None)
         self.loop.run_until_complete(runner.setup())
         self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
         self._runner = runner
@@ -85,7 +87,7 @@ class EmulatorThread:
 
     def start(self) -> "EmulatorThread":
         self._thread.start()
-        assert self._ready.wait(10), "LINE emulator did not start"
+        assert self._ready.wait(10), "emulator did not start"
         return self
 
     def stop(self) -> None:
@@ -95,8 +97,21 @@ class EmulatorThread:
 
 @pytest.fixture(scope="session")
 def line_emulator() -> Iterator[EmulatorThread]:
-    emu = EmulatorThread().start()
+    from connectors.emulators.line_api import LineApiEmulator
+
+    line = LineApiEmulator(ACCESS_TOKEN)
+    emu = EmulatorThread(line, line.app).start()
     emu.emu.set_profile(DEMO_CUSTOMER, "デモ 太郎", "ja")
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="session")
+def slack_emulator() -> Iterator[EmulatorThread]:
+    from connectors.emulators.slack_api import SlackApiEmulator
+
+    slack = SlackApiEmulator(SLACK_TOKEN, signing_secret=SLACK_SECRET)
+    emu = EmulatorThread(slack, slack.app()).start()
     yield emu
     emu.stop()
 
@@ -174,24 +189,58 @@ def rasa(action_server, log_dir):
 
 
 class GatewayProcess:
-    def __init__(self, process: subprocess.Popen, url: str, log: Path) -> None:
-        self.process = process
-        self.url = url
-        self.webhook_url = f"{url}/line/webhook"
+    """The gateway as its own process; `restart()` kills it and starts it again on the same
+    port (its state lives in redis-server)."""
+
+    def __init__(self, env: Dict[str, str], port: int, log: Path) -> None:
+        self.env = env
+        self.url = f"http://127.0.0.1:{port}"
+        self.webhook_url = f"{self.url}/line/webhook"
+        self.slack_url = f"{self.url}/slack/events"
         self.log = log
+        self.process: Optional[subprocess.Popen] = None
+        self._handle = open(log, "ab")
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(ROOT / ".venv-gateway" / "bin" / "python"), "-m", "connectors.gateway"],
+            cwd=ROOT, env=self.env, stdout=self._handle, stderr=subprocess.STDOUT)
+        stack.wait_http(f"{self.url}/healthz", 60, self.process, self.log)
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def restart(self, kill: bool = True) -> None:
+        self.stop(kill=kill)
+        self.start()
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 @pytest.fixture(scope="session")
-def gateway(line_emulator, redis_url, rasa, action_server, log_dir, tmp_path_factory):
+def gateway(line_emulator, slack_emulator, redis_url, rasa, action_server, log_dir,
+            tmp_path_factory):
     port = stack.free_port()
     env = {
         **os.environ,
         "PORT": str(port), "HOST": "127.0.0.1",
         "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": ACCESS_TOKEN,
         "LINE_API_BASE_URL": line_emulator.url, "LINE_DATA_API_BASE_URL": line_emulator.url,
+        "SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_SIGNING_SECRET": SLACK_SECRET,
+        "SLACK_API_BASE_URL": f"{slack_emulator.url}/api/",
+        "SLACK_HANDOFF_CHANNEL": HANDOFF_CHANNEL,
+        "GATEWAY_CASE_ANNOUNCE_INTERVAL_S": "0.5",
         "REDIS_URL": redis_url, "RASA_URL": rasa.url, "RASA_TOKEN": rasa.token,
         "ACTION_SERVER_URL": f"{action_server.url}/webhook",
         "ATTACHMENTS_DIR": str(tmp_path_factory.mktemp("attachments")),
@@ -199,20 +248,10 @@ def gateway(line_emulator, redis_url, rasa, action_server, log_dir, tmp_path_fac
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("SENTRY_DSN", None)
-    log = log_dir / "gateway.log"
-    handle = open(log, "ab")
-    process = subprocess.Popen([str(ROOT / ".venv-gateway" / "bin" / "python"), "-m",
-                                "connectors.gateway"], cwd=ROOT, env=env, stdout=handle,
-                               stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    stack.wait_http(f"{url}/healthz", 60, process, log)
-    yield GatewayProcess(process, url, log)
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    handle.close()
+    process = GatewayProcess(env, port, log_dir / "gateway.log")
+    process.start()
+    yield process
+    process.stop()
 
 
 # --- helpers for the tests ----------------------------------------------------------------

@@ -1,0 +1,305 @@
+"""Handoff cases and who owns each customer's conversation: the bot, or a person.
+
+One atomic ownership state per customer (DESIGN: "one owner at a time"):
+  bot      no open case: the customer talks to Rasa;
+  waiting  a case is open and nobody has claimed it yet (the customer's messages go to
+           the agents' thread, the bot stays quiet);
+  agent    an agent claimed the case; their thread replies reach the customer.
+It is derived from one key per customer (`owner:<user>` -> open case id), set with
+SET NX when a case opens and deleted when it is resolved, and read right before every
+send on both sides. Case records change through compare-and-set transactions, so two
+agents pressing Claim at once cannot both win.
+
+Plain module: no platform SDK. Redis when REDIS_URL is set (state survives a gateway
+restart and is shared by gateway instances), memory otherwise.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+BOT, WAITING, AGENT = "bot", "waiting", "agent"
+# case status
+OPEN, CLAIMED, RESOLVED = "open", "claimed", "resolved"
+RESOLVED_TTL_S = 90 * 24 * 3600  # resolved cases are kept for reporting, then expire
+SEEN_TTL_S = 24 * 3600           # Slack retries an event for minutes, not days
+
+
+@dataclass
+class Case:
+    case_id: str
+    user_id: str                      # LINE user id (the customer)
+    context: Dict[str, Any]           # what the bot's handoff action built
+    status: str = OPEN
+    created_at: float = field(default_factory=time.time)
+    channel: Optional[str] = None     # Slack channel and the card's ts (= thread parent)
+    thread_ts: Optional[str] = None
+    announced_at: Optional[float] = None
+    agent_id: Optional[str] = None
+    agent_name: Optional[str] = None
+    claimed_at: Optional[float] = None
+    resolved_at: Optional[float] = None
+    resolved_by: Optional[str] = None
+    approved: List[Dict[str, Any]] = field(default_factory=list)
+    photos: List[Dict[str, Any]] = field(default_factory=list)
+    relayed: Dict[str, int] = field(default_factory=lambda: {"to_agent": 0, "to_customer": 0})
+
+    @property
+    def owner(self) -> str:
+        return {OPEN: WAITING, CLAIMED: AGENT}.get(self.status, BOT)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> "Case":
+        data = json.loads(raw)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class CaseConflict(Exception):
+    """A transition that does not apply to the case's current state (e.g. claimed twice)."""
+
+    def __init__(self, case: Case, message: str) -> None:
+        super().__init__(message)
+        self.case = case
+
+
+Mutation = Callable[[Case], None]  # changes the case in place or raises CaseConflict
+
+
+class CaseStore:
+    """Interface; see MemoryCaseStore and RedisCaseStore."""
+
+    async def open(self, case: Case) -> Tuple[Case, bool]:
+        """Opens `case` unless the customer already has an open case; returns the case
+        that is open now and whether it is the new one."""
+        raise NotImplementedError
+
+    async def get(self, case_id: str) -> Optional[Case]:
+        raise NotImplementedError
+
+    async def open_case_for(self, user_id: str) -> Optional[Case]:
+        raise NotImplementedError
+
+    async def by_thread(self, channel: str, thread_ts: str) -> Optional[Case]:
+        raise NotImplementedError
+
+    async def update(self, case_id: str, mutate: Mutation) -> Case:
+        """Applies `mutate` atomically; raises KeyError for an unknown case."""
+        raise NotImplementedError
+
+    async def open_cases(self) -> List[Case]:
+        raise NotImplementedError
+
+    async def all_cases(self) -> List[Case]:
+        raise NotImplementedError
+
+    async def first_time(self, key: str) -> bool:
+        """True the first time `key` is seen (Slack event ids: retries are not redone)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        pass
+
+    # --- derived ---------------------------------------------------------------------------
+    async def owner(self, user_id: str) -> str:
+        case = await self.open_case_for(user_id)
+        return case.owner if case is not None else BOT
+
+    async def set_thread(self, case_id: str, channel: str, thread_ts: str, now: float) -> Case:
+        def mutate(case: Case) -> None:
+            case.channel, case.thread_ts = channel, thread_ts
+            case.announced_at = now
+        return await self.update(case_id, mutate)
+
+    async def claim(self, case_id: str, agent_id: str, agent_name: str, now: float) -> Case:
+        def mutate(case: Case) -> None:
+            if case.status == RESOLVED:
+                raise CaseConflict(case, "the case is already resolved")
+            if case.status == CLAIMED and case.agent_id != agent_id:
+                raise CaseConflict(case, f"already claimed by {case.agent_name}")
+            if case.status == OPEN:
+                case.status, case.claimed_at = CLAIMED, now
+                case.agent_id, case.agent_name = agent_id, agent_name
+        return await self.update(case_id, mutate)
+
+    async def resolve(self, case_id: str, agent_id: str, agent_name: str, now: float) -> Case:
+        def mutate(case: Case) -> None:
+            if case.status == RESOLVED:
+                raise CaseConflict(case, "the case is already resolved")
+            case.status, case.resolved_at, case.resolved_by = RESOLVED, now, agent_name
+            if case.agent_id is None:
+                case.agent_id, case.agent_name, case.claimed_at = agent_id, agent_name, now
+        return await self.update(case_id, mutate)
+
+
+class MemoryCaseStore(CaseStore):
+    def __init__(self) -> None:
+        self._cases: Dict[str, Case] = {}
+        self._owner: Dict[str, str] = {}
+        self._threads: Dict[Tuple[str, str], str] = {}
+        self._seen: Dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def open(self, case: Case) -> Tuple[Case, bool]:
+        async with self._lock:
+            current = self._owner.get(case.user_id)
+            if current is not None:
+                return Case.from_json(self._cases[current].to_json()), False
+            self._cases[case.case_id] = Case.from_json(case.to_json())
+            self._owner[case.user_id] = case.case_id
+            return case, True
+
+    async def get(self, case_id: str) -> Optional[Case]:
+        case = self._cases.get(case_id)
+        return Case.from_json(case.to_json()) if case else None
+
+    async def open_case_for(self, user_id: str) -> Optional[Case]:
+        case_id = self._owner.get(user_id)
+        return await self.get(case_id) if case_id else None
+
+    async def by_thread(self, channel: str, thread_ts: str) -> Optional[Case]:
+        case_id = self._threads.get((channel, thread_ts))
+        return await self.get(case_id) if case_id else None
+
+    async def update(self, case_id: str, mutate: Mutation) -> Case:
+        async with self._lock:
+            if case_id not in self._cases:
+                raise KeyError(case_id)
+            case = Case.from_json(self._cases[case_id].to_json())
+            mutate(case)
+            self._cases[case_id] = case
+            if case.thread_ts and case.channel:
+                self._threads[(case.channel, case.thread_ts)] = case_id
+            if case.status == RESOLVED and self._owner.get(case.user_id) == case_id:
+                del self._owner[case.user_id]
+            return Case.from_json(case.to_json())
+
+    async def open_cases(self) -> List[Case]:
+        return [c for c in await self.all_cases() if c.status != RESOLVED]
+
+    async def all_cases(self) -> List[Case]:
+        return [Case.from_json(c.to_json()) for c in self._cases.values()]
+
+    async def first_time(self, key: str) -> bool:
+        now = time.time()
+        if len(self._seen) > 50000:
+            self._seen = {k: t for k, t in self._seen.items() if now - t < SEEN_TTL_S}
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
+
+
+class RedisCaseStore(CaseStore):
+    """Keys (prefix gw:case:): case:<id> (JSON), owner:<user> -> open case id,
+    thread:<channel>:<ts> -> case id, open (set of open case ids), seen:<key>."""
+
+    def __init__(self, redis: Any, prefix: str = "gw:case:") -> None:
+        self._r = redis
+        self._p = prefix
+
+    @classmethod
+    def from_url(cls, url: str) -> "RedisCaseStore":
+        import redis.asyncio as aioredis
+
+        return cls(aioredis.Redis.from_url(url, decode_responses=True))
+
+    def _k(self, *parts: str) -> str:
+        return self._p + ":".join(parts)
+
+    async def open(self, case: Case) -> Tuple[Case, bool]:
+        owner_key = self._k("owner", case.user_id)
+        while True:
+            if await self._r.set(owner_key, case.case_id, nx=True):
+                async with self._r.pipeline(transaction=True) as pipe:
+                    pipe.set(self._k("case", case.case_id), case.to_json())
+                    pipe.sadd(self._k("open"), case.case_id)
+                    await pipe.execute()
+                return case, True
+            current = await self._r.get(owner_key)
+            if current is None:
+                continue  # resolved in between: try again
+            existing = await self.get(current)
+            if existing is not None:
+                return existing, False
+            # an owner key without its case (a crash between the two writes): take over
+            await self._r.delete(owner_key)
+
+    async def get(self, case_id: str) -> Optional[Case]:
+        raw = await self._r.get(self._k("case", case_id))
+        return Case.from_json(raw) if raw else None
+
+    async def open_case_for(self, user_id: str) -> Optional[Case]:
+        case_id = await self._r.get(self._k("owner", user_id))
+        return await self.get(case_id) if case_id else None
+
+    async def by_thread(self, channel: str, thread_ts: str) -> Optional[Case]:
+        case_id = await self._r.get(self._k("thread", channel, thread_ts))
+        return await self.get(case_id) if case_id else None
+
+    async def update(self, case_id: str, mutate: Mutation) -> Case:
+        from redis.exceptions import WatchError
+
+        key = self._k("case", case_id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if raw is None:
+                        raise KeyError(case_id)
+                    case = Case.from_json(raw)
+                    mutate(case)
+                    pipe.multi()
+                    if case.status == RESOLVED:
+                        pipe.set(key, case.to_json(), ex=RESOLVED_TTL_S)
+                        pipe.srem(self._k("open"), case_id)
+                    else:
+                        pipe.set(key, case.to_json())
+                    if case.thread_ts and case.channel:
+                        pipe.set(self._k("thread", case.channel, case.thread_ts), case_id,
+                                 ex=RESOLVED_TTL_S)
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        if case.status == RESOLVED:
+            # only this case's ownership is released (a newer case keeps its own)
+            owner_key = self._k("owner", case.user_id)
+            if await self._r.get(owner_key) == case_id:
+                await self._r.delete(owner_key)
+        return case
+
+    async def open_cases(self) -> List[Case]:
+        ids = await self._r.smembers(self._k("open"))
+        cases = [await self.get(i) for i in sorted(ids)]
+        return [c for c in cases if c is not None and c.status != RESOLVED]
+
+    async def all_cases(self) -> List[Case]:
+        cases = []
+        async for key in self._r.scan_iter(match=self._k("case", "*"), count=500):
+            raw = await self._r.get(key)
+            if raw:
+                cases.append(Case.from_json(raw))
+        return cases
+
+    async def first_time(self, key: str) -> bool:
+        return bool(await self._r.set(self._k("seen", key), "1", nx=True, ex=SEEN_TTL_S))
+
+    async def close(self) -> None:
+        close = getattr(self._r, "aclose", None) or self._r.close
+        await close()
+
+
+def make_case_store(redis_url: Optional[str]) -> CaseStore:
+    return RedisCaseStore.from_url(redis_url) if redis_url else MemoryCaseStore()
+
+
+__all__ = ["AGENT", "BOT", "CLAIMED", "Case", "CaseConflict", "CaseStore", "MemoryCaseStore",
+           "OPEN", "RESOLVED", "RedisCaseStore", "WAITING", "make_case_store"]

@@ -1,0 +1,138 @@
+"""The Slack app (slack-bolt, async): POST /slack/events takes the Events API and
+interactivity (buttons) for handoff cases.
+
+Bolt verifies every request with the signing secret first (missing, wrong, or older than
+five minutes: 401 and nothing else happens). Then:
+- an event Slack retries (X-Slack-Retry-Num, same event_id) is acknowledged and dropped;
+- a human message in a case thread of the handoff channel is an agent's reply;
+- Claim / Approve / Resolve buttons are acknowledged at once, then acted on, only for
+  members of the handoff channel (others get a private note and nothing changes).
+Each listener is small; the case rules live in connectors/core/handoff.py.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import re
+from typing import Any, Callable, Dict, Optional
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+
+from connectors.core.cases import CaseConflict
+from connectors.core.handoff import HandoffService
+from connectors.core.rasa_client import RasaError
+from connectors.slack.cards import APPROVE_PREFIX, CLAIM, RESOLVE
+from connectors.slack.desk import SlackDesk
+
+log = logging.getLogger(__name__)
+# human messages in a thread: plain ones and those that also share a file or go to the channel
+AGENT_SUBTYPES = (None, "thread_broadcast", "file_share")
+
+
+def slack_to_plain(text: str) -> str:
+    """Slack mrkdwn as the customer should read it: entities decoded, links unwrapped."""
+    text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
+    text = re.sub(r"<(https?://[^>]+)>", r"\1", text)
+    return html.unescape(text)
+
+
+def build_slack_app(*, signing_secret: str, desk: SlackDesk, service: HandoffService,
+                    first_time: Callable[[str], Any]) -> AsyncApp:
+    app = AsyncApp(client=desk.client, signing_secret=signing_secret,
+                   raise_error_for_unhandled_request=False)
+
+    @app.middleware
+    async def drop_retries(body: Dict[str, Any], next: Callable[[], Any]) -> Optional[BoltResponse]:
+        """Slack resends an event it thinks was not acknowledged; do it once only."""
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if event_id and not await first_time(f"slack-event:{event_id}"):
+            log.info("Slack event retry dropped (already handled)")
+            return BoltResponse(status=200, body="")
+        return await next()
+
+    @app.event("message")
+    async def on_message(event: Dict[str, Any]) -> None:
+        if event.get("channel") != desk.channel or event.get("bot_id"):
+            return
+        if event.get("subtype") not in AGENT_SUBTYPES:
+            return
+        thread_ts, ts, user = event.get("thread_ts"), event.get("ts"), event.get("user")
+        if not thread_ts or thread_ts == ts or not user:
+            return
+        if not await desk.is_member(user):
+            log.info("a thread reply from outside the handoff channel was ignored")
+            return
+        name = await desk.agent_name(user)
+        outcome = await service.agent_reply(desk.channel, thread_ts, ts, user, name,
+                                            slack_to_plain(event.get("text") or ""))
+        log.info("agent reply in a case thread: %s", outcome)
+
+    async def tell(respond: Callable[..., Any], text: str) -> None:
+        """A note only the presser sees (the interaction's response_url, which works for
+        people outside the channel too)."""
+        try:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception as exc:
+            log.warning("could not answer a button press privately (%s)", type(exc).__name__)
+
+    async def allowed(body: Dict[str, Any], respond: Callable[..., Any]) -> Optional[str]:
+        user = (body.get("user") or {}).get("id")
+        if await desk.is_member(user):
+            return user
+        log.warning("a case button was pressed by someone outside the handoff channel; refused")
+        await tell(respond, "Only members of the handoff channel can act on cases. "
+                            "/ 対応チャンネルのメンバーのみ操作できます。")
+        return None
+
+    async def act(user: str, respond: Callable[..., Any], what: str,
+                  coro_factory: Callable[[str], Any]) -> None:
+        name = await desk.agent_name(user)
+        try:
+            await coro_factory(name)
+        except CaseConflict as exc:
+            await tell(respond, f"Not done: {exc}")
+        except KeyError:
+            await tell(respond, "This case no longer exists.")
+        except RasaError as exc:
+            log.error("%s failed: Rasa %s", what, exc)
+            await tell(respond, f"Not done: the bot did not answer ({exc}). Please try again.")
+
+    @app.action(CLAIM)
+    async def on_claim(ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any],
+                       respond: Callable[..., Any]) -> None:
+        await ack()
+        user = await allowed(body, respond)
+        if user:
+            await act(user, respond, "claim", lambda name: service.claim(action["value"], user, name))
+
+    @app.action(re.compile(f"^{APPROVE_PREFIX}"))
+    async def on_approve(ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any],
+                         respond: Callable[..., Any]) -> None:
+        await ack()
+        user = await allowed(body, respond)
+        case_id, _, remedy = str(action.get("value") or "").partition("|")
+        if user and case_id and remedy:
+            await act(user, respond, "approve",
+                      lambda name: service.approve(case_id, remedy, user, name))
+
+    @app.action(RESOLVE)
+    async def on_resolve(ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any],
+                         respond: Callable[..., Any]) -> None:
+        await ack()
+        user = await allowed(body, respond)
+        if user:
+            await act(user, respond, "resolve",
+                      lambda name: service.resolve(action["value"], user, name))
+
+    return app
+
+
+async def handle(app: AsyncApp, request: web.Request) -> web.Response:
+    """aiohttp -> bolt -> aiohttp."""
+    return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+
+__all__ = ["build_slack_app", "handle", "slack_to_plain"]
