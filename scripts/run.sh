@@ -2,7 +2,9 @@
 # The services, on one machine:
 #   run.sh chat    (make run)   action server, Rasa, the gateway; without LINE credentials
 #                               also the local LINE emulator, and you chat as a LINE
-#                               customer in this terminal (quick replies by number).
+#                               customer in this terminal (quick replies by number);
+#                               without Slack credentials also the local Slack emulator,
+#                               and you answer handoffs as the agent (/claim, /agent ...).
 #   run.sh serve   (make serve) the same services in the foreground, for a real deployment.
 #   run.sh shell   (make shell) Rasa's own terminal chat, no gateway (for NLU debugging).
 # Stops everything it started on exit.
@@ -19,6 +21,7 @@ ACTION_PORT=${ACTION_PORT:-5055}
 RASA_PORT=${RASA_PORT:-5005}
 PORT=${PORT:-8080}
 EMULATOR_PORT=${EMULATOR_PORT:-8091}
+SLACK_EMULATOR_PORT=${SLACK_EMULATOR_PORT:-8092}
 export ACTION_SERVER_URL=${ACTION_SERVER_URL:-http://127.0.0.1:$ACTION_PORT/webhook}
 export RASA_URL=${RASA_URL:-http://127.0.0.1:$RASA_PORT}
 # The demo customer "デモ 太郎" (see bot/store/seed.py); set DEMO_SENDER to chat as someone else.
@@ -61,6 +64,17 @@ if [ -z "${LINE_CHANNEL_SECRET:-}" ] || [ -z "${LINE_CHANNEL_ACCESS_TOKEN:-}" ];
   export LINE_CHANNEL_SECRET=local-demo-secret LINE_CHANNEL_ACCESS_TOKEN=local-demo-token
   export LINE_API_BASE_URL=http://127.0.0.1:$EMULATOR_PORT LINE_DATA_API_BASE_URL=http://127.0.0.1:$EMULATOR_PORT
 fi
+local_slack=0
+if [ -z "${SLACK_BOT_TOKEN:-}" ]; then
+  # No Slack credentials: the Slack workspace is emulated on this machine (agents: 佐藤 花子, Alex Kim).
+  local_slack=1
+  export SLACK_BOT_TOKEN=xoxb-local-demo SLACK_SIGNING_SECRET=local-demo-slack-secret
+  export SLACK_API_BASE_URL=http://127.0.0.1:$SLACK_EMULATOR_PORT/api/ SLACK_HANDOFF_CHANNEL=C0HANDOFF1
+  .venv-gateway/bin/python -m connectors.emulators.slack_api --port "$SLACK_EMULATOR_PORT" \
+    --token "$SLACK_BOT_TOKEN" --channel "$SLACK_HANDOFF_CHANNEL" >>var/log/slack-emulator.log 2>&1 &
+  pids+=($!)
+  echo "run: no Slack credentials: Slack API calls go to the local emulator on :$SLACK_EMULATOR_PORT" >&2
+fi
 export PORT
 .venv-gateway/bin/python -m connectors.gateway >>var/log/gateway.log 2>&1 &
 pids+=($!)
@@ -71,8 +85,10 @@ wait_for "http://127.0.0.1:$PORT/healthz" "the gateway"
 if [ "$mode" = chat ] && [ $local_line = 1 ]; then
   echo "run: chatting as LINE user $DEMO_SENDER (デモ 太郎) through the local LINE emulator." >&2
   echo "     Try: 親子丼に別卵が付いていませんでした / my fries are missing. Numbers tap quick replies; /quit to stop." >&2
+  slack_args=()
+  [ $local_slack = 1 ] && slack_args=(--slack-emulator "http://127.0.0.1:$SLACK_EMULATOR_PORT")
   .venv-gateway/bin/python -m connectors.emulators.terminal_chat \
-    --gateway "http://127.0.0.1:$PORT" --serve-emulator "$EMULATOR_PORT" --user "$DEMO_SENDER"
+    --gateway "http://127.0.0.1:$PORT" --serve-emulator "$EMULATOR_PORT" --user "$DEMO_SENDER" "${slack_args[@]}"
 else
   if [ $local_line = 1 ]; then
     .venv-gateway/bin/python -m connectors.emulators.line_api --port "$EMULATOR_PORT" >>var/log/line-emulator.log 2>&1 &

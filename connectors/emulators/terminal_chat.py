@@ -12,6 +12,10 @@ Type a message and press Enter; the bot's replies appear as they reach the emula
 Quick replies are numbered: type the number to tap one (sent as a postback, as LINE does).
 Commands: /sticker  /follow  /image PATH (with --serve-emulator)  /quit.
 The channel secret comes from LINE_CHANNEL_SECRET (the webhook is signed with it).
+
+With --slack-emulator URL you are also the agent in Slack (terminal_agent.py): handoff
+cards and thread messages print as `slack>` lines, and /claim, /agent TEXT, /note TEXT,
+/approve N and /resolve act on the latest case.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from typing import Any, Dict, List, Optional
 import aiohttp
 
 from connectors.emulators.line_client import LineWebhookClient, http_tokens
+from connectors.emulators.terminal_agent import COMMANDS as AGENT_COMMANDS, TerminalAgent
 
 DEMO_USER = "U00000000000000000000000000000001"
 
@@ -53,6 +58,7 @@ class TerminalChat:
                                         session=self.session)
         self.seen = 0
         self.quick_replies: List[Dict[str, Any]] = []
+        self.agent: Optional[TerminalAgent] = None  # set when Slack is emulated too
 
     async def poll(self) -> None:
         while True:
@@ -74,6 +80,14 @@ class TerminalChat:
                         print(f"   [{n}] {a.get('label')}")
                 print("you> ", end="", flush=True)
             self.seen = len(delivered)
+            if self.agent is not None:
+                try:
+                    lines = await self.agent.poll_once()
+                except aiohttp.ClientError:
+                    lines = []
+                if lines:
+                    print("\n" + "\n".join(lines))
+                    print("you> ", end="", flush=True)
             await asyncio.sleep(0.3)
 
     async def send(self, line: str) -> bool:
@@ -82,6 +96,9 @@ class TerminalChat:
             return True
         if line in ("/quit", "/exit", "/stop"):
             return False
+        if self.agent is not None and line.split(" ", 1)[0] in AGENT_COMMANDS:
+            print(await self.agent.command(line))
+            return True
         if line == "/sticker":
             event = await self.client.sticker_event(self.user_id)
         elif line == "/follow":
@@ -114,6 +131,8 @@ class TerminalChat:
         poller = asyncio.create_task(self.poll())
         loop = asyncio.get_running_loop()
         print(f"Chatting as {self.user_id}. Numbers pick a quick reply; /quit to leave.")
+        if self.agent is not None:
+            print("You are also the agent in Slack: /claim, /agent TEXT, /note TEXT, /approve N, /resolve.")
         print("you> ", end="", flush=True)
         try:
             while True:
@@ -148,7 +167,12 @@ async def amain(args: argparse.Namespace) -> None:
         emulator_url = f"http://127.0.0.1:{args.serve_emulator}"
         print(f"LINE emulator on {emulator_url} (access token from LINE_CHANNEL_ACCESS_TOKEN)")
     try:
-        await TerminalChat(args.gateway, emulator_url, args.secret, args.user, emu).run()
+        chat = TerminalChat(args.gateway, emulator_url, args.secret, args.user, emu)
+        if args.slack_emulator:
+            chat.agent = TerminalAgent(chat.session, args.slack_emulator,
+                                       args.gateway.rstrip("/") + "/slack/events",
+                                       args.slack_secret, args.slack_channel)
+        await chat.run()
     finally:
         if runner is not None:
             await runner.cleanup()
@@ -162,6 +186,10 @@ def main() -> None:
                         help="host the LINE API emulator in this process on PORT")
     parser.add_argument("--user", default=os.environ.get("DEMO_SENDER", DEMO_USER))
     parser.add_argument("--secret", default=os.environ.get("LINE_CHANNEL_SECRET") or "local-demo-secret")
+    parser.add_argument("--slack-emulator", default="", metavar="URL",
+                        help="the local Slack API emulator's root URL: act as the agent too")
+    parser.add_argument("--slack-secret", default=os.environ.get("SLACK_SIGNING_SECRET") or "local-demo-slack-secret")
+    parser.add_argument("--slack-channel", default=os.environ.get("SLACK_HANDOFF_CHANNEL") or "C0HANDOFF1")
     asyncio.run(amain(parser.parse_args()))
 
 
