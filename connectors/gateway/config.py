@@ -106,7 +106,7 @@ class Settings:
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
             slack_api_base_url=env.get("SLACK_API_BASE_URL") or DEFAULT_SLACK_API_BASE,
             slack_handoff_channel=env.get("SLACK_HANDOFF_CHANNEL") or None,
-            slack_oncall_mention=env.get("SLACK_ONCALL_MENTION", "<!here>"),
+            slack_oncall_mention=env.get("SLACK_ONCALL_MENTION") or "<!here>",
             slack_reannounce_after_s=_float(env, "SLACK_REANNOUNCE_AFTER_S", 600.0),
             case_announce_interval_s=_float(env, "GATEWAY_CASE_ANNOUNCE_INTERVAL_S", 15.0),
         )

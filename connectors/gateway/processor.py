@@ -9,6 +9,11 @@ Per event type:
 - sticker and other message types -> a polite request to tell us in words;
 - follow -> greeting in the profile's language; unfollow and others -> recorded only.
 
+Handoff (connectors/core/handoff.py): when Rasa's answer carries a case (`{"handoff": ...}`)
+the case is opened (ownership -> waiting) before the answer is sent, then posted to Slack.
+While a case is open the customer's messages, photos and stickers go to the case thread
+instead of Rasa; and a bot answer is never sent once a person owns the conversation.
+
 Never drop a customer's message: when Rasa or the action server is unreachable the
 customer gets an honest apology (by reply, once) and the event stays pending; the retry
 loop (app.py) re-submits it. Order is kept: before an event, any earlier pending event of
