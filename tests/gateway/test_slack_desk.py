@@ -238,3 +238,35 @@ async def test_a_case_whose_slack_post_failed_is_posted_by_the_announcer(slack_g
         await asyncio.sleep(0.1)
     assert case.thread_ts, "the announcer did not post the case"
     assert "まだですか" in json.dumps(slack.thread(CHANNEL, case.thread_ts), ensure_ascii=False)
+
+
+@pytest.mark.asyncio
+async def test_an_unclaimed_case_is_announced_again_with_the_on_duty_mention(emu, fake_bot, slack, tmp_path):  # noqa: F811
+    cases = MemoryCaseStore()
+    settings = settings_for(emu, fake_bot, tmp_path, slack_bot_token=TOKEN, slack_signing_secret=SIGNING,
+                            slack_api_base_url=slack.url, slack_handoff_channel=CHANNEL,
+                            case_announce_interval_s=0.1, slack_reannounce_after_s=0.5,
+                            slack_oncall_mention="<!subteam^S0ONCALL>")
+    server = TestServer(create_app(settings, store=MemoryEventStore(), cases=cases))
+    await server.start_server()
+    try:
+        case = await open_posted_case(server, cases)
+        for _ in range(60):
+            thread = json.dumps(slack.thread(CHANNEL, case.thread_ts), ensure_ascii=False)
+            if "Still unclaimed" in thread:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the unclaimed case was not announced again")
+        again = [m for m in slack.thread(CHANNEL, case.thread_ts) if "Still unclaimed" in (m.get("text") or "")]
+        assert "<!subteam^S0ONCALL>" in again[0]["text"]
+        assert any(c["method"] == "chat.postMessage" and str(c["args"].get("reply_broadcast")).lower() == "true"
+                   for c in slack.calls)
+        # once claimed, it is not announced again
+        await cases.claim(case.case_id, AGENT, "佐藤 花子", time.time())
+        count = len(again)
+        await asyncio.sleep(1.0)
+        assert len([m for m in slack.thread(CHANNEL, case.thread_ts)
+                    if "Still unclaimed" in (m.get("text") or "")]) == count
+    finally:
+        await server.close()
