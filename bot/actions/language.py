@@ -24,7 +24,9 @@ class ActionDetectLanguage(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         text = tracker.latest_message.get("text") or ""
-        if text.startswith("/"):  # a button payload, not the customer's words
+        # a button payload, or an intent the gateway triggered ("EXTERNAL: ..."): not the
+        # customer's words
+        if text.startswith(("/", "EXTERNAL:")):
             return []
         language = detect_language(text)
         if language is None or language == tracker.get_slot("language"):

@@ -268,7 +268,10 @@ class HandoffService:
     # --- helpers ---------------------------------------------------------------------------
     async def _run_in_bot(self, user_id: str, intent: str, agent_name: str,
                           slots: Dict[str, Any]) -> List[Dict[str, Any]]:
-        events = [{"event": "resume"}, {"event": "slot", "name": "agent_name", "value": agent_name}]
+        # A paused conversation stopped before Rasa's usual action_listen; add it, so the
+        # triggered intent is read like any customer turn (rules match on it).
+        events = [{"event": "resume"}, {"event": "action", "name": "action_listen"},
+                  {"event": "slot", "name": "agent_name", "value": agent_name}]
         events += [{"event": "slot", "name": k, "value": v} for k, v in slots.items()]
         await self.rasa.append_events(user_id, events)
         return await self.rasa.trigger_intent(user_id, intent)

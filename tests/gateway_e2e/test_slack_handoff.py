@@ -117,8 +117,8 @@ async def test_frustrated_customer_reaches_a_slack_thread_an_agent_answers_on_li
     status, _ = await slack_client.press_button("case_claim", case_id, user_id=OUTSIDER,
                                                 channel=HANDOFF_CHANNEL, message_ts=card["ts"])
     assert status == 200
-    await wait_for(lambda: [e for e in slack.ephemerals if e.get("user") == OUTSIDER], 10,
-                   what="a note to the outsider")
+    await wait_for(lambda: [e for e in slack.ephemerals if "Only members" in (e.get("text") or "")], 10,
+                   what="a private note to the outsider")
     assert "Unclaimed" in card_text(case_cards(slack, case_id)[0])
 
     # an agent claims: the card shows who

@@ -187,6 +187,7 @@ def test_first_unclear_message_is_clarified_the_second_goes_to_a_person():
         ("別卵がありません", "en", "ja"),
         ("OK", "en", None),  # nothing to say: the slot stays
         ('/inform{"order_id": "1001"}', "ja", None),  # a button tap is not the customer's words
+        ("EXTERNAL: EXTERNAL_agent_resolved", "ja", None),  # an agent's action in Slack, not the customer
     ],
 )
 def test_the_language_follows_the_customer(text, before, after):
