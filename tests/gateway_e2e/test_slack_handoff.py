@@ -232,11 +232,14 @@ async def test_a_gateway_restart_in_the_middle_of_a_case_loses_nothing(
 
     gateway.restart(kill=True)
 
-    # the customer's message after the restart still goes to the same thread
-    await line_client.send_text(EMMA, "Are you still there?")
+    # the customer's message after the restart still goes to the same thread (LINE opens
+    # new connections to the restarted gateway; so does a new client)
+    async with LineWebhookClient(gateway.webhook_url, SECRET, token_source=emulator_tokens(emu)) as after:
+        await after.send_text(EMMA, "Are you still there?")
     await wait_for(lambda: "Are you still there?" in json.dumps(slack.thread(HANDOFF_CHANNEL, card["ts"])),
                    20, what="the relay after the restart")
     # and the agent's reply still reaches the customer
+    slack_client = SlackEventsClient(gateway.slack_url, SLACK_SECRET, api_emulator_url=slack_emulator.url)
     await slack_client.thread_reply(HANDOFF_CHANNEL, card["ts"], OTHER_AGENT, "Yes, I'm here. Let me check.")
     pushed = await wait_for(lambda: [p for p in pushes_to(emu, EMMA)
                                      if p["message"].get("text") == "Yes, I'm here. Let me check."],
@@ -247,6 +250,7 @@ async def test_a_gateway_restart_in_the_middle_of_a_case_loses_nothing(
     pushed = await wait_for(lambda: [p for p in pushes_to(emu, EMMA) if "solve" in p["message"].get("text", "")],
                             30, what="the English hand-back")
     assert pushed
+    await slack_client.close()
 
 
 @pytest.mark.asyncio
