@@ -236,8 +236,15 @@ async def test_a_gateway_restart_in_the_middle_of_a_case_loses_nothing(
     # new connections to the restarted gateway; so does a new client)
     async with LineWebhookClient(gateway.webhook_url, SECRET, token_source=emulator_tokens(emu)) as after:
         await after.send_text(EMMA, "Are you still there?")
+        # a photo of the problem goes into the thread as a file
+        photo = await after.image_event(EMMA)
+        emu.add_content(photo["message"]["id"], b"\xff\xd8\xff\xe0 a photo of the bowl", "image/jpeg")
+        await after.post([photo])
     await wait_for(lambda: "Are you still there?" in json.dumps(slack.thread(HANDOFF_CHANNEL, card["ts"])),
                    20, what="the relay after the restart")
+    upload = await wait_for(lambda: [u for u in slack.uploads if u.get("thread_ts") == card["ts"]], 20,
+                            what="the photo in the thread")
+    assert upload[0]["size"] == len(b"\xff\xd8\xff\xe0 a photo of the bowl")
     # and the agent's reply still reaches the customer
     slack_client = SlackEventsClient(gateway.slack_url, SLACK_SECRET, api_emulator_url=slack_emulator.url)
     await slack_client.thread_reply(HANDOFF_CHANNEL, card["ts"], OTHER_AGENT, "Yes, I'm here. Let me check.")
