@@ -10,6 +10,9 @@ Starts redis-server, the LINE API emulator (in this process), the action server 
 - Rasa alone: POST /webhooks/rest/webhook with the same messages (p50, p95);
   target: the gateway adds < 20 % to Rasa's own p95.
 
+Two gateways run side by side, one on asyncio's standard event loop and one on uvloop
+(`--loops`), so the effect of the loop on the ack is measured in the same run.
+
 Run (gateway environment; the bot runs from .venv-bot):
     .venv-gateway/bin/python bench/gateway_latency.py [--requests 60] [--concurrency 20]
 
@@ -69,9 +72,39 @@ async def bench_rasa(rasa_url: str, n: int, concurrency: int) -> Dict[str, float
     return {"p50": statistics.median(samples), "p95": percentile(samples, 0.95)}
 
 
+class ReplyWatcher:
+    """Which reply tokens the emulator has received a reply call for. Reads only the
+    requests recorded since the last look, so 20 waiting users don't each rescan the
+    whole log every few ms (that CPU, in this process, used to inflate the measured acks)."""
+
+    def __init__(self, emu) -> None:
+        self.emu = emu
+        self.cursor = 0
+        self.replied: Dict[str, float] = {}
+
+    def poll(self) -> None:
+        requests = self.emu.requests
+        end = len(requests)
+        for r in requests[self.cursor:end]:
+            token = (r.get("json") or {}).get("replyToken")
+            if r["path"] == "/v2/bot/message/reply" and token:
+                self.replied.setdefault(token, r["time"])
+        self.cursor = end
+
+    async def wait(self, token: str, timeout: float = 60) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.poll()
+            if token in self.replied:
+                return self.replied[token]
+            await asyncio.sleep(0.005)
+        raise TimeoutError("no reply")
+
+
 async def bench_gateway(webhook_url: str, emu_thread: EmulatorThread, n: int,
                         concurrency: int) -> Dict[str, float]:
     emu = emu_thread.emu
+    watcher = ReplyWatcher(emu)
     acks: List[float] = []
     sent_at: Dict[str, float] = {}
     async with LineWebhookClient(webhook_url, SECRET, token_source=emulator_tokens(emu)) as client:
@@ -84,26 +117,14 @@ async def bench_gateway(webhook_url: str, emu_thread: EmulatorThread, n: int,
             acks.append(res.elapsed_s * 1000)
             sent_at[event["replyToken"]] = t0
             # this user's turn is over when the reply call arrives; then the next "user"
-            await wait_reply(emu, event["replyToken"])
+            await watcher.wait(event["replyToken"])
 
         await run_concurrently(n, concurrency, one)
-    e2e: List[float] = []
-    for r in list(emu.requests):
-        token = (r.get("json") or {}).get("replyToken")
-        if r["path"] == "/v2/bot/message/reply" and token in sent_at:
-            e2e.append((r["time"] - sent_at[token]) * 1000)
+    watcher.poll()
+    e2e = [(watcher.replied[token] - t0) * 1000 for token, t0 in sent_at.items()
+           if token in watcher.replied]
     return {"ack_p50": statistics.median(acks), "ack_p99": percentile(acks, 0.99),
             "e2e_p50": statistics.median(e2e), "e2e_p95": percentile(e2e, 0.95), "n": len(e2e)}
-
-
-async def wait_reply(emu, token: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for r in reversed(emu.requests):
-            if r["path"] == "/v2/bot/message/reply" and (r.get("json") or {}).get("replyToken") == token:
-                return
-        await asyncio.sleep(0.005)
-    raise TimeoutError("no reply")
 
 
 def start_redis(workdir: Path):
@@ -115,16 +136,18 @@ def start_redis(workdir: Path):
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
-async def measure(args, rasa, gateway_url, emu_thread) -> List[Dict[str, Any]]:
+async def measure(args, rasa, gateways: Dict[str, str], emu_thread) -> List[Dict[str, Any]]:
+    """Per concurrency: Rasa alone, then each gateway (event loop kind -> URL), in turn."""
     rows = []
     for warm in range(6):  # lazy loading in Rasa / actions / first profile calls
         await bench_rasa(rasa.url, 1, 1)
-        await bench_gateway(gateway_url + "/line/webhook", emu_thread, 1, 1)
+        for url in gateways.values():
+            await bench_gateway(url + "/line/webhook", emu_thread, 1, 1)
     for concurrency in (1, args.concurrency):
         r = await bench_rasa(rasa.url, args.requests, concurrency)
-        g = await bench_gateway(gateway_url + "/line/webhook", emu_thread, args.requests,
-                                concurrency)
-        rows.append({"concurrency": concurrency, "rasa": r, "gateway": g})
+        for loop_kind, url in gateways.items():
+            g = await bench_gateway(url + "/line/webhook", emu_thread, args.requests, concurrency)
+            rows.append({"concurrency": concurrency, "loop": loop_kind, "rasa": r, "gateway": g})
     return rows
 
 
@@ -134,47 +157,57 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--model", help="a model .tar.gz (default: stack.trained_model())")
+    parser.add_argument("--loops", default="asyncio,uvloop",
+                        help="gateway event loops to compare, side by side (GATEWAY_EVENT_LOOP)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     print(f"starting redis, the LINE emulator, the action server, Rasa and the gateway "
           f"(logs in {workdir})...", flush=True)
     redis_proc, redis_url = start_redis(workdir)
-    emu_thread = EmulatorThread().start()
+    from connectors.emulators.line_api import LineApiEmulator
+
+    line_api = LineApiEmulator(ACCESS_TOKEN)
+    emu_thread = EmulatorThread(line_api, line_api.app).start()
     actions = stack.start_action_server(workdir, env={
         "ORDERS_DATABASE_URL": f"sqlite:///{workdir / 'orders.db'}"})
     rasa = RestartableRasa(args.model or stack.trained_model(), actions.url, workdir)
     rasa.start()
-    port = stack.free_port()
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1",
+    gateways: Dict[str, str] = {}
+    processes = []
+    for loop_kind in args.loops.split(","):
+        port = stack.free_port()
+        env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "GATEWAY_EVENT_LOOP": loop_kind,
            "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": ACCESS_TOKEN,
            "LINE_API_BASE_URL": emu_thread.url, "LINE_DATA_API_BASE_URL": emu_thread.url,
-           "REDIS_URL": redis_url, "RASA_URL": rasa.url, "RASA_TOKEN": rasa.token,
-           "ACTION_SERVER_URL": f"{actions.url}/webhook", "LOG_LEVEL": "WARNING",
-           "ATTACHMENTS_DIR": str(workdir / "attachments")}
-    env.pop("SENTRY_DSN", None)
-    log = open(workdir / "gateway.log", "ab")
-    gw = subprocess.Popen([str(ROOT / ".venv-gateway/bin/python"), "-m", "connectors.gateway"],
-                          cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    gateway_url = f"http://127.0.0.1:{port}"
+               "REDIS_URL": redis_url, "RASA_URL": rasa.url, "RASA_TOKEN": rasa.token,
+               "ACTION_SERVER_URL": f"{actions.url}/webhook", "LOG_LEVEL": "WARNING",
+               "ATTACHMENTS_DIR": str(workdir / "attachments")}
+        env.pop("SENTRY_DSN", None)
+        log_path = workdir / f"gateway-{loop_kind}.log"
+        processes.append(subprocess.Popen(
+            [str(ROOT / ".venv-gateway/bin/python"), "-m", "connectors.gateway"],
+            cwd=ROOT, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT))
+        gateways[loop_kind] = f"http://127.0.0.1:{port}"
+        stack.wait_http(f"{gateways[loop_kind]}/healthz", 60, processes[-1], log_path)
     try:
-        stack.wait_http(f"{gateway_url}/healthz", 60, gw, workdir / "gateway.log")
-        rows = asyncio.run(measure(args, rasa, gateway_url, emu_thread))
+        rows = asyncio.run(measure(args, rasa, gateways, emu_thread))
     finally:
-        gw.terminate()
-        gw.wait(timeout=15)
+        for gw in processes:
+            gw.terminate()
+            gw.wait(timeout=15)
         rasa.stop()
         actions.stop()
         emu_thread.stop()
         redis_proc.terminate()
 
-    print(f"\n{'conc':>4} | {'ack p50':>8} {'ack p99':>8} | {'gw e2e p50':>10} {'gw e2e p95':>10} "
+    print(f"\n{'conc':>4} {'loop':>7} | {'ack p50':>8} {'ack p99':>8} | {'gw e2e p50':>10} {'gw e2e p95':>10} "
           f"| {'rasa p50':>8} {'rasa p95':>8} | {'added p95':>9}")
     for row in rows:
         g, r = row["gateway"], row["rasa"]
         added = (g["e2e_p95"] / r["p95"] - 1) * 100
         row["added_p95_percent"] = added
-        print(f"{row['concurrency']:>4} | {g['ack_p50']:>8.1f} {g['ack_p99']:>8.1f} | "
+        print(f"{row['concurrency']:>4} {row['loop']:>7} | {g['ack_p50']:>8.1f} {g['ack_p99']:>8.1f} | "
               f"{g['e2e_p50']:>10.1f} {g['e2e_p95']:>10.1f} | {r['p50']:>8.1f} {r['p95']:>8.1f} "
               f"| {added:>8.1f}%")
     print(f"\nms; {args.requests} turns per row (fresh user each, first claim turn); "
