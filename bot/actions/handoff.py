@@ -1,31 +1,34 @@
 """Handing a case to a person, with everything the bot learned.
 
 The customer never repeats themselves: the case context carries who they are, which order
-and items, the problem, what was offered and refused, why the bot escalated, and the whole
-transcript. It is recorded in the orders database and sent to the gateway as a custom
-payload (`{"handoff": {...}}`), which opens the agents' thread. Rasa then pauses the
-conversation until an agent hands it back.
+and items, the problem, what was offered and refused, why the bot escalated, the
+frustration score with its reasons (bot/frustration.py), and the whole transcript. It is
+recorded in the orders database and sent to the gateway as a custom payload
+(`{"handoff": {...}}`), which opens the agents' thread. Rasa then pauses the conversation
+until an agent hands it back.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
 from bot.actions.claims import HANDOFF_BY_INTENT, customer_for
 from bot.formatting import yen
+from bot.frustration import Assessment, assess
 
 # Reasons that have their own `utter_handoff_<reason>` response; others use the generic one.
 GENERIC_REASON = "no_remedy_available"
 
 
 class ActionHandoff(Action):
-    """Runs when a rule decides a person is needed (asked for, frustration, safety, payment)."""
+    """Runs when a rule decides a person is needed (asked for, frustration, safety, payment),
+    or when the frustration score reaches its threshold (bot/components/frustration_policy.py)."""
 
     def name(self) -> Text:
         return "action_handoff"
@@ -33,10 +36,21 @@ class ActionHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        reason = HANDOFF_BY_INTENT.get(services.latest_intent(tracker) or "") or tracker.get_slot(
-            "handoff_reason"
-        ) or "request_human"
-        return hand_off(dispatcher, tracker, reason, domain)
+        reason = HANDOFF_BY_INTENT.get(services.latest_intent(tracker) or "")
+        if reason is None and frustration_of(tracker).hand_off:
+            reason = "frustration"  # the frustration policy decided: the score is the reason
+        reason = reason or tracker.get_slot("handoff_reason") or "request_human"
+        events: List[EventType] = []
+        if (tracker.active_loop or {}).get("name"):
+            # Handed over in the middle of a claim: the form's question is not pending any
+            # more (as when the form itself hands off); the agent takes it from here.
+            events += [ActiveLoop(None), SlotSet("requested_slot", None)]
+        return events + hand_off(dispatcher, tracker, reason, domain)
+
+
+def frustration_of(tracker: Tracker) -> Assessment:
+    """The conversation's frustration score, with the weights of bot/policy.yml."""
+    return assess(tracker.events, services.policy().frustration)
 
 
 def hand_off(
@@ -52,13 +66,32 @@ def hand_off(
     if domain is not None and response not in domain.get("responses", {}):
         response = f"utter_handoff_{GENERIC_REASON}"
     dispatcher.utter_message(response=response)
-    dispatcher.utter_message(response="utter_handoff_wait")
+    dispatcher.utter_message(**wait_message(now, services.language(tracker)))
     dispatcher.utter_message(json_message={"handoff": context})
     return [
         SlotSet("handoff_reason", reason),
         SlotSet("case_id", context["case_id"]),
         ConversationPaused(),
     ]
+
+
+def wait_message(now: datetime, language: str) -> Dict[str, Any]:
+    """How long until a person answers (bot/handoff.yml): the usual wait within working
+    hours, otherwise when the team starts again."""
+    hours = services.hours()
+    if hours.is_open(now):
+        return {"response": "utter_handoff_wait", "wait_minutes": hours.usual_wait_minutes}
+    opens = hours.next_opening(now)
+    today = now.astimezone(hours.timezone).date()
+    if language == "en":
+        relative = {today: "today", today + timedelta(days=1): "tomorrow"}.get(opens.date())
+        opens_at = f"{opens:%H:%M} {relative}" if relative else f"{opens:%a %b} {opens.day}, {opens:%H:%M}"
+    else:
+        day = "明日" if opens.date() == today + timedelta(days=1) else (
+            "本日" if opens.date() == today else f"{opens.month}月{opens.day}日")
+        opens_at = f"{day}{opens:%H:%M}"
+    return {"response": "utter_handoff_wait_closed", "opens_at": opens_at,
+            "open_time": f"{hours.open:%H:%M}", "close_time": f"{hours.close:%H:%M}"}
 
 
 def build_case_context(tracker: Tracker, reason: str, now: datetime) -> Dict[str, Any]:
@@ -102,6 +135,7 @@ def build_case_context(tracker: Tracker, reason: str, now: datetime) -> Dict[str
         "remedies_refused": refused,
         "remedies_needing_approval": offers.get("needs_approval", []),
         "safety_signals": tracker.latest_message.get("safety_signals", []),
+        "frustration": frustration_of(tracker).as_dict(),
         "transcript": transcript(tracker),
     }
     context["summary"] = summary_line(context)
@@ -139,6 +173,10 @@ def summary_line(context: Dict[str, Any]) -> str:
         parts.append("offered " + ", ".join(o["kind"] for o in context["remedies_offered"]))
     if context["remedies_refused"]:
         parts.append("refused " + ", ".join(context["remedies_refused"]))
+    frustration = context.get("frustration") or {}
+    if frustration.get("reasons"):
+        signals = ", ".join(dict.fromkeys(r["signal"] for r in frustration["reasons"]))
+        parts.append(f"frustration {frustration['score']:.2f}/{frustration['threshold']:.2f}: {signals}")
     return " | ".join(parts)
 
 

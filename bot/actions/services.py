@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional
 from rasa_sdk import Tracker
 
 from bot.policy import Policy, load_policy
+from bot.policy.hours import HandoffHours, load_hours
 from bot.store import OrdersRepository, init_db, make_engine
 
 
@@ -27,10 +28,17 @@ def policy() -> Policy:
     return load_policy()
 
 
+@lru_cache(maxsize=1)
+def hours() -> HandoffHours:
+    """The agents' working hours (bot/handoff.yml)."""
+    return load_hours()
+
+
 def reset() -> None:
-    """Forget the cached repository and policy (tests switch databases between cases)."""
+    """Forget the cached repository, policy and hours (tests switch them between cases)."""
     repository.cache_clear()
     policy.cache_clear()
+    hours.cache_clear()
 
 
 def now() -> datetime:

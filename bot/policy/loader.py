@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
-from bot.policy.types import ORDER_KINDS, ORDER_STATUSES, PROBLEMS
+from bot.policy.types import FRUSTRATION_SIGNALS, ORDER_KINDS, ORDER_STATUSES, PROBLEMS, FrustrationSettings
 
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "policy.yml"
 LANGUAGES = ("ja", "en")
@@ -59,6 +59,8 @@ class Policy:
     problems: Mapping[str, Mapping[str, Tuple[str, ...]]]
     remedies: Mapping[str, RemedyRule]
     source: str = "bot/policy.yml"
+    # When frustration hands a case to a person (the `frustration:` section).
+    frustration: FrustrationSettings = field(default_factory=FrustrationSettings)
 
 
 def load_policy(path: Optional[os.PathLike] = None) -> Policy:
@@ -143,7 +145,7 @@ class _Reader:
     # --- the policy ------------------------------------------------------------------
     def policy(self, root: yaml.Node) -> Policy:
         top = self.mapping(root, "")
-        self.no_unknown(top, "", ("version", "limits", "excluded_categories", "problems", "remedies"))
+        self.no_unknown(top, "", ("version", "limits", "excluded_categories", "problems", "remedies", "frustration"))
         version = self.scalar(self.required(top, root, "version", "version"), "version")
         if version != 1:
             raise self.fail(top["version"][1], "version", f"unsupported version {version!r} (expected 1)")
@@ -168,9 +170,55 @@ class _Reader:
         }
         problems_node = self.required(top, root, "problems", "problems")
         problems = self.problems(problems_node, remedies)
+        frustration = FrustrationSettings()
+        if "frustration" in top:
+            frustration = self.frustration(top["frustration"][1])
         return Policy(
-            excluded_categories=excluded, problems=problems, remedies=remedies, source=self.source, **numbers
+            excluded_categories=excluded, problems=problems, remedies=remedies, source=self.source,
+            frustration=frustration, **numbers
         )
+
+    def number(self, node: yaml.Node, path: str, minimum: float = 0.0, maximum: Optional[float] = None) -> float:
+        value = self.scalar(node, path)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(node, path, f"expected a number, got {value!r}")
+        if value < minimum:
+            raise self.fail(node, path, f"must be {minimum:g} or more, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.fail(node, path, f"must be {maximum:g} or less, got {value}")
+        return float(value)
+
+    def frustration(self, node: yaml.Node) -> FrustrationSettings:
+        """The `frustration:` section; every field is optional (defaults: FrustrationSettings)."""
+        path = "frustration"
+        entries = self.mapping(node, path)
+        fractions = ("decay", "repeat_similarity")  # 0 to 1
+        counts = ("max_intensifiers", "decay_turns", "repeat_min_length", "max_repeats", "fallback_count",
+                  "minutes_without_progress")
+        self.no_unknown(entries, path, ("threshold", "weights", "intensifier") + fractions + counts)
+        values: Dict[str, Any] = {}
+        if "threshold" in entries:
+            values["threshold"] = self.number(entries["threshold"][1], f"{path}.threshold")
+            if values["threshold"] <= 0:
+                raise self.fail(entries["threshold"][1], f"{path}.threshold", "must be above 0")
+        if "intensifier" in entries:
+            values["intensifier"] = self.number(entries["intensifier"][1], f"{path}.intensifier", minimum=1.0)
+        for name in fractions:
+            if name in entries:
+                values[name] = self.number(entries[name][1], f"{path}.{name}", maximum=1.0)
+        for name in counts:
+            if name in entries:
+                minimum = 0 if name == "max_intensifiers" else 1
+                values[name] = self.integer(entries[name][1], f"{path}.{name}", minimum)
+        if "weights" in entries:
+            weights_node = entries["weights"][1]
+            weights = self.mapping(weights_node, f"{path}.weights")
+            self.no_unknown(weights, f"{path}.weights", FRUSTRATION_SIGNALS)
+            merged = dict(FrustrationSettings().weights)
+            for name, (_, value) in weights.items():
+                merged[name] = self.number(value, f"{path}.weights.{name}")
+            values["weights"] = tuple((name, merged[name]) for name in FRUSTRATION_SIGNALS)
+        return FrustrationSettings(**values)
 
     def problems(self, node: yaml.Node, remedies: Mapping[str, RemedyRule]) -> Dict[str, Dict[str, Tuple[str, ...]]]:
         entries = self.mapping(node, "problems")

@@ -90,3 +90,58 @@ class PolicyDecision:
     escalate_reason: Optional[str] = None
     # Something to tell the customer when there is nothing to fix yet, e.g. "not_late_yet".
     notice: Optional[str] = None
+
+
+# Signals the frustration score adds up (bot/frustration.py); each has a weight in the
+# `frustration:` section of bot/policy.yml.
+FRUSTRATION_SIGNALS = (
+    "express_frustration",  # the classifier's confidence that the message is frustration
+    "request_human",  # ... that the customer asks for a person
+    "angry_word",  # angry words of bot/frustration_lexicon.yml
+    "desperate_word",  # desperate words of bot/frustration_lexicon.yml
+    "shouting",  # capitals, "!!", "？？", "?!", characters repeated
+    "repeated_message",  # the customer says (nearly) the same thing again
+    "consecutive_fallbacks",  # messages in a row the bot did not understand
+    "all_remedies_refused",  # every remedy offered was refused
+    "no_progress",  # time since the customer's first message without a remedy applied
+)
+
+
+@dataclass(frozen=True)
+class FrustrationSettings:
+    """How the frustration score is computed and when it hands the case to a person.
+
+    The defaults are the values shipped in bot/policy.yml (used when the section is absent).
+    """
+
+    threshold: float = 1.0
+    weights: Tuple[Tuple[str, float], ...] = (
+        ("express_frustration", 0.8),
+        ("request_human", 1.0),
+        ("angry_word", 0.45),
+        ("desperate_word", 0.3),
+        ("shouting", 0.3),
+        ("repeated_message", 0.5),
+        ("consecutive_fallbacks", 0.4),
+        ("all_remedies_refused", 0.6),
+        ("no_progress", 0.3),
+    )
+    # Each intensifier ("本当に", "so") next to an angry or desperate word or shouting
+    # multiplies that message's lexicon and shouting score, at most `max_intensifiers` times.
+    intensifier: float = 1.5
+    max_intensifiers: int = 2
+    # Message signals of earlier customer messages count less: the previous one times
+    # `decay`, the one before times decay², ... over the last `decay_turns` messages.
+    decay: float = 0.5
+    decay_turns: int = 3
+    # Two messages are "the same" from this similarity (0-1) on, if at least this long.
+    repeat_similarity: float = 0.8
+    repeat_min_length: int = 5
+    max_repeats: int = 2
+    # Misunderstood messages in a row count from this many on.
+    fallback_count: int = 2
+    # Time without progress counts from this many minutes on (twice as much at twice the time).
+    minutes_without_progress: int = 10
+
+    def weight(self, signal: str) -> float:
+        return dict(self.weights).get(signal, 0.0)

@@ -67,3 +67,42 @@ def test_the_satisfaction_answer_is_kept_with_the_case():
     assert services.repository().case_outcome(case_2)["satisfaction"] == "satisfied"
 
 
+
+
+# --- what the customer is told about the wait (bot/handoff.yml) -----------------------------
+
+def test_within_working_hours_the_customer_hears_the_usual_wait():
+    from bot.actions.handoff import wait_message
+
+    noon_tokyo = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
+    assert wait_message(noon_tokyo, "ja") == {"response": "utter_handoff_wait", "wait_minutes": 15}
+
+
+def test_outside_working_hours_the_customer_hears_when_the_team_starts():
+    from bot.actions.handoff import wait_message
+
+    late_evening = datetime(2026, 11, 25, 14, 30, tzinfo=timezone.utc)  # 23:30 in Tokyo
+    ja = wait_message(late_evening, "ja")
+    assert ja["response"] == "utter_handoff_wait_closed" and ja["opens_at"] == "明日10:00"
+    assert (ja["open_time"], ja["close_time"]) == ("10:00", "22:00")
+    early_morning = datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc)  # 07:00 in Tokyo
+    assert wait_message(early_morning, "en")["opens_at"] == "10:00 today"
+    assert wait_message(early_morning, "ja")["opens_at"] == "本日10:00"
+    assert wait_message(late_evening, "en")["opens_at"] == "10:00 tomorrow"
+
+
+def test_handoff_hours_file_errors_name_the_file_and_line():
+    import pytest
+
+    from bot.policy.hours import parse_hours
+    from bot.policy.loader import PolicyError
+
+    with pytest.raises(PolicyError, match=r"handoff.yml:3: timezone: unknown time zone"):
+        parse_hours("version: 1\nhours: {open: '10:00', close: '22:00', days: [mon]}\ntimezone: Mars/Base\n"
+                    "usual_wait_minutes: 5\n")
+    with pytest.raises(PolicyError, match=r"handoff.yml:\d+: hours: `close` must be after `open`"):
+        parse_hours("timezone: Asia/Tokyo\nhours:\n  open: '22:00'\n  close: '10:00'\n  days: [mon]\n"
+                    "usual_wait_minutes: 5\n")
+    with pytest.raises(PolicyError, match=r"hours.days: unknown value 'funday'"):
+        parse_hours("timezone: Asia/Tokyo\nhours:\n  open: '10:00'\n  close: '22:00'\n  days: [funday]\n"
+                    "usual_wait_minutes: 5\n")

@@ -65,3 +65,53 @@ def test_a_product_owner_change_takes_effect(tmp_path: Path):
     cheaper = tmp_path / "policy.yml"
     cheaper.write_text(SHIPPED.replace("auto_approve_limit: 3000", "auto_approve_limit: 50"), encoding="utf-8")
     assert load_policy(cheaper).auto_approve_limit == 50
+
+
+# --- the `frustration:` section ----------------------------------------------------------
+def test_the_shipped_frustration_section_loads():
+    settings = load_policy().frustration
+    assert settings.threshold == 1.0
+    assert settings.weight("angry_word") == 0.45 and settings.weight("repeated_message") == 0.5
+    assert (settings.decay, settings.decay_turns, settings.fallback_count) == (0.5, 3, 2)
+    assert settings.minutes_without_progress == 10 and settings.repeat_similarity == 0.8
+
+
+@pytest.mark.parametrize(
+    "old, new, field, message",
+    [
+        ("  threshold: 1.0", "  threshold: high", "frustration.threshold", "expected a number"),
+        ("  threshold: 1.0", "  threshold: 0", "frustration.threshold", "above 0"),
+        ("    angry_word: 0.45", "    angry_word: -1", "frustration.weights.angry_word", "0 or more"),
+        ("    angry_word: 0.45", "    angry_words: 0.45", "frustration.weights.angry_words", "unknown field"),
+        ("  decay: 0.5", "  decay: 1.5", "frustration.decay", "1 or less"),
+        ("  repeat_similarity: 0.8", "  repeat_similarity: [0.8]", "frustration.repeat_similarity", "single value"),
+        ("  fallback_count: 2", "  fallback_count: 0", "frustration.fallback_count", "1 or more"),
+        ("  decay_turns: 3", "  decay_turns: 2.5", "frustration.decay_turns", "whole number"),
+        ("  intensifier: 1.5", "  intensifier: 0.5", "frustration.intensifier", "1 or more"),
+        ("  max_repeats: 2", "  max_repeats: 2\n  patience: 3", "frustration.patience", "unknown field"),
+    ],
+)
+def test_frustration_errors_name_file_line_and_field(old, new, field, message):
+    text = broken(old, new)
+    with pytest.raises(PolicyError) as error:
+        parse_policy(text, "bot/policy.yml")
+    where = next(line for line in new.splitlines() if line not in old.splitlines() or line == new).strip()
+    expected_line = line_of(text, where)
+    assert str(error.value).startswith(f"bot/policy.yml:{expected_line}: {field}: "), str(error.value)
+    assert message in str(error.value)
+
+
+def test_frustration_settings_are_optional_and_merge_with_the_defaults():
+    start = SHIPPED.index("\nfrustration:")
+    without = SHIPPED[:start] + "\n"
+    assert parse_policy(without, "p.yml").frustration.threshold == 1.0
+    only_two = SHIPPED[:start] + "\nfrustration:\n  threshold: 2\n  weights:\n    shouting: 0.9\n"
+    settings = parse_policy(only_two, "p.yml").frustration
+    assert settings.threshold == 2.0 and settings.weight("shouting") == 0.9
+    assert settings.weight("angry_word") == 0.45  # the others keep their defaults
+
+
+def test_a_frustration_change_by_a_product_owner_takes_effect(tmp_path: Path):
+    stricter = tmp_path / "policy.yml"
+    stricter.write_text(SHIPPED.replace("  threshold: 1.0", "  threshold: 0.6"), encoding="utf-8")
+    assert load_policy(stricter).frustration.threshold == 0.6
