@@ -4,7 +4,7 @@ SHELL := /bin/bash
 RASA := .venv-bot/bin/rasa
 PYTHON := .venv-bot/bin/python
 
-.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-e2e validate test-stories evaluate-nlu bench reset-demo clean
+.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-e2e validate test-stories evaluate-nlu evaluate-handoff bench reset-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -46,6 +46,9 @@ test-stories: install train ## Rasa test stories, both languages, each problem t
 
 evaluate-nlu: install ## Held-out NLU accuracy per language, and CROSS=1 for cross-validation (FOLDS=5)
 	$(PYTHON) scripts/evaluate_nlu.py $(if $(CROSS),--cross-validation --folds $(or $(FOLDS),5),)
+
+evaluate-handoff: install train ## Handoff decision on the labelled conversations (tests/handoff/): precision, recall, per category
+	$(PYTHON) scripts/evaluate_handoff.py --json results/handoff.json
 
 bench: install train ## Latency: NLU parse and REST webhook; the LINE gateway against Rasa alone (1 and 20 users)
 	$(PYTHON) bench/bot_latency.py
