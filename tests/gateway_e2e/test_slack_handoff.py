@@ -107,7 +107,9 @@ async def test_frustrated_customer_reaches_a_slack_thread_an_agent_answers_on_li
     card = await wait_for(lambda: (case_cards(slack, case_id) or [None])[0], 30, what="the card")
     text = card_text(card)
     for expected in ("#1001", "別卵", "¥80", "Refused", "Every remedy refused", "Unclaimed",
-                     "デモ 太郎", "case_claim", "case_resolve"):
+                     "デモ 太郎", "case_claim", "case_resolve",
+                     # the frustration score with its reasons (every remedy refused is one)
+                     "Frustration / 不満度", "all_remedies_refused"):
         assert expected in text, expected
     # the transcript follows in the thread, with the customer's own words
     thread = await wait_for(lambda: slack.thread(HANDOFF_CHANNEL, card["ts"])[1:], 10, what="transcript")
