@@ -116,10 +116,7 @@ class HandoffService:
         if not backlog:
             return
         for entry in backlog:
-            if entry.get("photo"):
-                await self.desk.post_photo(case, entry["photo"])
-            else:
-                await self.desk.post_in_thread(case, customer_line(case, entry["text"]))
+            await self._post_entry(case, entry)
 
         def clear(c: Case) -> None:
             c.context["backlog"] = c.context.get("backlog", [])[len(backlog):]
@@ -167,10 +164,7 @@ class HandoffService:
     async def _to_thread(self, case: Case, entry: Dict[str, Any]) -> None:
         if case.thread_ts:
             try:
-                if entry.get("photo"):
-                    await self.desk.post_photo(case, entry["photo"])
-                else:
-                    await self.desk.post_in_thread(case, customer_line(case, entry["text"]))
+                await self._post_entry(case, entry)
                 await self._count(case.case_id, "to_agent")
                 return
             except AgentDeskError as exc:
@@ -179,6 +173,13 @@ class HandoffService:
         def keep(c: Case) -> None:
             c.context.setdefault("backlog", []).append(entry)
         await self.cases.update(case.case_id, keep)
+
+    async def _post_entry(self, case: Case, entry: Dict[str, Any]) -> None:
+        """One thing the customer sent (a text or a photo) into the case's thread."""
+        if entry.get("photo"):
+            await self.desk.post_photo(case, entry["photo"])
+        else:
+            await self.desk.post_in_thread(case, customer_line(case, entry["text"]))
 
     # --- agents act ------------------------------------------------------------------------
     async def agent_reply(self, channel: str, thread_ts: str, message_ts: str, agent_id: str,

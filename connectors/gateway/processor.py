@@ -298,16 +298,11 @@ class LineEventProcessor:
         elif message.get("type") == "text":
             text = str(message.get("text") or "")
         elif message.get("type") == "image":
-            try:
-                data, content_type = await self.line.content(str(message.get("id") or ""))
-            except LineApiError as exc:
-                report_log.error("could not fetch an image from LINE (HTTP %s)", exc.status)
-                text = "[photo: LINE did not give us the file]"
-            else:
-                record = await self.attachments.save(case.user_id, event.event_id,
-                                                     str(message.get("id")), data, content_type)
+            record = await self._save_image(event, case.user_id, str(message.get("id") or ""))
+            if record is not None:
                 await self.handoff.customer_photo(case, record)
                 return Outcome.DONE
+            text = "[photo: LINE did not give us the file]"
         elif message.get("type") == "sticker":
             keywords = message.get("keywords") or []
             text = "[sticker" + (f": {', '.join(map(str, keywords[:3]))}" if keywords else "") + "]"
@@ -319,19 +314,28 @@ class LineEventProcessor:
 
     async def _image(self, event: StoredEvent, message_id: str) -> Outcome:
         user = _user_id(event.payload) or event.user_id
+        record = await self._save_image(event, user, message_id)
+        if record is None:
+            profile = await self._profile(event)
+            await self._deliver(event, [[line_messages.text_message(
+                texts.text("image_failed", language_of(profile)))]])
+            return Outcome.DONE
+        await self._deliver(event, [[line_messages.text_message(texts.IMAGE_RECEIVED)]])
+        return Outcome.DONE
+
+    async def _save_image(self, event: StoredEvent, user: str,
+                          message_id: str) -> Optional[Dict[str, Any]]:
+        """Fetches a customer's photo from LINE's content API and saves it; None (reported)
+        when LINE does not give it."""
         try:
             data, content_type = await self.line.content(message_id)
         except LineApiError as exc:
             report_log.error("could not fetch an image from LINE (HTTP %s)", exc.status)
             observability.capture_message(f"LINE content fetch failed: HTTP {exc.status}")
-            profile = await self._profile(event)
-            await self._deliver(event, [[line_messages.text_message(
-                texts.text("image_failed", language_of(profile)))]])
-            return Outcome.DONE
+            return None
         record = await self.attachments.save(user, event.event_id, message_id, data, content_type)
         log.info("image saved (%d bytes, %s)", record["size"], content_type)
-        await self._deliver(event, [[line_messages.text_message(texts.IMAGE_RECEIVED)]])
-        return Outcome.DONE
+        return record
 
     async def _say(self, event: StoredEvent, key: str) -> Outcome:
         profile = await self._profile(event)

@@ -97,15 +97,10 @@ class SlackDesk:
         if not path.is_file():
             await self.post_in_thread(case, "📷 The customer sent a photo, but its file is gone.")
             return
-        try:
-            await self.client.files_upload_v2(
-                channel=case.channel, thread_ts=case.thread_ts, file=str(path),
-                filename=path.name, title="Photo from the customer / お客様の写真",
-                initial_comment="📷 Photo from the customer / お客様の写真")
-        except SlackApiError as exc:
-            raise AgentDeskError(f"Slack file upload: {_error_of(exc)}") from None
-        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise AgentDeskError(f"Slack file upload: {type(exc).__name__}") from None
+        await self._call("files.upload_v2", channel=case.channel, thread_ts=case.thread_ts,
+                         file=str(path), filename=path.name,
+                         title="Photo from the customer / お客様の写真",
+                         initial_comment="📷 Photo from the customer / お客様の写真")
 
     async def mark_delivered(self, case: Case, message_ts: str, delivered: bool) -> None:
         await self._call("reactions.add", channel=case.channel, timestamp=message_ts,
@@ -149,10 +144,6 @@ class SlackDesk:
                 or user.get("name") or user_id)
         self._names[user_id] = (time.monotonic(), name)
         return name
-
-    async def tell_user(self, user_id: str, text: str) -> None:
-        """An ephemeral note to one person in the handoff channel."""
-        await self._call("chat.postEphemeral", channel=self.channel, user=user_id, text=text)
 
 
 class UnconfiguredDesk:
