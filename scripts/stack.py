@@ -124,9 +124,12 @@ class RasaServer(Service):
 
 
 def start_rasa(model: str, action_url: str, log_dir: Path, port: Optional[int] = None,
-               env: Optional[Dict[str, str]] = None, token: Optional[str] = None) -> RasaServer:
+               env: Optional[Dict[str, str]] = None, token: Optional[str] = None,
+               endpoints: str = "endpoints.yml") -> RasaServer:
     """Rasa with its HTTP API on, protected by a token, bound to loopback only.
-    Give `port` and `token` to start it again where clients already point."""
+    Give `port` and `token` to start it again where clients already point; `endpoints`
+    chooses the tracker/lock stores (scripts/endpoints.py writes Redis or SQL variants;
+    the default endpoints.yml keeps conversations in memory, enough for most tests)."""
     port = port or free_port()
     token = token or secrets.token_urlsafe(24)
     full_env = {**os.environ, **(env or {}), "ACTION_SERVER_URL": f"{action_url}/webhook"}
@@ -135,7 +138,7 @@ def start_rasa(model: str, action_url: str, log_dir: Path, port: Optional[int] =
         [
             str(BOT_BIN / "rasa"), "run", "--enable-api", "--auth-token", token,
             "--interface", "127.0.0.1", "--port", str(port), "--model", model,
-            "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+            "--endpoints", endpoints, "--credentials", "credentials.yml",
         ],
         full_env,
         log_dir,
