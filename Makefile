@@ -4,10 +4,10 @@ SHELL := /bin/bash
 RASA := .venv-bot/bin/rasa
 PYTHON := .venv-bot/bin/python
 
-.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-e2e validate test-stories evaluate-nlu evaluate-handoff bench reset-demo clean
+.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-e2e validate check-policy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
 install: ## Install uv and the bot environment (from requirements/bot.lock)
 	@./scripts/bootstrap.sh
@@ -27,7 +27,10 @@ serve: install ## Action server, Rasa and the gateway in the foreground (a real 
 validate: install ## Check the training data and domain (rasa data validate)
 	$(RASA) data validate --config config.yml --domain domain.yml --data bot/data
 
-test: install train validate test-unit test-gateway test-e2e test-gateway-e2e test-stories ## Every test
+check-policy: install ## Check policy.yml, handoff.yml and the lexicons (errors name file and line); show what the bot offers for the demo orders
+	$(PYTHON) scripts/check_policy.py
+
+test: install train validate check-policy test-unit test-gateway test-e2e test-gateway-e2e test-stories check-nlu-baseline ## Every test
 
 test-unit: install ## Unit tests (policy, store, matching, NLU components, actions with real Trackers)
 	$(PYTHON) -m pytest tests/unit -q
@@ -43,6 +46,19 @@ test-e2e: install train ## End-to-end conversations through the real Rasa server
 
 test-stories: install train ## Rasa test stories, both languages, each problem type
 	@./scripts/test_stories.sh
+
+review: install ## The review queue: messages the bot handled badly, from the tracker store -> results/review/review.csv
+	$(PYTHON) scripts/review.py $(if $(OUT),--out $(OUT),)
+
+import-review: install ## Add the labelled rows of FILE (correct_intent filled in) to bot/data/nlu/<language>/
+	@test -n "$(FILE)" || { echo "usage: make import-review FILE=results/review/review.csv"; exit 1; }
+	$(PYTHON) scripts/import_review.py --file "$(FILE)"
+
+evaluate: install train ## Test the new model against the served one; promote it if no regression (FORCE_PROMOTE=1 anyway, CROSS=1 adds cross-validation)
+	$(PYTHON) scripts/evaluate.py $(if $(FORCE_PROMOTE),--force,) $(if $(CROSS),--cross-validation --folds $(or $(FOLDS),5),)
+
+check-nlu-baseline: install train ## CI: fail if intent macro F1 on the fixed test split is below tests/nlu/baseline.json
+	$(PYTHON) scripts/evaluate.py --check-baseline
 
 evaluate-nlu: install ## Held-out NLU accuracy per language, and CROSS=1 for cross-validation (FOLDS=5)
 	$(PYTHON) scripts/evaluate_nlu.py $(if $(CROSS),--cross-validation --folds $(or $(FOLDS),5),)

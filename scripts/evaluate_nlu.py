@@ -33,10 +33,12 @@ def summary(report_path: Path) -> dict:
     }
 
 
-def held_out(model: str) -> dict:
+def held_out(model: str, out_root: Path = ROOT / "results" / "nlu", prefix: str = "heldout_") -> dict:
+    """Rasa's NLU test of `model` on each language's fixed held-out file; the reports go to
+    <out_root>/<prefix><language>/ (intent_report.json, intent_errors.json, the images)."""
     results = {}
     for language in LANGUAGES:
-        out = ROOT / "results" / "nlu" / f"heldout_{language}"
+        out = out_root / f"{prefix}{language}"
         subprocess.run(
             [RASA, "test", "nlu", "--model", model, "--nlu", f"tests/nlu/heldout_{language}.yml", "--out", str(out)],
             cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -17,6 +17,18 @@ model=$(./scripts/train.sh)
 mkdir -p var/log
 [ -f .env ] && set -a && . ./.env && set +a
 
+# Rasa serves the promoted model (make evaluate promotes a model that does not regress),
+# or, before the first promotion, the model of the current data.
+served=$model
+promoted=${PROMOTED_MODEL_DIR:-models/promoted}/model.tar.gz
+if [ -f "$promoted" ] && [ "$mode" != shell ]; then
+  served=$promoted
+  grep -q "\"$(basename "$model")\"" "$(dirname "$promoted")/promoted.json" 2>/dev/null \
+    || echo "run: serving the promoted model; the model of the current data ($model) is not promoted yet: make evaluate" >&2
+fi
+# Conversations are kept (Redis with REDIS_URL, else var/trackers.db) for make review.
+endpoints=$(.venv-bot/bin/python scripts/endpoints.py --out var/endpoints.yml)
+
 ACTION_PORT=${ACTION_PORT:-5055}
 RASA_PORT=${RASA_PORT:-5005}
 PORT=${PORT:-8080}
@@ -41,7 +53,7 @@ pids+=($!)
 echo "run: action server on :$ACTION_PORT (log: var/log/actions.log)" >&2
 
 if [ "$mode" = shell ]; then
-  .venv-bot/bin/rasa shell --model "$model" --endpoints endpoints.yml --conversation-id "$DEMO_SENDER"
+  .venv-bot/bin/rasa shell --model "$model" --endpoints "$endpoints" --conversation-id "$DEMO_SENDER"
   exit
 fi
 
@@ -51,7 +63,7 @@ if [ -z "${RASA_TOKEN:-}" ]; then
   RASA_TOKEN=$(cat var/rasa-token)
 fi
 export RASA_TOKEN
-.venv-bot/bin/rasa run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
+.venv-bot/bin/rasa run --model "$served" --endpoints "$endpoints" --credentials credentials.yml \
   --enable-api --auth-token "$RASA_TOKEN" --interface "${RASA_INTERFACE:-127.0.0.1}" --port "$RASA_PORT" \
   >>var/log/rasa.log 2>&1 &
 pids+=($!)
