@@ -4,7 +4,7 @@ SHELL := /bin/bash
 RASA := .venv-bot/bin/rasa
 PYTHON := .venv-bot/bin/python
 
-.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-e2e validate check-policy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
+.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-e2e validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -30,7 +30,10 @@ validate: install ## Check the training data and domain (rasa data validate)
 check-policy: install ## Check policy.yml, handoff.yml and the lexicons (errors name file and line); show what the bot offers for the demo orders
 	$(PYTHON) scripts/check_policy.py
 
-test: install train validate check-policy test-unit test-gateway test-e2e test-gateway-e2e test-stories check-nlu-baseline ## Every test
+check-deploy: install ## Lint and validate the Dockerfile, docker-compose.yml and deploy/k8s (no Docker engine needed; docs/deploy.md)
+	./scripts/check_deploy.sh
+
+test: install train validate check-policy check-deploy test-unit test-gateway test-e2e test-gateway-e2e test-stories check-nlu-baseline ## Every test
 
 test-unit: install ## Unit tests (policy, store, matching, NLU components, actions with real Trackers)
 	$(PYTHON) -m pytest tests/unit -q

@@ -1,0 +1,18 @@
+#!/bin/sh
+# The rasa image's entrypoint: Rasa with its HTTP API on, protected by RASA_TOKEN, listening
+# on 0.0.0.0:5005 inside the container (compose and Kubernetes never publish that port;
+# only the gateway reaches it). The model is the one baked into /app/models.
+# Rasa's API never runs without a token (CVE-2024-49375), so no token means no start.
+set -eu
+if [ -z "${RASA_TOKEN:-}" ]; then
+  echo "rasa-entrypoint: RASA_TOKEN is empty; refusing to start Rasa's API without a token" >&2
+  exit 64
+fi
+# deploy/endpoints.redis.yml: tracker and lock stores on Redis (shared by every Rasa replica).
+exec rasa run \
+  --model /app/models \
+  --endpoints "${RASA_ENDPOINTS:-/app/deploy/endpoints.redis.yml}" \
+  --credentials /app/credentials.yml \
+  --enable-api --auth-token "$RASA_TOKEN" \
+  --interface 0.0.0.0 --port 5005 \
+  "$@"
