@@ -166,6 +166,8 @@ async def _conversations(endpoints: Path):
     from rasa.shared.core.domain import Domain
     from rasa.utils.endpoints import read_endpoint_config
 
+    # The file also names the action server through ${ACTION_SERVER_URL}; not needed here.
+    os.environ.setdefault("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook")
     config = read_endpoint_config(str(endpoints), "tracker_store")
     if config is None:
         raise SystemExit(f"review: {endpoints} has no tracker_store: conversations are only kept in memory "
