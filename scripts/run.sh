@@ -94,6 +94,17 @@ echo "run: gateway on :$PORT, POST /line/webhook (log: var/log/gateway.log)" >&2
 wait_for "$RASA_URL/" "Rasa"
 wait_for "http://127.0.0.1:$PORT/healthz" "the gateway"
 
+if [ $local_line = 1 ]; then
+  # The web workbench (docs/workbench.md): the customer's LINE beside the agents' Slack,
+  # the review queue and the case charts, all through the emulators and the real gateway.
+  WORKBENCH_PORT=${WORKBENCH_PORT:-8093}
+  .venv-gateway/bin/python -m connectors.workbench --port "$WORKBENCH_PORT" \
+    --gateway "http://127.0.0.1:$PORT" --line-emulator "http://127.0.0.1:$EMULATOR_PORT" \
+    --slack-emulator "http://127.0.0.1:$SLACK_EMULATOR_PORT" >>var/log/workbench.log 2>&1 &
+  pids+=($!)
+  echo "run: workbench on http://127.0.0.1:$WORKBENCH_PORT/ (customer and agent side by side, review, cases)" >&2
+fi
+
 if [ "$mode" = chat ] && [ $local_line = 1 ]; then
   echo "run: chatting as LINE user $DEMO_SENDER (デモ 太郎) through the local LINE emulator." >&2
   echo "     Try: 親子丼に別卵が付いていませんでした / my fries are missing. Numbers tap quick replies; /quit to stop." >&2

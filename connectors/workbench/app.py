@@ -1,0 +1,631 @@
+"""The workbench's aiohttp app: routes, settings, and the three pages.
+
+    GET  /                       the customer's LINE phone beside the agents' Slack channel
+    GET  /api/live?user=U..      JSON for the page's poll: the phone's timeline, the channel
+    POST /api/line/send|tap      the customer types / taps (signed webhook to the gateway)
+    POST /api/slack/press|reply  the agent clicks a card's button / replies in its thread
+    GET  /review                 review queue, labelling, the last evaluation
+    POST /review/refresh|label   run scripts/review.py / scripts/import_review.py
+    GET  /review/matrix/{ja,en}.png
+    GET  /cases?from=&to=&preset=   plots of how cases went
+    GET  /static/...             CSS and JS (served from this package; no CDN)
+
+Local use only: it binds to 127.0.0.1 by default and refuses cross-site POSTs, because
+its buttons run scripts and speak for customers and agents.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from connectors.emulators.slack_api import DEFAULT_BOT_USER_ID, DEFAULT_USERS
+from connectors.slack.cards import PROBLEMS, REASONS
+from connectors.workbench import charts
+from connectors.workbench.cases import (COUPON_KINDS, TOKYO, histogram, load_cases, median,
+                                        period, summarize)
+from connectors.workbench.live import (AGENTS, DEFAULT_AGENT, DEFAULT_CUSTOMER, DEMO_CUSTOMERS,
+                                       AgentSlack, CustomerPhone)
+from connectors.workbench.pages import (LANG_COOKIE, esc, json_script, layout, pick_lang, t,
+                                        texts_for)
+from connectors.workbench.review import (RunResult, domain_intents, markdown_to_html, read_queue,
+                                         run_script, write_one_row)
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+STATIC = Path(__file__).resolve().parent / "static"
+LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
+PEOPLE = (DEFAULT_BOT_USER_ID, *DEFAULT_USERS)  # who a Slack <@mention> can name
+MAX_TEXT = 5000  # what LINE takes in one text message; Slack takes more, but be plain
+
+REMEDY_NAMES = {
+    "send_item": ("商品を届ける", "Send the item"), "remake_dish": ("作り直し", "Re-make the dish"),
+    "replace_item": ("交換", "Replace"), "refund_item": ("商品代を返金", "Refund the item"),
+    "refund_delivery_fee": ("配送料を返金", "Refund the delivery fee"),
+    "cancel_order": ("キャンセル・返金", "Cancel and refund"),
+    "store_credit": ("残高（クレジット）", "Store credit"), "coupon": ("クーポン", "Coupon"),
+}
+
+
+@dataclass
+class Settings:
+    gateway_url: str = "http://127.0.0.1:8080"
+    line_emulator_url: str = "http://127.0.0.1:8091"
+    slack_emulator_url: str = "http://127.0.0.1:8092"
+    line_channel_secret: str = "local-demo-secret"
+    slack_signing_secret: str = "local-demo-slack-secret"
+    slack_channel: str = "C0HANDOFF1"
+    redis_url: str = ""
+    database_url: str = ""                       # empty: bot.store's default (var/orders.db)
+    root: Path = ROOT                            # where the scripts run (the repository)
+    review_csv: Path = ROOT / "results" / "review" / "review.csv"
+    evaluate_dir: Path = ROOT / "results" / "evaluate" / "latest"
+    domain: Path = ROOT / "domain.yml"
+    bot_python: Path = ROOT / ".venv-bot" / "bin" / "python"
+    review_script: Path = ROOT / "scripts" / "review.py"
+    import_script: Path = ROOT / "scripts" / "import_review.py"
+    import_args: List[str] = field(default_factory=list)  # extra, e.g. --nlu-dir for tests
+    poll_ms: int = 700
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Settings":
+        env = os.environ
+        s = cls(line_channel_secret=env.get("LINE_CHANNEL_SECRET") or cls.line_channel_secret,
+                slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or cls.slack_signing_secret,
+                slack_channel=env.get("SLACK_HANDOFF_CHANNEL") or cls.slack_channel,
+                redis_url=env.get("REDIS_URL", ""), database_url=env.get("ORDERS_DATABASE_URL", ""))
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(s, key, value)
+        return s
+
+
+@dataclass
+class State:
+    """What the app keeps between requests (one local user; nothing survives a restart)."""
+
+    settings: Settings
+    session: Optional[aiohttp.ClientSession] = None
+    phone: Optional[CustomerPhone] = None
+    slack: Optional[AgentSlack] = None
+    case_store: Any = None
+    engine: Any = None
+    results: Dict[int, RunResult] = field(default_factory=dict)  # shown after a redirect
+    added_rows: Set[str] = field(default_factory=set)            # review rows labelled here
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)     # one script at a time
+
+
+STATE = web.AppKey("workbench_state", State)
+
+
+# --- plumbing ------------------------------------------------------------------------------
+
+@web.middleware
+async def same_origin_posts(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                            ) -> web.StreamResponse:
+    """Another site's page must not be able to press our buttons (scripts, messages)."""
+    if request.method == "POST":
+        origin = request.headers.get("Origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+            raise web.HTTPForbidden(text="cross-site request refused")
+    return await handler(request)
+
+
+def lang_of(request: web.Request) -> str:
+    return pick_lang(request.query.get("lang"), request.cookies.get(LANG_COOKIE))
+
+
+def html_response(request: web.Request, text: str) -> web.Response:
+    resp = web.Response(text=text, content_type="text/html", charset="utf-8")
+    if request.query.get("lang") in ("ja", "en"):
+        resp.set_cookie(LANG_COOKIE, request.query["lang"], max_age=365 * 24 * 3600, samesite="Lax")
+    return resp
+
+
+def _label(table: Dict[str, str], key: str, lang: str) -> str:
+    """connectors.slack.cards labels are "English / 日本語": pick the page's side."""
+    text = table.get(key)
+    if not text:
+        return key
+    en, _, ja = text.partition(" / ")
+    return (ja or en) if lang == "ja" else en
+
+
+def _paren(text: str, note: str, lang: str) -> str:
+    return f"{text}（{note}）" if lang == "ja" else f"{text} ({note})"
+
+
+def problem_name(problem: str, lang: str) -> str:
+    return t(lang, "problem_none") if problem == "none" else _label(PROBLEMS, problem, lang)
+
+
+def remedy_name(kind: str, lang: str) -> str:
+    pair = REMEDY_NAMES.get(kind)
+    return (pair[0] if lang == "ja" else pair[1]) if pair else kind
+
+
+# --- the live page ----------------------------------------------------------------------------
+
+LIVE_BODY = """
+<div class="live" id="live" data-user="{user}" data-agent="{agent}" data-poll-ms="{poll_ms}">
+  <p id="live-status" class="live-status" role="status"></p>
+  <section class="phone-pane" aria-labelledby="phone-title">
+    <h1 id="phone-title" class="pane-title">{phone_title}</h1>
+    <div class="phone">
+      <div class="phone-head">
+        <label for="customer-select">{customer_label}</label>
+        <select id="customer-select">{customer_options}</select>
+      </div>
+      <div class="chat-log" id="chat-log" role="log" aria-live="polite" aria-label="LINE" tabindex="0"></div>
+      <div class="chips" id="chips" role="group" aria-label="quick replies"></div>
+      <form class="chat-form" id="chat-form">
+        <label class="sr-only" for="chat-text">{type_message}</label>
+        <input id="chat-text" name="text" autocomplete="off" maxlength="{max_text}" placeholder="{type_message}">
+        <button type="submit">{send}</button>
+      </form>
+    </div>
+    <p class="hint">{customer_hint}</p>
+  </section>
+  <section class="slack-pane" aria-labelledby="slack-title">
+    <h1 id="slack-title" class="pane-title">{slack_title}</h1>
+    <div class="slack">
+      <div class="slack-sidebar">
+        <div class="workspace">Emulated Workspace</div>
+        <div class="channel-name" aria-current="true"># order-support-handoff</div>
+        <label for="agent-select">{agent_label}</label>
+        <select id="agent-select">{agent_options}</select>
+      </div>
+      <div class="slack-channel">
+        <h2 class="slack-head"># order-support-handoff</h2>
+        <div id="channel" class="messages" role="log" aria-live="polite" tabindex="0">
+          <p class="empty">{channel_empty}</p>
+        </div>
+      </div>
+      <aside class="slack-thread" aria-labelledby="thread-title">
+        <h2 class="slack-head" id="thread-title">{thread_title}</h2>
+        <div id="thread" class="messages" role="log" aria-live="polite" tabindex="0">
+          <p class="empty">{thread_none}</p>
+        </div>
+        <form id="reply-form" class="reply-form" hidden>
+          <label class="sr-only" for="reply-text">{reply_label}</label>
+          <textarea id="reply-text" rows="3" maxlength="{max_text}" placeholder="{reply_label}"></textarea>
+          <button type="submit">{reply_send}</button>
+          <p class="hint">{reply_hint}</p>
+        </form>
+      </aside>
+    </div>
+  </section>
+</div>
+"""
+
+
+def _options(choices: Dict[str, str], selected: str) -> str:
+    return "".join(f'<option value="{esc(k)}"{" selected" if k == selected else ""}>{esc(v)}</option>'
+                   for k, v in choices.items())
+
+
+async def live_page(request: web.Request) -> web.Response:
+    lang = lang_of(request)
+    state = request.app[STATE]
+    user = request.query.get("user", DEFAULT_CUSTOMER)
+    if not LINE_USER_ID.match(user):
+        user = DEFAULT_CUSTOMER
+    customers = {u: f"{c['name']} ({c['language']})" for u, c in DEMO_CUSTOMERS.items()}
+    if user not in customers:
+        customers[user] = user
+    body = LIVE_BODY.format(
+        user=esc(user), agent=esc(DEFAULT_AGENT), poll_ms=state.settings.poll_ms,
+        phone_title=esc(t(lang, "phone")), customer_label=esc(t(lang, "customer")),
+        customer_options=_options(customers, user), type_message=esc(t(lang, "type_message")),
+        send=esc(t(lang, "send")), customer_hint=esc(t(lang, "you_are_customer")),
+        slack_title=esc(t(lang, "slack")), agent_label=esc(t(lang, "agent")),
+        agent_options=_options(AGENTS, DEFAULT_AGENT), channel_empty=esc(t(lang, "channel_empty")),
+        thread_title=esc(t(lang, "thread")), thread_none=esc(t(lang, "thread_none")),
+        reply_label=esc(t(lang, "reply")), reply_send=esc(t(lang, "reply_send")),
+        reply_hint=esc(t(lang, "reply_hint")), max_text=MAX_TEXT)
+    body += json_script("wb-texts", texts_for(lang))
+    body += json_script("wb-people", {u: AgentSlack.name_of(u) for u in PEOPLE})
+    return html_response(request, layout(lang, "live", t(lang, "nav_live"), body, request.query,
+                                         scripts=["/static/live.js"]))
+
+
+async def live_state(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    user = request.query.get("user", DEFAULT_CUSTOMER)
+    if not LINE_USER_ID.match(user):
+        raise web.HTTPBadRequest(text="user must be a LINE user id")
+    out: Dict[str, Any] = {"phone": None, "slack": None, "errors": []}
+    try:
+        out["phone"] = await state.phone.timeline(user)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        out["errors"].append("line")
+    try:
+        out["slack"] = await state.slack.messages()
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        out["errors"].append("slack")
+    return web.json_response(out)
+
+
+async def _json_body(request: web.Request) -> Dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="JSON body expected") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="JSON object expected")
+    return body
+
+
+def _text(body: Dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+        raise web.HTTPBadRequest(text=f"{key}: 1-{MAX_TEXT} characters")
+    return value
+
+
+async def line_send(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    user, text = str(body.get("user", "")), _text(body, "text")
+    if not LINE_USER_ID.match(user):
+        raise web.HTTPBadRequest(text="user must be a LINE user id")
+    try:
+        status = await request.app[STATE].phone.send_text(user, text.strip())
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return web.json_response({"ok": False, "error": "unreachable"}, status=502)
+    return web.json_response({"ok": status == 200, "gateway_status": status})
+
+
+async def line_tap(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    user, data = str(body.get("user", "")), _text(body, "data")
+    display = str(body.get("display") or "")[:300]
+    if not LINE_USER_ID.match(user):
+        raise web.HTTPBadRequest(text="user must be a LINE user id")
+    try:
+        status = await request.app[STATE].phone.tap(user, data, display)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return web.json_response({"ok": False, "error": "unreachable"}, status=502)
+    return web.json_response({"ok": status == 200, "gateway_status": status})
+
+
+def _agent(body: Dict[str, Any]) -> str:
+    agent = str(body.get("agent") or DEFAULT_AGENT)
+    if agent not in AGENTS:
+        raise web.HTTPBadRequest(text="unknown agent")
+    return agent
+
+
+async def slack_press(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    ts, action_id = _text(body, "ts"), _text(body, "action_id")
+    try:
+        status, text = await request.app[STATE].slack.press(ts, action_id, _agent(body))
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return web.json_response({"ok": False, "error": "unreachable"}, status=502)
+    return web.json_response({"ok": status == 200, "status": status, "detail": text[:300]})
+
+
+async def slack_reply(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    ts, text = _text(body, "ts"), _text(body, "text")
+    try:
+        status, _ = await request.app[STATE].slack.reply(ts, text.strip(), _agent(body))
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return web.json_response({"ok": False, "error": "unreachable"}, status=502)
+    except RuntimeError:  # the emulator refused the message (unknown thread)
+        return web.json_response({"ok": False, "error": "refused"}, status=409)
+    return web.json_response({"ok": status == 200, "status": status})
+
+
+# --- the review page ----------------------------------------------------------------------------
+
+def _result_box(lang: str, result: RunResult) -> str:
+    cls = "ok" if result.ok else "error"
+    return (f'<section id="result" class="result {cls}" role="status" tabindex="-1">'
+            f'<h2>{esc(t(lang, "output_of"))} <code>{esc(result.command)}</code> '
+            f'({esc(t(lang, "exit_code"))} {result.code})</h2>'
+            f'<pre>{esc(result.output.strip() or "(no output)")}</pre></section>')
+
+
+def _queue_table(lang: str, rows: List[Dict[str, str]], intents: List[str], added: Set[str]) -> str:
+    head = "".join(f'<th scope="col">{esc(t(lang, k))}</th>' for k in (
+        "col_message", "col_lang", "col_predicted", "col_confidence", "col_reason", "col_time", "col_label"))
+    body = []
+    for row in rows:
+        rid = row.get("id", "")
+        chosen = row.get("correct_intent") or row.get("predicted_intent") or ""
+        options = "".join(f'<option value="{esc(i)}"{" selected" if i == chosen else ""}>{esc(i)}</option>'
+                          for i in intents)
+        if rid in added:
+            control = f'<span class="added">✓ {esc(t(lang, "added"))}</span>'
+        else:
+            control = (f'<form method="post" action="/review/label" class="label-form">'
+                       f'<input type="hidden" name="row_id" value="{esc(rid)}">'
+                       f'<label class="sr-only" for="intent-{esc(rid)}">{esc(t(lang, "col_label"))}</label>'
+                       f'<select id="intent-{esc(rid)}" name="intent">{options}</select> '
+                       f'<button type="submit">{esc(t(lang, "add_training"))}</button></form>')
+        body.append(
+            f'<tr data-row-id="{esc(rid)}"><td class="message">{esc(row.get("message"))}</td>'
+            f'<td>{esc(row.get("language"))}</td><td><code>{esc(row.get("predicted_intent"))}</code></td>'
+            f'<td class="num">{esc(_confidence(row.get("confidence")))}</td><td>{esc(row.get("reason"))}</td>'
+            f'<td class="time">{esc(row.get("timestamp"))}</td><td>{control}</td></tr>')
+    return f'<table class="queue"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _confidence(value: Optional[str]) -> str:
+    try:
+        return f"{float(value or ''):.2f}"
+    except ValueError:
+        return value or ""
+
+
+async def review_page(request: web.Request) -> web.Response:
+    lang = lang_of(request)
+    state = request.app[STATE]
+    s = state.settings
+    parts = [f'<h1>{esc(t(lang, "review_title"))}</h1>']
+    try:
+        result = state.results.get(int(request.query.get("result", "")))
+    except ValueError:
+        result = None
+    if result is not None:
+        parts.append(_result_box(lang, result))
+    parts.append(f'<p>{esc(t(lang, "review_intro"))}</p>'
+                 f'<form method="post" action="/review/refresh" class="inline">'
+                 f'<button type="submit">↻ {esc(t(lang, "refresh_queue"))}</button></form>')
+    rows = await asyncio.to_thread(read_queue, s.review_csv)
+    if rows is None:
+        parts.append(f'<p class="notice">{esc(t(lang, "queue_missing"))}: <code>{esc(_shown(s.review_csv, s.root))}</code></p>')
+    elif not rows:
+        parts.append(f'<p class="notice">{esc(t(lang, "queue_empty"))}</p>')
+    else:
+        parts.append(_queue_table(lang, rows, domain_intents(s.domain), state.added_rows))
+    parts.append(f'<h1 id="evaluation">{esc(t(lang, "eval_title"))}</h1>')
+    summary = s.evaluate_dir / "summary.md"
+    if summary.is_file():
+        parts.append(f'<div class="markdown">{markdown_to_html(summary.read_text(encoding="utf-8"))}</div>')
+    else:
+        parts.append(f'<p class="notice">{esc(t(lang, "eval_missing"))}: <code>{esc(_shown(summary, s.root))}</code></p>')
+    figures = []
+    for code in ("ja", "en"):
+        image = s.evaluate_dir / code / "intent_confusion_matrix.png"
+        caption = f'{esc(t(lang, "matrix"))} ({code})'
+        if image.is_file():
+            figures.append(f'<figure class="matrix"><img src="/review/matrix/{code}.png?v={int(image.stat().st_mtime)}" '
+                           f'alt="{caption}" loading="lazy"><figcaption>{caption}</figcaption></figure>')
+        else:
+            figures.append(f'<figure class="matrix"><p class="notice">{esc(t(lang, "matrix_missing"))}</p>'
+                           f'<figcaption>{caption}</figcaption></figure>')
+    parts.append(f'<div class="matrices">{"".join(figures)}</div>')
+    return html_response(request, layout(lang, "review", t(lang, "nav_review"), "\n".join(parts), request.query))
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _remember(state: State, result: RunResult) -> int:
+    key = max(state.results, default=0) + 1
+    state.results[key] = result
+    for old in sorted(state.results)[:-20]:  # keep the last few
+        del state.results[old]
+    return key
+
+
+async def review_refresh(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    s = state.settings
+    async with state.busy:
+        result = await run_script(s.bot_python, s.review_script, ["--out", _shown(s.review_csv, s.root)], s.root)
+    raise web.HTTPSeeOther(f"/review?result={_remember(state, result)}#result")
+
+
+async def review_label(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    s = state.settings
+    form = await request.post()
+    row_id, intent = str(form.get("row_id", "")), str(form.get("intent", ""))
+    if intent not in domain_intents(s.domain):
+        raise web.HTTPBadRequest(text="unknown intent")
+    rows = await asyncio.to_thread(read_queue, s.review_csv) or []
+    row = next((r for r in rows if r.get("id") == row_id), None)
+    if row is None:
+        raise web.HTTPNotFound(text="no such row in the queue")
+    path = write_one_row(row, intent)
+    try:
+        async with state.busy:
+            result = await run_script(s.bot_python, s.import_script,
+                                      ["--file", str(path), *s.import_args], s.root)
+    finally:
+        path.unlink(missing_ok=True)
+    if result.ok:
+        state.added_rows.add(row_id)
+    raise web.HTTPSeeOther(f"/review?result={_remember(state, result)}#result")
+
+
+async def review_matrix(request: web.Request) -> web.StreamResponse:
+    code = request.match_info["lang"]
+    if code not in ("ja", "en"):
+        raise web.HTTPNotFound()
+    image = request.app[STATE].settings.evaluate_dir / code / "intent_confusion_matrix.png"
+    if not image.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(image, headers={"Content-Type": "image/png", "Cache-Control": "no-cache"})
+
+
+# --- the cases page -------------------------------------------------------------------------------
+
+async def _live_cases(state: State) -> tuple:
+    """(cases, note key): the gateway's case state in Redis, when there is one."""
+    if state.case_store is None:
+        return [], "redis_off"
+    try:
+        return await asyncio.wait_for(state.case_store.all_cases(), 5), "redis_note"
+    except Exception:  # noqa: BLE001 - any Redis trouble: the DB alone still answers
+        log.warning("workbench: Redis unreachable, cases from the database only")
+        return [], "redis_error"
+
+
+def _engine(state: State) -> Any:
+    if state.engine is None:
+        from bot.store.db import database_url, make_engine
+
+        state.engine = make_engine(state.settings.database_url or database_url())
+    return state.engine
+
+
+async def cases_page(request: web.Request) -> web.Response:
+    lang = lang_of(request)
+    state = request.app[STATE]
+    q = request.query
+    preset = q.get("preset")
+    lo, hi, shown_from, shown_to = period(preset, q.get("from"), q.get("to"))
+    live, note = await _live_cases(state)
+    if preset is None and not q.get("from") and not q.get("to"):
+        preset = "30"  # what period() shows by default
+    parts = [f'<h1>{esc(t(lang, "cases_title"))}</h1>', _period_form(lang, preset, shown_from, shown_to)]
+    try:
+        rows = await asyncio.to_thread(load_cases, _engine(state), live, lo, hi)
+    except Exception as error:  # noqa: BLE001 - show why instead of a 500 page
+        log.warning("workbench: cannot read the orders database (%s)", type(error).__name__)
+        parts.append(f'<p class="notice error">{esc(t(lang, "db_error"))}: {esc(type(error).__name__)}</p>')
+        return html_response(request, layout(lang, "cases", t(lang, "nav_cases"), "\n".join(parts), q))
+    s = summarize(rows)
+    total = len(rows)
+    rate = f"{s.handed_off / total:.0%}" if total else "-"
+    parts.append(f'<p class="totals"><span id="case-count"><strong>{total}</strong> {esc(t(lang, "n_cases"))}</span> · '
+                 f'<span id="handoff-count">{esc(t(lang, "handed_off"))} <strong>{s.handed_off}</strong> ({rate})</span> · '
+                 f'<span class="muted">{esc(t(lang, note))}. {esc(t(lang, "times_note"))}</span></p>')
+    empty = t(lang, "no_data")
+    real, coupon = t(lang, "real_remedy"), t(lang, "coupon")
+    remedy_items = sorted(s.remedies.items(), key=lambda kv: (kv[0] in COUPON_KINDS, -kv[1]))
+    grid = [
+        charts.bar_chart(t(lang, "by_problem"), [(problem_name(k, lang), v) for k, v in s.by_problem.most_common()],
+                         empty=empty),
+        charts.bar_chart(t(lang, "by_remedy"),
+                         [(_paren(remedy_name(k, lang), coupon if k in COUPON_KINDS else real, lang), v)
+                          for k, v in remedy_items],
+                         colors=[charts.PALETTE[2] if k in COUPON_KINDS else charts.PALETTE[0] for k, _ in remedy_items],
+                         empty=empty),
+        charts.share_bar(t(lang, "handoff_rate"), [(t(lang, "handed_off"), s.handed_off),
+                                                   (t(lang, "bot_only"), total - s.handed_off)]),
+        charts.bar_chart(t(lang, "handoff_reasons"),
+                         [(_label(REASONS, k, lang), v) for k, v in s.handoff_reasons.most_common()], empty=empty),
+        _resolution_charts(lang, s.bot_minutes, s.agent_minutes),
+        charts.bar_chart(t(lang, "satisfaction"),
+                         [(t(lang, k), s.satisfaction.get(k, 0)) for k in ("satisfied", "not_satisfied", "no_answer")],
+                         colors=[charts.PALETTE[0], charts.PALETTE[3], charts.PALETTE[6]], empty=empty),
+    ]
+    parts.append(f'<div class="chart-grid">{"".join(grid)}</div>')
+    parts.append(_cases_table(lang, rows))
+    return html_response(request, layout(lang, "cases", t(lang, "nav_cases"), "\n".join(parts), q))
+
+
+def _resolution_charts(lang: str, bot: List[float], agent: List[float]) -> str:
+    def note(values: List[float]) -> str:
+        m = median(values)
+        return f'{t(lang, "median")} {m:.1f} {t(lang, "minutes")} (n={len(values)})' if m is not None else "n=0"
+
+    return ('<div class="chart-pair">'
+            + charts.column_chart(f'{t(lang, "resolution_time")}: {t(lang, "by_bot")}', histogram(bot), note(bot))
+            + charts.column_chart(f'{t(lang, "resolution_time")}: {t(lang, "by_agent")}', histogram(agent), note(agent))
+            + "</div>")
+
+
+def _period_form(lang: str, preset: Optional[str], start: str, end: str) -> str:
+    presets = []
+    for value, key in (("7", "last_7"), ("30", "last_30"), ("all", "all_time")):
+        current = ' aria-current="true"' if preset == value else ""
+        presets.append(f'<a class="preset" href="/cases?{urlencode({"preset": value})}"{current}>{esc(t(lang, key))}</a>')
+    return (f'<form class="period" method="get" action="/cases" aria-label="{esc(t(lang, "period"))}">'
+            f'<label>{esc(t(lang, "from"))} <input type="date" name="from" value="{esc(start)}"></label> '
+            f'<label>{esc(t(lang, "to"))} <input type="date" name="to" value="{esc(end)}"></label> '
+            f'<button type="submit">{esc(t(lang, "show"))}</button> '
+            f'<span class="presets">{"".join(presets)}</span></form>')
+
+
+def _cases_table(lang: str, rows: List[Any]) -> str:
+    if not rows:
+        return f'<p class="notice">{esc(t(lang, "no_data"))}</p>'
+    head = "".join(f'<th scope="col">{esc(t(lang, k))}</th>' for k in (
+        "col_case", "col_opened", "col_problem", "col_status", "col_remedy", "col_handoff",
+        "col_resolved", "col_minutes", "col_satisfaction"))
+    body = []
+    for r in rows[:200]:
+        minutes = r.minutes_to_resolution
+        status_key = {"open": "status_open", "claimed": "status_claimed", "resolved": "status_resolved",
+                      "remedied": "status_remedied", "handed_off": "status_handed_off"}.get(r.status, "status_in_progress")
+        if r.status == "open" and not r.handed_off:
+            status_key = "status_in_progress"  # the bot's claim, not an agent's unclaimed case
+        remedy = remedy_name(r.remedy, lang) + (f" ¥{r.remedy_amount:,}" if r.remedy_amount else "") if r.remedy else ""
+        body.append(
+            f'<tr data-case="{esc(r.case_number)}"><td><code>{esc(r.case_number)}</code></td>'
+            f'<td class="time">{esc(r.opened_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M"))}</td>'
+            f'<td>{esc(problem_name(r.problem, lang))}</td>'
+            f'<td><span class="status status-{esc(r.status)}">{esc(t(lang, status_key))}</span></td>'
+            f'<td>{esc(remedy)}</td><td>{esc(_label(REASONS, r.handoff_reason, lang) if r.handoff_reason else "")}</td>'
+            f'<td>{esc(r.resolved_by or "")}</td>'
+            f'<td class="num">{esc(f"{minutes:.1f} " + t(lang, "minutes") if minutes is not None else "")}</td>'
+            f'<td>{esc(t(lang, r.satisfaction) if r.satisfaction else "")}</td></tr>')
+    return (f'<h2>{esc(t(lang, "recent_cases"))}</h2><table class="cases"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+# --- the app ----------------------------------------------------------------------------------------
+
+async def _startup(app: web.Application) -> None:
+    state = app[STATE]
+    s = state.settings
+    state.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    state.phone = CustomerPhone(state.session, s.gateway_url, s.line_emulator_url, s.line_channel_secret)
+    state.slack = AgentSlack(state.session, s.gateway_url, s.slack_emulator_url, s.slack_signing_secret,
+                             s.slack_channel)
+    if s.redis_url:
+        from connectors.core.cases import RedisCaseStore
+
+        state.case_store = RedisCaseStore.from_url(s.redis_url)
+
+
+async def _cleanup(app: web.Application) -> None:
+    state = app[STATE]
+    if state.session is not None:
+        await state.session.close()
+    if state.case_store is not None:
+        await state.case_store.close()
+    if state.engine is not None:
+        state.engine.dispose()
+
+
+def make_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[same_origin_posts])
+    app[STATE] = State(settings)
+    app.router.add_get("/", live_page)
+    app.router.add_get("/api/live", live_state)
+    app.router.add_post("/api/line/send", line_send)
+    app.router.add_post("/api/line/tap", line_tap)
+    app.router.add_post("/api/slack/press", slack_press)
+    app.router.add_post("/api/slack/reply", slack_reply)
+    app.router.add_get("/review", review_page)
+    app.router.add_post("/review/refresh", review_refresh)
+    app.router.add_post("/review/label", review_label)
+    app.router.add_get("/review/matrix/{lang}.png", review_matrix)
+    app.router.add_get("/cases", cases_page)
+    app.router.add_static("/static/", STATIC)
+    app.on_startup.append(_startup)
+    app.on_cleanup.append(_cleanup)
+    return app
+
+
+__all__ = ["Settings", "make_app"]

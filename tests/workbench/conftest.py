@@ -1,0 +1,128 @@
+"""Browser tests of the web workbench: Debian's Chromium (headless, driven by Playwright;
+no browser is ever downloaded) against the workbench process, which talks to the real
+gateway, Rasa, action server and redis-server of tests/gateway_e2e/conftest.py.
+
+Run: .venv-gateway/bin/python -m pytest tests/workbench -q
+Screenshots of each page land in results/screenshots/.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from scripts import stack  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "results" / "screenshots"
+
+if any(importlib.util.find_spec(m) is None for m in ("playwright", "linebot", "pytest_asyncio")):
+    # collected from the bot environment: not ours to run there
+    collect_ignore_glob = ["test_*.py"]
+else:
+    # the real stack, shared with the gateway's end-to-end tests (fixtures by import)
+    from tests.gateway_e2e.conftest import (  # noqa: E402,F401
+        action_server, gateway, line_emulator, log_dir, orders_url, rasa, redis_url, slack_emulator,
+    )
+
+
+class Workbench:
+    """`python -m connectors.workbench` as its own process, as `make run` starts it."""
+
+    def __init__(self, args: List[str], env: dict, log: Path) -> None:
+        self.port = stack.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._handle = open(log, "ab")
+        self.process = subprocess.Popen(
+            [str(ROOT / ".venv-gateway" / "bin" / "python"), "-m", "connectors.workbench",
+             "--port", str(self.port), *args],
+            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+            stdout=self._handle, stderr=subprocess.STDOUT)
+        stack.wait_http(f"{self.url}/review", 60, self.process, log)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self._handle.close()
+
+
+@pytest.fixture(scope="session")
+def start_workbench(tmp_path_factory) -> Iterator[Callable[..., Workbench]]:
+    started: List[Workbench] = []
+    logs = tmp_path_factory.mktemp("workbench-logs")
+
+    def start(args: List[str], env: Optional[dict] = None) -> Workbench:
+        wb = Workbench(args, env or {}, logs / f"workbench-{len(started)}.log")
+        started.append(wb)
+        return wb
+
+    yield start
+    for wb in started:
+        wb.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (never a downloaded browser)")
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)  # a Rasa turn on a busy 2-core machine takes seconds
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.fixture
+def page(browser, request) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="ja-JP",
+                                  timezone_id="Asia/Tokyo")
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    if request.node.stash.get(FAILED, False):  # what the page showed when the test failed
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(SCREENSHOTS / f"failed-{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshot() -> Callable[[object, str], Path]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def shoot(pg, name: str, full_page: bool = False) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        pg.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    return shoot
