@@ -103,6 +103,24 @@ class CaseStore:
         """True the first time `key` is seen (Slack event ids: retries are not redone)."""
         raise NotImplementedError
 
+    # Agent events (an agent's thread reply) are journalled before they are acted on, like
+    # LINE events (events.py): a gateway killed between Slack's ack and the push to LINE
+    # finds them on restart instead of losing the agent's words.
+    async def journal_agent_event(self, key: str, entry: Dict[str, Any]) -> bool:
+        """Records an agent event as pending; False if `key` was recorded before."""
+        raise NotImplementedError
+
+    async def pending_agent_events(self) -> List[Dict[str, Any]]:
+        raise NotImplementedError
+
+    async def take_agent_event(self, key: str, lease_s: float) -> bool:
+        """The right to act on a pending agent event for `lease_s` (one process at a time;
+        a crashed holder's right expires)."""
+        raise NotImplementedError
+
+    async def agent_event_done(self, key: str) -> None:
+        raise NotImplementedError
+
     async def close(self) -> None:
         pass
 
@@ -145,6 +163,8 @@ class MemoryCaseStore(CaseStore):
         self._threads: Dict[Tuple[str, str], str] = {}
         self._seen: Dict[str, float] = {}
         self._lock = asyncio.Lock()
+        self._agent_events: Dict[str, Dict[str, Any]] = {}
+        self._agent_taken: Dict[str, float] = {}
 
     async def open(self, case: Case) -> Tuple[Case, bool]:
         async with self._lock:
@@ -186,6 +206,26 @@ class MemoryCaseStore(CaseStore):
     async def all_cases(self) -> List[Case]:
         return [Case.from_json(c.to_json()) for c in self._cases.values()]
 
+    async def journal_agent_event(self, key: str, entry: Dict[str, Any]) -> bool:
+        if not await self.first_time(f"agent-event:{key}"):
+            return False
+        self._agent_events[key] = dict(entry, key=key)
+        return True
+
+    async def pending_agent_events(self) -> List[Dict[str, Any]]:
+        return [dict(e) for e in self._agent_events.values()]
+
+    async def take_agent_event(self, key: str, lease_s: float) -> bool:
+        now = time.time()
+        if self._agent_taken.get(key, 0.0) > now:
+            return False
+        self._agent_taken[key] = now + lease_s
+        return True
+
+    async def agent_event_done(self, key: str) -> None:
+        self._agent_events.pop(key, None)
+        self._agent_taken.pop(key, None)
+
     async def first_time(self, key: str) -> bool:
         now = time.time()
         if len(self._seen) > 50000:
@@ -196,13 +236,28 @@ class MemoryCaseStore(CaseStore):
         return True
 
 
+# Record an agent event and index it as pending in one step (SET NX + SADD), so a crash
+# cannot leave it recorded but invisible to the resume.
+_JOURNAL_LUA = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+  redis.call('SADD', KEYS[3], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
 class RedisCaseStore(CaseStore):
     """Keys (prefix gw:case:): case:<id> (JSON), owner:<user> -> open case id,
-    thread:<channel>:<ts> -> case id, open (set of open case ids), seen:<key>."""
+    thread:<channel>:<ts> -> case id, open (set of open case ids), seen:<key>,
+    agent_event:<key> (JSON, pending agent event), agent_events (set of pending keys),
+    agent_event_lease:<key>."""
 
     def __init__(self, redis: Any, prefix: str = "gw:case:") -> None:
         self._r = redis
         self._p = prefix
+        self._journal_script: Any = None
 
     @classmethod
     def from_url(cls, url: str) -> "RedisCaseStore":
@@ -291,6 +346,40 @@ class RedisCaseStore(CaseStore):
 
     async def first_time(self, key: str) -> bool:
         return bool(await self._r.set(self._k("seen", key), "1", nx=True, ex=SEEN_TTL_S))
+
+    async def journal_agent_event(self, key: str, entry: Dict[str, Any]) -> bool:
+        record = json.dumps(dict(entry, key=key), ensure_ascii=False)
+        created = await self._journal(keys=[self._k("seen", f"agent-event:{key}"),
+                                            self._k("agent_event", key), self._k("agent_events")],
+                                      args=[record, SEEN_TTL_S, key])
+        return bool(created)
+
+    async def pending_agent_events(self) -> List[Dict[str, Any]]:
+        keys = sorted(await self._r.smembers(self._k("agent_events")))
+        out = []
+        for key in keys:
+            raw = await self._r.get(self._k("agent_event", key))
+            if raw is None:
+                await self._r.srem(self._k("agent_events"), key)  # expired: nothing to resume
+                continue
+            out.append(json.loads(raw))
+        return out
+
+    async def take_agent_event(self, key: str, lease_s: float) -> bool:
+        return bool(await self._r.set(self._k("agent_event_lease", key), "1", nx=True,
+                                      px=int(lease_s * 1000)))
+
+    async def agent_event_done(self, key: str) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.srem(self._k("agent_events"), key)
+            pipe.delete(self._k("agent_event", key), self._k("agent_event_lease", key))
+            await pipe.execute()
+
+    @property
+    def _journal(self) -> Any:
+        if self._journal_script is None:
+            self._journal_script = self._r.register_script(_JOURNAL_LUA)
+        return self._journal_script
 
     async def close(self) -> None:
         close = getattr(self._r, "aclose", None) or self._r.close

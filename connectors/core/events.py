@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Protocol
+from typing import Any, Callable, Dict, List, Optional, Protocol, Set
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,13 @@ class EventStore(Protocol):
     async def pending(self, user_id: Optional[str] = None) -> List[StoredEvent]:
         """Recorded, not done events, oldest timestamp first (optionally of one user)."""
 
+    async def mark_step(self, event_id: str, step: str) -> None:
+        """Notes that a step with an outside effect (sent to Rasa, reply token used, answer
+        replied) has begun or finished, so a retry after a crash does not repeat it."""
+
+    async def steps(self, event_id: str) -> Set[str]:
+        """The steps noted for the event (empty when none, or forgotten after the TTL)."""
+
     async def close(self) -> None:
         ...
 
@@ -94,6 +101,7 @@ class MemoryEventStore:
         self._clock = clock
         self._pending: Dict[str, StoredEvent] = {}
         self._seen: Dict[str, float] = {}  # event id -> forget-after time
+        self._steps: Dict[str, Set[str]] = {}
         # Methods don't await between check and set, so they're atomic on one event loop.
 
     def _prune(self, now: float) -> None:
@@ -114,6 +122,13 @@ class MemoryEventStore:
     async def mark_done(self, event_id: str) -> None:
         if self._pending.pop(event_id, None) is not None:
             self._seen[event_id] = self._clock() + self._ttl
+        self._steps.pop(event_id, None)
+
+    async def mark_step(self, event_id: str, step: str) -> None:
+        self._steps.setdefault(event_id, set()).add(step)
+
+    async def steps(self, event_id: str) -> Set[str]:
+        return set(self._steps.get(event_id, ()))
 
     async def status(self, event_id: str) -> Optional[str]:
         if event_id in self._pending:
@@ -143,6 +158,7 @@ return 0
 # kept longer than needed); the id stays for dedupe.
 _DONE_LUA = """
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 end
@@ -153,7 +169,9 @@ return 1
 class RedisEventStore:
     """Redis backend. Keys (under `prefix`):
     - `{prefix}event:{id}`: JSON record (pending) or done marker, expires after the TTL;
-    - `{prefix}pending`: sorted set of pending ids scored by platform timestamp.
+    - `{prefix}pending`: sorted set of pending ids scored by platform timestamp;
+    - `{prefix}steps:{id}`: set of the steps begun or done for a pending event (dropped
+      when it is done; expires after the TTL).
     """
 
     def __init__(self, redis: Any, prefix: str = "gw:line:",
@@ -185,8 +203,20 @@ class RedisEventStore:
 
     async def mark_done(self, event_id: str) -> None:
         marker = json.dumps({"status": DONE, "event_id": event_id, "done_at": time.time()})
-        await self._done(keys=[self._key(event_id), self._pending_key],
+        await self._done(keys=[self._key(event_id), self._pending_key, self._steps_key(event_id)],
                          args=[event_id, marker, self._ttl])
+
+    def _steps_key(self, event_id: str) -> str:
+        return f"{self._prefix}steps:{event_id}"
+
+    async def mark_step(self, event_id: str, step: str) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.sadd(self._steps_key(event_id), step)
+            pipe.expire(self._steps_key(event_id), self._ttl)
+            await pipe.execute()
+
+    async def steps(self, event_id: str) -> Set[str]:
+        return set(await self._r.smembers(self._steps_key(event_id)))
 
     async def status(self, event_id: str) -> Optional[str]:
         raw = await self._r.get(self._key(event_id))

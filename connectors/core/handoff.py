@@ -52,7 +52,8 @@ class AgentDesk(Protocol):
 
 
 class CustomerChannel(Protocol):
-    async def send_agent_text(self, user_id: str, text: str, agent_name: str) -> bool: ...
+    async def send_agent_text(self, user_id: str, text: str, agent_name: str,
+                              idempotency_key: Optional[str] = None) -> bool: ...
     async def send_bot_responses(self, user_id: str, responses: List[Dict[str, Any]]) -> bool: ...
 
 
@@ -112,25 +113,40 @@ class HandoffService:
         return case
 
     async def _flush_backlog(self, case: Case) -> None:
+        """Posts what the customer sent while the thread could not take it, in order; what
+        fails stays in the backlog for the announcer's next round."""
         backlog = list(case.context.get("backlog") or [])
-        if not backlog:
+        sent = 0
+        try:
+            for entry in backlog:
+                await self._post_entry(case, entry)
+                sent += 1
+        except AgentDeskError as exc:
+            log.warning("case %s: %d of %d waiting messages posted (%s); the rest later",
+                        case.case_id, sent, len(backlog), exc)
+        if not sent:
             return
-        for entry in backlog:
-            await self._post_entry(case, entry)
 
         def clear(c: Case) -> None:
-            c.context["backlog"] = c.context.get("backlog", [])[len(backlog):]
+            c.context["backlog"] = c.context.get("backlog", [])[sent:]
         await self.cases.update(case.case_id, clear)
+        for _ in range(sent):
+            await self._count(case.case_id, "to_agent")
 
     async def announce_pending(self) -> int:
         """Posts cases that have no thread yet (the agents' side was down) and re-announces
         unclaimed ones older than `reannounce_after_s`. Returns how many posts were made."""
         posted = 0
         now = self._clock()
+        await self.resume_agent_replies()
         for case in await self.cases.open_cases():
             if not case.thread_ts:
                 if (await self.announce(case)).thread_ts:
                     posted += 1
+                continue
+            if case.context.get("backlog"):
+                # Messages a failed post (or a race with the first announcement) left behind.
+                await self._flush_backlog(case)
             elif case.status == OPEN and now - (case.announced_at or case.created_at) >= self.reannounce_after_s:
                 waited = int((now - case.created_at) // 60)
                 try:
@@ -162,7 +178,8 @@ class HandoffService:
         await self._to_thread(case, {"photo": photo})
 
     async def _to_thread(self, case: Case, entry: Dict[str, Any]) -> None:
-        if case.thread_ts:
+        # Behind a backlog, a message waits its turn so the thread keeps the customer's order.
+        if case.thread_ts and not case.context.get("backlog"):
             try:
                 await self._post_entry(case, entry)
                 await self._count(case.case_id, "to_agent")
@@ -182,10 +199,43 @@ class HandoffService:
             await self.desk.post_in_thread(case, customer_line(case, entry["text"]))
 
     # --- agents act ------------------------------------------------------------------------
+    AGENT_EVENT_LEASE_S = 15.0
+
     async def agent_reply(self, channel: str, thread_ts: str, message_ts: str, agent_id: str,
                           agent_name: str, text: str) -> str:
         """An agent wrote in a case thread. Returns what happened: "note", "no_case",
-        "closed", "delivered" or "not_delivered"."""
+        "closed", "delivered", "not_delivered" or "duplicate".
+
+        The reply is journalled first and marked done once handled, so a gateway killed
+        before the push to LINE delivers it after its restart (`resume_agent_replies`)."""
+        key = f"{channel}:{message_ts}"
+        entry = {"channel": channel, "thread_ts": thread_ts, "message_ts": message_ts,
+                 "agent_id": agent_id, "agent_name": agent_name, "text": text}
+        if not await self.cases.journal_agent_event(key, entry):
+            return "duplicate"
+        if not await self.cases.take_agent_event(key, self.AGENT_EVENT_LEASE_S):
+            return "duplicate"  # pragma: no cover - another process resumed it already
+        outcome = await self._agent_reply(**entry)
+        await self.cases.agent_event_done(key)
+        return outcome
+
+    async def resume_agent_replies(self) -> int:
+        """Agent replies journalled but never finished (the gateway died mid-way) are
+        handled now; the LINE push carries the same retry key, so one that did go out
+        before the crash is not shown twice. Returns how many were resumed."""
+        resumed = 0
+        for entry in await self.cases.pending_agent_events():
+            key = entry.pop("key")
+            if not await self.cases.take_agent_event(key, self.AGENT_EVENT_LEASE_S):
+                continue  # being handled (here or by another gateway process)
+            outcome = await self._agent_reply(**entry)
+            await self.cases.agent_event_done(key)
+            log.info("agent reply resumed after a restart: %s", outcome)
+            resumed += 1
+        return resumed
+
+    async def _agent_reply(self, channel: str, thread_ts: str, message_ts: str, agent_id: str,
+                           agent_name: str, text: str) -> str:
         case = await self.cases.by_thread(channel, thread_ts)
         if case is None:
             return "no_case"
@@ -201,7 +251,8 @@ class HandoffService:
         current = await self.cases.get(case.case_id)
         if current is None or current.status != CLAIMED:
             return "closed"
-        delivered = await self.customers.send_agent_text(case.user_id, text, agent_name)
+        delivered = await self.customers.send_agent_text(
+            case.user_id, text, agent_name, idempotency_key=f"agent:{channel}:{message_ts}")
         if delivered:
             await self._record_in_tracker(case.user_id, [{
                 "event": "bot", "text": text, "timestamp": self._clock(),

@@ -87,6 +87,46 @@ class RasaClient:
             raise RasaRejected("Rasa's trigger_intent answer has no messages")
         return [m for m in messages if isinstance(m, dict)]
 
+    async def recorded_turn(self, sender: str, key: str, value: str) -> Optional[List[Dict[str, Any]]]:
+        """The bot's messages of the turn whose user message carried metadata `key` ==
+        `value`, rebuilt from the tracker as the REST channel returned them; None when
+        Rasa has no such user message.
+
+        Why: a message must reach Rasa once. When the gateway cannot know whether an
+        earlier attempt got through (it crashed, or Rasa timed out after taking the
+        message), the tracker says; a turn found there is answered, not sent again."""
+        try:
+            async with self._get_session().get(
+                f"{self._base}/conversations/{quote(sender, safe='')}/tracker",
+                params=self._params(), timeout=self._timeout,
+            ) as resp:
+                if resp.status >= 500:
+                    raise RasaUnavailable(f"Rasa answered HTTP {resp.status}")
+                if resp.status >= 400:
+                    raise RasaRejected(f"Rasa refused the tracker: HTTP {resp.status}")
+                tracker = await resp.json(content_type=None)
+        except RasaError:
+            raise
+        except asyncio.TimeoutError:
+            raise RasaUnavailable("Rasa did not answer in time") from None
+        except (aiohttp.ClientError, ValueError) as exc:
+            raise RasaUnavailable(f"Rasa unreachable ({type(exc).__name__})") from None
+        events = tracker.get("events") if isinstance(tracker, dict) else None
+        if not isinstance(events, list):
+            return None
+        found: Optional[List[Dict[str, Any]]] = None
+        for e in events:
+            if not isinstance(e, dict):
+                continue
+            if e.get("event") == "user":
+                if found is not None:
+                    break  # the next customer turn: the answer ends here
+                if (e.get("metadata") or {}).get(key) == value:
+                    found = []
+            elif found is not None and e.get("event") == "bot":
+                found.append(_rest_message(sender, e))
+        return found
+
     async def _post(self, path: str, payload: Any, what: str) -> Any:
         try:
             async with self._get_session().post(
@@ -121,6 +161,17 @@ class RasaClient:
         if self._session is not None and self._own_session:
             await self._session.close()
             self._session = None
+
+
+def _rest_message(sender: str, bot_event: Dict[str, Any]) -> Dict[str, Any]:
+    """A tracker `bot` event as the REST channel's message dict (text, buttons, custom...)."""
+    message: Dict[str, Any] = {"recipient_id": sender}
+    if bot_event.get("text") is not None:
+        message["text"] = bot_event["text"]
+    for k, v in (bot_event.get("data") or {}).items():
+        if v is not None:
+            message[k] = v
+    return message
 
 
 __all__ = ["RasaClient", "RasaError", "RasaRejected", "RasaUnavailable"]

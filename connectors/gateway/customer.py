@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from connectors.line import messages as line_messages
 from connectors.line.api import LineApi, LineApiError
 
 log = logging.getLogger(__name__)
-SENDER_NAME_MAX = 20  # Messaging API: sender.name is 1-20 characters
+SENDER_NAME_MAX = 20
+# Namespace of the push retry keys derived from an agent's Slack message (any fixed UUID).
+_RETRY_KEY_NS = uuid.UUID("0b6f5f7c-3f51-4a57-8f0e-7d2b61c9a2e4")  # Messaging API: sender.name is 1-20 characters
 
 
 def sender_name(agent_name: str, language_suffix: str = "（サポート）") -> str:
@@ -29,20 +31,26 @@ class LineCustomerChannel:
     def __init__(self, line: LineApi) -> None:
         self.line = line
 
-    async def send_agent_text(self, user_id: str, text: str, agent_name: str) -> bool:
+    async def send_agent_text(self, user_id: str, text: str, agent_name: str,
+                              idempotency_key: Optional[str] = None) -> bool:
+        """`idempotency_key` (the agent's Slack message) makes the retry keys repeatable:
+        the same reply pushed again after a gateway restart is accepted by LINE once."""
         messages = [dict(m, sender={"name": sender_name(agent_name)})
                     for m in (line_messages.text_message(t) for t in line_messages.split_text(text))]
-        return await self._push(user_id, line_messages.batches(messages))
+        return await self._push(user_id, line_messages.batches(messages), idempotency_key)
 
     async def send_bot_responses(self, user_id: str, responses: List[Dict[str, Any]]) -> bool:
         return await self._push(user_id, line_messages.convert(responses))
 
-    async def _push(self, user_id: str, batches: List[List[Dict[str, Any]]]) -> bool:
-        for batch in batches:
+    async def _push(self, user_id: str, batches: List[List[Dict[str, Any]]],
+                    idempotency_key: Optional[str] = None) -> bool:
+        for index, batch in enumerate(batches):
             if not batch:
                 continue
+            key = (uuid.uuid5(_RETRY_KEY_NS, f"{idempotency_key}:{index}") if idempotency_key
+                   else uuid.uuid4())
             try:
-                await self.line.push(user_id, batch, retry_key=str(uuid.uuid4()))
+                await self.line.push(user_id, batch, retry_key=str(key))
             except LineApiError as exc:
                 log.error("LINE push to a customer failed after retries (HTTP %s)", exc.status)
                 return False

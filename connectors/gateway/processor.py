@@ -16,12 +16,24 @@ instead of Rasa; and a bot answer is never sent once a person owns the conversat
 
 Never drop a customer's message: when Rasa or the action server is unreachable the
 customer gets an honest apology (by reply, once) and the event stays pending; the retry
-loop (app.py) re-submits it. Order is kept: before an event, any earlier pending event of
+loop (app.py) re-submits it. The same when LINE stays unavailable (429/5xx) for the
+answer: the event stays pending and the answer is delivered later. Order is kept: before an event, any earlier pending event of
 the same user is processed first, and while one fails, later ones wait behind it.
 
-An event is marked done once handled (even when LINE refused the delivery after retries:
-the Rasa turn has happened and re-sending it would duplicate it; that failure is
-reported). Unexpected errors are reported to Sentry with the customer's data scrubbed.
+Exactly once across crashes and timeouts: the steps with an outside effect are noted in
+the journal (events.py `mark_step`) as they happen: "rasa" before the message goes to
+Rasa, "apology" or "reply_token" before the reply token is used for an apology or for
+the answer, "answered" once the answer went by reply (a token spent on an apology is not
+tried again; one tried for the answer before a crash is tried again, since a reply token
+works once and cannot show the answer twice). A retry of an event whose message may already be in Rasa (the gateway was killed
+mid-turn, or Rasa timed out after taking it) first looks for it in Rasa's tracker (the
+user event carries `line_event_id` in its metadata) and, when found, delivers that turn's
+answer instead of sending the message again. Pushes carry an X-Line-Retry-Key derived from
+the event id and batch, so a push repeated after a crash is not shown twice.
+
+An event is marked done once handled (even when LINE refused the message itself with a
+4xx: retrying cannot help; that failure is reported). Unexpected errors are reported to
+Sentry with the customer's data scrubbed.
 """
 from __future__ import annotations
 
@@ -47,6 +59,14 @@ log = logging.getLogger(__name__)
 # Reports go to Sentry explicitly (scrubbed); this logger is kept out of Sentry's logging
 # integration so one failure is one Sentry event.
 report_log = logging.getLogger("connectors.gateway.report")
+
+
+# Steps noted in the journal (see the module docstring).
+STEP_RASA, STEP_REPLY_TOKEN, STEP_ANSWERED = "rasa", "reply_token", "answered"
+STEP_APOLOGY = "apology"
+# Namespace of the push retry keys derived from LINE event ids (any fixed UUID works).
+_RETRY_KEY_NS = uuid.UUID("6f1c2a8e-5b0d-4d7e-9a43-2c8f0e6b7d15")
+METADATA_EVENT_ID = "line_event_id"
 
 
 class Outcome(enum.Enum):
@@ -125,6 +145,7 @@ class LineEventProcessor:
         self._token_spent = _BoundedSet()
         self._apologised = _BoundedSet()
         self._failures: Dict[str, Tuple[int, float]] = {}  # event id -> (attempts, next try)
+        self._steps: Dict[str, set] = {}  # event id -> steps noted (while it is handled)
         self.stats = {"processed": 0, "retry": 0, "replies": 0, "pushes": 0, "errors": 0}
 
     # --- retry bookkeeping (read by the retry loop) --------------------------------------
@@ -158,21 +179,47 @@ class LineEventProcessor:
         """An earlier message of this user waits for a retry: this one waits behind it."""
         with observability.customer_data(*_sensitive(event.payload)):
             try:
+                self._steps[event.event_id] = await self.store.steps(event.event_id)
                 await self._apologise(event)
             except Exception as exc:  # pragma: no cover - apology is best effort
                 report_log.warning("apology failed (%s)", type(exc).__name__)
+            finally:
+                self._steps.pop(event.event_id, None)
         self._failed(event.event_id)
         self.stats["retry"] += 1
 
     async def _process_guarded(self, event: StoredEvent) -> Outcome:
         if await self.store.status(event.event_id) != PENDING:
             return Outcome.DONE
+        self._steps[event.event_id] = await self.store.steps(event.event_id)
+        try:
+            return await self._process_noted(event)
+        finally:
+            self._steps.pop(event.event_id, None)
+
+    async def _step(self, event: StoredEvent, step: str) -> None:
+        """Notes a step durably before (or right after) its outside effect."""
+        self._steps.setdefault(event.event_id, set()).add(step)
+        await self.store.mark_step(event.event_id, step)
+
+    def _done_step(self, event: StoredEvent, step: str) -> bool:
+        return step in self._steps.get(event.event_id, ())
+
+    async def _process_noted(self, event: StoredEvent) -> Outcome:
         with observability.customer_data(*_sensitive(event.payload)):
             try:
                 outcome = await self._process(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if _infrastructure_down(exc):
+                    # Redis (journal, cases, leases) unreachable for a moment: not a bug, and
+                    # marking the event done would lose the message; it waits for a retry
+                    log.warning("state store unavailable (%s); message kept for a retry",
+                                type(exc).__name__)
+                    self._failed(event.event_id)
+                    self.stats["retry"] += 1
+                    return Outcome.RETRY
                 self.stats["errors"] += 1
                 report_log.error("unexpected error handling a LINE %s event (%s); reported",
                                  event.payload.get("type"), type(exc).__name__)
@@ -253,9 +300,22 @@ class LineEventProcessor:
                 return Outcome.RETRY
             metadata = {"line_user_id": user,
                         "display_name": (profile or {}).get("displayName"),
-                        "language": language_of(profile)}
+                        "language": language_of(profile),
+                        METADATA_EVENT_ID: event.event_id}
             try:
-                responses = await self.rasa.send(user, text, metadata)
+                responses = None
+                if self._done_step(event, STEP_RASA):
+                    # an earlier attempt may have got through: Rasa's tracker knows
+                    try:
+                        responses = await self.rasa.recorded_turn(user, METADATA_EVENT_ID,
+                                                                  event.event_id)
+                    except RasaRejected:
+                        responses = None
+                    if responses is not None:
+                        log.info("turn found in Rasa's tracker; answered, not sent again")
+                if responses is None:
+                    await self._step(event, STEP_RASA)
+                    responses = await self.rasa.send(user, text, metadata)
             except RasaUnavailable as exc:
                 log.warning("%s; message kept for a retry", exc)
                 await self._apologise(event, profile)
@@ -277,7 +337,10 @@ class LineEventProcessor:
         elif self.handoff is not None and await self.handoff.cases.owner(user) != BOT:
             log.info("bot answer not sent: a person owns this conversation now")
             return Outcome.DONE
-        await self._deliver(event, line_messages.convert(responses))
+        if not await self._deliver(event, line_messages.convert(responses)):
+            # the turn is in Rasa's tracker (STEP_RASA): the retry delivers it, not re-sends it
+            log.warning("LINE unavailable; the answer stays pending for a retry")
+            return Outcome.RETRY
         if case is not None:
             await self.handoff.announce(case)
         return Outcome.DONE
@@ -346,7 +409,8 @@ class LineEventProcessor:
     # --- sending -------------------------------------------------------------------------
     def _reply_token(self, event: StoredEvent) -> Optional[str]:
         token = event.payload.get("replyToken")
-        if not token or event.event_id in self._token_spent:
+        if (not token or event.event_id in self._token_spent
+                or self._done_step(event, STEP_APOLOGY)):
             return None
         age = self._clock() - event.timestamp / 1000.0
         if age > self.reply_token_max_age_s:
@@ -366,38 +430,74 @@ class LineEventProcessor:
             texts.text("apology", language_of(profile)))]], push_fallback=False)
 
     async def _deliver(self, event: StoredEvent, batches: List[List[Dict[str, Any]]],
-                       push_fallback: bool = True) -> None:
-        """First batch by reply when the token is usable, else push; later batches push."""
+                       push_fallback: bool = True) -> bool:
+        """First batch by reply when the token is usable, else push; later batches push.
+        False when LINE stayed unavailable (429/5xx/network after the client's retries):
+        the caller keeps the event pending and the answer is delivered on a later retry."""
         batches = [b for b in batches if b]
         if not batches:
-            return
+            return True
         to = _push_target(event.payload)
         first, rest = batches[0], batches[1:]
-        sent = False
-        token = self._reply_token(event)
+        # an attempt before a crash already replied the first batch
+        sent = push_fallback and self._done_step(event, STEP_ANSWERED)
+        token = None if sent else self._reply_token(event)
         if token:
+            # tried for the answer before a crash? then LINE may have taken that reply
+            tried_before = push_fallback and self._done_step(event, STEP_REPLY_TOKEN)
             self._token_spent.add(event.event_id)
+            await self._step(event, STEP_REPLY_TOKEN if push_fallback else STEP_APOLOGY)
             try:
                 await self.line.reply(token, first)
                 self.stats["replies"] += 1
                 sent = True
+                if push_fallback:  # the answer itself, not an apology
+                    await self._step(event, STEP_ANSWERED)
             except InvalidReplyToken:
-                log.info("reply token spent or expired; pushing instead")
+                if tried_before:
+                    # the token is young, so it was spent by that earlier reply: delivered
+                    log.info("answer already replied before a restart; not pushed again")
+                    sent = True
+                else:
+                    log.info("reply token spent or expired; pushing instead")
             except LineApiError as exc:
                 report_log.error("LINE reply failed after retries (HTTP %s)", exc.status)
                 observability.capture_message(f"LINE reply failed: HTTP {exc.status}")
         if not push_fallback:
-            return
-        for batch in ([] if sent else [first]) + rest:
+            return True
+        for index, batch in enumerate(batches):
+            if index == 0 and sent:
+                continue
             if not to:
                 log.warning("no push target for an event; message not sent")
-                return
+                return True
+            # derived from the event: the same push after a crash is accepted once by LINE
+            key = uuid.uuid5(_RETRY_KEY_NS, f"{event.event_id}:{index}")
             try:
-                await self.line.push(to, batch, retry_key=str(uuid.uuid4()))
+                await self.line.push(to, batch, retry_key=str(key))
                 self.stats["pushes"] += 1
             except LineApiError as exc:
                 report_log.error("LINE push failed after retries (HTTP %s)", exc.status)
                 observability.capture_message(f"LINE push failed: HTTP {exc.status}")
+                if _transient(exc):
+                    return False  # later batches wait too: the customer reads them in order
+        return True
+
+
+def _infrastructure_down(exc: BaseException) -> bool:
+    """A connection to our own state store (Redis) failed: retry later, don't give up."""
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # memory-only setups need no redis
+        return isinstance(exc, (ConnectionError, asyncio.TimeoutError))
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError,
+                            asyncio.TimeoutError))
+
+
+def _transient(exc: LineApiError) -> bool:
+    """LINE down or rate limiting (worth a later retry), not a refusal of the message."""
+    return exc.status is None or exc.status == 429 or exc.status >= 500
 
 
 def _user_id(payload: Dict[str, Any]) -> Optional[str]:

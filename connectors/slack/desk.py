@@ -73,8 +73,13 @@ class SlackDesk:
         channel, ts = response["channel"], response["ts"]
         thread = Case.from_json(case.to_json())
         thread.channel, thread.thread_ts = channel, ts
-        for message in transcript_messages(thread):
-            await self._call("chat.postMessage", channel=channel, thread_ts=ts, **message)
+        try:
+            for message in transcript_messages(thread):
+                await self._call("chat.postMessage", channel=channel, thread_ts=ts, **message)
+        except AgentDeskError as exc:
+            # The card is up: raising now would make the caller post the whole case again
+            # (a second card). The summary is on the card and the history in Rasa's tracker.
+            log.warning("case card posted but its transcript is incomplete (%s)", exc)
         return channel, ts
 
     async def update_card(self, case: Case) -> None:

@@ -39,12 +39,13 @@ async def wait_until(cond, timeout=5.0, step=0.02):
 
 
 class FakeBot:
-    """Rasa's REST channel + /status, and the action server's /health, in one app."""
+    """Rasa's REST channel + /status + the tracker, and the action server's /health, in one app."""
 
     def __init__(self):
         self.up = True
         self.action_up = True
         self.got = []  # (sender, message, metadata)
+        self.events = {}  # sender -> tracker events, as Rasa keeps them
         self.delay = lambda: 0.0
 
     def rasa_app(self):
@@ -82,11 +83,25 @@ class FakeBot:
                 out.append({"recipient_id": body["sender"], "text": "end"})
             if msg == "silent":
                 out = []
+            self.events.setdefault(body["sender"], []).extend(
+                [{"event": "user", "text": msg, "metadata": body.get("metadata") or {}}]
+                + [{"event": "bot", "text": m.get("text"), "data": {k: v for k, v in m.items()
+                                                                     if k not in ("recipient_id", "text")}}
+                   for m in out])
             return web.json_response(out)
+
+        async def tracker(request):
+            if not self.up:
+                return web.Response(status=502, text="down")
+            if request.query.get("token") != RASA_TOKEN:
+                return web.json_response({}, status=401)
+            sender = request.match_info["sender"]
+            return web.json_response({"sender_id": sender, "events": self.events.get(sender, [])})
 
         app.router.add_get("/", root)
         app.router.add_get("/status", status)
         app.router.add_post("/webhooks/rest/webhook", webhook)
+        app.router.add_get("/conversations/{sender}/tracker", tracker)
         return app
 
     def action_app(self):
@@ -284,7 +299,8 @@ async def test_text_goes_to_rasa_with_profile_metadata_and_is_answered_by_reply(
     assert await wait_until(lambda: len(replies(emu)) == 1)
     sender, message, metadata = fake_bot.got[0]
     assert (sender, message) == (USER, "buttons")
-    assert metadata == {"line_user_id": USER, "display_name": "デモ 太郎", "language": "ja"}
+    assert metadata == {"line_user_id": USER, "display_name": "デモ 太郎", "language": "ja",
+                        "line_event_id": event["webhookEventId"]}
     paths = [r["path"] for r in emu.requests]
     assert paths[0] in ("/v2/bot/chat/loading/start", f"/v2/bot/profile/{USER}")
     loading = emu.requests_to("/v2/bot/chat/loading/start")[0]
@@ -416,13 +432,19 @@ async def test_a_push_retried_with_the_same_key_is_delivered_once(emu):
 
 
 @pytest.mark.asyncio
-async def test_line_giving_up_is_reported_and_the_event_is_done(gw, emu):
+async def test_line_down_longer_than_the_retries_keeps_the_event_and_answers_once_later(gw, emu, fake_bot):
+    # The client gives up after two attempts; the event stays pending and the answer is
+    # delivered once LINE answers again, without asking Rasa a second time.
     gw.gateway.line.max_attempts = 2
     gw.gateway.line.backoff_base_s = 0.01
-    emu.fail_next("/v2/bot/message/", 503, times=10)
+    emu.fail_next("/v2/bot/message/", 503, times=4)
     event, _ = await gw.client.send_text(USER, "lost?")
-    assert await wait_until(lambda: len(emu.requests_to("/v2/bot/message/push")) == 2)
-    await asyncio.sleep(0.1)
+    assert await wait_until(lambda: len(emu.requests_to("/v2/bot/message/push")) >= 2)
+    assert emu.delivered == []
+    assert await wait_until(lambda: len(emu.delivered) == 1, timeout=10)
+    await asyncio.sleep(0.5)
+    assert delivered_texts(emu, USER) == ["echo: lost?"]
+    assert [g[1] for g in fake_bot.got] == ["lost?"]
     assert await gw.store.status(event["webhookEventId"]) == DONE
 
 
