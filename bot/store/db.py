@@ -72,13 +72,15 @@ def _enable_wal(cursor: sqlite3.Cursor) -> None:
 
 
 def init_db(engine: Engine, now: Optional[datetime] = None) -> None:
-    """Creates the tables and seeds the demo data into an empty database.
+    """Creates the tables and seeds the demo data into an empty database, unless
+    ORDERS_SEED_DEMO=0 (a production database must never receive the demo customers).
 
     Idempotent, and safe when two processes start at once: whoever loses a race to create
     a table or to seed sees the winner's work instead of an error.
     """
     _create_tables(engine)
-    _seed_if_empty(engine, now or datetime.now(timezone.utc))
+    if os.environ.get("ORDERS_SEED_DEMO", "1") != "0":
+        _seed_if_empty(engine, now or datetime.now(timezone.utc))
 
 
 def _create_tables(engine: Engine) -> None:

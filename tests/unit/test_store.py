@@ -560,3 +560,16 @@ def run_together(functions: Sequence[Callable[[], None]]) -> List[BaseException]
     for thread in threads:
         thread.join(timeout=120)
     return errors
+
+
+def test_a_production_database_is_not_seeded_with_the_demo_customers(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORDERS_SEED_DEMO", "0")
+    engine = make_engine(f"sqlite:///{tmp_path / 'prod.db'}")
+    init_db(engine)
+    with Session(engine, future=True) as session:
+        assert session.scalar(select(func.count()).select_from(Customer)) == 0
+    monkeypatch.setenv("ORDERS_SEED_DEMO", "1")
+    init_db(engine)
+    with Session(engine, future=True) as session:
+        assert session.scalar(select(func.count()).select_from(Customer)) > 0
+    engine.dispose()
