@@ -4,7 +4,7 @@ SHELL := /bin/bash
 RASA := .venv-bot/bin/rasa
 PYTHON := .venv-bot/bin/python
 
-.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-e2e test-workbench test-faults validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
+.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-e2e test-workbench test-faults test-security test-scale load validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -33,7 +33,7 @@ check-policy: install ## Check policy.yml, handoff.yml and the lexicons (errors 
 check-deploy: install ## Lint and validate the Dockerfile, docker-compose.yml and deploy/k8s (no Docker engine needed; docs/deploy.md)
 	./scripts/check_deploy.sh
 
-test: install train validate check-policy check-deploy test-unit test-gateway test-e2e test-gateway-e2e test-faults test-workbench test-stories check-nlu-baseline ## Every test
+test: install train validate check-policy check-deploy test-unit test-gateway test-e2e test-gateway-e2e test-security test-faults test-scale test-workbench test-stories check-nlu-baseline ## Every test
 
 test-unit: install ## Unit tests (policy, store, matching, NLU components, actions with real Trackers)
 	$(PYTHON) -m pytest tests/unit -q
@@ -46,6 +46,15 @@ test-gateway-e2e: install train ## LINE conversations through the real gateway, 
 
 test-workbench: install train ## The web workbench in headless Chromium: a whole case as customer and agent, review and cases pages (screenshots in results/screenshots/)
 	.venv-gateway/bin/python -m pytest tests/workbench -q
+
+test-security: install train ## Attacks over the real processes: order ownership, Rasa's API token and model loading, no secrets or customer data in logs and Sentry
+	.venv-gateway/bin/python -m pytest tests/security -q
+
+test-scale: install train ## Two gateways and two Rasa servers behind balancers, one Redis: per-user order and exactly-once replies hold
+	.venv-gateway/bin/python -m pytest tests/scale -q
+
+load: install train ## Load: USERS (50) customers in full conversations for DURATION (120) s, LINE gateway beside Rasa alone, 1 and 2 Rasa servers
+	.venv-gateway/bin/python bench/load.py --users $(or $(USERS),50) --duration $(or $(DURATION),120)
 
 test-faults: install train ## Faults over the real processes: Rasa, actions, Redis, orders DB, LINE and Slack failing, the gateway killed
 	.venv-gateway/bin/python -m pytest tests/faults -q

@@ -9,7 +9,8 @@ if [ -z "${RASA_TOKEN:-}" ]; then
   exit 64
 fi
 # deploy/endpoints.redis.yml: tracker and lock stores on Redis (shared by every Rasa replica).
-exec rasa run \
+# `python -m bot.server` is `rasa` with the project's measured speed-up (bot/server/speedups.py).
+exec python -m bot.server run \
   --model /app/models \
   --endpoints "${RASA_ENDPOINTS:-/app/deploy/endpoints.redis.yml}" \
   --credentials /app/credentials.yml \

@@ -63,7 +63,7 @@ if [ -z "${RASA_TOKEN:-}" ]; then
   RASA_TOKEN=$(cat var/rasa-token)
 fi
 export RASA_TOKEN
-.venv-bot/bin/rasa run --model "$served" --endpoints "$endpoints" --credentials credentials.yml \
+.venv-bot/bin/python -m bot.server run --model "$served" --endpoints "$endpoints" --credentials credentials.yml \
   --enable-api --auth-token "$RASA_TOKEN" --interface "${RASA_INTERFACE:-127.0.0.1}" --port "$RASA_PORT" \
   >>var/log/rasa.log 2>&1 &
 pids+=($!)

@@ -136,7 +136,8 @@ def start_rasa(model: str, action_url: str, log_dir: Path, port: Optional[int] =
     process, log = _spawn(
         "rasa",
         [
-            str(BOT_BIN / "rasa"), "run", "--enable-api", "--auth-token", token,
+            # `rasa run` with the project's speed-up (bot/server), as make run and the image do.
+            str(BOT_BIN / "python"), "-m", "bot.server", "run", "--enable-api", "--auth-token", token,
             "--interface", "127.0.0.1", "--port", str(port), "--model", model,
             "--endpoints", endpoints, "--credentials", "credentials.yml",
         ],

@@ -284,6 +284,17 @@ def _failed(tracker: Tracker, slot: str, reason: str) -> Dict[Text, Any]:
     return {slot: None, "failed_attempts": attempts}
 
 
+def order_of_conversation(tracker: Tracker) -> Optional[OrderView]:
+    """The order in the `order_id` slot, only if this conversation may see it. Outside the
+    claim form nothing validates that slot (its from_entity mapping fills it on any turn,
+    e.g. `/request_human{"order_id": "1101"}`), so readers outside the form use this."""
+    number = tracker.get_slot("order_id")
+    if not number:
+        return None
+    customer = customer_for(tracker)
+    return _owned_order(str(number), customer.id if customer else None)
+
+
 def _owned_order(number: str, customer_id: Optional[int]) -> Optional[OrderView]:
     """An order this conversation may see. Another customer's order is "not found", so
     that order numbers cannot be probed; guests (no LINE account) may use an order placed

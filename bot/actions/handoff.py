@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
-from bot.actions.claims import HANDOFF_BY_INTENT, customer_for
+from bot.actions.claims import HANDOFF_BY_INTENT, customer_for, order_of_conversation
 from bot.formatting import yen
 from bot.frustration import Assessment, assess
 
@@ -97,7 +97,9 @@ def wait_message(now: datetime, language: str) -> Dict[str, Any]:
 def build_case_context(tracker: Tracker, reason: str, now: datetime) -> Dict[str, Any]:
     """Everything an agent needs to take over without asking the customer again."""
     repository = services.repository()
-    order = repository.order_by_number(tracker.get_slot("order_id") or "")
+    # Only an order this conversation may see: the slot itself is not validated outside the
+    # claim form, and the card must not show agents another customer's order.
+    order = order_of_conversation(tracker)
     customer = customer_for(tracker)
     if customer is None and order is not None:
         customer = repository.customer_by_id(order.customer_id)

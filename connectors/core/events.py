@@ -235,6 +235,9 @@ class RedisEventStore:
             if raw is None:
                 lost.append(event_id)  # content expired while pending: nothing to resume
                 continue
+            record = json.loads(raw)
+            if "user_id" not in record:
+                continue  # marked done between the two reads (by this or another gateway)
             ev = StoredEvent.from_json(raw)
             if user_id is None or ev.user_id == user_id:
                 out.append(ev)

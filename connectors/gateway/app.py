@@ -44,8 +44,17 @@ log = logging.getLogger(__name__)
 GATEWAY: web.AppKey["Gateway"] = web.AppKey("gateway")
 
 
+# A LINE timestamp is epoch milliseconds; the journal orders by it as a Redis score (a
+# double), so anything beyond 2**53 cannot be a real event and would fail the write.
+MAX_TIMESTAMP_MS = 2 ** 53
+
+
 def parse_event(raw: Any) -> Tuple[Optional[Tuple[str, str, int]], str]:
-    """(event id, ordering key, timestamp) of a LINE event, or (None, why it's malformed)."""
+    """(event id, ordering key, timestamp) of a LINE event, or (None, why it's malformed).
+
+    Only whole events may be recorded: anything the journal or the processor could not
+    handle later (wrong types, a timestamp Redis cannot store, text that is not Unicode)
+    is refused here, before a single key is written."""
     if not isinstance(raw, dict):
         return None, "event is not an object"
     event_id = raw.get("webhookEventId")
@@ -54,7 +63,7 @@ def parse_event(raw: Any) -> Tuple[Optional[Tuple[str, str, int]], str]:
     if not isinstance(raw.get("type"), str):
         return None, "no type"
     ts = raw.get("timestamp")
-    if not isinstance(ts, int) or isinstance(ts, bool) or ts <= 0:
+    if not isinstance(ts, int) or isinstance(ts, bool) or not 0 < ts < MAX_TIMESTAMP_MS:
         return None, "no valid timestamp"
     source = raw.get("source")
     if not isinstance(source, dict):
@@ -62,6 +71,13 @@ def parse_event(raw: Any) -> Tuple[Optional[Tuple[str, str, int]], str]:
     key = source.get("userId") or source.get("groupId") or source.get("roomId")
     if not isinstance(key, str) or not key:
         return None, "no user, group or room id"
+    for part in ("message", "postback"):  # the processor reads these as objects
+        if raw.get(part) is not None and not isinstance(raw[part], dict):
+            return None, f"{part} is not an object"
+    try:  # JSON may escape lone surrogates ("\\ud800"): not Unicode, cannot be stored
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        return None, "not storable as UTF-8 JSON"
     return (event_id, key, ts), ""
 
 
@@ -186,7 +202,8 @@ class Gateway:
     async def slack_events(self, request: web.Request) -> web.Response:
         if self.slack_app is None:
             return web.json_response({"message": "Slack is not configured"}, status=503)
-        return await slack_app.handle(self.slack_app, request)
+        return await slack_app.handle(self.slack_app, request,
+                                      signing_secret=self.settings.slack_signing_secret or "")
 
     async def line_webhook(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -198,7 +215,7 @@ class Gateway:
             return web.json_response({"message": "invalid signature"}, status=401)
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
             log.warning("LINE webhook refused: signed body is not JSON (%d bytes)", len(body))
             return web.json_response({"message": "body is not JSON"}, status=400)
         if not isinstance(data, dict) or not isinstance(data.get("events"), list):
@@ -222,7 +239,8 @@ class Gateway:
                 return web.json_response({"message": "temporarily unavailable"}, status=500)
             if not new:
                 duplicates += 1
-                redelivery = bool((raw.get("deliveryContext") or {}).get("isRedelivery"))
+                context = raw.get("deliveryContext")
+                redelivery = isinstance(context, dict) and bool(context.get("isRedelivery"))
                 log.info("event already recorded; ignored (redelivery=%s)", redelivery)
                 continue
             accepted += 1

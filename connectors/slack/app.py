@@ -20,6 +20,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
 
 from connectors.core.cases import CaseConflict
 from connectors.core.handoff import HandoffService
@@ -130,9 +131,73 @@ def build_slack_app(*, signing_secret: str, desk: SlackDesk, service: HandoffSer
     return app
 
 
-async def handle(app: AsyncApp, request: web.Request) -> web.Response:
-    """aiohttp -> bolt -> aiohttp."""
-    return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+# The parts of a payload that bolt's routing and our listeners read; a payload where they
+# have another shape than Slack sends made bolt fail with a 500 (or a listener crash).
+_EVENT_STRINGS = ("type", "channel", "user", "text", "ts", "thread_ts", "subtype", "bot_id")
+_ACTION_STRINGS = ("action_id", "block_id", "value", "type")
 
 
-__all__ = ["build_slack_app", "handle", "slack_to_plain"]
+def payload_problem(body: Any) -> Optional[str]:
+    """Why a (signed) body is not a Slack payload our listeners can take, or None."""
+    if not isinstance(body, dict):
+        return "not an object"
+    if not isinstance(body.get("type", ""), str):
+        return "type is not a string"
+    if "event" in body:
+        event = body["event"]
+        if not isinstance(event, dict):
+            return "event is not an object"
+        if any(not isinstance(event.get(k), (str, type(None))) for k in _EVENT_STRINGS):
+            return "an event field has the wrong type"
+    if "actions" in body:
+        actions = body["actions"]
+        if not isinstance(actions, list) or not actions or not all(
+                isinstance(a, dict) and isinstance(a.get("action_id"), str)
+                and all(isinstance(a.get(k), (str, type(None))) for k in _ACTION_STRINGS)
+                for a in actions):
+            return "actions are not a list of actions"
+    if "user" in body and not (isinstance(body["user"], dict)
+                               and isinstance(body["user"].get("id"), (str, type(None)))):
+        return "user is not a user"
+    return None
+
+
+def signed_by_slack(body: bytes, headers: Any, signing_secret: str) -> bool:
+    """Slack's v0 signature of the raw body, at most five minutes old; garbled headers
+    (non-numeric or non-ASCII) are simply invalid."""
+    if not signing_secret:
+        return False
+    try:
+        return SignatureVerifier(signing_secret).is_valid(
+            body, headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature"))
+    except (ValueError, TypeError, OverflowError):
+        return False
+
+
+async def handle(app: AsyncApp, request: web.Request,
+                 signing_secret: Optional[str] = None) -> web.Response:
+    """aiohttp -> bolt -> aiohttp.
+
+    With `signing_secret` the signature is checked on the raw bytes before anything is
+    parsed: bolt parses the body before its own check, and a body that is not a Slack
+    payload (not UTF-8, not JSON, JSON that is not an object) made it fail with a 500,
+    signed or not. Such a signed body gets 400, an unsigned one 401; nothing runs."""
+    raw = await request.read()
+    if signing_secret is not None and not signed_by_slack(raw, request.headers, signing_secret):
+        log.warning("Slack request refused: missing, invalid or stale signature (%d bytes)",
+                    len(raw))
+        return web.json_response({"error": "invalid request"}, status=401)
+    try:
+        bolt_request = await to_bolt_request(request)
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        log.warning("Slack request refused: the body is not a Slack payload (%s, %d bytes)",
+                    type(exc).__name__, len(raw))
+        return web.json_response({"error": "not a Slack payload"}, status=400)
+    problem = payload_problem(bolt_request.body)
+    if problem is not None:
+        log.warning("Slack request refused: %s", problem)
+        return web.json_response({"error": "not a Slack payload"}, status=400)
+    return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+
+
+__all__ = ["build_slack_app", "handle", "payload_problem", "signed_by_slack", "slack_to_plain"]

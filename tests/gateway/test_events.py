@@ -105,6 +105,28 @@ async def test_redis_pending_survives_restart(redis_url):
 
 
 @pytest.mark.asyncio
+async def test_an_event_marked_done_by_another_gateway_mid_scan_is_not_listed(redis_url):
+    # pending() reads the ids, then the records; another gateway may finish an event in
+    # between. Seen under load (bench/load.py) as a KeyError that stalled the handler.
+    store = RedisEventStore.from_url(redis_url, prefix=f"test:{uuid.uuid4().hex}:")
+    other = RedisEventStore.from_url(redis_url, prefix=store._prefix)
+    try:
+        await store.record("E1", "U1", 1000, ev())
+        await store.record("E2", "U1", 2000, ev())
+        original_mget = store._r.mget
+
+        async def mget_after_the_other_gateway_finished(keys):
+            await other.mark_done("E1")
+            return await original_mget(keys)
+
+        store._r.mget = mget_after_the_other_gateway_finished
+        assert [p.event_id for p in await store.pending()] == ["E2"]
+    finally:
+        await store.close()
+        await other.close()
+
+
+@pytest.mark.asyncio
 async def test_redis_done_record_drops_customer_text(redis_url):
     import redis.asyncio as aioredis
 

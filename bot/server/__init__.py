@@ -1,0 +1,1 @@
+"""Running Rasa itself: the `rasa` command with this project's speed-up (see speedups.py)."""

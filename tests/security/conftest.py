@@ -1,0 +1,23 @@
+"""Security tests over the real processes: redis-server, the action server and Rasa (from
+.venv-bot, via scripts/stack.py), the gateway as its own process, with LINE and Slack
+emulated. The fixtures are the gateway end-to-end ones (tests/gateway_e2e/conftest.py).
+
+Run: .venv-gateway/bin/python -m pytest tests/security -q
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+if importlib.util.find_spec("linebot") is None or importlib.util.find_spec("pytest_asyncio") is None:
+    # collected from the bot environment: these tests run in .venv-gateway
+    collect_ignore_glob = ["test_*.py"]
+else:
+    from tests.gateway_e2e.conftest import (  # noqa: F401  (fixtures, shared on purpose)
+        action_server, gateway, line_emulator, log_dir, orders_url, rasa, redis_url,
+        slack_emulator)
