@@ -5,11 +5,11 @@
   nothing (a conversation's tracker, the loaded model).
 - No remote model is loaded from an address a request supplies (the class of
   CVE-2024-49375): without or with a wrong token Rasa never contacts the address. WITH
-  the token Rasa 3.6.21 still fetches it (rasa/server.py `PUT /model` passes the body's
-  `model_server` to `load_agent`, used whenever endpoints.yml has no `models:` section):
-  that test is a strict xfail that documents the gap. What protects us is deployment:
-  the token, Rasa bound to loopback (checked here), and a gateway that exposes none of
-  Rasa's routes (checked here).
+  the token, Rasa 3.6.21 as shipped fetches it (rasa/server.py `PUT /model` passes the
+  body's `model_server` to `load_agent`); our Rasa runs as `python -m bot.server`, whose
+  hardening refuses it with 403 before anything is fetched (bot/server/hardening.py).
+  Deployment adds two more walls: Rasa bound to loopback (checked here) and a gateway that
+  exposes none of Rasa's routes (checked here).
 """
 from __future__ import annotations
 
@@ -123,18 +123,18 @@ def test_without_the_token_rasa_never_fetches_a_model_url_from_a_request(rasa, c
         assert evil.wait_for(1, timeout=WAIT_FOR_A_FETCH_S) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Rasa 3.6.21 fetches the model_server URL of PUT /model when the caller has the token "
-    "(rasa/server.py load_model -> rasa/core/agent.py load_agent: a request's model_server is "
-    "used unless endpoints.yml sets `models:`). Mitigated by deployment: the token, Rasa on "
-    "127.0.0.1, and a gateway that forwards none of Rasa's routes."))
 def test_even_with_the_token_rasa_does_not_fetch_a_model_url_from_a_request(rasa):
+    before = json.loads(call(rasa.api("/status"))[1])
     with RequestRecorder(status=404) as evil:
-        status, _ = call(rasa.api("/model"), "PUT", model_server_body(evil))
+        status, body = call(rasa.api("/model"), "PUT", model_server_body(evil))
+        remote, _ = call(rasa.api("/model"), "PUT", {"model_file": "evil.tar.gz", "remote_storage": "aws"})
         fetched = evil.wait_for(1, timeout=WAIT_FOR_A_FETCH_S)
-    # the failed load left the running model in place (checked either way)
-    assert call(rasa.api("/status"))[0] == 200
     assert fetched == [], f"Rasa fetched {fetched[0].path} (HTTP {status} to the caller)"
+    assert status == 403 and "ModelSourceRefused" in body
+    assert remote == 403
+    # the refused load left the running model in place
+    after = json.loads(call(rasa.api("/status"))[1])
+    assert after["model_id"] == before["model_id"]
 
 
 @pytest.mark.parametrize("method, path", [
