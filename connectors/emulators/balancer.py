@@ -21,7 +21,7 @@ import argparse
 import asyncio
 import itertools
 import logging
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import aiohttp
 from aiohttp import web

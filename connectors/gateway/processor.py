@@ -438,7 +438,7 @@ class LineEventProcessor:
         if not batches:
             return True
         to = _push_target(event.payload)
-        first, rest = batches[0], batches[1:]
+        first = batches[0]
         # an attempt before a crash already replied the first batch
         sent = push_fallback and self._done_step(event, STEP_ANSWERED)
         token = None if sent else self._reply_token(event)

@@ -92,7 +92,6 @@ def case_card(case: Case) -> Dict[str, Any]:
     order = ctx.get("order") or {}
     reason = ctx.get("reason") or "request_human"
     items = ctx.get("items") or []
-    claimed = [i for i in items if i.get("claimed")] or items
     title = f"{'🚨' if reason == 'safety' else '🆘'} {REASONS.get(reason, reason)}"
     blocks: List[Dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150], "emoji": True}},

@@ -25,7 +25,7 @@ import pytest
 from scripts import stack
 # The shared stack: imported (not copied) so both suites start the same processes.
 from tests.gateway_e2e.conftest import (  # noqa: F401  (fixtures are found by name)
-    gateway, line_emulator, log_dir, orders_url, rasa, slack_emulator,
+    gateway, line_client, line_emulator, log_dir, orders_url, rasa, slack_emulator,
 )
 
 if importlib.util.find_spec("linebot") is None or importlib.util.find_spec("pytest_asyncio") is None:

@@ -13,24 +13,15 @@ import time
 import uuid
 
 import pytest
-import pytest_asyncio
 import redis
 
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id
+from connectors.emulators.line_client import new_user_id
 from connectors.gateway.processor import _RETRY_KEY_NS
 from connectors.line.api import RETRY_KEY_HEADER
 from tests.faults.conftest import seen_by, user_turns
-from tests.gateway_e2e.conftest import SECRET, reply_for, wait_for
+from tests.gateway_e2e.conftest import reply_for, wait_for
 
 APOLOGY = "処理できませんでした"
-
-
-@pytest_asyncio.fixture
-async def line_client(gateway, line_emulator):
-    client = LineWebhookClient(gateway.webhook_url, SECRET,
-                               token_source=emulator_tokens(line_emulator.emu))
-    yield client
-    await client.close()
 
 
 def pending_ids(redis_url):

@@ -12,24 +12,15 @@ import json
 import uuid
 
 import pytest
-import pytest_asyncio
 import redis
 
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id
+from connectors.emulators.line_client import LineWebhookClient, new_user_id
 from connectors.line.api import RETRY_KEY_HEADER
 from tests.faults.conftest import seen_by, user_turns
 from tests.gateway_e2e.conftest import ACCESS_TOKEN, SECRET, reply_for, wait_for
 
 ASK_STATUS = "注文の状況を教えてください"
 APOLOGY = "処理できませんでした"
-
-
-@pytest_asyncio.fixture
-async def line_client(gateway, line_emulator):
-    client = LineWebhookClient(gateway.webhook_url, SECRET,
-                               token_source=emulator_tokens(line_emulator.emu))
-    yield client
-    await client.close()
 
 
 def calls_with_token(emu, token):

@@ -9,21 +9,11 @@ import threading
 import time
 
 import pytest
-import pytest_asyncio
 
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens
 from tests.faults.conftest import user_turns
-from tests.gateway_e2e.conftest import DEMO_CUSTOMER, SECRET, quick_reply_data, reply_for, texts_of, wait_for
+from tests.gateway_e2e.conftest import DEMO_CUSTOMER, quick_reply_data, reply_for, texts_of, wait_for
 
 LOCK_S = 3.0
-
-
-@pytest_asyncio.fixture
-async def line_client(gateway, line_emulator):
-    client = LineWebhookClient(gateway.webhook_url, SECRET,
-                               token_source=emulator_tokens(line_emulator.emu))
-    yield client
-    await client.close()
 
 
 def hold_exclusive_lock(path: str, seconds: float, locked: threading.Event) -> None:

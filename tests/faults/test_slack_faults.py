@@ -9,26 +9,16 @@ import asyncio
 import json
 
 import pytest
-import pytest_asyncio
 import redis
 
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens
 from connectors.emulators.slack_client import SlackEventsClient
 from tests.faults.conftest import user_turns
-from tests.gateway_e2e.conftest import HANDOFF_CHANNEL, SECRET, SLACK_SECRET, reply_for, wait_for
+from tests.gateway_e2e.conftest import HANDOFF_CHANNEL, SLACK_SECRET, reply_for, wait_for
 from tests.gateway_e2e.test_slack_handoff import (  # noqa: F401  (fresh_conversations: autouse)
     AGENT, EMMA, case_cards, fresh_conversations, open_case, pushes_to,
 )
 
 APOLOGY = "could not process"
-
-
-@pytest_asyncio.fixture
-async def line_client(gateway, line_emulator):
-    client = LineWebhookClient(gateway.webhook_url, SECRET,
-                               token_source=emulator_tokens(line_emulator.emu))
-    yield client
-    await client.close()
 
 
 def case_record(redis_url, case_id):

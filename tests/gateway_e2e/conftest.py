@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -252,6 +251,20 @@ def gateway(line_emulator, slack_emulator, redis_url, rasa, action_server, log_d
     process.start()
     yield process
     process.stop()
+
+
+if importlib.util.find_spec("pytest_asyncio") is not None:  # the gateway environment
+    import pytest_asyncio
+
+    @pytest_asyncio.fixture
+    async def line_client(gateway, line_emulator):
+        """Signs and posts webhooks to the test gateway the way LINE does."""
+        from connectors.emulators.line_client import LineWebhookClient, emulator_tokens
+
+        client = LineWebhookClient(gateway.webhook_url, SECRET,
+                                   token_source=emulator_tokens(line_emulator.emu))
+        yield client
+        await client.close()
 
 
 # --- helpers for the tests ----------------------------------------------------------------

@@ -28,14 +28,6 @@ EMMA = "U00000000000000000000000000000002"
 
 
 @pytest_asyncio.fixture
-async def line_client(gateway, line_emulator):
-    client = LineWebhookClient(gateway.webhook_url, SECRET,
-                               token_source=emulator_tokens(line_emulator.emu))
-    yield client
-    await client.close()
-
-
-@pytest_asyncio.fixture
 async def slack_client(gateway, slack_emulator):
     client = SlackEventsClient(gateway.slack_url, SLACK_SECRET, api_emulator_url=slack_emulator.url)
     yield client

@@ -12,7 +12,6 @@ signing secret, Rasa token).
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Dict, Iterator, List
 
@@ -20,7 +19,6 @@ import pytest
 
 from bot.store.seed import DEMO_CUSTOMERS, DEMO_LINE_USER_ID
 from connectors.emulators.line_client import LineWebhookClient, emulator_tokens
-from scripts import stack
 from tests.e2e.conftest import reset_orders
 from tests.gateway_e2e.conftest import (
     ACCESS_TOKEN, SECRET, SLACK_SECRET, SLACK_TOKEN, GatewayProcess, reply_for, wait_for)
