@@ -135,6 +135,17 @@ def action_server(orders_url: str, log_dir: Path) -> Iterator[RestartableActionS
 
 # --- helpers for the fault tests ------------------------------------------------------------
 
+def pending_ids(redis_url: str) -> List[str]:
+    """The LINE events the gateway still has to answer (its Redis journal)."""
+    import redis
+
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return r.zrange("gw:line:pending", 0, -1)
+    finally:
+        r.close()
+
+
 def user_turns(rasa: Any, sender: str) -> List[str]:
     """Every text the customer said in Rasa's tracker, in order (restarts included: a
     message recorded twice shows twice)."""

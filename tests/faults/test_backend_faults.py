@@ -13,23 +13,14 @@ import time
 import uuid
 
 import pytest
-import redis
 
 from connectors.emulators.line_client import new_user_id
 from connectors.gateway.processor import _RETRY_KEY_NS
 from connectors.line.api import RETRY_KEY_HEADER
-from tests.faults.conftest import seen_by, user_turns
+from tests.faults.conftest import pending_ids, seen_by, user_turns
 from tests.gateway_e2e.conftest import reply_for, wait_for
 
 APOLOGY = "処理できませんでした"
-
-
-def pending_ids(redis_url):
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        return r.zrange("gw:line:pending", 0, -1)
-    finally:
-        r.close()
 
 
 def answers_pushed(emu, user, events):

@@ -12,11 +12,10 @@ import json
 import uuid
 
 import pytest
-import redis
 
 from connectors.emulators.line_client import LineWebhookClient, new_user_id
 from connectors.line.api import RETRY_KEY_HEADER
-from tests.faults.conftest import seen_by, user_turns
+from tests.faults.conftest import pending_ids, seen_by, user_turns
 from tests.gateway_e2e.conftest import ACCESS_TOKEN, SECRET, reply_for, wait_for
 
 ASK_STATUS = "注文の状況を教えてください"
@@ -30,14 +29,6 @@ def calls_with_token(emu, token):
 def pushes_to(emu, user):
     return [r for r in list(emu.requests_to("/v2/bot/message/push"))
             if (r.get("json") or {}).get("to") == user]
-
-
-def pending_ids(redis_url):
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        return r.zrange("gw:line:pending", 0, -1)
-    finally:
-        r.close()
 
 
 @pytest.mark.asyncio
