@@ -14,6 +14,7 @@ the ordering timestamp and the raw payload.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -88,6 +89,9 @@ class EventStore(Protocol):
     async def steps(self, event_id: str) -> Set[str]:
         """The steps noted for the event (empty when none, or forgotten after the TTL)."""
 
+    async def ping(self) -> bool:
+        """True when events can be recorded now (the gateway's readiness)."""
+
     async def close(self) -> None:
         ...
 
@@ -139,6 +143,9 @@ class MemoryEventStore:
     async def pending(self, user_id: Optional[str] = None) -> List[StoredEvent]:
         events = [e for e in self._pending.values() if user_id is None or e.user_id == user_id]
         return sorted(events, key=lambda e: (e.timestamp, e.received_at))
+
+    async def ping(self) -> bool:
+        return True
 
     async def close(self) -> None:
         return None
@@ -245,6 +252,12 @@ class RedisEventStore:
             log.warning("dropping %d pending event ids whose records expired", len(lost))
             await self._r.zrem(self._pending_key, *lost)
         return sorted(out, key=lambda e: (e.timestamp, e.received_at))
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._r.ping(), timeout=2.0))
+        except Exception:  # noqa: BLE001 - any failure means "cannot record now"
+            return False
 
     async def close(self) -> None:
         close = getattr(self._r, "aclose", None) or self._r.close

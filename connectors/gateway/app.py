@@ -1,4 +1,5 @@
-"""The gateway's aiohttp application: POST /line/webhook, GET /healthz.
+"""The gateway's aiohttp application: POST /line/webhook, POST /slack/events, GET /healthz
+(does the bot answer?), GET /readyz (can this gateway record webhooks?), GET /livez.
 
 Webhook path (LINE counts a webhook as failed after 2 s, so the ack comes first):
   raw body -> X-Line-Signature verified FIRST (missing/wrong: 401, nothing parsed or
@@ -251,6 +252,14 @@ class Gateway:
         return web.json_response({"accepted": accepted, "duplicates": duplicates,
                                   "skipped": skipped})
 
+    async def readyz(self, request: web.Request) -> web.Response:
+        """Can this gateway take webhooks now? Only its event store matters: with Rasa or the
+        action server down it still acks, keeps the events and answers later, so a load
+        balancer must keep sending it traffic (GET /healthz says whether the bot answers)."""
+        ok = await self.store.ping()
+        return web.json_response({"status": "ok" if ok else "unavailable", "event_store": ok},
+                                 status=200 if ok else 503)
+
     async def healthz(self, request: web.Request) -> web.Response:
         checks = await self.health.check()
         ok = all(checks.values())
@@ -279,10 +288,19 @@ def create_app(settings: Settings, store: Optional[EventStore] = None,
     async def slack_events(request: web.Request) -> web.Response:
         return await request.app[GATEWAY].slack_events(request)
 
+    async def livez(request: web.Request) -> web.Response:
+        # The process serves requests; restarting it would not fix anything it depends on.
+        return web.json_response({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        return await request.app[GATEWAY].readyz(request)
+
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     app.router.add_post("/line/webhook", webhook)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
     app.router.add_post("/slack/events", slack_events)
     return app
 

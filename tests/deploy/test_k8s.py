@@ -80,7 +80,8 @@ def test_probes_use_the_health_endpoints(manifests: List[Manifest]) -> None:
     assert container(manifests, "actions")["readinessProbe"]["httpGet"]["path"] == "/health"
     gateway = container(manifests, "gateway")
     # Not /healthz: it is 503 while Rasa is down, when the gateway must keep acking webhooks.
-    assert "tcpSocket" in gateway["readinessProbe"] and "tcpSocket" in gateway["livenessProbe"]
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert gateway["livenessProbe"]["httpGet"]["path"] == "/livez"
 
 
 @pytest.mark.parametrize("name", SERVICE_TARGETS + ("redis",))

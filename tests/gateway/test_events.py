@@ -127,6 +127,19 @@ async def test_an_event_marked_done_by_another_gateway_mid_scan_is_not_listed(re
 
 
 @pytest.mark.asyncio
+async def test_ping_says_whether_events_can_be_recorded(store):
+    assert await store.ping() is True
+    import socket
+    with socket.socket() as sock:  # a port where no Redis answers
+        sock.bind(("127.0.0.1", 0))
+        dead = RedisEventStore.from_url(f"redis://127.0.0.1:{sock.getsockname()[1]}/0")
+        try:
+            assert await dead.ping() is False
+        finally:
+            await dead.close()
+
+
+@pytest.mark.asyncio
 async def test_redis_done_record_drops_customer_text(redis_url):
     import redis.asyncio as aioredis
 

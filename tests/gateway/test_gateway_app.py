@@ -534,6 +534,22 @@ async def test_healthz(gw, fake_bot):
 
 
 @pytest.mark.asyncio
+async def test_with_rasa_down_the_gateway_is_still_ready_for_webhooks(gw, fake_bot):
+    # A load balancer probes /readyz: the gateway acks and keeps events while Rasa is down,
+    # so it must keep getting LINE's webhooks; /healthz tells whether the bot answers.
+    import aiohttp
+
+    fake_bot.up = False
+    async with aiohttp.ClientSession() as s:
+        async with s.get(str(gw.server.make_url("/healthz"))) as r:
+            assert r.status == 503
+        async with s.get(str(gw.server.make_url("/readyz"))) as r:
+            assert r.status == 200 and await r.json() == {"status": "ok", "event_store": True}
+        async with s.get(str(gw.server.make_url("/livez"))) as r:
+            assert r.status == 200
+
+
+@pytest.mark.asyncio
 async def test_redis_store_and_lease(make_gateway, emu, fake_bot, redis_url):
     from connectors.core.events import RedisEventStore
 
