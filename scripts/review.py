@@ -7,6 +7,8 @@ Reads the conversations Rasa keeps (the tracker store of the endpoints file: Red
 see scripts/endpoints.py), not the logs, and lists each message that was
   low_confidence       the intent's confidence was below --min-confidence,
   fallback             the NLU gave up (nlu_fallback) or the bot asked to rephrase,
+  not_understood       the bot could not use the answer (an order, item or remedy it did
+                       not recognise: its `*_not_understood` responses),
   rephrased            the customer said nearly the same thing again right after,
   frustration_handoff  it led to a handoff for frustration or misunderstanding.
 One row per message: id, pseudonymised conversation, language, the message, the predicted
@@ -46,6 +48,8 @@ KEY_FILE = ROOT / "var" / "review-key"
 # Bot actions that mean "I did not understand": the message before them was misread.
 FALLBACK_ACTIONS = {"action_clarify_or_handoff", "action_default_fallback", "utter_clarify",
                     "action_default_ask_affirmation", "utter_ask_rephrase"}
+# Responses that say "I could not use what you wrote" (in the claim form, for instance).
+NOT_UNDERSTOOD_RESPONSE = re.compile(r"^utter_(clarify|\w+_not_understood)$")
 HANDOFF_REASONS_TO_REVIEW = {"frustration", "repeated_misunderstanding", "all_remedies_refused"}
 REPHRASE_SIMILARITY = 0.6
 REPHRASE_WITHIN_S = 180
@@ -128,6 +132,9 @@ def review_events(sender_id: str, events: Sequence[Dict[str, Any]], key: bytes,
                 users[-1]["reasons"].add("frustration_handoff")
         elif kind == "action" and event.get("name") in FALLBACK_ACTIONS and users:
             users[-1]["reasons"].add("fallback")
+        elif kind == "bot" and users and NOT_UNDERSTOOD_RESPONSE.match(
+                str((event.get("metadata") or {}).get("utter_action") or "")):
+            users[-1]["reasons"].add("not_understood")
         elif kind == "user":
             text = (event.get("text") or "").strip()
             intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""

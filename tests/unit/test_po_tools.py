@@ -121,10 +121,15 @@ def test_review_picks_misread_messages_and_pseudonymises_the_customer():
         {"event": "slot", "name": "handoff_reason", "value": "frustration", "timestamp": 51},
         _user("もしもし", "relayed_to_agent", 1.0, 60),
         _user("/choose_order{\"order_id\":\"1001\"}", "inform", 1.0, 70),
+        _user("ほにゃらら", "goodbye", 0.91, 80),
+        {"event": "bot", "text": "すみません、どのご注文か分かりませんでした。", "timestamp": 81,
+         "metadata": {"utter_action": "utter_order_not_understood"}},
     ]
     rows = review.review_events("U0123456789abcdef", events, b"key", min_confidence=0.6)
     by_text = {r.message: r for r in rows}
-    assert set(by_text) == {"ほげほげ", "卵がないって言ってるの", "卵がないって言ってるのに"}
+    assert set(by_text) == {"ほげほげ", "卵がないって言ってるの", "卵がないって言ってるのに", "ほにゃらら"}
+    # Read confidently as goodbye, but the claim form could not use it: worth a look.
+    assert by_text["ほにゃらら"].reason == "not_understood"
     assert by_text["ほげほげ"].reason == "fallback"
     assert by_text["ほげほげ"].predicted_intent == "greet"  # the classifier's guess behind the fallback
     assert by_text["卵がないって言ってるの"].reason == "low_confidence+rephrased"
