@@ -127,11 +127,10 @@ class HandoffService:
         if not sent:
             return
 
-        def clear(c: Case) -> None:
+        def clear_and_count(c: Case) -> None:
             c.context["backlog"] = c.context.get("backlog", [])[sent:]
-        await self.cases.update(case.case_id, clear)
-        for _ in range(sent):
-            await self._count(case.case_id, "to_agent")
+            c.relayed["to_agent"] = c.relayed.get("to_agent", 0) + sent
+        await self.cases.update(case.case_id, clear_and_count)
 
     async def announce_pending(self) -> int:
         """Posts cases that have no thread yet (the agents' side was down) and re-announces
