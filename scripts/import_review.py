@@ -108,6 +108,12 @@ def import_file(path: Path, nlu_dir: Path = nlu_data.NLU_DIR, dry_run: bool = Fa
     labelled, errors, _ = check(path, nlu_dir, domain_path)
     if errors:
         raise ImportError_("\n".join(errors))
+    return write_examples(labelled, nlu_dir, dry_run)
+
+
+def write_examples(labelled: List[Labelled], nlu_dir: Path = nlu_data.NLU_DIR,
+                   dry_run: bool = False) -> Dict[Path, int]:
+    """Append checked rows to their intents' files; returns lines added per file."""
     groups: Dict[Tuple[Path, str], List[str]] = {}
     for item in labelled:
         target = nlu_data.intent_file(item.language, item.intent, nlu_dir)
@@ -136,11 +142,13 @@ def main(argv: Optional[List[str]] = None) -> int:
               file=sys.stderr)
         return 1
     try:
-        _, _, unlabelled = check(args.file, args.nlu_dir)
-        added = import_file(args.file, args.nlu_dir, args.dry_run)
+        labelled, errors, unlabelled = check(args.file, args.nlu_dir)
     except ImportError_ as error:
-        print(f"import-review: nothing imported, fix these first:\n{error}", file=sys.stderr)
+        errors = [str(error)]
+    if errors:
+        print("import-review: nothing imported, fix these first:\n" + "\n".join(errors), file=sys.stderr)
         return 1
+    added = write_examples(labelled, args.nlu_dir, args.dry_run)
     verb = "would add" if args.dry_run else "added"
     for target, count in sorted(added.items()):
         shown = target.relative_to(nlu_data.ROOT) if target.is_relative_to(nlu_data.ROOT) else target
