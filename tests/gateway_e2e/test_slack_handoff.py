@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 
 import pytest
 import pytest_asyncio
@@ -80,6 +81,21 @@ async def open_case(line_client, emu, slack, rasa, user, text):
     case_id = await wait_for(lambda: rasa.tracker(user)["slots"].get("case_id"), 30, what="a case id")
     card = await wait_for(lambda: (case_cards(slack, case_id) or [None])[0], 30, what="the Slack card")
     return case_id, card
+
+
+async def opening_settled(slack, card_ts: str, quiet: float = 2.0, timeout: float = 60.0) -> None:
+    """Waits until no Slack call has named the card for `quiet` seconds."""
+    def naming() -> int:
+        return sum(1 for c in list(slack.calls) if card_ts in json.dumps(c))
+    deadline = time.monotonic() + timeout
+    seen, since = naming(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the case's opening was still posting after {timeout:.0f}s")
+        await asyncio.sleep(0.1)
+        now = naming()
+        if now != seen:
+            seen, since = now, time.monotonic()
 
 
 @pytest.mark.asyncio
@@ -259,19 +275,22 @@ async def test_forged_and_stale_slack_requests_are_refused_and_change_nothing(
         gateway, line_emulator, slack_emulator, rasa, line_client, slack_client):
     emu, slack = line_emulator.emu, slack_emulator.emu
     case_id, card = await open_case(line_client, emu, slack, rasa, EMMA, "I want to talk to a human")
+    # The card is only the start of the case's opening: the transcript and Emma's recent
+    # photos (one from an earlier test) follow it into the thread. Count from when it is done.
+    await opening_settled(slack, card["ts"])
     calls = len(slack.calls)
     forged = await slack_client.press_button("case_claim", case_id, user_id=AGENT, channel=HANDOFF_CHANNEL,
                                              message_ts=card["ts"], secret="not-the-signing-secret")
     stale = await slack_client.press_button("case_claim", case_id, user_id=AGENT, channel=HANDOFF_CHANNEL,
                                             message_ts=card["ts"],
-                                            timestamp=int(__import__("time").time()) - 301)
+                                            timestamp=int(time.time()) - 301)
     forged_reply = await slack_client.thread_reply(HANDOFF_CHANNEL, card["ts"], AGENT, "forged",
                                                    secret="not-the-signing-secret")
     assert [forged[0], stale[0], forged_reply[0]] == [401, 401, 401]
     await asyncio.sleep(1.0)
     assert "Unclaimed" in card_text(case_cards(slack, case_id)[0])
     assert not [p for p in pushes_to(emu, EMMA) if p["message"].get("text") == "forged"]
-    # Nothing was done to this case (an earlier test's photo upload may still be finishing
-    # in another case's thread, so only calls that name this case's card count).
+    # Nothing was done to this case (only calls that name this case's card count: another
+    # case's thread may still be busy).
     assert [c["method"] for c in slack.calls[calls:]
             if c["method"] != "auth.test" and card["ts"] in json.dumps(c)] == []
