@@ -129,6 +129,8 @@ class Turn:
         return self.text.startswith("/")
 
     def confidence(self, intent: str) -> float:
+        if self.parse_data.get("unfamiliar_input"):
+            return 0.0  # no word the classifier could know: its ranking is a guess
         for ranked in self.parse_data.get("intent_ranking") or []:
             if ranked.get("name") == intent:
                 return float(ranked.get("confidence") or 0.0)

@@ -14,6 +14,6 @@ exec python -m bot.server run \
   --model /app/models \
   --endpoints "${RASA_ENDPOINTS:-/app/deploy/endpoints.redis.yml}" \
   --credentials /app/credentials.yml \
-  --enable-api --auth-token "$RASA_TOKEN" \
+  --enable-api --auth-token="$RASA_TOKEN" \
   --interface 0.0.0.0 --port 5005 \
   "$@"

@@ -64,7 +64,7 @@ if [ -z "${RASA_TOKEN:-}" ]; then
 fi
 export RASA_TOKEN
 .venv-bot/bin/python -m bot.server run --model "$served" --endpoints "$endpoints" --credentials credentials.yml \
-  --enable-api --auth-token "$RASA_TOKEN" --interface "${RASA_INTERFACE:-127.0.0.1}" --port "$RASA_PORT" \
+  --enable-api --auth-token="$RASA_TOKEN" --interface "${RASA_INTERFACE:-127.0.0.1}" --port "$RASA_PORT" \
   >>var/log/rasa.log 2>&1 &
 pids+=($!)
 echo "run: Rasa on 127.0.0.1:$RASA_PORT (log: var/log/rasa.log); loading the model..." >&2

@@ -137,7 +137,9 @@ def start_rasa(model: str, action_url: str, log_dir: Path, port: Optional[int] =
         "rasa",
         [
             # `rasa run` with the project's speed-up (bot/server), as make run and the image do.
-            str(BOT_BIN / "python"), "-m", "bot.server", "run", "--enable-api", "--auth-token", token,
+            # "--auth-token=" form: a token_urlsafe token may start with "-", which argparse
+            # would read as an option when given as a separate argument.
+            str(BOT_BIN / "python"), "-m", "bot.server", "run", "--enable-api", f"--auth-token={token}",
             "--interface", "127.0.0.1", "--port", str(port), "--model", model,
             "--endpoints", endpoints, "--credentials", "credentials.yml",
         ],

@@ -13,17 +13,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.components.lexicon_component import LexiconComponent
 from bot.components.scripts import JAPANESE_RUN, katakana_to_hiragana, normalize
 
 DEFAULT_LEXICON = Path(__file__).resolve().parent.parent / "frustration_lexicon.yml"
@@ -273,26 +271,11 @@ def _word_and_weight(item: yaml.Node, where: str, fail) -> Tuple[str, float]:
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
 )
-class FrustrationSignals(GraphComponent):
+class FrustrationSignals(LexiconComponent):
     """Adds `frustration_signals` (angry/desperate words, intensifiers, shouting) to each message."""
 
-    @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
-        return {"lexicon": None}  # None: bot/frustration_lexicon.yml
-
-    def __init__(self, lexicon: FrustrationLexicon) -> None:
-        self._lexicon = lexicon
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "FrustrationSignals":
-        path: Optional[str] = config.get("lexicon")
-        return cls(load_lexicon(Path(path) if path else DEFAULT_LEXICON))
+    default_lexicon = DEFAULT_LEXICON
+    read_lexicon = staticmethod(load_lexicon)
 
     def signals(self, text: str, tokens: Sequence[Any] = ()) -> List[Dict[str, Any]]:
         spans = [(t.start, t.end, t.text, getattr(t, "lemma", None) or t.text) for t in tokens]

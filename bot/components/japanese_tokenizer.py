@@ -23,6 +23,9 @@ from bot.components.scripts import JAPANESE_RUN, normalize
 _WORD = re.compile(r"\w+(?:'\w+)*")
 # UniDic parts of speech that are punctuation or blanks, not words.
 _SKIPPED_POS = {"補助記号", "空白"}
+# Token data key for UniDic's part of speech (bot/components/unfamiliar_input.py reads it;
+# a key of its own so that no Rasa featurizer picks it up as "pos").
+MECAB_POS = "mecab_pos"
 
 
 @DefaultV1Recipe.register(
@@ -85,6 +88,7 @@ class JapaneseTokenizer(Tokenizer):
                     normalize(surface),
                     offset + start,
                     offset + cursor,
+                    data={MECAB_POS: word.feature.pos1},
                     lemma=_lemma(word.feature.lemma, surface),
                 )
             )

@@ -10,13 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Text
+from typing import Any, Dict, List, Sequence
 
 import yaml
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
@@ -27,7 +24,8 @@ from rasa.shared.nlu.constants import (
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.components.scripts import JAPANESE_RUN, katakana_to_hiragana, normalize
+from bot.components.lexicon_component import LexiconComponent
+from bot.components.scripts import katakana_to_hiragana, normalize
 
 SAFETY_INTENT = "report_safety_issue"
 DEFAULT_LEXICON = Path(__file__).resolve().parent.parent / "signals.yml"
@@ -59,6 +57,21 @@ class SafetyLexicon:
             if re.search(r"\b" + re.escape(normalize(term)), folded):
                 found.append(term)
         return found
+
+
+_HIRAGANA_ONLY = re.compile(r"^[\u3040-\u309fー]+$")
+
+
+def word_forms(tokens: Sequence[Any]) -> List[str]:
+    """Each token's text, and its lemma unless the text is all hiragana.
+
+    A lemma folds ケガ and 怪我 together, but for a hiragana word MeCab's lemma is a
+    guess between homophones: Kansai "番号30441やけど" ("...but") came back as 火傷 (a burn).
+    Hiragana spellings of safety words are listed in signals.yml instead.
+    """
+    forms = [t.text for t in tokens]
+    forms += [t.lemma for t in tokens if getattr(t, "lemma", None) and not _HIRAGANA_ONLY.match(t.text)]
+    return forms
 
 
 def load_lexicon(path: Path = DEFAULT_LEXICON) -> SafetyLexicon:
@@ -96,26 +109,11 @@ def load_lexicon(path: Path = DEFAULT_LEXICON) -> SafetyLexicon:
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
 )
-class SafetySignals(GraphComponent):
+class SafetySignals(LexiconComponent):
     """Overrides the intent with `report_safety_issue` when a safety word appears."""
 
-    @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
-        return {"lexicon": None}  # None: bot/signals.yml
-
-    def __init__(self, lexicon: SafetyLexicon) -> None:
-        self._lexicon = lexicon
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "SafetySignals":
-        path: Optional[str] = config.get("lexicon")
-        return cls(load_lexicon(Path(path) if path else DEFAULT_LEXICON))
+    default_lexicon = DEFAULT_LEXICON
+    read_lexicon = staticmethod(load_lexicon)
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
@@ -123,7 +121,7 @@ class SafetySignals(GraphComponent):
             if not text:
                 continue
             tokens = message.get(TOKENS_NAMES[TEXT]) or []
-            found = self._lexicon.matches(text, [t.lemma for t in tokens] + [t.text for t in tokens])
+            found = self._lexicon.matches(text, word_forms(tokens))
             if not found:
                 continue
             message.set("safety_signals", found, add_to_output=True)

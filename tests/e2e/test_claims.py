@@ -204,3 +204,23 @@ def test_two_off_topic_messages_in_a_row_reach_a_person(bot):
     second = chat.say("おすすめの映画はありますか")
     case = handoff_case(second)
     assert case is not None and case["reason"] in ("out_of_scope", "repeated_misunderstanding")
+
+
+def test_nonsense_gets_a_question_back_not_a_guess(bot, orders_url):
+    # The classifier alone read this as a safety report (a person at once) at 0.7.
+    chat = bot(ENGLISH_CUSTOMER, language="en")
+    reply = chat.say("xyzzy plugh")
+    assert handoff_case(reply) is None
+    assert "didn't quite get that" in texts(reply)
+
+    # With the remedies on screen, a keyboard mash chooses nothing; the buttons still work.
+    chat = bot(DEMO_CUSTOMER, language="ja")
+    reply = chat.say("親子丼に別卵が付いていませんでした")
+    reply = chat.say(button(reply, "#1001"))
+    reply = offers = chat.say(button(reply, "別卵"))
+    reply = chat.say("ぴよぴよぽぽぽ ふがふが")
+    assert handoff_case(reply) is None
+    assert remedies_for(orders_url, chat.slot("case_id")) is None, texts(reply)
+    reply = chat.say(payload_for_remedy(offers, "refund_item"))
+    applied = remedies_for(orders_url, chat.slot("case_id"))
+    assert (applied.kind, applied.amount) == ("refund_item", 80)

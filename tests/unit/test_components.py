@@ -1,12 +1,20 @@
 """The custom NLU components on real text: tokens, language, safety words."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.nlu.classifiers.fallback_classifier import FallbackClassifier
+from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.japanese_tokenizer import JapaneseTokenizer
 from bot.components.safety_signals import LexiconError, SafetySignals, load_lexicon
 from bot.components.scripts import detect_language
+from bot.components.unfamiliar_input import UnfamiliarInputGuard
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +97,10 @@ def safety(tokenizer):
         "ガラス片が入っていて口を切った",
         "my son is allergic to peanuts and there were peanuts",
         "I threw up after eating the curry",
+        "食べてから体中が痒いです",
+        "喉が腫れてきた気がする",
+        "my face is swollen since the curry",
+        "there was a cockroach in the salad",
     ],
 )
 def test_safety_words_override_the_intent(safety, text):
@@ -99,7 +111,10 @@ def test_safety_words_override_the_intent(safety, text):
 
 @pytest.mark.parametrize(
     "text",
-    ["卵だけが入っていませんでした", "ポテトが少しだけ冷めていた", "the box was a bit squashed", "I'm sick of waiting"],
+    ["卵だけが入っていませんでした", "ポテトが少しだけ冷めていた", "the box was a bit squashed", "I'm sick of waiting",
+     # Kansai "...やけど" ("but") is not やけど (a burn); MeCab's lemma for it is 火傷
+     "番号30441やけど", "注文したんやけど来てへん",
+     "the toothbrush came in the wrong colour", "the cake mould arrived dented", "onaka suita, where is my food"],
 )
 def test_ordinary_complaints_are_not_safety_cases(safety, text):
     intent, signals = safety(text)
@@ -114,3 +129,65 @@ def test_lexicon_errors_name_the_file_and_line(tmp_path):
     path.write_text("safety:\n  fr:\n    - allergie\n", encoding="utf-8")
     with pytest.raises(LexiconError, match=r"signals.yml:2: safety.fr: unknown language"):
         load_lexicon(path)
+
+
+# --- Unfamiliar input: no guess on a message without one word the model could know -------
+@pytest.fixture(scope="module")
+def guard(tmp_path_factory):
+    """The guard trained on the real training data, saved and loaded back as Rasa does."""
+    storage = LocalModelStorage(tmp_path_factory.mktemp("model"))
+    resource = Resource("unfamiliar_input")
+    context = ExecutionContext(GraphSchema({}), "test")
+    config = UnfamiliarInputGuard.get_default_config()
+    UnfamiliarInputGuard.create(config, storage, resource, context).train(load_data(str(Path(__file__).resolve().parents[2] / "bot" / "data" / "nlu")))
+    return UnfamiliarInputGuard.load(config, storage, resource, context)
+
+
+def parse(tokenizer, guard, text, intent="express_frustration", entities=()):
+    """Tokenizer, a classifier's confident guess, the guard and Rasa's FallbackClassifier."""
+    message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.99},
+                            "intent_ranking": [{"name": intent, "confidence": 0.99}],
+                            "entities": list(entities)})
+    tokenizer.process([message])
+    guard.process([message])
+    fallback = FallbackClassifier({**FallbackClassifier.get_default_config(), "threshold": 0.45})
+    fallback.process([message])
+    return message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ぴよぴよぽぽぽ ふがふが", "にゃーん", "ほげほげ", "あああああ", "ｗｗｗｗ", "xyzzy plugh",
+     "hogehoge", "qwerty uiop", "zzzzzz", "lkjh lkjh", "。。。", "？？？"],
+)
+def test_nonsense_gets_the_fallback_not_a_confident_guess(tokenizer, guard, text):
+    message = parse(tokenizer, guard, text, entities=[{"entity": "item", "value": "x", "start": 0, "end": 1}])
+    assert message.get("intent")["name"] == "nlu_fallback"
+    assert message.get("unfamiliar_input") is True
+    assert message.get("entities") == []
+    # the classifier's guess stays in the ranking, for the review queue
+    assert "express_frustration" in [r["name"] for r in message.get("intent_ranking")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "卵が入ってない", "はい", "ok", "1001",
+        "かき揚げ",                      # a dish the training data never names: a dictionary noun
+        "電子マネーで払えるん？",         # unseen words of a real sentence
+        "cancelll pls", "pleaseeee", "delivry",  # stretched and misspelt words
+        "👍",                            # no word characters, but in the training data
+    ],
+)
+def test_real_words_keep_the_classifiers_answer(tokenizer, guard, text):
+    message = parse(tokenizer, guard, text, intent="affirm")
+    assert message.get("intent")["name"] == "affirm", message.get("intent")
+    assert message.get("unfamiliar_input") is None
+
+
+def test_an_untrained_guard_changes_nothing(tokenizer, tmp_path):
+    storage = LocalModelStorage(tmp_path)
+    context = ExecutionContext(GraphSchema({}), "test")
+    config = UnfamiliarInputGuard.get_default_config()
+    empty = UnfamiliarInputGuard.load(config, storage, Resource("never_trained"), context)
+    assert parse(tokenizer, empty, "xyzzy plugh").get("intent")["name"] == "express_frustration"

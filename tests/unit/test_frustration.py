@@ -110,6 +110,18 @@ def test_intents_count_by_confidence_even_when_another_intent_won():
     assert reasons(result) == {"express_frustration": approx(0.8 * 0.4)}  # 0.05 is noise
 
 
+def test_the_classifiers_guess_on_nonsense_is_not_frustration():
+    # "ぴよぴよぽぽぽ" read as express_frustration at 0.999 came near the threshold alone
+    ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "express_frustration", "confidence": 0.999}]
+    mash = user("ぴよぴよぽぽぽ ふがふが", "nlu_fallback", 0.45, ranking=ranking,
+                signals=[{"signal": "shouting", "text": "ぽぽぽ", "weight": 0.4}])
+    mash["parse_data"]["unfamiliar_input"] = True
+    result = assess([mash], SETTINGS)
+    assert "express_frustration" not in reasons(result) and not result.hand_off
+    del mash["parse_data"]["unfamiliar_input"]
+    assert reasons(assess([mash], SETTINGS))["express_frustration"] == approx(0.8 * 0.999)  # unmarked
+
+
 def test_angry_words_add_up_and_an_intensifier_multiplies_them():
     one = assess([user("最悪", signals=[angry()])], SETTINGS)
     assert reasons(one)["angry_word"] == approx(0.45)
