@@ -9,11 +9,9 @@ Run: .venv-gateway/bin/python -m pytest tests/deploy -q   (or scripts/check_depl
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Set
@@ -21,15 +19,15 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Set
 import pytest
 import yaml
 
+from tests.environments import in_gateway_environment
+
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from scripts import stack  # noqa: E402  (stdlib only)
 
 # These tests run in .venv-gateway (they start the gateway's Settings); the bot environment
 # collects `tests/` too and lacks line-bot-sdk, so it leaves this folder alone.
-if importlib.util.find_spec("linebot") is None:
+if not in_gateway_environment():
     collect_ignore_glob = ["test_*.py"]
 
 K8S_DIR = ROOT / "deploy" / "k8s"

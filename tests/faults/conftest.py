@@ -12,7 +12,6 @@ Run: .venv-gateway/bin/python -m pytest tests/faults -q -x
 """
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import tempfile
@@ -23,13 +22,14 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 from scripts import stack
-# The shared stack: imported (not copied) so both suites start the same processes.
-from tests.gateway_e2e.conftest import (  # noqa: F401  (fixtures are found by name)
-    gateway, line_client, line_emulator, log_dir, orders_url, rasa, slack_emulator,
-)
-
-if importlib.util.find_spec("linebot") is None or importlib.util.find_spec("pytest_asyncio") is None:
+from tests.environments import in_gateway_environment
+if not in_gateway_environment():
     collect_ignore_glob = ["test_*.py"]  # collected from the bot environment: not ours
+else:
+    # The shared stack: imported (not copied) so both suites start the same processes.
+    from tests.gateway_e2e.conftest import (  # noqa: F401  (fixtures are found by name)
+        gateway, line_client, line_emulator, log_dir, orders_url, rasa, slack_client, slack_emulator,
+    )
 
 
 class RestartableRedis:

@@ -76,6 +76,8 @@ async def test_gateway_killed_after_acking_an_agent_reply_delivers_it_once_after
     case_id, card = await open_case(line_client, emu, slack, rasa, EMMA,
                                     "I'd like to speak to a real person please")
     reply = "Hello, this is Sato. I am sending a new order right now."
+    # Its own client, not the `slack_client` fixture: it is closed before the gateway
+    # restarts, so that no kept-alive connection to the killed process is reused.
     slack_client = SlackEventsClient(gateway.slack_url, SLACK_SECRET,
                                      api_emulator_url=slack_emulator.url)
     try:

@@ -4,22 +4,17 @@ Run: .venv-gateway/bin/python -m pytest tests/gateway -q
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from tests.environments import in_gateway_environment
 
 from scripts import stack  # noqa: E402  (stdlib only, shared with the bot tests)
 
 # The bot environment (.venv-bot) collects `tests/` too; it has neither line-bot-sdk nor
 # pytest-asyncio, so skip this folder there instead of failing on imports.
-if importlib.util.find_spec("linebot") is None or importlib.util.find_spec("pytest_asyncio") is None:
+if not in_gateway_environment():
     collect_ignore_glob = ["test_*.py"]
 
 

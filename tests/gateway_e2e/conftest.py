@@ -12,7 +12,6 @@ import importlib.util
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,13 +19,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
+from tests.environments import in_gateway_environment
+
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from scripts import stack  # noqa: E402  (stdlib only)
 
-if importlib.util.find_spec("linebot") is None or importlib.util.find_spec("pytest_asyncio") is None:
+if not in_gateway_environment():
     # collected from the bot environment: not ours to run there
     collect_ignore_glob = ["test_*.py"]
 
@@ -263,6 +262,15 @@ if importlib.util.find_spec("pytest_asyncio") is not None:  # the gateway enviro
 
         client = LineWebhookClient(gateway.webhook_url, SECRET,
                                    token_source=emulator_tokens(line_emulator.emu))
+        yield client
+        await client.close()
+
+    @pytest_asyncio.fixture
+    async def slack_client(gateway, slack_emulator):
+        """Signs and posts Events API and interactivity requests to the test gateway as Slack does."""
+        from connectors.emulators.slack_client import SlackEventsClient
+
+        client = SlackEventsClient(gateway.slack_url, SLACK_SECRET, api_emulator_url=slack_emulator.url)
         yield client
         await client.close()
 

@@ -13,7 +13,6 @@ import sqlite3
 import time
 
 import pytest
-import pytest_asyncio
 import redis
 
 from connectors.emulators.line_client import LineWebhookClient, emulator_tokens
@@ -26,13 +25,6 @@ from tests.gateway_e2e.conftest import (
 
 AGENT, OTHER_AGENT, OUTSIDER = "U0AGENT001", "U0AGENT002", "U0OUTSIDER"
 EMMA = "U00000000000000000000000000000002"
-
-
-@pytest_asyncio.fixture
-async def slack_client(gateway, slack_emulator):
-    client = SlackEventsClient(gateway.slack_url, SLACK_SECRET, api_emulator_url=slack_emulator.url)
-    yield client
-    await client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ Run: .venv-gateway/bin/python -m pytest tests/scale -q
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
 from dataclasses import dataclass
@@ -23,8 +22,9 @@ import pytest
 
 from scripts import stack
 from scripts.endpoints import write_endpoints
+from tests.environments import in_gateway_environment
 
-if importlib.util.find_spec("linebot") is None or importlib.util.find_spec("pytest_asyncio") is None:
+if not in_gateway_environment():
     # collected from the bot environment: not ours to run there
     collect_ignore_glob = ["test_*.py"]
 else:

@@ -6,15 +6,9 @@ Run: .venv-gateway/bin/python -m pytest tests/security -q
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from tests.environments import in_gateway_environment
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-if importlib.util.find_spec("linebot") is None or importlib.util.find_spec("pytest_asyncio") is None:
+if not in_gateway_environment():
     # collected from the bot environment: these tests run in .venv-gateway
     collect_ignore_glob = ["test_*.py"]
 else:

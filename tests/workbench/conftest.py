@@ -7,18 +7,16 @@ Screenshots of each page land in results/screenshots/.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
 import pytest
 
+from tests.environments import in_gateway_environment
+
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from scripts import stack  # noqa: E402
 
@@ -27,7 +25,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = ROOT / "results" / "screenshots"
 
-if any(importlib.util.find_spec(m) is None for m in ("playwright", "linebot", "pytest_asyncio")):
+if not in_gateway_environment("playwright"):
     # collected from the bot environment: not ours to run there
     collect_ignore_glob = ["test_*.py"]
 else:
