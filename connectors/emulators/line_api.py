@@ -168,6 +168,10 @@ class LineApiEmulator:
         self._failures.append(_Failure(path_prefix, status, times, {"message": message},
                                        dict(headers or {})))
 
+    def clear_failures(self) -> None:
+        """Drop the failures injected with fail_next that are not used up yet."""
+        self._failures.clear()
+
     def requests_to(self, path: str) -> List[Dict[str, Any]]:
         return [r for r in self.requests if r["path"] == path]
 

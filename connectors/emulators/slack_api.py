@@ -289,6 +289,10 @@ class SlackApiEmulator:
             retry_after = 1
         self._failures.append(_Failure(method, int(status), int(count), retry_after, error))
 
+    def clear_failures(self) -> None:
+        """Drop the failures injected with fail_next that are not used up yet."""
+        self._failures.clear()
+
     def messages(self, channel: Optional[str] = None,
                  thread_ts: Optional[str] = None) -> List[Dict[str, Any]]:
         """Posted messages as they are now (after chat.update), oldest first, each with
