@@ -129,7 +129,7 @@ class HandoffService:
 
         def clear_and_count(c: Case) -> None:
             c.context["backlog"] = c.context.get("backlog", [])[sent:]
-            c.relayed["to_agent"] = c.relayed.get("to_agent", 0) + sent
+            _count_relayed(c, "to_agent", sent)
         await self.cases.update(case.case_id, clear_and_count)
 
     async def announce_pending(self) -> int:
@@ -335,9 +335,7 @@ class HandoffService:
             log.warning("relayed turn not written to Rasa's tracker (%s)", exc)
 
     async def _count(self, case_id: str, direction: str) -> None:
-        def bump(c: Case) -> None:
-            c.relayed[direction] = c.relayed.get(direction, 0) + 1
-        await self.cases.update(case_id, bump)
+        await self.cases.update(case_id, lambda c: _count_relayed(c, direction))
 
     @staticmethod
     async def _safe_desk(call: Any) -> None:
@@ -354,3 +352,8 @@ def customer_line(case: Case, text: str) -> str:
 
 __all__ = ["AgentDesk", "AgentDeskError", "CustomerChannel", "HandoffService",
            "handoff_payloads", "is_internal_note", "customer_line"]
+
+
+def _count_relayed(case: Case, direction: str, messages: int = 1) -> None:
+    """Adds to the case's count of messages relayed "to_agent" or "to_customer"."""
+    case.relayed[direction] = case.relayed.get(direction, 0) + messages
