@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 inputs=$( { ls config.yml domain.yml requirements/bot.lock; find bot/data bot/components -type f \( -name '*.yml' -o -name '*.py' \); } | LC_ALL=C sort)
 hash=$(cat $inputs | sha256sum | cut -c1-16)
 model="models/bot-$hash.tar.gz"
+# One training at a time on this machine: a second caller waits, then finds the model made.
+mkdir -p models
+exec 9>models/.train.lock
+flock 9
 if [ -f "$model" ] && [ "${FORCE:-0}" != 1 ]; then
   echo "train: $model is up to date" >&2
 else

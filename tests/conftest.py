@@ -1,7 +1,13 @@
 """Makes the repository importable (`bot.*`, `scripts.*`) from every test."""
+import os
+import secrets
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# Every process a test starts (gateway, action server) inherits this environment: the key
+# the gateway signs agents' approvals with and the action server checks them with.
+os.environ.setdefault("AGENT_APPROVAL_KEY", secrets.token_urlsafe(32))

@@ -204,7 +204,7 @@ class ValidateClaimForm(FormValidationAction):
             order = match_order(text, listed)
         number = order.number if order else order_number_in(text)
         if order is None and number:
-            order = _owned_order(number, customer.id if customer else None)
+            order = owned_order(number, customer.id if customer else None)
         if order is None:
             if number:
                 dispatcher.utter_message(response="utter_order_not_found", order_number=number)
@@ -292,10 +292,10 @@ def order_of_conversation(tracker: Tracker) -> Optional[OrderView]:
     if not number:
         return None
     customer = customer_for(tracker)
-    return _owned_order(str(number), customer.id if customer else None)
+    return owned_order(str(number), customer.id if customer else None)
 
 
-def _owned_order(number: str, customer_id: Optional[int]) -> Optional[OrderView]:
+def owned_order(number: str, customer_id: Optional[int]) -> Optional[OrderView]:
     """An order this conversation may see. Another customer's order is "not found", so
     that order numbers cannot be probed; guests (no LINE account) may use an order placed
     without one."""
@@ -319,24 +319,20 @@ def _decision_slots(tracker: Tracker, order: OrderView, items: Sequence) -> Dict
     decision = decide(
         services.policy(), problem, order, list(items), repository.customer_history(order.customer_id), now
     )
-    case_id = tracker.get_slot("case_id") or repository.open_claim(
-        order.customer_id, order.number, problem, [i.item_id for i in items], now
-    )
+    item_ids = [i.item_id for i in items]
+    case_id = tracker.get_slot("case_id")
+    claim = repository.claim(str(case_id)) if case_id else None
+    if claim is not None and claim.customer_id == order.customer_id and claim.order_number == order.number:
+        # The case's items are what a remedy is re-decided from when it is applied.
+        repository.update_claim_items(claim.case_number, item_ids, now)
+    else:
+        case_id = repository.open_claim(order.customer_id, order.number, problem, item_ids, now)
     offers = {
-        "remedies": [_offer_dict(o) for o in decision.offers],
-        "needs_approval": [_offer_dict(o) for o in decision.needs_approval],
+        "remedies": [o.as_dict() for o in decision.offers],
+        "needs_approval": [o.as_dict() for o in decision.needs_approval],
         "notice": decision.notice,
     }
     slots: Dict[Text, Any] = {"case_id": case_id, "offers": offers}
     if decision.escalate_reason:
         slots["handoff_reason"] = decision.escalate_reason
     return slots
-
-
-def _offer_dict(offer) -> Dict[Text, Any]:
-    return {
-        "kind": offer.kind,
-        "amount": offer.amount,
-        "eta": offer.eta.isoformat() if offer.eta else None,
-        "needs_approval": offer.needs_approval,
-    }

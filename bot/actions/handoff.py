@@ -19,6 +19,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import services
 from bot.actions.claims import HANDOFF_BY_INTENT, customer_for, order_of_conversation
+from bot.actions.decision import case_now
 from bot.formatting import yen
 from bot.frustration import Assessment, assess
 
@@ -104,8 +105,11 @@ def build_case_context(tracker: Tracker, reason: str, now: datetime) -> Dict[str
     if customer is None and order is not None:
         customer = repository.customer_by_id(order.customer_id)
     claimed_ids = {int(i) for i in tracker.get_slot("claim_items") or []}
-    offers = tracker.get_slot("offers") or {}
-    offered = offers.get("remedies", [])
+    # What the agent reads as offered and priced is the engine's, for the case on record:
+    # the `offers` slot is not trusted for amounts (anyone reaching Rasa's API can set it).
+    case = case_now(tracker)
+    offered = [o.as_dict() for o in case.decision.offers] if case else []
+    needing_approval = [o.as_dict() for o in case.decision.needs_approval] if case else []
     refused = tracker.get_slot("refused_remedies") or []
     problem = tracker.get_slot("problem")
     case_id = tracker.get_slot("case_id") or repository.open_claim(
@@ -135,7 +139,7 @@ def build_case_context(tracker: Tracker, reason: str, now: datetime) -> Dict[str
         "items": items,
         "remedies_offered": offered,
         "remedies_refused": refused,
-        "remedies_needing_approval": offers.get("needs_approval", []),
+        "remedies_needing_approval": needing_approval,
         "safety_signals": tracker.latest_message.get("safety_signals", []),
         "frustration": frustration_of(tracker).as_dict(),
         "transcript": transcript(tracker),

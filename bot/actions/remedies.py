@@ -1,11 +1,15 @@
 """Offering remedies and applying the chosen one exactly once.
 
-What is applied is what was shown: the offers (kind, amount, time) are kept in the `offers`
-slot when they are offered, and the repository applies one remedy per case number, so a
-second tap, a retried request or a restarted action server never applies it twice.
+The `offers` slot only says what was shown. What is applied is decided again at the moment
+of applying (`bot/actions/decision.py`): only a remedy the engine offers for the case now
+is applied, at the engine's amount and time, never at one taken from a slot, a payload or
+a request. The repository applies one remedy per case
+number, so a second tap, a retried request or a restarted action server never applies it
+twice.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Text
 
@@ -15,12 +19,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
-from bot.actions.claims import ITEM_PROBLEMS, inform_payload
+from bot.actions.claims import ITEM_PROBLEMS, customer_for, inform_payload, owned_order
+from bot.actions.decision import CaseNow, case_now
 from bot.formatting import clock, item_names
 from bot.actions.handoff import hand_off
 from bot.actions.responses import response_text
 from bot.policy import render_button, render_confirmation, render_label
 from bot.policy.types import ItemView, OrderView, RemedyOffer
+
+log = logging.getLogger(__name__)
 
 
 def offer_from_dict(data: Dict[Text, Any]) -> RemedyOffer:
@@ -96,7 +103,7 @@ class ActionCompleteClaim(Action):
         reason = tracker.get_slot("handoff_reason")
         if reason:
             return hand_off(dispatcher, tracker, reason)
-        order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
+        order = owned_order(str(tracker.get_slot("order_id") or ""), _customer_id(tracker))
         if order is None:
             return hand_off(dispatcher, tracker, "order_not_found")
         offers = tracker.get_slot("offers") or {}
@@ -108,33 +115,32 @@ class ActionCompleteClaim(Action):
                 eta_time=clock(order.promised_at),
             )
         else:
-            chosen = _chosen_offer(tracker)
-            if chosen is None:
+            case = case_now(tracker)
+            kind = str(tracker.get_slot("remedy") or "")
+            chosen = case.offered(kind) if case is not None else None
+            if case is None or chosen is None:
+                # Not offered now (e.g. the time for a fresh delivery passed): a person decides.
+                log.info("remedy %r is not offered now for this case: handed to a person", kind)
                 return hand_off(dispatcher, tracker, "no_remedy_available")
-            apply_and_confirm(dispatcher, tracker, order, chosen)
+            apply_and_confirm(dispatcher, tracker, case, chosen)
         dispatcher.utter_message(response="utter_anything_else")
         return []
 
 
-def _chosen_offer(tracker: Tracker) -> Optional[RemedyOffer]:
-    kind = tracker.get_slot("remedy")
-    for data in (tracker.get_slot("offers") or {}).get("remedies", []):
-        if data["kind"] == kind:
-            return offer_from_dict(data)
-    return None
+def _customer_id(tracker: Tracker) -> Optional[int]:
+    customer = customer_for(tracker)
+    return customer.id if customer else None
 
 
-def apply_and_confirm(
-    dispatcher: CollectingDispatcher, tracker: Tracker, order: OrderView, offer: RemedyOffer
-) -> None:
-    """Applies the remedy once for this case and says what happens, when, and how much."""
-    case_id = tracker.get_slot("case_id")
-    applied = services.repository().apply_remedy(case_id, offer, services.now())
+def apply_and_confirm(dispatcher: CollectingDispatcher, tracker: Tracker, case: CaseNow, offer: RemedyOffer) -> None:
+    """Applies the engine's `offer` once for this case and says what happens, when, and
+    how much."""
+    case_id = case.claim.case_number
+    applied = services.repository().apply_remedy(case_id, offer, case.now)
     # After a retry the remedy on record is the one to confirm, whatever was asked now.
     on_record = RemedyOffer(kind=applied.kind, amount=applied.amount, eta=applied.eta)
     confirmation = render_confirmation(
-        services.policy(), on_record, services.language(tracker), claim_items(tracker, order), case_id,
-        applied.applied_at,
+        services.policy(), on_record, services.language(tracker), case.items, case_id, applied.applied_at,
     )
     response = "utter_remedy_applied" if applied.created else "utter_remedy_already_applied"
     dispatcher.utter_message(response=response, confirmation=confirmation, case_id=case_id)

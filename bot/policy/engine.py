@@ -52,7 +52,7 @@ def decide(
         if not _allowed(rule, order, items, now):
             continue
         offer = RemedyOffer(kind=kind, amount=_amount(rule, order, items), eta=_eta(rule, now))
-        if _value(rule, offer, items) > policy.auto_approve_limit:
+        if remedy_value(policy, offer, items) > policy.auto_approve_limit:
             needs_approval.append(RemedyOffer(kind, offer.amount, offer.eta, needs_approval=True))
         elif rule.never_alone and not offers:
             continue  # a coupon is never the first or only fix
@@ -153,8 +153,9 @@ def _eta(rule: RemedyRule, now: datetime) -> Optional[datetime]:
     return None
 
 
-def _value(rule: RemedyRule, offer: RemedyOffer, items: Sequence[ItemView]) -> int:
-    """What a remedy costs: what is paid back, or the value of what is sent again."""
-    if rule.amount == "none":
+def remedy_value(policy: Policy, offer: RemedyOffer, items: Sequence[ItemView]) -> int:
+    """What a remedy costs: what is paid back, or the value of what is sent again (the
+    limits, the automatic one and an agent's own, compare this)."""
+    if policy.remedies[offer.kind].amount == "none":
         return sum(item.line_total for item in items)
     return offer.amount

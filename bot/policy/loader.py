@@ -61,6 +61,10 @@ class Policy:
     source: str = "bot/policy.yml"
     # When frustration hands a case to a person (the `frustration:` section).
     frustration: FrustrationSettings = field(default_factory=FrustrationSettings)
+    # An agent approves alone up to this value (yen); above it a supervisor approves too.
+    agent_approval_limit: int = 10000
+    # Slack user ids with the supervisor role (the `approvals:` section).
+    supervisors: Tuple[str, ...] = ()
 
 
 def load_policy(path: Optional[os.PathLike] = None) -> Policy:
@@ -145,7 +149,8 @@ class _Reader:
     # --- the policy ------------------------------------------------------------------
     def policy(self, root: yaml.Node) -> Policy:
         top = self.mapping(root, "")
-        self.no_unknown(top, "", ("version", "limits", "excluded_categories", "problems", "remedies", "frustration"))
+        self.no_unknown(top, "", ("version", "limits", "excluded_categories", "problems", "remedies", "frustration",
+                                  "approvals"))
         version = self.scalar(self.required(top, root, "version", "version"), "version")
         if version != 1:
             raise self.fail(top["version"][1], "version", f"unsupported version {version!r} (expected 1)")
@@ -173,10 +178,32 @@ class _Reader:
         frustration = FrustrationSettings()
         if "frustration" in top:
             frustration = self.frustration(top["frustration"][1])
+        approvals: Dict[str, Any] = {}
+        if "approvals" in top:
+            approvals = self.approvals(top["approvals"][1], numbers["auto_approve_limit"])
         return Policy(
             excluded_categories=excluded, problems=problems, remedies=remedies, source=self.source,
-            frustration=frustration, **numbers
+            frustration=frustration, **numbers, **approvals
         )
+
+    def approvals(self, node: yaml.Node, auto_limit: int) -> Dict[str, Any]:
+        """The `approvals:` section: an agent's own limit and who the supervisors are."""
+        entries = self.mapping(node, "approvals")
+        self.no_unknown(entries, "approvals", ("agent_limit", "supervisors"))
+        values: Dict[str, Any] = {}
+        if "agent_limit" in entries:
+            limit_node = entries["agent_limit"][1]
+            values["agent_approval_limit"] = self.integer(limit_node, "approvals.agent_limit")
+            if values["agent_approval_limit"] < auto_limit:
+                raise self.fail(limit_node, "approvals.agent_limit",
+                                f"must be at least limits.auto_approve_limit ({auto_limit})")
+        if "supervisors" in entries:
+            node = entries["supervisors"][1]
+            if isinstance(node, yaml.SequenceNode) and not node.value:
+                values["supervisors"] = ()
+            else:
+                values["supervisors"] = self.string_list(node, "approvals.supervisors")
+        return values
 
     def number(self, node: yaml.Node, path: str, minimum: float = 0.0, maximum: Optional[float] = None) -> float:
         value = self.scalar(node, path)

@@ -74,6 +74,12 @@ class RemedyOffer:
     eta: Optional[datetime] = None  # when the item/replacement arrives, if something is sent
     needs_approval: bool = False  # True when only a person may grant it (e.g. above the limit)
 
+    def as_dict(self) -> dict:
+        """As slots, payloads and the case context carry it (for display: nothing applied
+        is ever read back from it)."""
+        return {"kind": self.kind, "amount": self.amount, "eta": self.eta.isoformat() if self.eta else None,
+                "needs_approval": self.needs_approval}
+
 
 @dataclass(frozen=True)
 class PolicyDecision:

@@ -52,6 +52,18 @@ class AppliedRemedy:
     created: bool
 
 
+@dataclass(frozen=True)
+class ClaimRecord:
+    """A case as the orders database knows it: what the remedy engine re-decides from."""
+
+    case_number: str
+    customer_id: Optional[int]
+    order_number: Optional[str]
+    problem: str
+    item_ids: tuple
+    status: str
+
+
 def normalize_order_number(text: str) -> str:
     """"#１００１ " -> "1001": customers type full-width digits, '#' and spaces."""
     folded = unicodedata.normalize("NFKC", text)
@@ -134,6 +146,20 @@ class OrdersRepository:
                 if not self._case_exists(case_number):
                     raise  # not a case-number collision: a real constraint failed
         raise RuntimeError(f"no free case number after {CASE_NUMBER_ATTEMPTS} attempts")
+
+    def claim(self, case_number: str) -> Optional[ClaimRecord]:
+        """The case with this number, or None."""
+        with self._sessions() as session:
+            claim = session.scalar(select(Claim).where(Claim.case_number == case_number))
+            if claim is None:
+                return None
+            number = None
+            if claim.order_id is not None:
+                number = session.scalar(select(Order.number).where(Order.id == claim.order_id))
+            return ClaimRecord(
+                case_number=claim.case_number, customer_id=claim.customer_id, order_number=number,
+                problem=claim.problem, item_ids=tuple(int(i) for i in claim.item_ids or ()), status=claim.status,
+            )
 
     def update_claim_items(self, case_number: str, item_ids: Iterable[int], now: Optional[datetime] = None) -> None:
         """Records which items the customer finally named (they may change their mind)."""

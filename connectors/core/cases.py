@@ -44,6 +44,8 @@ class Case:
     resolved_at: Optional[float] = None
     resolved_by: Optional[str] = None
     approved: List[Dict[str, Any]] = field(default_factory=list)
+    # remedy -> who pressed Approve for it so far ({"slack_user_id", "name"}, one per person)
+    approvals: Dict[str, List[Dict[str, str]]] = field(default_factory=dict)
     photos: List[Dict[str, Any]] = field(default_factory=list)
     relayed: Dict[str, int] = field(default_factory=lambda: {"to_agent": 0, "to_customer": 0})
 

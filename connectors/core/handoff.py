@@ -16,7 +16,10 @@ case read in one place:
   written to the tracker as a bot event with the agent's name, and is marked delivered.
   A reply that starts with an internal-note marker stays in Slack.
 - Approve applies a remedy the bot could not grant alone, through the bot's own
-  idempotent remedy path (Rasa's trigger_intent -> action), so it is applied once.
+  idempotent remedy path (Rasa's trigger_intent -> action), so it is applied once. The
+  gateway signs who approved what (contracts/approvals.py, AGENT_APPROVAL_KEY); the action
+  server verifies it and re-decides the remedy with the policy engine. Above an agent's
+  own limit it answers with a notice for the thread: a supervisor must approve as well.
 - Resolve hands the conversation back: ownership -> bot, Rasa resumed, and the bot
   asks the customer a short satisfaction question.
 """
@@ -24,7 +27,10 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
+
+from contracts.approvals import AgentApproval, Approver, add_approver, agent_notices, sign_approval
 
 from connectors.core.cases import (
     CLAIMED, OPEN, RESOLVED, Case, CaseConflict, CaseStore,
@@ -74,10 +80,11 @@ def handoff_payloads(responses: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]
 class HandoffService:
     def __init__(self, cases: CaseStore, rasa: RasaClient, desk: AgentDesk,
                  customers: CustomerChannel, *, reannounce_after_s: float = 600.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, approval_key: str = "") -> None:
         self.cases = cases
         self.rasa = rasa
         self.desk = desk
+        self.approval_key = approval_key  # signs agents' approvals for the action server
         self.customers = customers
         self.reannounce_after_s = reannounce_after_s
         self._clock = clock
@@ -279,23 +286,42 @@ class HandoffService:
         return case
 
     async def approve(self, case_id: str, remedy: str, agent_id: str, agent_name: str) -> Case:
-        """Applies `remedy` for the case through the bot (once, whatever the clicks)."""
+        """Asks the bot to apply `remedy` for the case, with a signed record of everyone who
+        approved it (once, whatever the clicks). The bot decides: applied (the customer is
+        told), refused, or waiting for a supervisor (only the thread is told)."""
         case = await self.cases.get(case_id)
         if case is None:
             raise KeyError(case_id)
         if case.status == RESOLVED:
             raise CaseConflict(case, "the case is already resolved")
+        if not self.approval_key:
+            await self._safe_desk(self.desk.post_in_thread(
+                case, "⚠️ Approvals are off: AGENT_APPROVAL_KEY is not set on the gateway. Nothing was applied."))
+            return case
         if case.status == OPEN:
             case = await self._claim(case, agent_id, agent_name)
+
+        def add(c: Case) -> None:
+            so_far = [Approver(**a) for a in c.approvals.get(remedy, [])]
+            c.approvals[remedy] = [asdict(a) for a in add_approver(so_far, Approver(agent_id, agent_name))]
+        case = await self.cases.update(case_id, add)
+        record = sign_approval(self.approval_key, AgentApproval(
+            case_id=case.case_id, sender_id=case.user_id, remedy=remedy,
+            approvers=tuple(Approver(**a) for a in case.approvals[remedy]), issued_at=self._clock()))
         responses = await self._run_in_bot(case.user_id, APPROVED_INTENT, agent_name,
-                                           {"approved_remedy": remedy})
-        delivered = await self.customers.send_bot_responses(case.user_id, responses)
+                                           {"approved_remedy": remedy, "agent_approval": record})
+        for_customer, notices = agent_notices(responses)
+        if notices:
+            for notice in notices:
+                await self._safe_desk(self.desk.post_in_thread(case, approval_notice_text(notice, agent_name)))
+            return case
+        delivered = await self.customers.send_bot_responses(case.user_id, for_customer)
 
         def note(c: Case) -> None:
             c.approved.append({"remedy": remedy, "by": agent_name, "at": self._clock(),
                                "delivered": delivered})
         case = await self.cases.update(case_id, note)
-        told = " / ".join(r["text"] for r in responses if r.get("text")) or "(nothing)"
+        told = " / ".join(r["text"] for r in for_customer if r.get("text")) or "(nothing)"
         await self._safe_desk(self.desk.update_card(case))
         await self._safe_desk(self.desk.post_in_thread(
             case, f"✅ {agent_name} approved {remedy}. The customer was told: {told}"))
@@ -343,6 +369,24 @@ class HandoffService:
             await call
         except AgentDeskError as exc:
             log.warning("Slack update failed (%s); the case state is saved", exc)
+
+
+REFUSAL_TEXTS = {
+    "approval_not_verified": "the approval could not be verified",
+    "not_offered_now": "the policy does not offer it for this case now (order, items or time changed)",
+}
+
+
+def approval_notice_text(notice: Dict[str, Any], agent_name: str) -> str:
+    """What the thread reads when the bot did not apply an approved remedy."""
+    remedy = notice.get("remedy") or "?"
+    if notice.get("kind") == "needs_supervisor":
+        by = ", ".join(str(n) for n in notice.get("approvers") or []) or agent_name
+        return (f"⏳ {remedy} (¥{int(notice.get('value') or 0):,}) is above an agent's own limit "
+                f"(¥{int(notice.get('agent_limit') or 0):,}): approved by {by}; a supervisor must approve it "
+                f"too (press Approve). Nothing was applied or sent yet.")
+    reason = REFUSAL_TEXTS.get(str(notice.get("reason")), str(notice.get("reason") or "refused"))
+    return f"⚠️ {remedy} was not applied: {reason}. Nothing was sent to the customer."
 
 
 def customer_line(case: Case, text: str) -> str:

@@ -7,6 +7,11 @@ Webhook path (LINE counts a webhook as failed after 2 s, so the ack comes first)
   list; else 400 with a clear log line) -> each event checked (a malformed one is logged
   and skipped) and recorded in the event store (dedupe by webhookEventId: a redelivered
   event is not recorded or answered again) -> queued on the per-user serializer -> 200.
+  Documented events that concern no chat (no `source`: module attach/detach, activated /
+  deactivated, botSuspended / botResumed, PNP delivery) and events of types the gateway
+  does not act on without a usable source (future types too) are valid: acknowledged,
+  logged as ignored (info), not recorded. Only message, postback and follow must name a
+  chat: the processor answers those.
   The work (processor.py) happens after the ack, per user in timestamp order.
 
 If the event store is unreachable the webhook answers 500, so LINE redelivers (when
@@ -33,6 +38,7 @@ from connectors.core.rasa_client import RasaClient
 from connectors.gateway.attachments import make_attachment_store
 from connectors.gateway.config import Settings
 from connectors.gateway.customer import LineCustomerChannel
+from connectors.gateway.customer_input import PostbackSigner
 from connectors.gateway.health import HealthChecker
 from connectors.gateway.processor import LineEventProcessor, ProfileCache
 from connectors.line.api import LineApi
@@ -48,10 +54,15 @@ GATEWAY: web.AppKey["Gateway"] = web.AppKey("gateway")
 # A LINE timestamp is epoch milliseconds; the journal orders by it as a Redis score (a
 # double), so anything beyond 2**53 cannot be a real event and would fail the write.
 MAX_TIMESTAMP_MS = 2 ** 53
+# The event types the processor acts on, reading their source (whom to answer); without a
+# usable source such an event is malformed, any other is valid and simply ignored.
+CHAT_EVENTS = ("message", "postback", "follow")
+NO_CHAT = "concerns no chat"  # parse_event's reason for a valid event with nothing to do
 
 
 def parse_event(raw: Any) -> Tuple[Optional[Tuple[str, str, int]], str]:
-    """(event id, ordering key, timestamp) of a LINE event, or (None, why it's malformed).
+    """(event id, ordering key, timestamp) of a LINE event, or (None, why it's malformed),
+    or (None, NO_CHAT) for a valid event without a chat that is not one of CHAT_EVENTS.
 
     Only whole events may be recorded: anything the journal or the processor could not
     handle later (wrong types, a timestamp Redis cannot store, text that is not Unicode)
@@ -67,11 +78,12 @@ def parse_event(raw: Any) -> Tuple[Optional[Tuple[str, str, int]], str]:
     if not isinstance(ts, int) or isinstance(ts, bool) or not 0 < ts < MAX_TIMESTAMP_MS:
         return None, "no valid timestamp"
     source = raw.get("source")
-    if not isinstance(source, dict):
-        return None, "no source"
-    key = source.get("userId") or source.get("groupId") or source.get("roomId")
+    key = (source.get("userId") or source.get("groupId") or source.get("roomId")
+           if isinstance(source, dict) else None)
     if not isinstance(key, str) or not key:
-        return None, "no user, group or room id"
+        if raw["type"] not in CHAT_EVENTS:
+            return None, NO_CHAT
+        return None, "no source" if not isinstance(source, dict) else "no user, group or room id"
     for part in ("message", "postback"):  # the processor reads these as objects
         if raw.get(part) is not None and not isinstance(raw[part], dict):
             return None, f"{part} is not an object"
@@ -97,14 +109,17 @@ class Gateway:
         self.health = HealthChecker(s.rasa_url, s.rasa_token, s.action_server_health_url)
         self.attachments = make_attachment_store(s.attachments_dir, s.redis_url)
         self.lease = RedisUserLease.from_url(s.redis_url) if s.redis_url else LocalLease()
+        # one key for every replica and restart: buttons sent earlier still verify
+        self.postbacks = PostbackSigner.from_settings(s)
         # Slack side of handoffs; without a bot token cases are kept (not posted) until one is set
         self.slack_desk: Optional[SlackDesk] = None
         if s.slack_bot_token and s.slack_handoff_channel:
             self.slack_desk = SlackDesk(make_web_client(s.slack_bot_token, s.slack_api_base_url),
                                         s.slack_handoff_channel, oncall_mention=s.slack_oncall_mention)
         self.handoff = HandoffService(self.cases, self.rasa, self.slack_desk or UnconfiguredDesk(),
-                                      LineCustomerChannel(self.line),
-                                      reannounce_after_s=s.slack_reannounce_after_s)
+                                      LineCustomerChannel(self.line, self.postbacks),
+                                      reannounce_after_s=s.slack_reannounce_after_s,
+                                      approval_key=s.agent_approval_key)
         self.slack_app = (slack_app.build_slack_app(
             signing_secret=s.slack_signing_secret or "", desk=self.slack_desk,
             service=self.handoff, first_time=self.cases.first_time)
@@ -113,13 +128,14 @@ class Gateway:
             self.store, self.line, self.rasa, self.health, self.attachments,
             profiles=ProfileCache(self.line, ttl_s=s.profile_cache_ttl_s),
             loading_seconds=s.loading_seconds, reply_token_max_age_s=s.reply_token_max_age_s,
-            retry_min_s=s.retry_min_s, retry_max_s=s.retry_max_s, handoff=self.handoff)
+            retry_min_s=s.retry_min_s, retry_max_s=s.retry_max_s, handoff=self.handoff,
+            postbacks=self.postbacks)
         self.serializer = UserSerializer(self.processor.handle, lease=self.lease,
                                          max_concurrency=s.max_concurrency)
         self._retry_task: Optional[asyncio.Task] = None
         self._announce_task: Optional[asyncio.Task] = None
         self.stats: Dict[str, int] = {"accepted": 0, "duplicates": 0, "skipped": 0,
-                                      "refused": 0}
+                                      "ignored": 0, "refused": 0}
 
     async def start(self) -> None:
         resumed = 0
@@ -224,9 +240,14 @@ class Gateway:
                         "webhook")
             return web.json_response({"message": "not a LINE webhook: no events list"},
                                      status=400)
-        accepted = duplicates = skipped = 0
+        accepted = duplicates = skipped = ignored = 0
         for raw in data["events"]:
             parsed, why = parse_event(raw)
+            if parsed is None and why == NO_CHAT:
+                ignored += 1
+                log.info("LINE %s event without a chat: acknowledged, nothing to do",
+                         raw["type"][:40])
+                continue
             if parsed is None:
                 skipped += 1
                 log.warning("skipping a malformed LINE event: %s", why)
@@ -249,8 +270,9 @@ class Gateway:
         self.stats["accepted"] += accepted
         self.stats["duplicates"] += duplicates
         self.stats["skipped"] += skipped
+        self.stats["ignored"] += ignored
         return web.json_response({"accepted": accepted, "duplicates": duplicates,
-                                  "skipped": skipped})
+                                  "skipped": skipped, "ignored": ignored})
 
     async def readyz(self, request: web.Request) -> web.Response:
         """Can this gateway take webhooks now? Only its event store matters: with Rasa or the
@@ -305,4 +327,4 @@ def create_app(settings: Settings, store: Optional[EventStore] = None,
     return app
 
 
-__all__ = ["GATEWAY", "Gateway", "create_app", "parse_event"]
+__all__ = ["CHAT_EVENTS", "GATEWAY", "Gateway", "NO_CHAT", "create_app", "parse_event"]

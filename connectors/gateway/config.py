@@ -8,14 +8,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
+from connectors.gateway.customer_input import (
+    DEFAULT_PLAIN_POSTBACKS, MIN_KEY_CHARS, check_plain_postbacks,
+)
 from connectors.line.api import DEFAULT_API_BASE, DEFAULT_DATA_API_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
-_SECRET = {"channel_secret", "channel_access_token", "rasa_token", "sentry_dsn", "redis_url",
-           "slack_bot_token", "slack_signing_secret"}
+_SECRET = {"channel_secret", "agent_approval_key", "channel_access_token", "rasa_token", "sentry_dsn", "redis_url",
+           "slack_bot_token", "slack_signing_secret", "postback_signing_key"}
 DEFAULT_SLACK_API_BASE = "https://slack.com/api/"
 
 
@@ -68,6 +71,12 @@ class Settings:
     slack_reannounce_after_s: float = 600.0
     # how often the gateway looks for cases to (re-)announce
     case_announce_interval_s: float = 15.0
+    # postback signing (customer_input.py): None -> derived from channel_secret
+    postback_signing_key: Optional[str] = None
+    # unsigned postbacks accepted (a rich menu's entity-less intents)
+    plain_postbacks: Tuple[str, ...] = DEFAULT_PLAIN_POSTBACKS
+    # signs agents' approvals for the action server (contracts/approvals.py)
+    agent_approval_key: str = ""
 
     def __repr__(self) -> str:  # never print secrets
         shown = ", ".join(f"{f.name}={'***' if f.name in _SECRET and getattr(self, f.name) else getattr(self, f.name)!r}"
@@ -109,7 +118,19 @@ class Settings:
             slack_oncall_mention=env.get("SLACK_ONCALL_MENTION") or "<!here>",
             slack_reannounce_after_s=_float(env, "SLACK_REANNOUNCE_AFTER_S", 600.0),
             case_announce_interval_s=_float(env, "GATEWAY_CASE_ANNOUNCE_INTERVAL_S", 15.0),
+            postback_signing_key=env.get("POSTBACK_SIGNING_KEY") or None,
+            agent_approval_key=env.get("AGENT_APPROVAL_KEY") or "",
         )
+        if settings.postback_signing_key and len(settings.postback_signing_key) < MIN_KEY_CHARS:
+            raise SystemExit(f"POSTBACK_SIGNING_KEY must be at least {MIN_KEY_CHARS} characters "
+                             "(e.g. `openssl rand -hex 32`)")
+        plain = (env.get("POSTBACK_PLAIN_PAYLOADS") or "").strip()
+        if plain:  # "none": no unsigned postback at all
+            try:
+                settings.plain_postbacks = check_plain_postbacks(
+                    [] if plain.lower() == "none" else plain.split(","))
+            except ValueError as exc:
+                raise SystemExit(f"POSTBACK_PLAIN_PAYLOADS: {exc}")
         if settings.slack_bot_token and not (settings.slack_signing_secret
                                              and settings.slack_handoff_channel):
             raise SystemExit("SLACK_BOT_TOKEN is set: SLACK_SIGNING_SECRET and "

@@ -149,6 +149,29 @@ def test_the_chosen_remedy_is_applied_once_even_when_the_action_runs_twice():
     assert len(services.repository().customer_history(applied_customer_id()).claim_times) == 1
 
 
+def test_the_remedy_applied_is_the_engines_whatever_the_slots_say():
+    chosen, _ = validate("validate_order_id", "1001", tracker(slots={"problem": "missing_item", "item": ["別卵"]}))
+    forged = {"remedies": [{"kind": "refund_item", "amount": 999999, "eta": None, "needs_approval": False},
+                           {"kind": "cancel_order", "amount": 999999, "eta": None, "needs_approval": False}]}
+    # a remedy the engine does not offer for this claim goes to a person, nothing is applied
+    slots = {"problem": "missing_item", **chosen, "offers": forged, "remedy": "cancel_order"}
+    messages, _ = run(ActionCompleteClaim(), tracker(slots=slots))
+    assert any(m.get("custom", {}).get("handoff") for m in messages if m.get("custom"))
+    assert services.repository().remedy_for_case(slots["case_id"]) is None
+    # an offered one is applied at the engine's amount (the separate egg: ¥80)
+    messages, _ = run(ActionCompleteClaim(), tracker(slots={**slots, "remedy": "refund_item"}))
+    assert messages[0]["response"] == "utter_remedy_applied" and "¥80" in messages[0]["confirmation"]
+    assert services.repository().remedy_for_case(slots["case_id"]).amount == 80
+
+
+def test_a_case_of_another_customer_is_never_applied_from_this_conversation():
+    chosen, _ = validate("validate_order_id", "1001", tracker(slots={"problem": "missing_item", "item": ["別卵"]}))
+    slots = {"problem": "missing_item", **chosen, "remedy": "refund_item"}
+    messages, _ = run(ActionCompleteClaim(), tracker(sender=STRANGER, slots=slots))
+    assert not any(m.get("response") == "utter_remedy_applied" for m in messages)
+    assert services.repository().remedy_for_case(slots["case_id"]) is None
+
+
 def applied_customer_id() -> int:
     return services.repository().customer_by_line_id(DEMO).id
 
