@@ -120,8 +120,14 @@ def orders_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def action_server(orders_url, log_dir):
-    service = stack.start_action_server(log_dir, env={"ORDERS_DATABASE_URL": orders_url})
+def action_server(orders_url, log_dir, tmp_path_factory):
+    # The shipped policy, except that an agent approves alone only up to ¥4,000 and Alex Kim
+    # (U0AGENT002) is a supervisor: the demo's ¥4,800 refund then needs both of them.
+    shipped = (ROOT / "bot" / "policy.yml").read_text(encoding="utf-8")
+    policy = tmp_path_factory.mktemp("policy") / "policy.yml"
+    policy.write_text(shipped.replace("agent_limit: 10000", "agent_limit: 4000"), encoding="utf-8")
+    service = stack.start_action_server(log_dir, env={
+        "ORDERS_DATABASE_URL": orders_url, "REMEDY_POLICY_PATH": str(policy), "SLACK_SUPERVISOR_IDS": "U0AGENT002"})
     yield service
     service.stop()
 

@@ -185,7 +185,7 @@ async def test_frustrated_customer_reaches_a_slack_thread_an_agent_answers_on_li
 
 
 @pytest.mark.asyncio
-async def test_an_agent_approves_a_refund_above_the_limit_and_it_is_applied_once(
+async def test_a_refund_above_an_agents_limit_needs_a_supervisor_and_is_applied_once(
         gateway, line_emulator, slack_emulator, rasa, line_client, slack_client, orders_url):
     emu, slack = line_emulator.emu, slack_emulator.emu
     event, _ = await line_client.send_text(DEMO_CUSTOMER, "特上にぎり寿司が入っていませんでした")
@@ -201,20 +201,34 @@ async def test_an_agent_approves_a_refund_above_the_limit_and_it_is_applied_once
                if e["action_id"].startswith("case_approve") and e["value"].endswith("|refund_item")]
     assert approve and "¥4,800" in approve[0]["text"]["text"]
 
+    def remedies():
+        with sqlite3.connect(orders_url.removeprefix("sqlite:///")) as db:
+            return db.execute("SELECT kind, amount FROM remedies WHERE idempotency_key = ?", (case_id,)).fetchall()
+
+    def thread_texts():
+        return [m.get("text") or "" for m in slack.messages(HANDOFF_CHANNEL) if m.get("thread_ts") == card["ts"]]
+
     before = len(pushes_to(emu, DEMO_CUSTOMER))
-    for _ in range(2):  # a double click, or two agents at once
+    # ¥4,800 is above this stack's agent limit (¥4,000): the agent's approval, pressed
+    # twice, only waits for a supervisor; nothing is applied and the customer hears nothing
+    for _ in range(2):
         await slack_client.press_button(approve[0]["action_id"], approve[0]["value"], user_id=AGENT,
+                                        channel=HANDOFF_CHANNEL, message_ts=card["ts"])
+    await wait_for(lambda: sum("a supervisor must approve" in t for t in thread_texts()) >= 2, 30,
+                   what="the supervisor notice")
+    assert remedies() == [] and pushes_to(emu, DEMO_CUSTOMER)[before:] == []
+    # the supervisor approves too: applied once, at the engine's amount
+    for _ in range(2):  # a double click
+        await slack_client.press_button(approve[0]["action_id"], approve[0]["value"], user_id=OTHER_AGENT,
                                         channel=HANDOFF_CHANNEL, message_ts=card["ts"])
     pushed = await wait_for(lambda: pushes_to(emu, DEMO_CUSTOMER)[before:], 30, what="the confirmation")
     assert "¥4,800" in texts_of([p["message"] for p in pushed])
     await asyncio.sleep(2.0)
     with sqlite3.connect(orders_url.removeprefix("sqlite:///")) as db:
-        remedies = db.execute("SELECT kind, amount FROM remedies WHERE idempotency_key = ?",
-                              (case_id,)).fetchall()
         approved_by = db.execute("SELECT approved_by FROM case_outcomes WHERE case_number = ?",
                                  (case_id,)).fetchone()
-    assert remedies == [("refund_item", 4800)]
-    assert approved_by == ("佐藤 花子",)
+    assert remedies() == [("refund_item", 4800)]
+    assert approved_by == ("佐藤 花子, Alex Kim",)
     # the case stays with the agent until resolved
     assert rasa.tracker(DEMO_CUSTOMER)["paused"] is True
     await slack_client.press_button("case_resolve", case_id, user_id=AGENT,
