@@ -5,13 +5,18 @@ Serves the endpoints the gateway uses, on one app for both base URLs
 
     POST /v2/bot/message/reply              reply token: single use, expires after 60 s
     POST /v2/bot/message/push               X-Line-Retry-Key duplicates -> 409, like LINE
-    GET  /v2/bot/profile/{userId}
+    GET  /v2/bot/profile/{userId}                   friends only
+    GET  /v2/bot/group/{groupId}/member/{userId}    a group member (friend or not)
+    GET  /v2/bot/room/{roomId}/member/{userId}      a room member
     GET  /v2/bot/message/{messageId}/content   (the data API)
     POST /v2/bot/chat/loading/start
 
 Like LINE: every call needs `Authorization: Bearer <channel access token>` (else 401),
 at most 5 messages per call and basic message limits (else 400), and a used, unknown or
-expired reply token gets 400 {"message": "Invalid reply token"}.
+expired reply token gets 400 {"message": "Invalid reply token"}. Member profiles are
+{"displayName", "userId", "pictureUrl"} (no language or status message, like LINE); a
+user who is not a member of that chat gets 404 unless `auto_profiles` (the default)
+makes one up, as it does for friends.
 
 Emulator-only endpoints (no auth, not recorded):
     GET    /_emulator/requests[?path=/v2/bot/message/reply]   every API request received
@@ -141,6 +146,8 @@ class LineApiEmulator:
         self._retry_keys: Dict[str, str] = {}  # X-Line-Retry-Key -> accepted request id
         self._msg_ids = itertools.count(int(time.time() * 1000) * 1000)
         self.profiles: Dict[str, Profile] = {}
+        # ("group" | "room", its id) -> user id -> profile
+        self.members: Dict[Tuple[str, str], Dict[str, Profile]] = {}
         self.contents: Dict[str, Tuple[bytes, str]] = {}
         self.requests: List[Dict[str, Any]] = []
         self.delivered: List[Dict[str, Any]] = []  # {"to", "via", "message"} in order
@@ -157,6 +164,13 @@ class LineApiEmulator:
     def set_profile(self, user_id: str, display_name: str, language: str = "ja",
                     picture_url: Optional[str] = None) -> None:
         self.profiles[user_id] = Profile(user_id, display_name, language, picture_url)
+
+    def add_member(self, chat_id: str, user_id: str, display_name: str,
+                   picture_url: Optional[str] = None) -> None:
+        """`user_id` is a member of the group (id C...) or room (id R...) `chat_id`."""
+        kind = "room" if chat_id.startswith("R") else "group"
+        self.members.setdefault((kind, chat_id), {})[user_id] = Profile(
+            user_id, display_name, picture_url=picture_url)
 
     def add_content(self, message_id: str, data: bytes, content_type: str = "image/jpeg") -> None:
         self.contents[message_id] = (data, content_type)
@@ -184,6 +198,8 @@ class LineApiEmulator:
         app.router.add_post("/v2/bot/message/reply", self._reply)
         app.router.add_post("/v2/bot/message/push", self._push)
         app.router.add_get("/v2/bot/profile/{user_id}", self._profile)
+        app.router.add_get("/v2/bot/{kind:group|room}/{chat_id}/member/{user_id}",
+                           self._member_profile)
         app.router.add_get("/v2/bot/message/{message_id}/content", self._content)
         app.router.add_post("/v2/bot/chat/loading/start", self._loading)
         app.router.add_get("/_emulator/requests", self._list_requests)
@@ -276,6 +292,19 @@ class LineApiEmulator:
         if profile is None:
             return _error(404, "Not found")
         return web.json_response(profile.to_json())
+
+    async def _member_profile(self, request: web.Request) -> web.Response:
+        user_id = request.match_info["user_id"]
+        chat = (request.match_info["kind"], request.match_info["chat_id"])
+        profile = self.members.get(chat, {}).get(user_id)
+        if profile is None and self.auto_profiles:
+            profile = Profile(user_id, f"LINE user {user_id[-4:]}")
+        if profile is None:
+            return _error(404, "Not found")
+        body: Dict[str, Any] = {"displayName": profile.display_name, "userId": user_id}
+        if profile.picture_url:
+            body["pictureUrl"] = profile.picture_url
+        return web.json_response(body)
 
     async def _content(self, request: web.Request) -> web.Response:
         item = self.contents.get(request.match_info["message_id"])

@@ -1,5 +1,10 @@
 """LINE Messaging API client (reply, push, loading animation, profile, content) over aiohttp.
 
+Profiles: a friend's from GET /v2/bot/profile/{userId}; a group or room member's from
+GET /v2/bot/group/{groupId}/member/{userId} or /v2/bot/room/{roomId}/member/{userId}
+(the friend endpoint answers 404 for a member who has not added the bot; the member
+endpoints have no `language`).
+
 Why direct aiohttp rather than line-bot-sdk's generated async client: the gateway needs
 exact control of retries (429/5xx with backoff that honours `Retry-After`), of the
 `X-Line-Retry-Key` that makes a retried push idempotent (409 = already accepted = done),
@@ -21,6 +26,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import quote
 
 import aiohttp
 
@@ -174,10 +180,18 @@ class LineApi:
         if r.status not in (200, 202):
             raise LineApiError("loading", r.status)
 
-    async def profile(self, user_id: str) -> Optional[Dict[str, Any]]:
-        """The user's profile, or None when LINE has none for us (404: not a friend)."""
-        r = await self._request("profile", "GET", f"{self._api}/v2/bot/profile/{user_id}",
-                                retry=True)
+    async def profile(self, user_id: str, *, group_id: Optional[str] = None,
+                      room_id: Optional[str] = None) -> Optional[Dict[str, Any]]:
+        """The user's profile as a member of `group_id` / `room_id`, else as a friend; None
+        when LINE has none for us (404: not a friend, or not a member)."""
+        user = quote(user_id, safe="")
+        if group_id:
+            path = f"/v2/bot/group/{quote(group_id, safe='')}/member/{user}"
+        elif room_id:
+            path = f"/v2/bot/room/{quote(room_id, safe='')}/member/{user}"
+        else:
+            path = f"/v2/bot/profile/{user}"
+        r = await self._request("profile", "GET", f"{self._api}{path}", retry=True)
         if r.status == 200:
             body = r.json()
             return body if isinstance(body, dict) else None
