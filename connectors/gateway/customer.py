@@ -11,6 +11,7 @@ import re
 import uuid
 from typing import Any, Dict, List, Optional
 
+from connectors.gateway.customer_input import PostbackSigner
 from connectors.line import messages as line_messages
 from connectors.line.api import LineApi, LineApiError
 
@@ -28,8 +29,10 @@ def sender_name(agent_name: str, language_suffix: str = "（サポート）") ->
 
 
 class LineCustomerChannel:
-    def __init__(self, line: LineApi) -> None:
+    def __init__(self, line: LineApi, postbacks: Optional[PostbackSigner] = None) -> None:
         self.line = line
+        # the bot's buttons in agent-triggered turns are signed like any (customer_input.py)
+        self.postbacks = postbacks or PostbackSigner.ephemeral()
 
     async def send_agent_text(self, user_id: str, text: str, agent_name: str,
                               idempotency_key: Optional[str] = None) -> bool:
@@ -40,7 +43,8 @@ class LineCustomerChannel:
         return await self._push(user_id, line_messages.batches(messages), idempotency_key)
 
     async def send_bot_responses(self, user_id: str, responses: List[Dict[str, Any]]) -> bool:
-        return await self._push(user_id, line_messages.convert(responses))
+        return await self._push(user_id, self.postbacks.sign_batches(
+            line_messages.convert(responses), user_id))
 
     async def _push(self, user_id: str, batches: List[List[Dict[str, Any]]],
                     idempotency_key: Optional[str] = None) -> bool:

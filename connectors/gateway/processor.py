@@ -9,6 +9,17 @@ Per event type:
 - sticker and other message types -> a polite request to tell us in words;
 - follow -> greeting in the profile's language; unfollow and others -> recorded only.
 
+Standby (`"mode": "standby"`: another channel, e.g. a module channel, has the chat): the
+gateway sends NOTHING to LINE for the event (no loading animation, no reply, no push, no
+apology; `_deliver` and `_apologise` refuse it as a last guard too), and the bot is not
+run. The customer's words are still kept: with an open case they go to the case thread
+and Rasa's tracker as usual (`_relay`); otherwise a text message (other messages as
+"[image]", ..., a tap as "[button]") is appended to Rasa's tracker as a user event
+(intent `relayed_to_agent`, metadata `line_mode: standby` and the event id) without
+running the bot, so the history stays whole when the chat comes back. Rasa down: the
+event waits for a retry like any other; noted as step "rasa", so it is written once.
+Other standby events (follow, join, ...) are logged and done.
+
 Handoff (connectors/core/handoff.py): when Rasa's answer carries a case (`{"handoff": ...}`)
 the case is opened (ownership -> waiting) before the answer is sent, then posted to Slack.
 While a case is open the customer's messages, photos and stickers go to the case thread
@@ -50,6 +61,7 @@ from connectors.core.events import PENDING, EventStore, StoredEvent
 from connectors.core.handoff import HandoffService, handoff_payloads
 from connectors.core.rasa_client import RasaClient, RasaRejected, RasaUnavailable
 from connectors.gateway import observability, texts
+from connectors.gateway.customer_input import PostbackSigner, typed_text
 from connectors.gateway.attachments import AttachmentStore
 from connectors.gateway.health import HealthChecker
 from connectors.line import messages as line_messages
@@ -95,7 +107,9 @@ def language_of(profile: Optional[Dict[str, Any]]) -> str:
 
 
 class ProfileCache:
-    """GET /v2/bot/profile/{userId}, cached (profiles change rarely; the API is rate-limited)."""
+    """A LINE user's profile, cached (profiles change rarely; the API is rate-limited): a
+    group or room member's from that chat's member endpoint, a friend's from
+    /v2/bot/profile (which serves friends only); see LineApi.profile."""
 
     def __init__(self, line: LineApi, ttl_s: float = 3600.0, negative_ttl_s: float = 60.0,
                  max_size: int = 50000, clock: Callable[[], float] = time.monotonic) -> None:
@@ -104,20 +118,22 @@ class ProfileCache:
         self._neg_ttl = negative_ttl_s
         self._max = max_size
         self._clock = clock
-        self._cache: "OrderedDict[str, Tuple[float, Optional[Dict[str, Any]]]]" = OrderedDict()
+        self._cache: "OrderedDict[Tuple[str, str, str], Tuple[float, Optional[Dict[str, Any]]]]" = OrderedDict()
 
-    async def get(self, user_id: str) -> Optional[Dict[str, Any]]:
-        hit = self._cache.get(user_id)
+    async def get(self, user_id: str, *, group_id: Optional[str] = None,
+                  room_id: Optional[str] = None) -> Optional[Dict[str, Any]]:
+        key = (user_id, group_id or "", room_id or "")  # one profile per endpoint
+        hit = self._cache.get(key)
         now = self._clock()
         if hit is not None and hit[0] > now:
             return hit[1]
         try:
-            profile = await self._line.profile(user_id)
+            profile = await self._line.profile(user_id, group_id=group_id, room_id=room_id)
         except LineApiError as exc:
             log.warning("profile unavailable (HTTP %s); using defaults", exc.status)
             return hit[1] if hit is not None else None  # stale beats nothing
-        self._cache[user_id] = (now + (self._ttl if profile else self._neg_ttl), profile)
-        self._cache.move_to_end(user_id)
+        self._cache[key] = (now + (self._ttl if profile else self._neg_ttl), profile)
+        self._cache.move_to_end(key)
         while len(self._cache) > self._max:
             self._cache.popitem(last=False)
         return profile
@@ -129,8 +145,11 @@ class LineEventProcessor:
                  profiles: Optional[ProfileCache] = None, loading_seconds: int = 20,
                  reply_token_max_age_s: float = 50.0, retry_min_s: float = 1.0,
                  retry_max_s: float = 30.0, clock: Callable[[], float] = time.time,
-                 handoff: Optional[HandoffService] = None) -> None:
+                 handoff: Optional[HandoffService] = None,
+                 postbacks: Optional[PostbackSigner] = None) -> None:
         self.store = store
+        # signs the buttons sent, checks the taps that come back (customer_input.py)
+        self.postbacks = postbacks or PostbackSigner.ephemeral()
         self.handoff = handoff
         self.line = line
         self.rasa = rasa
@@ -208,7 +227,8 @@ class LineEventProcessor:
     async def _process_noted(self, event: StoredEvent) -> Outcome:
         with observability.customer_data(*_sensitive(event.payload)):
             try:
-                outcome = await self._process(event)
+                outcome = await (self._standby(event) if _in_standby(event.payload)
+                                 else self._process(event))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -251,7 +271,8 @@ class LineEventProcessor:
             message = payload.get("message") or {}
             mtype = message.get("type")
             if mtype == "text":
-                return await self._converse(event, str(message.get("text") or ""))
+                # typed text is text, never an intent command (customer_input.py)
+                return await self._converse(event, typed_text(str(message.get("text") or "")))
             if mtype == "image":
                 return await self._image(event, str(message.get("id") or ""))
             if mtype == "sticker":
@@ -261,7 +282,11 @@ class LineEventProcessor:
             data = str((payload.get("postback") or {}).get("data") or "")
             if not data:
                 return Outcome.DONE
-            return await self._converse(event, data)
+            verdict = self.postbacks.verify(data, _user_id(payload) or "")
+            if verdict.payload is None:
+                log.warning("postback refused (%s); not sent to Rasa", verdict.reason)
+                return await self._say(event, "choose_again")
+            return await self._converse(event, verdict.payload)
         if etype == "follow":
             return await self._say(event, "greeting")
         if etype == "unfollow":
@@ -270,9 +295,55 @@ class LineEventProcessor:
         log.info("LINE %s event recorded, nothing to do", etype)
         return Outcome.DONE
 
+    async def _standby(self, event: StoredEvent) -> Outcome:
+        """Another channel has the chat: record, never answer (see the module docstring)."""
+        payload = event.payload
+        etype, user = payload.get("type"), _user_id(payload)
+        log.info("LINE %s event in standby mode: recorded, nothing sent to LINE", etype)
+        if etype not in ("message", "postback") or not user:
+            return Outcome.DONE
+        if self.handoff is not None:
+            case = await self.handoff.cases.open_case_for(user)
+            if case is not None:
+                return await self._relay(event, case)
+        message = payload.get("message") or {}
+        if etype == "postback":
+            text = "[button]"  # its data is the bot's, not the customer's words
+        elif message.get("type") == "text":
+            text = str(message.get("text") or "")
+        else:
+            text = f"[{message.get('type') or 'message'}]"
+        try:
+            if self._done_step(event, STEP_RASA) and await self._in_tracker(user, event):
+                return Outcome.DONE  # written before a crash
+            await self._step(event, STEP_RASA)
+            await self.rasa.append_events(user, [{
+                "event": "user", "text": text, "timestamp": self._clock(),
+                "parse_data": {"intent": {"name": "relayed_to_agent", "confidence": 1.0},
+                               "entities": [], "text": text},
+                "metadata": {METADATA_EVENT_ID: event.event_id, "line_user_id": user,
+                             "line_mode": "standby"}}])
+        except RasaUnavailable as exc:
+            log.warning("%s; standby message kept for a retry", exc)
+            return Outcome.RETRY
+        except RasaRejected as exc:
+            report_log.error("Rasa refused a standby message for its tracker: %s", exc)
+            observability.capture_message(f"Rasa refused a standby message: {exc}")
+        return Outcome.DONE
+
+    async def _in_tracker(self, user: str, event: StoredEvent) -> bool:
+        try:
+            return await self.rasa.recorded_turn(user, METADATA_EVENT_ID,
+                                                 event.event_id) is not None
+        except RasaRejected:
+            return False
+
     async def _profile(self, event: StoredEvent) -> Optional[Dict[str, Any]]:
         user = _user_id(event.payload)
-        profile = await self.profiles.get(user) if user else None
+        source = event.payload.get("source") or {}
+        chat = {"group_id": source.get("groupId")} if source.get("type") == "group" else (
+            {"room_id": source.get("roomId")} if source.get("type") == "room" else {})
+        profile = await self.profiles.get(user, **chat) if user else None
         if profile:
             observability.add_customer_data(profile.get("displayName"))
         return profile
@@ -337,7 +408,8 @@ class LineEventProcessor:
         elif self.handoff is not None and await self.handoff.cases.owner(user) != BOT:
             log.info("bot answer not sent: a person owns this conversation now")
             return Outcome.DONE
-        if not await self._deliver(event, line_messages.convert(responses)):
+        if not await self._deliver(event, self.postbacks.sign_batches(
+                line_messages.convert(responses), user)):
             # the turn is in Rasa's tracker (STEP_RASA): the retry delivers it, not re-sends it
             log.warning("LINE unavailable; the answer stays pending for a retry")
             return Outcome.RETRY
@@ -357,7 +429,10 @@ class LineEventProcessor:
         payload = event.payload
         message = payload.get("message") or {}
         if payload.get("type") == "postback":
-            text = f"[button] {(payload.get('postback') or {}).get('data') or ''}"
+            verdict = self.postbacks.verify(str((payload.get("postback") or {}).get("data") or ""),
+                                            case.user_id)
+            text = (f"[button] {verdict.payload}" if verdict.payload is not None
+                    else "[button: not one we sent]")
         elif message.get("type") == "text":
             text = str(message.get("text") or "")
         elif message.get("type") == "image":
@@ -421,7 +496,8 @@ class LineEventProcessor:
                          profile: Optional[Dict[str, Any]] = None) -> None:
         """An honest apology, by reply only (free) and once per event: a later retry that
         succeeds pushes the real answer."""
-        if event.event_id in self._apologised or self._reply_token(event) is None:
+        if (event.event_id in self._apologised or self._reply_token(event) is None
+                or _in_standby(event.payload)):
             return
         self._apologised.add(event.event_id)
         if profile is None:
@@ -435,8 +511,8 @@ class LineEventProcessor:
         False when LINE stayed unavailable (429/5xx/network after the client's retries):
         the caller keeps the event pending and the answer is delivered on a later retry."""
         batches = [b for b in batches if b]
-        if not batches:
-            return True
+        if not batches or _in_standby(event.payload):
+            return True  # standby: another channel answers this chat, never the bot
         to = _push_target(event.payload)
         first = batches[0]
         # an attempt before a crash already replied the first batch
@@ -498,6 +574,11 @@ def _infrastructure_down(exc: BaseException) -> bool:
 def _transient(exc: LineApiError) -> bool:
     """LINE down or rate limiting (worth a later retry), not a refusal of the message."""
     return exc.status is None or exc.status == 429 or exc.status >= 500
+
+
+def _in_standby(payload: Dict[str, Any]) -> bool:
+    """LINE's `mode` "standby": another channel has the chat (module channels)."""
+    return payload.get("mode") == "standby"
 
 
 def _user_id(payload: Dict[str, Any]) -> Optional[str]:

@@ -33,6 +33,14 @@ _TEXTS: Dict[str, Dict[str, str]] = {
         "en": "Thank you for your message. Sorry, we can't read this kind of message: "
               "could you please tell us in words what happened with your order?",
     },
+    # a button tap the gateway did not make for this customer (customer_input.py):
+    # neutral, since honest buttons go stale too
+    "choose_again": {
+        "ja": "申し訳ありません、このボタンは使えなくなりました。最新のメッセージからもう一度"
+              "お選びいただくか、文章でお知らせください。",
+        "en": "Sorry, this button can no longer be used. Please choose again from the "
+              "latest message, or tell us in words.",
+    },
 }
 
 # Photos are acknowledged in both languages (the photo itself says nothing about language).

@@ -251,7 +251,7 @@ async def test_a_malformed_event_is_skipped_and_the_others_processed(gw, emu, fa
     good = await gw.client.text_event(USER, "こんにちは")
     res = await gw.client.post([{"type": "message", "source": {"userId": USER}}, "junk", good])
     assert res.status == 200
-    assert json.loads(res.text) == {"accepted": 1, "duplicates": 0, "skipped": 2}
+    assert json.loads(res.text) == {"accepted": 1, "duplicates": 0, "skipped": 2, "ignored": 0}
     assert "skipping a malformed LINE event" in caplog.text
     assert await wait_until(lambda: len(replies(emu)) == 1)
     assert [g[1] for g in fake_bot.got] == ["こんにちは"]
@@ -311,8 +311,10 @@ async def test_text_goes_to_rasa_with_profile_metadata_and_is_answered_by_reply(
     msgs = reply["json"]["messages"]
     assert msgs[0]["text"] == "echo: buttons"
     item = msgs[-1]["quickReply"]["items"][0]["action"]
+    # the button's payload, signed for this customer (tests/gateway/test_customer_input.py)
     assert item == {"type": "postback", "label": "#1001 親子丼",
-                    "data": '/inform{"order_id": "1001"}', "displayText": "#1001 親子丼"}
+                    "data": gw.gateway.postbacks.sign('/inform{"order_id": "1001"}', USER),
+                    "displayText": "#1001 親子丼"}
     assert await gw.store.status(event["webhookEventId"]) == DONE
 
 
@@ -327,7 +329,8 @@ async def test_english_profile_language_and_cached_profile(gw, emu, fake_bot):
 
 @pytest.mark.asyncio
 async def test_postback_data_is_the_message_sent_to_rasa(gw, emu, fake_bot):
-    event = await gw.client.postback_event(USER, '/inform{"order_id": "1001"}')
+    data = gw.gateway.postbacks.sign('/inform{"order_id": "1001"}', USER)
+    event = await gw.client.postback_event(USER, data)
     await gw.client.post([event])
     assert await wait_until(lambda: len(replies(emu)) == 1)
     assert fake_bot.got[0][1] == '/inform{"order_id": "1001"}'
