@@ -30,6 +30,7 @@ from bot.components import frustration_signals, safety_signals  # noqa: E402
 from bot.policy import engine  # noqa: E402
 from bot.policy.hours import load_hours  # noqa: E402
 from bot.policy.loader import Policy, PolicyError, load_policy  # noqa: E402
+from bot.policy.reading import choice_words  # noqa: E402
 from bot.policy.types import PROBLEMS  # noqa: E402
 
 
@@ -42,6 +43,7 @@ def load_all(policy_path: Optional[Path]) -> tuple:
         ("hours", load_hours),
         ("safety", safety_signals.load_lexicon),
         ("frustration", frustration_signals.load_lexicon),
+        ("choice words", choice_words),
     ]
     for name, load in checks:
         try:

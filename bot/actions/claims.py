@@ -19,7 +19,8 @@ from rasa_sdk.types import DomainDict
 from bot.actions import services
 from bot.formatting import item_button_label, order_button_label, order_card, order_line
 from bot.actions.matching import match_items, match_order, order_number_in, orders_mentioning
-from bot.policy import decide, match_remedy, order_escalation
+from bot.policy import decide, order_escalation
+from bot.policy.reading import read_remedy
 from bot.policy.types import OrderView
 
 # Problems that are about particular items of an order (the others are about the whole order).
@@ -255,19 +256,35 @@ class ValidateClaimForm(FormValidationAction):
     def validate_remedy(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
+        """A tap of a current offer chooses it. Typed text chooses only a remedy it names
+        without a negation (bot/policy/reading.py); a remedy named with one is refused and
+        not offered again; a retraction ends the claim with nothing applied."""
         escalation = _escalation(tracker, "remedy")
         if escalation:
             return escalation
-        offered = [o["kind"] for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
-        if services.latest_intent(tracker) == REFUSAL_INTENT:
-            return {"remedy": None, "refused_remedies": offered, "handoff_reason": "all_remedies_refused"}
-        kind = str(value) if value in offered else match_remedy(
-            services.policy(), str(value or ""), offered, services.language(tracker)
-        )
-        if kind not in offered:
-            dispatcher.utter_message(response="utter_remedy_not_understood")
-            return _failed(tracker, "remedy", "repeated_misunderstanding")
-        return {"remedy": kind, "failed_attempts": 0}
+        refused_before = [str(k) for k in tracker.get_slot("refused_remedies") or []]
+        shown = [o["kind"] for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
+        offered = [k for k in shown if k not in refused_before]
+        if value in offered:  # a button of the current offer
+            return {"remedy": value, "failed_attempts": 0}
+        reading = read_remedy(services.policy(), str(value or ""), offered)
+        refused = refused_before + [k for k in reading.refused if k in shown and k not in refused_before]
+        if reading.chosen:
+            return {"remedy": reading.chosen, "refused_remedies": refused, "failed_attempts": 0}
+        if reading.retracted:
+            dispatcher.utter_message(response="utter_claim_withdrawn")
+            # nothing left to choose: the form ends and action_complete_claim applies nothing
+            return {"remedy": None, "refused_remedies": shown, "failed_attempts": 0,
+                    "offers": {"remedies": [], "needs_approval": [], "notice": "withdrawn"}}
+        if services.latest_intent(tracker) == REFUSAL_INTENT and not reading.refused:
+            refused = shown
+        if refused and all(k in refused for k in shown):
+            return {"remedy": None, "refused_remedies": refused, "handoff_reason": "all_remedies_refused"}
+        if len(refused) > len(refused_before):
+            # some refused, others left: offer those again (no miss counted)
+            return {"remedy": None, "refused_remedies": refused}
+        dispatcher.utter_message(response="utter_remedy_not_understood")
+        return _failed(tracker, "remedy", "repeated_misunderstanding")
 
 
 def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:

@@ -57,7 +57,9 @@ class ActionAskRemedy(Action):
     ) -> List[EventType]:
         language = services.language(tracker)
         order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
-        offers = [offer_from_dict(o) for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
+        refused = set(tracker.get_slot("refused_remedies") or [])
+        offers = [offer_from_dict(o) for o in (tracker.get_slot("offers") or {}).get("remedies", [])
+                  if o.get("kind") not in refused]  # a refused remedy is not offered again
         if order is None or not offers:
             return []
         items = claim_items(tracker, order)
@@ -109,6 +111,8 @@ class ActionCompleteClaim(Action):
         offers = tracker.get_slot("offers") or {}
         if tracker.get_slot("problem") == "check_order_status":
             tell_status(dispatcher, order)
+        elif offers.get("notice") == "withdrawn":
+            pass  # the customer took the request back (validate_remedy said so): nothing applied
         elif offers.get("notice") == "not_late_yet":
             dispatcher.utter_message(
                 response="utter_not_late_yet", order_number=order.number, shop=order.shop_name,
@@ -117,7 +121,8 @@ class ActionCompleteClaim(Action):
         else:
             case = case_now(tracker)
             kind = str(tracker.get_slot("remedy") or "")
-            chosen = case.offered(kind) if case is not None else None
+            refused = kind in (tracker.get_slot("refused_remedies") or [])
+            chosen = case.offered(kind) if case is not None and not refused else None
             if case is None or chosen is None:
                 # Not offered now (e.g. the time for a fresh delivery passed): a person decides.
                 log.info("remedy %r is not offered now for this case: handed to a person", kind)

@@ -13,6 +13,7 @@ from rasa_sdk import Tracker
 
 from bot.policy import Policy, load_policy
 from bot.policy.hours import HandoffHours, load_hours
+from bot.policy.reading import choice_words
 from bot.store import OrdersRepository, init_db, make_engine
 
 
@@ -25,6 +26,7 @@ def repository() -> OrdersRepository:
 
 @lru_cache(maxsize=1)
 def policy() -> Policy:
+    choice_words()  # bot/choice_words.yml is checked with the policy: a mistake stops the start
     return load_policy()
 
 

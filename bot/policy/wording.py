@@ -12,7 +12,6 @@ from typing import Optional, Sequence
 from bot.formatting import TOKYO, clock, fit_label, item_names, yen
 from bot.policy.loader import Policy
 from bot.policy.types import ItemView, RemedyOffer
-from bot.components.scripts import katakana_to_hiragana, normalize
 
 
 def eta_text(eta: Optional[datetime], language: str, now: datetime) -> str:
@@ -58,17 +57,11 @@ def render_confirmation(
 
 
 def match_remedy(policy: Policy, text: str, offered: Sequence[str], language: str) -> Optional[str]:
-    """The offered remedy a typed answer chooses: by keyword ("返金で", "send it"), or by
-    its number in the list ("2", "２番"). None when it is unclear."""
-    said = katakana_to_hiragana(normalize(text))
-    digits = [c for c in said if c.isdigit()]
-    if len(digits) == 1 and 1 <= int(digits[0]) <= len(offered):
-        return offered[int(digits[0]) - 1]
-    chosen = [
-        kind for kind in offered
-        if any(katakana_to_hiragana(word) in said for lang in ("ja", "en") for word in policy.remedies[kind].keywords.get(lang, ()))
-    ]
-    return chosen[0] if len(chosen) == 1 else None
+    """The offered remedy a typed answer chooses: by keyword ("返金で", "send it") without a
+    negation, or by its number in the list ("2", "２番"). None when it is unclear."""
+    from bot.policy.reading import read_remedy  # here: bot.policy imports this module first
+
+    return read_remedy(policy, text, offered).chosen
 
 
 def _lang(language: str) -> str:
