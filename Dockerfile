@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # One image per service, each a target of this file (see docs/deploy.md):
-#   docker build --target actions -t order-support-actions .   # rasa run actions --actions bot.actions
+#   docker build --target actions -t order-support-actions .   # python -m bot.server.actions (Rasa only)
 #   docker build --target rasa    -t order-support-rasa .      # Rasa server, model baked in, API with token
 #   docker build --target gateway -t order-support-gateway .   # python -m connectors.gateway
 #   docker build --target trainer -t order-support-trainer .   # the bot environment + a trained model
@@ -88,12 +88,16 @@ COPY deploy/healthcheck.py deploy/healthcheck.py
 RUN mkdir -p /app/var && chown app:app /app/var
 
 # ---- actions: the action server on :5055 ------------------------------------------------
+# bot/server/actions.py: rasa_sdk's app that refuses every request but GET /health without
+# ACTION_SERVER_TOKEN (Rasa sends it), and does not start without one. It listens on every
+# interface of the container only; compose and Kubernetes keep the port on the private
+# network (never published).
 FROM bot-runtime AS actions
 USER 10001:10001
 EXPOSE 5055
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "/app/deploy/healthcheck.py", "http://127.0.0.1:5055/health"]
-CMD ["rasa", "run", "actions", "--actions", "bot.actions", "--port", "5055"]
+CMD ["python", "-m", "bot.server.actions", "--actions", "bot.actions", "--interface", "0.0.0.0", "--port", "5055"]
 
 # ---- rasa: the Rasa server on 0.0.0.0:5005 (inside the container only), model baked in ---
 FROM bot-runtime AS rasa
@@ -106,7 +110,8 @@ EXPOSE 5005
 # Loading the model takes a minute on two cores; GET / answers once it is loaded.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=180s --retries=3 \
     CMD ["python", "/app/deploy/healthcheck.py", "http://127.0.0.1:5005/"]
-# The entrypoint refuses to start without RASA_TOKEN (the API never runs without one).
+# The entrypoint refuses to start without RASA_TOKEN (the API never runs without one) or
+# ACTION_SERVER_TOKEN (the action server refuses Rasa's calls without it).
 ENTRYPOINT ["/app/deploy/rasa-entrypoint.sh"]
 
 # ---- gateway: LINE webhook + Slack events on :8080 --------------------------------------

@@ -21,7 +21,7 @@ run: install ## Start everything and chat as a LINE customer in the terminal (lo
 shell: install ## Rasa's own terminal chat, without the gateway (NLU debugging)
 	@./scripts/run.sh shell
 
-serve: install ## Action server, Rasa and the gateway in the foreground (a real deployment)
+serve: install ## Action server, Rasa and the gateway in the foreground (a real deployment: needs the LINE and Slack credentials, or EMULATE=1)
 	@./scripts/run.sh serve
 
 validate: install ## Check the training data and domain (rasa data validate)
@@ -47,7 +47,7 @@ test-gateway-e2e: install train ## LINE conversations through the real gateway, 
 test-workbench: install train ## The web workbench in headless Chromium: a whole case as customer and agent, review and cases pages (screenshots in results/screenshots/)
 	.venv-gateway/bin/python -m pytest tests/workbench -q
 
-test-security: install train ## Attacks over the real processes: order ownership, Rasa's API token and model loading, no secrets or customer data in logs and Sentry
+test-security: install train ## Attacks over the real processes: the action server's secret, loopback-only demo, serve without credentials, order ownership, Rasa's API token and model loading, no secrets or customer data in logs and Sentry
 	.venv-gateway/bin/python -m pytest tests/security -q
 
 test-scale: install train ## Two gateways and two Rasa servers behind balancers, one Redis: per-user order and exactly-once replies hold

@@ -12,7 +12,9 @@ stores are chosen here:
 
 Conversations must outlive a restart and be readable by `make review` (scripts/review.py),
 so the in-memory tracker store is never the default. The action server is always
-${ACTION_SERVER_URL}.
+${ACTION_SERVER_URL}, called with `Authorization: Bearer ${ACTION_SERVER_TOKEN}` (the
+action server refuses requests without it; Rasa substitutes the variable when it reads
+the file, so the secret itself is never written here).
 
     .venv-bot/bin/python scripts/endpoints.py --out var/endpoints.yml
 """
@@ -69,8 +71,13 @@ def sql_tracker_store(url: str) -> Dict[str, Any]:
     return {"tracker_store": store}
 
 
+# Rasa sends these headers with every action call (rasa/utils/endpoints.py EndpointConfig).
+ACTION_HEADERS = {"Authorization": "Bearer ${ACTION_SERVER_TOKEN}"}
+
+
 def endpoints(env: Mapping[str, str]) -> Dict[str, Any]:
-    config: Dict[str, Any] = {"action_endpoint": {"url": "${ACTION_SERVER_URL}"}}
+    config: Dict[str, Any] = {"action_endpoint": {"url": "${ACTION_SERVER_URL}",
+                                                  "headers": dict(ACTION_HEADERS)}}
     if env.get("REDIS_URL"):
         config.update(redis_stores(env["REDIS_URL"]))
     else:

@@ -173,8 +173,10 @@ async def _conversations(endpoints: Path):
     from rasa.shared.core.domain import Domain
     from rasa.utils.endpoints import read_endpoint_config
 
-    # The file also names the action server through ${ACTION_SERVER_URL}; not needed here.
+    # The file also names the action server through ${ACTION_SERVER_URL} and its secret
+    # ${ACTION_SERVER_TOKEN}; neither is needed here, but Rasa stops on an unset variable.
     os.environ.setdefault("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook")
+    os.environ.setdefault("ACTION_SERVER_TOKEN", "")
     config = read_endpoint_config(str(endpoints), "tracker_store")
     if config is None:
         raise SystemExit(f"review: {endpoints} has no tracker_store: conversations are only kept in memory "

@@ -3,6 +3,11 @@
 Used by the end-to-end tests and the benchmarks, so both measure exactly what `make serve`
 runs. Each process logs to a file; a process that fails to come up raises with the tail
 of its log.
+
+Each action server gets its own shared secret (ACTION_SERVER_TOKEN, bot/server/actions.py);
+a Rasa server started with that action server's URL is given the same secret, so Rasa's
+calls pass and nothing else's do. An action server started again on the same URL keeps
+its secret, so a Rasa server already pointing there keeps working.
 """
 from __future__ import annotations
 
@@ -99,18 +104,43 @@ def start_redis(redis_server: str = "redis-server") -> Service:
     return Service("redis", process, f"redis://127.0.0.1:{port}/0", Path(workdir))
 
 
-def start_action_server(log_dir: Path, env: Optional[Dict[str, str]] = None, port: Optional[int] = None) -> Service:
+# action server URL -> its shared secret (one per started action server, i.e. per stack)
+_action_tokens: Dict[str, str] = {}
+
+
+@dataclass
+class ActionServer(Service):
+    token: str = field(default="")
+
+    def headers(self) -> Dict[str, str]:
+        """What Rasa sends with every action call (endpoints.yml `action_endpoint.headers`)."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def action_token_for(action_url: str) -> str:
+    """The shared secret of the action server at `action_url` (a fresh one for a URL this
+    process did not start: Rasa still starts, and that server would refuse it)."""
+    return _action_tokens.setdefault(action_url.rstrip("/"), secrets.token_urlsafe(32))
+
+
+def start_action_server(log_dir: Path, env: Optional[Dict[str, str]] = None, port: Optional[int] = None,
+                        token: Optional[str] = None) -> ActionServer:
+    """The project's action server (`python -m bot.server.actions`, as make run and the image
+    start it) on loopback, requiring its own shared secret."""
     port = port or free_port()
-    full_env = {**os.environ, **(env or {})}
+    url = f"http://127.0.0.1:{port}"
+    token = token or (env or {}).get("ACTION_SERVER_TOKEN") or action_token_for(url)
+    _action_tokens[url] = token
+    full_env = {**os.environ, **(env or {}), "ACTION_SERVER_TOKEN": token,
+                "ACTION_INTERFACE": "127.0.0.1", "ACTION_PORT": str(port)}
     process, log = _spawn(
         "actions",
-        [str(BOT_BIN / "rasa"), "run", "actions", "--actions", "bot.actions", "--port", str(port)],
+        [str(BOT_BIN / "python"), "-m", "bot.server.actions", "--actions", "bot.actions", "--port", str(port)],
         full_env,
         log_dir,
     )
-    url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/health", 90, process, log)
-    return Service("actions", process, url, log)
+    return ActionServer("actions", process, url, log, token=token)
 
 
 @dataclass
@@ -125,14 +155,18 @@ class RasaServer(Service):
 
 def start_rasa(model: str, action_url: str, log_dir: Path, port: Optional[int] = None,
                env: Optional[Dict[str, str]] = None, token: Optional[str] = None,
-               endpoints: str = "endpoints.yml") -> RasaServer:
+               endpoints: str = "endpoints.yml", action_token: Optional[str] = None) -> RasaServer:
     """Rasa with its HTTP API on, protected by a token, bound to loopback only.
     Give `port` and `token` to start it again where clients already point; `endpoints`
     chooses the tracker/lock stores (scripts/endpoints.py writes Redis or SQL variants;
-    the default endpoints.yml keeps conversations in memory, enough for most tests)."""
+    the default endpoints.yml keeps conversations in memory, enough for most tests).
+    Rasa calls the action server at `action_url` with that server's shared secret
+    (`action_token`, by default the one start_action_server gave it)."""
     port = port or free_port()
     token = token or secrets.token_urlsafe(24)
-    full_env = {**os.environ, **(env or {}), "ACTION_SERVER_URL": f"{action_url}/webhook"}
+    action_token = action_token or (env or {}).get("ACTION_SERVER_TOKEN") or action_token_for(action_url)
+    full_env = {**os.environ, **(env or {}), "ACTION_SERVER_URL": f"{action_url}/webhook",
+                "ACTION_SERVER_TOKEN": action_token}
     process, log = _spawn(
         "rasa",
         [
@@ -153,9 +187,10 @@ def start_rasa(model: str, action_url: str, log_dir: Path, port: Optional[int] =
     return server
 
 
-def post_json(url: str, body: Any, timeout: float = 60) -> Any:
+def post_json(url: str, body: Any, timeout: float = 60, headers: Optional[Dict[str, str]] = None) -> Any:
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read() or b"null")

@@ -4,7 +4,8 @@
     .venv-bot/bin/python tests/deploy/rasa_endpoints_probe.py deploy/endpoints.redis.yml
 
 Prints one JSON object:
-- tracker_store / lock_store / action_url: what Rasa built from the file;
+- tracker_store / lock_store / action_url / action_headers: what Rasa built from the file
+  (the headers with ${ACTION_SERVER_TOKEN} substituted);
 - tracker_seen_by_other_replica: a turn saved by replica A is read back by replica B;
 - lock_serialised: while replica A holds a conversation's lock, replica B waits for it.
 No Rasa server is started; only Rasa's own store classes talk to Redis.
@@ -60,6 +61,7 @@ async def probe(endpoints_path: str) -> Dict[str, Any]:
         "tracker_store": type(tracker_a).__name__,
         "lock_store": type(lock_a).__name__,
         "action_url": endpoints.action.url if endpoints.action else None,
+        "action_headers": endpoints.action.headers if endpoints.action else None,
         "tracker_seen_by_other_replica": seen_texts == ["probe turn"],
         "lock_serialised": times["b_acquired"] >= times["a_released"],
     }

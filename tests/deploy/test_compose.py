@@ -18,6 +18,7 @@ COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD", "IMAGE_TAG", "GATEWAY_BIND", "SEN
 # What an operator's .env holds, for the tests (never real values).
 SAMPLE_ENV = {
     "RASA_TOKEN": "sample-rasa-token",
+    "ACTION_SERVER_TOKEN": "sample-action-server-token",
     "POSTGRES_PASSWORD": "samplepassword",
     "LINE_CHANNEL_SECRET": "sample-line-secret",
     "LINE_CHANNEL_ACCESS_TOKEN": "sample-line-token",
@@ -94,8 +95,8 @@ def test_variables_are_from_env_example_or_documented(compose_text: str) -> None
         assert f"`{name}`" in docs, f"{name} is not documented in docs/deploy.md"
 
 
-@pytest.mark.parametrize("missing", ["RASA_TOKEN", "POSTGRES_PASSWORD", "LINE_CHANNEL_SECRET",
-                                     "LINE_CHANNEL_ACCESS_TOKEN"])
+@pytest.mark.parametrize("missing", ["RASA_TOKEN", "ACTION_SERVER_TOKEN", "POSTGRES_PASSWORD",
+                                     "LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"])
 def test_compose_refuses_to_run_without_a_required_secret(compose: Dict[str, Any],
                                                           missing: str) -> None:
     env = {**SAMPLE_ENV, missing: ""}
@@ -137,12 +138,17 @@ def test_gateway_settings_from_its_compose_environment(resolved: Dict[str, Any])
 def test_rasa_gets_every_variable_its_endpoints_file_reads(resolved: Dict[str, Any]) -> None:
     """Rasa substitutes ${VAR} in endpoints files without defaults: an unset one stops it."""
     needed = endpoints_variables()
-    assert needed == {"ACTION_SERVER_URL", "RASA_REDIS_HOST", "RASA_REDIS_PORT", "RASA_REDIS_PASSWORD"}
+    assert needed == {"ACTION_SERVER_URL", "ACTION_SERVER_TOKEN", "RASA_REDIS_HOST", "RASA_REDIS_PORT",
+                      "RASA_REDIS_PASSWORD"}
     env = resolved["services"]["rasa"]["environment"]
     assert needed <= set(env), f"missing for Rasa: {sorted(needed - set(env))}"
     assert env["ACTION_SERVER_URL"] == "http://actions:5055/webhook"
     assert env["RASA_REDIS_HOST"] == "redis"
     assert env["RASA_TOKEN"] == SAMPLE_ENV["RASA_TOKEN"]
+    # Rasa sends the very secret the action server checks.
+    actions = resolved["services"]["actions"]["environment"]
+    assert env["ACTION_SERVER_TOKEN"] == actions["ACTION_SERVER_TOKEN"] == SAMPLE_ENV["ACTION_SERVER_TOKEN"]
+    assert "ports" not in resolved["services"]["actions"]
 
 
 def test_state_survives_container_restarts(compose: Dict[str, Any]) -> None:

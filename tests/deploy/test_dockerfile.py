@@ -106,8 +106,11 @@ def test_health_check_on_the_service_endpoint(dockerfile: Dockerfile, target: st
 
 
 def test_service_commands(dockerfile: Dockerfile) -> None:
+    # The project's action server (bot/server/actions.py: the shared secret required), not
+    # `rasa run actions`, which checks nothing.
     assert dockerfile.last("actions", "CMD")["value"] == [
-        "rasa", "run", "actions", "--actions", "bot.actions", "--port", "5055"]
+        "python", "-m", "bot.server.actions", "--actions", "bot.actions", "--interface", "0.0.0.0",
+        "--port", "5055"]
     assert dockerfile.last("gateway", "CMD")["value"] == ["python", "-m", "connectors.gateway"]
     assert dockerfile.last("rasa", "ENTRYPOINT")["value"] == ["/app/deploy/rasa-entrypoint.sh"]
 
@@ -174,8 +177,9 @@ def fake_rasa(tmp_path: Path) -> Tuple[Path, Path]:
     return bin_dir, record
 
 
-def _entrypoint(bin_dir: Path, token: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RASA_TOKEN": token}
+def _entrypoint(bin_dir: Path, token: str, action_token: str = "sample-action-server-token") -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RASA_TOKEN": token,
+           "ACTION_SERVER_TOKEN": action_token}
     env.pop("RASA_ENDPOINTS", None)
     return subprocess.run(["sh", str(ROOT / "deploy" / "rasa-entrypoint.sh")], env=env,
                           capture_output=True, text=True, timeout=30)
@@ -187,6 +191,14 @@ def test_rasa_refuses_to_start_without_a_token(fake_rasa: Tuple[Path, Path]) -> 
     assert out.returncode != 0
     assert "RASA_TOKEN" in out.stderr
     assert not record.exists(), "Rasa was started without a token"
+
+
+def test_rasa_refuses_to_start_without_the_action_server_token(fake_rasa: Tuple[Path, Path]) -> None:
+    bin_dir, record = fake_rasa
+    out = _entrypoint(bin_dir, "a-rasa-token", action_token="")
+    assert out.returncode != 0
+    assert "ACTION_SERVER_TOKEN" in out.stderr
+    assert not record.exists(), "Rasa was started without the action server's secret"
 
 
 def test_rasa_starts_with_its_api_behind_the_token(fake_rasa: Tuple[Path, Path]) -> None:

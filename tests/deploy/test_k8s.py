@@ -157,6 +157,11 @@ def test_rasa_gets_every_variable_its_endpoints_file_reads(manifests: List[Manif
     env = _env(container(manifests, "rasa"))
     assert endpoints_variables() <= set(env)
     assert env["RASA_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "RASA_TOKEN"
+    # Rasa sends the action server's shared secret, from the same Secret key it checks.
+    assert env["ACTION_SERVER_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "ACTION_SERVER_TOKEN"
+    actions = _env(container(manifests, "actions"))
+    assert actions["ACTION_SERVER_TOKEN"]["valueFrom"]["secretKeyRef"] == \
+        {"name": "order-support", "key": "ACTION_SERVER_TOKEN"}
     config = find(manifests, "ConfigMap", "order-support-config")["data"]
     assert config["ACTION_SERVER_URL"] == f"http://actions:{PORTS['actions']}/webhook"
     assert config["RASA_URL"] == f"http://rasa:{PORTS['rasa']}"

@@ -14,6 +14,7 @@ from scripts import stack
 from tests.deploy.conftest import ROOT
 
 PROBE = ROOT / "tests" / "deploy" / "rasa_endpoints_probe.py"
+ACTION_TOKEN = "probe-action-server-token"
 
 
 def _probe(env: Dict[str, str]) -> subprocess.CompletedProcess:
@@ -36,12 +37,15 @@ def _port(service: stack.Service) -> str:
 def test_two_replicas_share_the_tracker_and_the_lock(redis_server: stack.Service) -> None:
     # As in docker-compose.yml: Redis without a password on the backend network.
     result = _result(_probe({"ACTION_SERVER_URL": "http://actions:5055/webhook",
+                             "ACTION_SERVER_TOKEN": ACTION_TOKEN,
                              "RASA_REDIS_HOST": "127.0.0.1", "RASA_REDIS_PORT": _port(redis_server),
                              "RASA_REDIS_PASSWORD": ""}))
     assert result == {
         "tracker_store": "RedisTrackerStore",
         "lock_store": "RedisLockStore",
         "action_url": "http://actions:5055/webhook",
+        # Rasa substitutes the secret inside `headers` and sends it with every action call.
+        "action_headers": {"Authorization": f"Bearer {ACTION_TOKEN}"},
         "tracker_seen_by_other_replica": True,
         "lock_serialised": True,
     }
@@ -52,8 +56,8 @@ def test_two_replicas_share_the_tracker_and_the_lock(redis_server: stack.Service
 
 
 def test_a_password_protected_redis_as_in_kubernetes(redis_server: stack.Service) -> None:
-    env = {"ACTION_SERVER_URL": "http://actions:5055/webhook", "RASA_REDIS_HOST": "127.0.0.1",
-           "RASA_REDIS_PORT": _port(redis_server)}
+    env = {"ACTION_SERVER_URL": "http://actions:5055/webhook", "ACTION_SERVER_TOKEN": ACTION_TOKEN,
+           "RASA_REDIS_HOST": "127.0.0.1", "RASA_REDIS_PORT": _port(redis_server)}
     admin = redis.Redis.from_url(redis_server.url)
     admin.config_set("requirepass", "pr0be-secret")
     try:
@@ -67,10 +71,16 @@ def test_a_password_protected_redis_as_in_kubernetes(redis_server: stack.Service
 def test_an_unset_variable_stops_rasa(redis_server: stack.Service) -> None:
     """Rasa has no defaults in endpoints files: the containers must set every variable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RASA_REDIS_")}
-    env.update({"ACTION_SERVER_URL": "http://actions:5055/webhook",
+    env.update({"ACTION_SERVER_URL": "http://actions:5055/webhook", "ACTION_SERVER_TOKEN": ACTION_TOKEN,
                 "RASA_REDIS_HOST": "127.0.0.1", "RASA_REDIS_PORT": _port(redis_server)})
     python = ROOT / ".venv-bot" / "bin" / "python"
     out = subprocess.run([str(python), str(PROBE), str(ROOT / "deploy" / "endpoints.redis.yml")],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode != 0 and "RASA_REDIS_PASSWORD" in out.stderr
+    # Without the action server's secret Rasa does not start either (it would send none).
+    env.update({"RASA_REDIS_PASSWORD": ""})
+    env.pop("ACTION_SERVER_TOKEN")
+    out = subprocess.run([str(python), str(PROBE), str(ROOT / "deploy" / "endpoints.redis.yml")],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode != 0 and "ACTION_SERVER_TOKEN" in out.stderr
 

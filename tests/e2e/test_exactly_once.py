@@ -54,7 +54,8 @@ def test_retried_and_replayed_action_requests_refund_once(bot, rasa_server, acti
 
     # Rasa retries the same request (e.g. after a timeout): confirmed again, not refunded again.
     for _ in range(2):
-        answer = stack.post_json(f"{action_server.url}/webhook", request)
+        # Rasa's request, with the secret Rasa sends (the action server refuses it otherwise)
+        answer = stack.post_json(f"{action_server.url}/webhook", request, headers=action_server.headers())
         assert said(answer) == "utter_remedy_already_applied"
         assert answer["responses"][0]["case_id"] == case_id
     assert remedies_of_demo_customer(orders_url) == 1
@@ -62,7 +63,7 @@ def test_retried_and_replayed_action_requests_refund_once(bot, rasa_server, acti
     # A fresh action server process (after a crash or a deploy) sees the same record.
     restarted = stack.start_action_server(log_dir, env={"ORDERS_DATABASE_URL": orders_url})
     try:
-        answer = stack.post_json(f"{restarted.url}/webhook", request)
+        answer = stack.post_json(f"{restarted.url}/webhook", request, headers=restarted.headers())
     finally:
         restarted.stop()
     assert said(answer) == "utter_remedy_already_applied"
