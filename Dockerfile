@@ -82,6 +82,7 @@ ENV PATH=/app/.venv-bot/bin:$PATH \
     RASA_TELEMETRY_ENABLED=false \
     MPLCONFIGDIR=/tmp/matplotlib
 COPY --from=bot-env /app/.venv-bot /app/.venv-bot
+COPY contracts/ contracts/
 COPY bot/ bot/
 COPY deploy/healthcheck.py deploy/healthcheck.py
 # var/ holds the demo SQLite orders file when ORDERS_DATABASE_URL is empty.
@@ -120,6 +121,7 @@ ENV PATH=/app/.venv-gateway/bin:$PATH \
     PORT=8080 \
     ATTACHMENTS_DIR=/app/var/attachments
 COPY --from=gateway-env /app/.venv-gateway /app/.venv-gateway
+COPY contracts/ contracts/
 COPY connectors/ connectors/
 COPY deploy/healthcheck.py deploy/healthcheck.py
 # Customer photos are saved here (a volume in compose, a shared volume in Kubernetes).

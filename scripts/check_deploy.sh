@@ -39,7 +39,7 @@ fi
 if [ ${#compose[@]} -gt 0 ]; then
   env_file=$(mktemp)
   trap 'rm -f "$env_file"' EXIT
-  printf '%s\n' RASA_TOKEN=check ACTION_SERVER_TOKEN=check POSTGRES_PASSWORD=check LINE_CHANNEL_SECRET=check \
+  printf '%s\n' RASA_TOKEN=check ACTION_SERVER_TOKEN=check AGENT_APPROVAL_KEY=check POSTGRES_PASSWORD=check LINE_CHANNEL_SECRET=check \
     LINE_CHANNEL_ACCESS_TOKEN=check > "$env_file"
   "${compose[@]}" --env-file "$env_file" -f docker-compose.yml config --quiet
   echo "check_deploy: ${compose[*]} config: ok" >&2

@@ -19,6 +19,7 @@ COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD", "IMAGE_TAG", "GATEWAY_BIND", "SEN
 SAMPLE_ENV = {
     "RASA_TOKEN": "sample-rasa-token",
     "ACTION_SERVER_TOKEN": "sample-action-server-token",
+    "AGENT_APPROVAL_KEY": "sample-agent-approval-key",
     "POSTGRES_PASSWORD": "samplepassword",
     "LINE_CHANNEL_SECRET": "sample-line-secret",
     "LINE_CHANNEL_ACCESS_TOKEN": "sample-line-token",
@@ -95,7 +96,7 @@ def test_variables_are_from_env_example_or_documented(compose_text: str) -> None
         assert f"`{name}`" in docs, f"{name} is not documented in docs/deploy.md"
 
 
-@pytest.mark.parametrize("missing", ["RASA_TOKEN", "ACTION_SERVER_TOKEN", "POSTGRES_PASSWORD",
+@pytest.mark.parametrize("missing", ["RASA_TOKEN", "ACTION_SERVER_TOKEN", "AGENT_APPROVAL_KEY", "POSTGRES_PASSWORD",
                                      "LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"])
 def test_compose_refuses_to_run_without_a_required_secret(compose: Dict[str, Any],
                                                           missing: str) -> None:

@@ -177,6 +177,7 @@ def test_gateway_settings_from_its_kubernetes_environment(manifests: List[Manife
     secret = {k: f"sample{k.lower().replace('_', '')}" for k in
               find(manifests, "Secret", "order-support")["stringData"]}
     secret["SLACK_BOT_TOKEN"] = ""
+    secret["POSTBACK_SIGNING_KEY"] = "k" * 32  # the gateway refuses a short one
     env: Dict[str, str] = {}
     for name, entry in _env(container(manifests, "gateway")).items():
         ref = entry.get("valueFrom", {})
@@ -191,6 +192,7 @@ def test_gateway_settings_from_its_kubernetes_environment(manifests: List[Manife
     assert settings.action_server_health_url == "http://actions:5055/health"
     assert settings.redis_url == f"redis://:{secret['REDIS_PASSWORD']}@redis:6379/0"
     assert settings.rasa_token == secret["RASA_TOKEN"]
+    assert settings.agent_approval_key == secret["AGENT_APPROVAL_KEY"]
     assert str(settings.attachments_dir) == "/app/var/attachments"
     mounts = {m["mountPath"] for m in container(manifests, "gateway")["volumeMounts"]}
     assert "/app/var/attachments" in mounts
