@@ -9,7 +9,7 @@ form; `action_complete_claim` (remedies.py) then hands the case over.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Sequence, Text
+from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -18,7 +18,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import services
 from bot.formatting import item_button_label, order_button_label, order_card, order_line
-from bot.actions.matching import match_items, match_order, order_number_in, orders_mentioning
+from bot.actions.matching import claimed_items, match_items, match_order, order_number_in, orders_mentioning
 from bot.policy import decide, order_escalation
 from bot.policy.reading import read_remedy
 from bot.policy.types import OrderView
@@ -215,6 +215,9 @@ class ValidateClaimForm(FormValidationAction):
         slots: Dict[Text, Any] = {"order_id": order.number, "failed_attempts": 0}
         if problem in ITEM_PROBLEMS:
             named = match_items(tracker.get_slot("item") or [], order.items)
+            # "親子丼に別卵が付いていない": the claim is the egg, not every item named
+            text, mentions = _item_message(tracker)
+            named = claimed_items(text, order.items, mentions) or named
             history = services.repository().customer_history(order.customer_id)
             if order_escalation(services.policy(), problem, order, history, services.now()):
                 # Out of policy whichever items (e.g. too old): straight to a person.
@@ -285,6 +288,18 @@ class ValidateClaimForm(FormValidationAction):
             return {"remedy": None, "refused_remedies": refused}
         dispatcher.utter_message(response="utter_remedy_not_understood")
         return _failed(tracker, "remedy", "repeated_misunderstanding")
+
+
+def _item_message(tracker: Tracker) -> Tuple[str, List[str]]:
+    """The customer's latest message that named items, and the item words found in it."""
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        entities = (event.get("parse_data") or {}).get("entities") or []
+        values = [str(e.get("value")) for e in entities if e.get("entity") == "item" and e.get("value")]
+        if values:
+            return str(event.get("text") or ""), values
+    return "", []
 
 
 def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:

@@ -154,3 +154,64 @@ def orders_mentioning(mentions: Iterable[str], orders: Sequence[OrderView]) -> L
     """Orders that contain an item the customer already named."""
     mentions = [m for m in mentions if m]
     return [o for o in orders if mentions and match_items(mentions, o.items)]
+
+
+# What a message says about each item it names: missing ("別卵が付いていない", "without the
+# fries") or arrived ("親子丼は来たけど", "got the burger though"). Japanese says it after
+# the item, English mostly before; the words between two items belong to both windows.
+_JA_MISSING_AFTER = re.compile(
+    r"^(が|は|も|の|って)?[^。！？!?]{0,8}?(ない|なかっ|無い|無かっ|な[くけ]て|ませんでし|てません|足りな|たりな|"
+    r"抜け|ぬけ|忘れ|わすれ|欠け|漏れ|もれ|来てな|きてな|届いてな|入ってな|ついてな|付いてな)")
+_JA_ARRIVED_AFTER = re.compile(
+    r"^(は|も)[^。！？!?]{0,4}?(来た|きた|来まし|届いた|届きまし|とどいた|あった|ありまし|入って(い)?た|入ってまし|大丈夫)")
+_EN_MISSING_BEFORE = re.compile(
+    r"\b(without|no|missing|forgot|forgotten|forget|lacking|minus|left out|where'?s|where is)\s+"
+    r"((the|my|any|a|an|their|our|its)\s+)?$")
+_EN_MISSING_AFTER = re.compile(
+    r"^\s*((is|was|were|are)\s+)?(missing|not (there|included|in (the|my) (bag|box|order))|absent|never (came|arrived)|"
+    r"didn'?t (come|arrive|show)|did not (come|arrive)|wasn'?t (there|included|in)|weren'?t)")
+_EN_ARRIVED_BEFORE = re.compile(r"\b(got|received|have|had|came with)\s+((the|my|a|an)\s+)?$")
+_EN_ARRIVED_AFTER = re.compile(r"^\s*((is|was|were|are)\s+)?(came|arrived|here|there|fine|ok|okay)\b")
+_ONLY_A_JOIN = re.compile(r"^\s*(,|、|と|や|and|&|\+)?\s*((the|my)\s+)?$")
+
+
+def claimed_items(text: str, items: Sequence[ItemView], mentions: Iterable[str] = ()) -> List[ItemView]:
+    """Of the order's items a message names, the ones it says are missing; when it only
+    says which arrived, the others it names; every named one when it says neither."""
+    said = katakana_to_hiragana(normalize(text))
+    spans = []  # (start, end, item)
+    words = [(w, None) for w in mentions if w] + [(n, i) for i in items for n in (i.name_ja, i.name_en) if n]
+    for word, known in words:
+        folded = katakana_to_hiragana(normalize(str(word)))
+        targets = [known] if known is not None else match_items([str(word)], items)
+        if len(targets) != 1 or not folded:
+            continue
+        for match in re.finditer(re.escape(folded), said):
+            spans.append((match.start(), match.end(), targets[0]))
+    spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
+    kept = []
+    for span in spans:
+        if not kept or span[0] >= kept[-1][1]:
+            kept.append(span)
+    status: dict = {}
+    previous = None
+    for n, (start, end, item) in enumerate(kept):
+        before = said[kept[n - 1][1] if n else 0:start]
+        after = said[end:kept[n + 1][0] if n + 1 < len(kept) else len(said)]
+        if _JA_MISSING_AFTER.search(after) or _EN_MISSING_BEFORE.search(before) or _EN_MISSING_AFTER.search(after):
+            state = "missing"
+        elif _JA_ARRIVED_AFTER.search(after) or _EN_ARRIVED_BEFORE.search(before) or _EN_ARRIVED_AFTER.search(after):
+            state = "arrived"
+        elif previous is not None and n and _ONLY_A_JOIN.match(before):
+            state = previous  # "the burger and coke": one status for both
+        else:
+            state = None
+        previous = state
+        if state is not None or item.item_id not in status:  # a later "named" keeps what was said
+            status[item.item_id] = state
+    named = [item for item in items if item.item_id in status]
+    missing = [i for i in named if status[i.item_id] == "missing"]
+    if missing:
+        return missing
+    arrived = {i.item_id for i in named if status[i.item_id] == "arrived"}
+    return [i for i in named if i.item_id not in arrived] if arrived else named

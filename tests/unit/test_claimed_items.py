@@ -1,0 +1,44 @@
+"""Which of the items a message names is the claim (bot/actions/matching.claimed_items), and
+the claim form using it on a real Tracker against the demo orders."""
+from __future__ import annotations
+
+import pytest
+
+from bot.actions.matching import claimed_items
+from bot.policy.types import ItemView
+from tests.unit.test_actions import egg_id, orders_db, tracker, validate  # noqa: F401  (fixture)
+
+OYAKODON = [ItemView(1, "OYAKO", "親子丼", "Oyakodon", "dish", 980), ItemView(2, "EGG", "別卵", "Extra egg", "topping", 80),
+            ItemView(3, "MISO", "味噌汁", "Miso soup", "side", 150)]
+BURGER = [ItemView(4, "B", "チーズバーガー", "Cheeseburger", "dish", 900), ItemView(5, "F", "ポテト", "Fries", "side", 300),
+          ItemView(6, "C", "コーラ", "Cola", "drink", 200)]
+
+
+@pytest.mark.parametrize("text, items, mentions, claimed", [
+    ("さっき届いた親子丼、別卵がなかったんだけど。。", OYAKODON, ["親子丼", "別卵"], ["別卵"]),
+    ("親子丼に別卵が付いていませんでした", OYAKODON, [], ["別卵"]),
+    ("親子丼は来たけど味噌汁が入ってない", OYAKODON, [], ["味噌汁"]),
+    ("別卵が入ってない親子丼", OYAKODON, [], ["別卵"]),
+    ("親子丼と味噌汁", OYAKODON, [], ["親子丼", "味噌汁"]),  # says neither: both named
+    ("チーズバーガーとコーラは届いたけどポテトがない", BURGER, [], ["ポテト"]),
+    ("the burger came without the fries", BURGER, ["burger", "fries"], ["ポテト"]),
+    ("got the burger and coke though, no fries", BURGER, ["burger", "coke", "fries"], ["ポテト"]),
+    ("I got the cheeseburger and cola but where are my fries?", BURGER, ["fries"], ["ポテト"]),
+    ("my fries are missing", BURGER, ["fries"], ["ポテト"]),
+])
+def test_the_missing_item_is_told_apart_from_the_ones_that_came(text, items, mentions, claimed):
+    assert [i.name_ja for i in claimed_items(text, items, mentions)] == claimed
+
+
+def test_a_first_message_naming_the_dish_and_its_missing_egg_claims_the_egg():
+    text = "さっき届いた親子丼、別卵がなかったんだけど。。"
+    entities = [{"entity": "item", "value": "親子丼", "start": 6, "end": 9},
+                {"entity": "item", "value": "別卵", "start": 10, "end": 12}]
+    first = {"event": "user", "text": text, "timestamp": 1764000000.0,
+             "parse_data": {"intent": {"name": "report_missing_item"}, "entities": entities, "text": text}}
+    t = tracker(slots={"problem": "missing_item", "item": ["親子丼", "別卵"]}, text="1001",
+                events=[first, {"event": "user", "text": "1001", "parse_data": {"entities": []}}])
+    result, _ = validate("validate_order_id", "1001", t)
+    assert result["claim_items"] == [str(egg_id())]  # no "which item?" question
+    refunds = [o["amount"] for o in result["offers"]["remedies"] if o["kind"] == "refund_item"]
+    assert refunds == [80]  # the egg's price, not the ¥980 dish
