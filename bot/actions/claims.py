@@ -9,6 +9,7 @@ form; `action_complete_claim` (remedies.py) then hands the case over.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -209,6 +210,10 @@ class ValidateClaimForm(FormValidationAction):
         if order is None:
             if number:
                 dispatcher.utter_message(response="utter_order_not_found", order_number=number)
+            elif _acknowledges_or_asks(text, services.latest_intent(tracker)):
+                # "わかりました、探します" / "where do I find it?": say where, count no miss
+                dispatcher.utter_message(response="utter_order_number_where")
+                return {"order_id": None}
             else:
                 dispatcher.utter_message(response="utter_order_not_understood")
             return _failed(tracker, "order_id", "order_not_found")
@@ -288,6 +293,18 @@ class ValidateClaimForm(FormValidationAction):
             return {"remedy": None, "refused_remedies": refused}
         dispatcher.utter_message(response="utter_remedy_not_understood")
         return _failed(tracker, "remedy", "repeated_misunderstanding")
+
+
+# "Ok, let me check" and questions about the order number, in answer to "which order?".
+_ACK_OR_QUESTION = re.compile(
+    r"(わかりました|分かりました|了解|りょうかい|探し|さがし|確認します|見てみ|みてみ|待って|まって|少々|しょうしょう|"
+    r"どこ|何処|わから|分から|知らな|不明|番号って|[?？]|"
+    r"\b(ok|okay|sure|let me (check|look|see|find)|one (moment|sec|second)|hold on|wait|where|how do i|"
+    r"don'?t know|not sure|can'?t find|no idea)\b)")
+
+
+def _acknowledges_or_asks(text: str, intent: Optional[str]) -> bool:
+    return intent in ("affirm", "thank") or bool(_ACK_OR_QUESTION.search(text.lower()))
 
 
 def _item_message(tracker: Tracker) -> Tuple[str, List[str]]:

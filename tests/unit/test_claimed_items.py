@@ -42,3 +42,23 @@ def test_a_first_message_naming_the_dish_and_its_missing_egg_claims_the_egg():
     assert result["claim_items"] == [str(egg_id())]  # no "which item?" question
     refunds = [o["amount"] for o in result["offers"]["remedies"] if o["kind"] == "refund_item"]
     assert refunds == [80]  # the egg's price, not the ¥980 dish
+
+
+@pytest.mark.parametrize("answer", ["わかりました、探してみます", "注文番号ってどこに書いてありますか？", "ok, let me check",
+                                    "where do I find it"])
+def test_an_unknown_customer_looking_for_the_number_is_told_where_and_no_miss_is_counted(answer):
+    from tests.unit.test_actions import STRANGER
+
+    for _ in range(3):  # however often: a person is not needed for this
+        result, messages = validate("validate_order_id", answer,
+                                    tracker(sender=STRANGER, slots={"problem": "missing_item", "failed_attempts": 0},
+                                            text=answer))
+        assert [m["response"] for m in messages] == ["utter_order_number_where"]
+        assert result == {"order_id": None}
+
+
+def test_an_answer_that_is_no_order_still_counts_as_a_miss():
+    from tests.unit.test_actions import STRANGER
+
+    result, messages = validate("validate_order_id", "親子丼", tracker(sender=STRANGER, slots={"problem": "missing_item"}))
+    assert messages[0]["response"] == "utter_order_not_understood" and result["failed_attempts"] == 1
