@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -25,6 +25,7 @@ from bot.formatting import clock, item_names
 from bot.actions.handoff import hand_off
 from bot.actions.responses import response_text
 from bot.policy import render_button, render_confirmation, render_label
+from bot.policy.reading import read_remedy
 from bot.policy.types import ItemView, OrderView, RemedyOffer
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,15 @@ class ActionAskRemedy(Action):
     ) -> List[EventType]:
         language = services.language(tracker)
         order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
-        refused = set(tracker.get_slot("refused_remedies") or [])
-        offers = [offer_from_dict(o) for o in (tracker.get_slot("offers") or {}).get("remedies", [])
-                  if o.get("kind") not in refused]  # a refused remedy is not offered again
+        shown = [offer_from_dict(o) for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
+        # What the claim's messages already said: "返金してほしい" first, "クーポンはいらない" gone.
+        wanted, refused_in_claim = _said_in_claim(tracker, [o.kind for o in shown])
+        refused = set(tracker.get_slot("refused_remedies") or []) | set(refused_in_claim)
+        offers = [o for o in shown if o.kind not in refused]  # a refused remedy is not offered again
+        offers.sort(key=lambda o: o.kind != wanted)  # stable: the policy's order otherwise
+        events: List[EventType] = []
+        if refused_in_claim and offers:
+            events.append(SlotSet("refused_remedies", sorted(refused)))
         if order is None or not offers:
             return []
         items = claim_items(tracker, order)
@@ -90,7 +97,24 @@ class ActionAskRemedy(Action):
             dispatcher.utter_message(
                 response="utter_offer_remedies_order", order_number=order.number, options=options, buttons=buttons
             )
-        return []
+        return events
+
+
+def _said_in_claim(tracker: Tracker, offered: List[str]) -> Tuple[Optional[str], Tuple[str, ...]]:
+    """The remedy the customer asked for, and the ones they refused, in the messages of this
+    claim before the remedy question (back to the one that reported the problem)."""
+    wanted: Optional[str] = None
+    refused: Tuple[str, ...] = ()
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        reading = read_remedy(services.policy(), str(event.get("text") or ""), offered, by_number=False)
+        wanted = wanted or reading.chosen
+        refused = refused + tuple(k for k in reading.refused if k not in refused)
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
+        if intent.startswith("report_") or intent == "cancel_order":
+            break
+    return wanted, refused
 
 
 class ActionCompleteClaim(Action):

@@ -87,8 +87,10 @@ def _has_en(text: str, words: Sequence[str]) -> bool:
     return False
 
 
-def read_remedy(policy: Policy, text: str, offered: Sequence[str], words: Optional[ChoiceWords] = None) -> RemedyReading:
-    """What a typed answer to "which remedy?" says about the `offered` remedies."""
+def read_remedy(policy: Policy, text: str, offered: Sequence[str], words: Optional[ChoiceWords] = None,
+                by_number: bool = True) -> RemedyReading:
+    """What a typed answer to "which remedy?" says about the `offered` remedies (with
+    `by_number`, "2" chooses the second; off for messages that answered another question)."""
     words = words or choice_words()
     said = _fold(text)
     retracted = any(w in said for w in words.retraction if not w.isascii()) or _has_en(
@@ -122,7 +124,7 @@ def read_remedy(policy: Policy, text: str, offered: Sequence[str], words: Option
     refused = tuple(k for k, no in negated.items() if no)
     positive = [k for k, no in negated.items() if not no and k in offered]
     digits = [c for c in said if c.isdigit()]
-    if not kept and len(digits) == 1 and 1 <= int(digits[0]) <= len(offered):
+    if by_number and not kept and len(digits) == 1 and 1 <= int(digits[0]) <= len(offered):
         positive = [offered[int(digits[0]) - 1]]
     chosen = positive[0] if len(positive) == 1 and not retracted else None
     return RemedyReading(chosen=chosen, refused=refused, retracted=retracted)

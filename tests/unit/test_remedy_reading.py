@@ -99,3 +99,15 @@ def test_a_negated_cancellation_is_not_a_cancellation():
     result, _ = validate("validate_remedy", "キャンセルしなくて大丈夫です", tracker(slots=slots))
     assert result.get("remedy") is None
     assert services.repository().remedy_for_case(slots["case_id"]) is None
+
+
+def test_a_remedy_asked_for_in_the_first_message_is_offered_first_and_a_refused_one_not_at_all():
+    first = "親子丼に別卵が付いてなかった。クーポンはいらないので返金してほしい"
+    report = {"event": "user", "text": first, "timestamp": 1764000000.0,
+              "parse_data": {"intent": {"name": "report_missing_item"}, "entities": [], "text": first}}
+    slots = egg_claim()
+    messages, events = run(ActionAskRemedy(), tracker(slots=slots, events=[report]))
+    options = messages[0]["custom"]["remedy_card"]["options"]
+    assert options[0]["payload"] == '/inform{"remedy": "refund_item"}' and options[0]["recommended"]
+    assert all("coupon" not in o["payload"] for o in options)
+    assert {"event": "slot", "name": "refused_remedies", "value": ["coupon"], "timestamp": None} in events
