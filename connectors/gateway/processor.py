@@ -458,7 +458,9 @@ class LineEventProcessor:
             await self._deliver(event, [[line_messages.text_message(
                 texts.text("image_failed", language_of(profile)))]])
             return Outcome.DONE
-        await self._deliver(event, [[line_messages.text_message(texts.IMAGE_RECEIVED)]])
+        profile = await self._profile(event)
+        await self._deliver(event, [[line_messages.text_message(
+            texts.text("image_received", language_of(profile)))]])
         return Outcome.DONE
 
     async def _save_image(self, event: StoredEvent, user: str,

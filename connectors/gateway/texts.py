@@ -23,6 +23,11 @@ _TEXTS: Dict[str, Dict[str, str]] = {
         "en": "Thanks for the sticker! Could you please tell us in words what happened "
               "with your order? (for example: \"my order is missing the fries\")",
     },
+    # a photo says nothing about language: the customer's LINE profile language decides
+    "image_received": {
+        "ja": "写真を受け取りました。ありがとうございます。担当者が確認いたします。",
+        "en": "Thank you, we received your photo and will look at it.",
+    },
     "image_failed": {
         "ja": "申し訳ありません、写真を受け取れませんでした。もう一度送っていただけますか？",
         "en": "Sorry, we could not receive your photo. Could you send it again?",
@@ -43,9 +48,6 @@ _TEXTS: Dict[str, Dict[str, str]] = {
     },
 }
 
-# Photos are acknowledged in both languages (the photo itself says nothing about language).
-IMAGE_RECEIVED = ("写真を受け取りました。ありがとうございます。担当者が確認いたします。\n"
-                  "Thank you, we received your photo and will look at it.")
 
 
 def text(key: str, language: str) -> str:

@@ -368,7 +368,11 @@ async def test_image_is_fetched_saved_and_thanked(gw, emu, tmp_path):
     await gw.client.post([event])
     assert await wait_until(lambda: len(replies(emu)) == 1)
     assert "受け取りました" in delivered_texts(emu, USER)[0]
-    assert "received your photo" in delivered_texts(emu, USER)[0]
+    assert "received your photo" not in delivered_texts(emu, USER)[0]  # one language: the customer's
+    emu.add_content("777002", b"\xff\xd8jpegdata", "image/jpeg")
+    await gw.client.post([await gw.client.image_event(EN_USER, message_id="777002")])
+    assert await wait_until(lambda: len(replies(emu)) == 2)
+    assert delivered_texts(emu, EN_USER)[0] == "Thank you, we received your photo and will look at it."
     saved = tmp_path / "attachments" / "777001.jpg"
     assert saved.read_bytes() == b"\xff\xd8jpegdata"
     meta = json.loads((tmp_path / "attachments" / "777001.jpg.json").read_text())
