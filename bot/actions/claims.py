@@ -178,7 +178,7 @@ class ValidateClaimForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[Text]:
-        if tracker.get_slot("handoff_reason"):
+        if tracker.get_slot("handoff_reason") or (tracker.get_slot("offers") or {}).get("notice") == WITHDRAWN:
             return []
         problem = tracker.get_slot("problem")
         slots = ["order_id"]
@@ -198,6 +198,8 @@ class ValidateClaimForm(FormValidationAction):
         if escalation:
             return escalation
         text = str(value or "")
+        if read_remedy(services.policy(), text, [], by_number=False).retracted:
+            return withdraw(dispatcher, "order_id")  # "見つかりました" / "never mind"
         customer = customer_for(tracker)
         problem = tracker.get_slot("problem")
         order = None
@@ -249,6 +251,9 @@ class ValidateClaimForm(FormValidationAction):
         if order is None:
             return {"claim_items": None, "order_id": None}
         mentions = value if isinstance(value, list) else [value]
+        said = str(tracker.latest_message.get("text") or "")
+        if read_remedy(services.policy(), said, [], by_number=False).retracted:
+            return withdraw(dispatcher, "claim_items")
         entity_mentions = [
             e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "item"
         ]
@@ -268,6 +273,12 @@ class ValidateClaimForm(FormValidationAction):
         without a negation (bot/policy/reading.py); a remedy named with one is refused and
         not offered again; a retraction ends the claim with nothing applied."""
         escalation = _escalation(tracker, "remedy")
+        shown_now = [o["kind"] for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
+        if escalation and escalation.get("handoff_reason") == "payment_or_account":
+            # "返金してください" reads as a payment question; as an answer to "which remedy?"
+            # it chooses the refund (and nothing else reads as a payment question here)
+            if read_remedy(services.policy(), str(value or ""), shown_now).chosen:
+                escalation = None
         if escalation:
             return escalation
         refused_before = [str(k) for k in tracker.get_slot("refused_remedies") or []]
@@ -280,12 +291,12 @@ class ValidateClaimForm(FormValidationAction):
         if reading.chosen:
             return {"remedy": reading.chosen, "refused_remedies": refused, "failed_attempts": 0}
         if reading.retracted:
-            dispatcher.utter_message(response="utter_claim_withdrawn")
-            # nothing left to choose: the form ends and action_complete_claim applies nothing
-            return {"remedy": None, "refused_remedies": shown, "failed_attempts": 0,
-                    "offers": {"remedies": [], "needs_approval": [], "notice": "withdrawn"}}
+            return {**withdraw(dispatcher, "remedy"), "refused_remedies": shown}
         if services.latest_intent(tracker) == REFUSAL_INTENT and not reading.refused:
             refused = shown
+        if tracker.get_slot("problem") == "cancel_order" and refused and all(k in refused for k in shown):
+            # "キャンセルしなくて大丈夫です": not refusing a fix, keeping the order
+            return {**withdraw(dispatcher, "remedy"), "refused_remedies": shown}
         if refused and all(k in refused for k in shown):
             return {"remedy": None, "refused_remedies": refused, "handoff_reason": "all_remedies_refused"}
         if len(refused) > len(refused_before):
@@ -317,6 +328,16 @@ def _item_message(tracker: Tracker) -> Tuple[str, List[str]]:
         if values:
             return str(event.get("text") or ""), values
     return "", []
+
+
+WITHDRAWN = "withdrawn"  # offers["notice"] of a claim the customer took back
+
+
+def withdraw(dispatcher: CollectingDispatcher, slot: str) -> Dict[Text, Any]:
+    """The customer took the claim back: say nothing was done, end the form, apply nothing."""
+    dispatcher.utter_message(response="utter_claim_withdrawn")
+    return {slot: None, "failed_attempts": 0,
+            "offers": {"remedies": [], "needs_approval": [], "notice": WITHDRAWN}}
 
 
 def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:

@@ -173,6 +173,8 @@ _EN_MISSING_AFTER = re.compile(
 _EN_ARRIVED_BEFORE = re.compile(r"\b(got|received|have|had|came with)\s+((the|my|a|an)\s+)?$")
 _EN_ARRIVED_AFTER = re.compile(r"^\s*((is|was|were|are)\s+)?(came|arrived|here|there|fine|ok|okay)\b")
 _ONLY_A_JOIN = re.compile(r"^\s*(,|、|と|や|and|&|\+)?\s*((the|my)\s+)?$")
+# "AとBがない" says it of both; "親子丼、別卵がない" only of the egg (a comma is no "and")
+_AND = re.compile(r"^\s*(と|や|and|&|\+)\s*((the|my)\s+)?$")
 
 
 def claimed_items(text: str, items: Sequence[ItemView], mentions: Iterable[str] = ()) -> List[ItemView]:
@@ -182,7 +184,8 @@ def claimed_items(text: str, items: Sequence[ItemView], mentions: Iterable[str] 
     spans = []  # (start, end, item)
     words = [(w, None) for w in mentions if w] + [(n, i) for i in items for n in (i.name_ja, i.name_en) if n]
     for word, known in words:
-        folded = katakana_to_hiragana(normalize(str(word)))
+        # the entity extractor may keep a joining particle ("味噌汁と"): the name is the rest
+        folded = re.sub(r"(と|や|、|,)$", "", katakana_to_hiragana(normalize(str(word))))
         targets = [known] if known is not None else match_items([str(word)], items)
         if len(targets) != 1 or not folded:
             continue
@@ -193,21 +196,27 @@ def claimed_items(text: str, items: Sequence[ItemView], mentions: Iterable[str] 
     for span in spans:
         if not kept or span[0] >= kept[-1][1]:
             kept.append(span)
-    status: dict = {}
-    previous = None
+    states: List[Optional[str]] = []
+    joined_to_next: List[bool] = []
     for n, (start, end, item) in enumerate(kept):
         before = said[kept[n - 1][1] if n else 0:start]
         after = said[end:kept[n + 1][0] if n + 1 < len(kept) else len(said)]
         if _JA_MISSING_AFTER.search(after) or _EN_MISSING_BEFORE.search(before) or _EN_MISSING_AFTER.search(after):
-            state = "missing"
+            state: Optional[str] = "missing"
         elif _JA_ARRIVED_AFTER.search(after) or _EN_ARRIVED_BEFORE.search(before) or _EN_ARRIVED_AFTER.search(after):
             state = "arrived"
-        elif previous is not None and n and _ONLY_A_JOIN.match(before):
-            state = previous  # "the burger and coke": one status for both
+        elif n and states[-1] is not None and _ONLY_A_JOIN.match(before):
+            state = states[-1]  # "got the burger and coke": one status for both
         else:
             state = None
-        previous = state
-        if state is not None or item.item_id not in status:  # a later "named" keeps what was said
+        states.append(state)
+        joined_to_next.append(n + 1 < len(kept) and bool(_AND.match(after)))
+    for n in range(len(kept) - 2, -1, -1):
+        if states[n] is None and joined_to_next[n]:
+            states[n] = states[n + 1]  # "味噌汁と別卵が入っていない": the status comes after both
+    status: dict = {}
+    for (_, _, item), state in zip(kept, states):
+        if state is not None or item.item_id not in status:  # a later bare mention keeps what was said
             status[item.item_id] = state
     named = [item for item in items if item.item_id in status]
     missing = [i for i in named if status[i.item_id] == "missing"]

@@ -19,7 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
-from bot.actions.claims import ITEM_PROBLEMS, customer_for, inform_payload, owned_order
+from bot.actions.claims import ITEM_PROBLEMS, WITHDRAWN, customer_for, inform_payload, owned_order
 from bot.actions.decision import CaseNow, case_now
 from bot.formatting import clock, item_names
 from bot.actions.handoff import hand_off
@@ -129,14 +129,16 @@ class ActionCompleteClaim(Action):
         reason = tracker.get_slot("handoff_reason")
         if reason:
             return hand_off(dispatcher, tracker, reason)
+        offers = tracker.get_slot("offers") or {}
+        if offers.get("notice") == WITHDRAWN:
+            # the customer took the claim back (validate_claim_form said so): nothing applied
+            dispatcher.utter_message(response="utter_anything_else")
+            return []
         order = owned_order(str(tracker.get_slot("order_id") or ""), _customer_id(tracker))
         if order is None:
             return hand_off(dispatcher, tracker, "order_not_found")
-        offers = tracker.get_slot("offers") or {}
         if tracker.get_slot("problem") == "check_order_status":
             tell_status(dispatcher, order)
-        elif offers.get("notice") == "withdrawn":
-            pass  # the customer took the request back (validate_remedy said so): nothing applied
         elif offers.get("notice") == "not_late_yet":
             dispatcher.utter_message(
                 response="utter_not_late_yet", order_number=order.number, shop=order.shop_name,

@@ -41,7 +41,8 @@ async def test_japanese_missing_egg_ends_with_the_refund_confirmed_by_reply(
     rasa.restart_conversation(DEMO_CUSTOMER)
     client = client_factory()
     try:
-        event, res = await client.send_text(DEMO_CUSTOMER, "親子丼に別卵が付いていませんでした")
+        # two items missing: the bot asks which one this claim is about (the order card first)
+        event, res = await client.send_text(DEMO_CUSTOMER, "味噌汁と別卵が入っていませんでした")
         assert res.status == 200
         msgs = await answer(emu, event)
         assert "どのご注文" in texts_of(msgs)

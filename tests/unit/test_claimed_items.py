@@ -20,6 +20,9 @@ BURGER = [ItemView(4, "B", "チーズバーガー", "Cheeseburger", "dish", 900)
     ("親子丼は来たけど味噌汁が入ってない", OYAKODON, [], ["味噌汁"]),
     ("別卵が入ってない親子丼", OYAKODON, [], ["別卵"]),
     ("親子丼と味噌汁", OYAKODON, [], ["親子丼", "味噌汁"]),  # says neither: both named
+    ("味噌汁と別卵が入っていませんでした", OYAKODON, [], ["別卵", "味噌汁"]),
+    ("味噌汁と別卵が入っていませんでした", OYAKODON, ["味噌汁と", "別卵"], ["別卵", "味噌汁"]),  # as the extractor cuts it  # both missing (order's order)
+    ("the miso soup and the egg were missing", OYAKODON, ["miso soup", "egg"], ["別卵", "味噌汁"]),
     ("チーズバーガーとコーラは届いたけどポテトがない", BURGER, [], ["ポテト"]),
     ("the burger came without the fries", BURGER, ["burger", "fries"], ["ポテト"]),
     ("got the burger and coke though, no fries", BURGER, ["burger", "coke", "fries"], ["ポテト"]),

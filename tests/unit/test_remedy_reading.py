@@ -111,3 +111,27 @@ def test_a_remedy_asked_for_in_the_first_message_is_offered_first_and_a_refused_
     assert options[0]["payload"] == '/inform{"remedy": "refund_item"}' and options[0]["recommended"]
     assert all("coupon" not in o["payload"] for o in options)
     assert {"event": "slot", "name": "refused_remedies", "value": ["coupon"], "timestamp": None} in events
+
+
+def test_a_typed_refund_read_as_a_payment_question_still_chooses_the_refund():
+    slots = egg_claim()
+    result, _ = validate("validate_remedy", "へんきんしてください",
+                         tracker(slots=slots, intent="ask_payment_or_account", text="へんきんしてください"))
+    assert result["remedy"] == "refund_item" and "handoff_reason" not in result
+
+
+def test_declining_the_cancellation_itself_keeps_the_order_without_a_person():
+    chosen, _ = validate("validate_order_id", "1006", tracker(slots={"problem": "cancel_order"}))
+    slots = {"problem": "cancel_order", **chosen}
+    result, messages = validate("validate_remedy", "やっぱりキャンセルしなくて大丈夫です", tracker(slots=slots, intent="deny"))
+    assert messages[0]["response"] == "utter_claim_withdrawn" and "handoff_reason" not in result
+
+
+@pytest.mark.parametrize("answer", ["あ、見つかりました！すみません", "never mind, found it"])
+def test_found_it_at_the_order_question_ends_the_claim_with_nothing_applied(answer):
+    slots = {"problem": "missing_item", "item": ["別卵"]}
+    result, messages = validate("validate_order_id", answer, tracker(slots=slots, text=answer))
+    assert messages[0]["response"] == "utter_claim_withdrawn"
+    assert "handoff_reason" not in result and result["offers"]["notice"] == "withdrawn"
+    done, _ = run(ActionCompleteClaim(), tracker(slots={**slots, **result}))
+    assert [m["response"] for m in done] == ["utter_anything_else"]

@@ -54,8 +54,8 @@ def test_a_missing_egg_goes_from_the_phone_to_an_agent_and_back_and_is_counted(
     page.goto(f"{wb.url}/?lang=ja")
     phone, chips = page.locator("#chat-log"), page.locator("#chips .chip")
     expect(page.locator("#channel")).to_be_visible()
-    say(page, "親子丼に別卵が付いていませんでした")
-    expect(page.locator("#chat-log .line-row.me").last).to_contain_text("親子丼に別卵が付いていませんでした")
+    say(page, "味噌汁と別卵が入っていませんでした")  # two items: "which item?" comes too
+    expect(page.locator("#chat-log .line-row.me").last).to_contain_text("味噌汁と別卵が入っていませんでした")
     # which order? a quick reply per recent order, the one with the egg first
     chips.filter(has_text="#1001").first.click()
     # which item? then the remedies, with the egg's exact price
