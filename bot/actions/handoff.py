@@ -13,14 +13,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
-from bot.actions.claims import HANDOFF_BY_INTENT, customer_for, order_of_conversation
+from bot.actions.claims import HANDOFF_BY_INTENT, WITHDRAWN, customer_for, order_of_conversation
 from bot.actions.decision import case_now
 from bot.formatting import yen
+from bot.policy.reading import read_remedy
 from bot.frustration import Assessment, assess
 
 # Reasons that have their own `utter_handoff_<reason>` response; others use the generic one.
@@ -41,12 +42,35 @@ class ActionHandoff(Action):
         if reason is None and frustration_of(tracker).hand_off:
             reason = "frustration"  # the frustration policy decided: the score is the reason
         reason = reason or tracker.get_slot("handoff_reason") or "request_human"
+        if reason == "payment_or_account":
+            answered = _remedy_answer(dispatcher, tracker)
+            if answered is not None:
+                return answered
         events: List[EventType] = []
         if (tracker.active_loop or {}).get("name"):
             # Handed over in the middle of a claim: the form's question is not pending any
             # more (as when the form itself hands off); the agent takes it from here.
             events += [ActiveLoop(None), SlotSet("requested_slot", None)]
         return events + hand_off(dispatcher, tracker, reason, domain)
+
+
+def _remedy_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[EventType]]:
+    """"返金してください" / "don't refund it, I found it" read as a payment question while
+    the claim asks which remedy: an answer to that question, not a reason for a person.
+    The chosen remedy is applied by action_complete_claim, re-decided by the engine."""
+    if (tracker.active_loop or {}).get("name") != "claim_form" or tracker.get_slot("requested_slot") != "remedy":
+        return None
+    refused = set(tracker.get_slot("refused_remedies") or [])
+    offered = [o.get("kind") for o in (tracker.get_slot("offers") or {}).get("remedies", [])
+               if isinstance(o, dict) and o.get("kind") not in refused]
+    reading = read_remedy(services.policy(), str(tracker.latest_message.get("text") or ""), offered)
+    done = [ActiveLoop(None), SlotSet("requested_slot", None), FollowupAction("action_complete_claim")]
+    if reading.retracted:
+        dispatcher.utter_message(response="utter_claim_withdrawn")
+        return [SlotSet("offers", {"remedies": [], "needs_approval": [], "notice": WITHDRAWN})] + done
+    if reading.chosen:
+        return [SlotSet("remedy", reading.chosen), SlotSet("failed_attempts", 0)] + done
+    return None
 
 
 def frustration_of(tracker: Tracker) -> Assessment:

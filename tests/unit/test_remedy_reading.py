@@ -135,3 +135,19 @@ def test_found_it_at_the_order_question_ends_the_claim_with_nothing_applied(answ
     assert "handoff_reason" not in result and result["offers"]["notice"] == "withdrawn"
     done, _ = run(ActionCompleteClaim(), tracker(slots={**slots, **result}))
     assert [m["response"] for m in done] == ["utter_anything_else"]
+
+
+def test_a_refund_typed_at_the_remedy_question_is_no_payment_handoff():
+    from bot.actions.handoff import ActionHandoff
+
+    slots = egg_claim()
+    t = tracker(slots={**slots, "requested_slot": "remedy"}, intent="ask_payment_or_account", text="へんきんしてください")
+    t.active_loop = {"name": "claim_form"}
+    messages, events = run(ActionHandoff(), t)
+    assert not any(m.get("custom") for m in messages)  # no case for a person
+    assert {"event": "slot", "name": "remedy", "value": "refund_item", "timestamp": None} in events
+    assert {"event": "followup", "name": "action_complete_claim", "timestamp": None} in events
+    # outside the remedy question a payment question still goes to a person
+    t = tracker(slots=slots, intent="ask_payment_or_account", text="返金はいつ口座に入りますか")
+    messages, _ = run(ActionHandoff(), t)
+    assert any(m.get("custom", {}).get("handoff") for m in messages if m.get("custom"))
