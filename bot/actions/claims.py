@@ -198,8 +198,6 @@ class ValidateClaimForm(FormValidationAction):
         if escalation:
             return escalation
         text = str(value or "")
-        if read_remedy(services.policy(), text, [], by_number=False).retracted:
-            return withdraw(dispatcher, "order_id")  # "見つかりました" / "never mind"
         customer = customer_for(tracker)
         problem = tracker.get_slot("problem")
         order = None
@@ -210,6 +208,11 @@ class ValidateClaimForm(FormValidationAction):
         if order is None and number:
             order = owned_order(number, customer.id if customer else None)
         if order is None:
+            reading = read_remedy(services.policy(), text, list(services.policy().remedies), by_number=False)
+            if not number and reading.retracted:
+                return withdraw(dispatcher, "order_id")  # "見つかりました" / "never mind"
+            if not number and (reading.chosen or reading.refused):
+                return {"order_id": None}  # "返金して": noted (the offer lists it first), ask again
             if number:
                 dispatcher.utter_message(response="utter_order_not_found", order_number=number)
             elif _acknowledges_or_asks(text, services.latest_intent(tracker)):
@@ -251,13 +254,16 @@ class ValidateClaimForm(FormValidationAction):
         if order is None:
             return {"claim_items": None, "order_id": None}
         mentions = value if isinstance(value, list) else [value]
-        said = str(tracker.latest_message.get("text") or "")
-        if read_remedy(services.policy(), said, [], by_number=False).retracted:
-            return withdraw(dispatcher, "claim_items")
         entity_mentions = [
             e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "item"
         ]
         chosen = match_items(entity_mentions, order.items) or match_items(mentions, order.items)
+        said = str(tracker.latest_message.get("text") or "")
+        reading = read_remedy(services.policy(), said, list(services.policy().remedies), by_number=False)
+        if not chosen and reading.retracted:
+            return withdraw(dispatcher, "claim_items")
+        if not chosen and (reading.chosen or reading.refused):
+            return {"claim_items": None}  # a remedy wished for: noted, ask which item again
         if not chosen:
             dispatcher.utter_message(response="utter_item_not_understood")
             return _failed(tracker, "claim_items", "repeated_misunderstanding")

@@ -58,7 +58,15 @@ def _remedy_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> Option
     """"返金してください" / "don't refund it, I found it" read as a payment question while
     the claim asks which remedy: an answer to that question, not a reason for a person.
     The chosen remedy is applied by action_complete_claim, re-decided by the engine."""
-    if (tracker.active_loop or {}).get("name") != "claim_form" or tracker.get_slot("requested_slot") != "remedy":
+    if (tracker.active_loop or {}).get("name") != "claim_form":
+        return None
+    if tracker.get_slot("requested_slot") in ("order_id", "claim_items"):
+        # a remedy wished for before the order or item is known: the form goes on (its
+        # validation notes the wish without counting a miss; the offer lists it first)
+        wish = read_remedy(services.policy(), str(tracker.latest_message.get("text") or ""),
+                           list(services.policy().remedies), by_number=False)
+        return [FollowupAction("claim_form")] if wish.chosen or wish.refused else None
+    if tracker.get_slot("requested_slot") != "remedy":
         return None
     refused = set(tracker.get_slot("refused_remedies") or [])
     offered = [o.get("kind") for o in (tracker.get_slot("offers") or {}).get("remedies", [])

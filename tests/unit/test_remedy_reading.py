@@ -151,3 +151,17 @@ def test_a_refund_typed_at_the_remedy_question_is_no_payment_handoff():
     t = tracker(slots=slots, intent="ask_payment_or_account", text="返金はいつ口座に入りますか")
     messages, _ = run(ActionHandoff(), t)
     assert any(m.get("custom", {}).get("handoff") for m in messages if m.get("custom"))
+
+
+def test_a_remedy_wished_for_at_the_order_question_is_no_miss_and_no_person():
+    from bot.actions.handoff import ActionHandoff
+
+    t = tracker(slots={"problem": "missing_item", "requested_slot": "order_id"}, intent="ask_payment_or_account",
+                text="へんきんしてください")
+    messages, events = run(ActionHandoff(), t)
+    assert messages == [] and events == [{"event": "followup", "name": "claim_form", "timestamp": None}]
+    result, messages = validate("validate_order_id", "へんきんしてください", tracker(slots={"problem": "missing_item"}))
+    assert result == {"order_id": None} and messages == []
+    # "found it, order 2001" is an order number, not a retraction
+    result, messages = validate("validate_order_id", "found it, it's order 1001", tracker(slots={"problem": "missing_item"}))
+    assert result["order_id"] == "1001"
