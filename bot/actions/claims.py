@@ -279,12 +279,6 @@ class ValidateClaimForm(FormValidationAction):
         without a negation (bot/policy/reading.py); a remedy named with one is refused and
         not offered again; a retraction ends the claim with nothing applied."""
         escalation = _escalation(tracker, "remedy")
-        shown_now = [o["kind"] for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
-        if escalation and escalation.get("handoff_reason") == "payment_or_account":
-            # "返金してください" reads as a payment question; as an answer to "which remedy?"
-            # it chooses the refund (and nothing else reads as a payment question here)
-            if read_remedy(services.policy(), str(value or ""), shown_now).chosen:
-                escalation = None
         if escalation:
             return escalation
         refused_before = [str(k) for k in tracker.get_slot("refused_remedies") or []]
@@ -349,6 +343,13 @@ def withdraw(dispatcher: CollectingDispatcher, slot: str) -> Dict[Text, Any]:
 def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:
     """A request for a person (or frustration, safety, payment) answers any question."""
     reason = HANDOFF_BY_INTENT.get(services.latest_intent(tracker) or "")
+    if reason == "payment_or_account":
+        # "返金してください" reads as a payment question; inside a claim it is a remedy wished
+        # for (validate_remedy chooses it, the other questions note it): no person for that
+        said = str(tracker.latest_message.get("text") or "")
+        wish = read_remedy(services.policy(), said, list(services.policy().remedies), by_number=False)
+        if wish.chosen or wish.refused or wish.retracted:
+            return None
     return {slot: None, "handoff_reason": reason} if reason else None
 
 
