@@ -4,7 +4,7 @@ SHELL := /bin/bash
 RASA := .venv-bot/bin/rasa
 PYTHON := .venv-bot/bin/python
 
-.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-e2e test-workbench test-faults test-security test-scale load validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
+.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-tasks test-e2e test-workbench test-faults test-security test-scale load validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -33,7 +33,7 @@ check-policy: install ## Check policy.yml, handoff.yml and the lexicons (errors 
 check-deploy: install ## Lint and validate the Dockerfile, docker-compose.yml and deploy/k8s (no Docker engine needed; docs/deploy.md)
 	./scripts/check_deploy.sh
 
-test: install train validate check-policy check-deploy test-unit test-gateway test-e2e test-gateway-e2e test-security test-faults test-scale test-workbench test-stories check-nlu-baseline ## Every test
+test: install train validate check-policy check-deploy test-unit test-gateway test-e2e test-gateway-e2e test-tasks test-security test-faults test-scale test-workbench test-stories check-nlu-baseline ## Every test
 
 test-unit: install ## Unit tests (policy, store, matching, NLU components, actions with real Trackers)
 	$(PYTHON) -m pytest tests/unit -q
@@ -43,6 +43,9 @@ test-gateway: install ## Gateway tests (connectors/: LINE signature, event store
 
 test-gateway-e2e: install train ## LINE conversations through the real gateway, Rasa, action server, redis-server and the LINE emulator
 	.venv-gateway/bin/python -m pytest tests/gateway_e2e -q
+
+test-tasks: install train ## Whole customer tasks (tests/tasks/tasks.yml, ja and en) over LINE, the gateway, Rasa, actions and Slack: success per language, turns, asked-again -> results/tasks/report.json
+	.venv-gateway/bin/python -m pytest tests/tasks -q
 
 test-workbench: install train ## The web workbench in headless Chromium: a whole case as customer and agent, review and cases pages (screenshots in results/screenshots/)
 	.venv-gateway/bin/python -m pytest tests/workbench -q
