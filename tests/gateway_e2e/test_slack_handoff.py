@@ -243,7 +243,7 @@ async def test_a_gateway_restart_in_the_middle_of_a_case_loses_nothing(
                                     "I'd like to speak to a real person please")
     await slack_client.press_button("case_claim", case_id, user_id=OTHER_AGENT,
                                     channel=HANDOFF_CHANNEL, message_ts=card["ts"])
-    await wait_for(lambda: f"<@{OTHER_AGENT}>" in card_text(case_cards(slack, case_id)[0]), 15, what="claim")
+    await wait_for(lambda: f"<@{OTHER_AGENT}>" in card_text(case_cards(slack, case_id)[0]), 30, what="claim")  # slow under load
 
     gateway.restart(kill=True)
 
