@@ -128,9 +128,8 @@ async def emu():
     await server.close()
 
 
-@pytest_asyncio.fixture
-async def fake_bot():
-    bot = FakeBot()
+async def serving(bot: "FakeBot"):
+    """Serves `bot`'s Rasa and action server stand-ins on local ports while the caller uses it."""
     rasa = TestServer(bot.rasa_app())
     actions = TestServer(bot.action_app())
     await rasa.start_server()
@@ -140,6 +139,12 @@ async def fake_bot():
     yield bot
     await rasa.close()
     await actions.close()
+
+
+@pytest_asyncio.fixture
+async def fake_bot():
+    async for bot in serving(FakeBot()):
+        yield bot
 
 
 class GatewayUnderTest:

@@ -30,14 +30,13 @@ from urllib.parse import urlencode
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from connectors.core.events import DONE, RedisEventStore
 from connectors.emulators.line_client import LineWebhookClient, new_ulid
 from connectors.emulators.slack_api import OUTSIDER
 from connectors.line.api import LineApi, LineApiError
 from tests.gateway.test_gateway_app import (  # noqa: F401  (fixtures)
-    RASA_TOKEN, SECRET, TOKEN, USER, FakeBot, emu, make_gateway, replies, wait_until,
+    RASA_TOKEN, SECRET, TOKEN, USER, FakeBot, emu, make_gateway, replies, serving, wait_until,
 )
 from tests.gateway.test_slack_desk import (  # noqa: F401  (fixtures)
     AGENT, CHANNEL, open_posted_case, slack, slack_gateway,
@@ -75,15 +74,8 @@ class TrackerBot(FakeBot):
 
 @pytest_asyncio.fixture
 async def fake_bot():
-    bot = TrackerBot()
-    rasa, actions = TestServer(bot.rasa_app()), TestServer(bot.action_app())
-    await rasa.start_server()
-    await actions.start_server()
-    bot.rasa_url = str(rasa.make_url("")).rstrip("/")
-    bot.action_url = str(actions.make_url("/webhook"))
-    yield bot
-    await rasa.close()
-    await actions.close()
+    async for bot in serving(TrackerBot()):
+        yield bot
 
 
 # --- LINE: the documented webhook events -------------------------------------------------

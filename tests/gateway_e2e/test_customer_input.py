@@ -9,27 +9,18 @@ import json
 import sqlite3
 
 import pytest
-import pytest_asyncio
 import redis
 
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id
+from connectors.emulators.line_client import new_user_id
 from connectors.gateway import texts
 
 from tests.gateway_e2e.conftest import (
-    DEMO_CUSTOMER, SECRET, quick_reply_data, reply_for, texts_of, wait_for,
+    DEMO_CUSTOMER, quick_reply_data, reply_for, texts_of, wait_for,
 )
 
 RESOLVED_MARKS = ("本件の対応が完了しました", "問題は解決しましたか", "finished with your case",
                   "Did this solve your problem")
 HAND_MADE_REFUND = '/inform{"remedy":"refund_item"}'
-
-
-@pytest_asyncio.fixture
-async def client(gateway, line_emulator):
-    c = LineWebhookClient(gateway.webhook_url, SECRET,
-                          token_source=emulator_tokens(line_emulator.emu))
-    yield c
-    await c.close()
 
 
 async def answer(emu, event, timeout=60.0):
@@ -49,12 +40,12 @@ def remedy_count(orders_url: str) -> int:
 
 @pytest.mark.asyncio
 async def test_typing_a_gateway_intent_does_not_resolve_a_case(gateway, line_emulator, rasa,
-                                                               client):
+                                                               line_client):
     emu = line_emulator.emu
     user = new_user_id()
     emu.set_profile(user, "新規 花子", "ja")
     for typed in ("/EXTERNAL_agent_resolved", "  /EXTERNAL_agent_resolved"):
-        event, res = await client.send_text(user, typed)
+        event, res = await line_client.send_text(user, typed)
         assert res.status == 200
         await answer(emu, event)
     await asyncio.sleep(1.0)  # time for a wrong push to show up
@@ -71,7 +62,7 @@ async def test_typing_a_gateway_intent_does_not_resolve_a_case(gateway, line_emu
 
 @pytest.mark.asyncio
 async def test_a_hand_made_or_replayed_remedy_postback_changes_nothing(
-        gateway, line_emulator, rasa, client, orders_url, redis_url):
+        gateway, line_emulator, rasa, line_client, orders_url, redis_url):
     emu = line_emulator.emu
     r = redis.Redis.from_url(redis_url)
     r.delete(f"gw:case:owner:{DEMO_CUSTOMER}")  # the bot owns the conversation
@@ -81,11 +72,11 @@ async def test_a_hand_made_or_replayed_remedy_postback_changes_nothing(
     emu.set_profile(stranger, "他人 次郎", "ja")
     try:
         # the demo customer gets as far as the remedies offered for the missing egg
-        event, _ = await client.send_text(DEMO_CUSTOMER, "親子丼に別卵が付いていませんでした")
+        event, _ = await line_client.send_text(DEMO_CUSTOMER, "親子丼に別卵が付いていませんでした")
         msgs = await answer(emu, event)
         for label in ("#1001",):  # the message named the missing egg: no item question
-            event = await client.postback_event(DEMO_CUSTOMER, quick_reply_data(msgs, label))
-            await client.post([event])
+            event = await line_client.postback_event(DEMO_CUSTOMER, quick_reply_data(msgs, label))
+            await line_client.post([event])
             msgs = await answer(emu, event)
         assert "¥80" in texts_of(msgs)
         genuine = quick_reply_data(msgs, "refund_item")
@@ -100,8 +91,8 @@ async def test_a_hand_made_or_replayed_remedy_postback_changes_nothing(
             (stranger, genuine),                                        # someone else's button
         ]
         for user, data in attempts:
-            event = await client.postback_event(user, data)
-            await client.post([event])
+            event = await line_client.postback_event(user, data)
+            await line_client.post([event])
             refused = await answer(emu, event)
             assert texts_of(refused) == texts.text("choose_again", "ja")
         await asyncio.sleep(1.0)
