@@ -25,6 +25,7 @@ case read in one place:
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import asdict
@@ -85,6 +86,7 @@ class HandoffService:
         self.rasa = rasa
         self.desk = desk
         self.approval_key = approval_key  # signs agents' approvals for the action server
+        self._approval_locks: Dict[str, asyncio.Lock] = {}
         self.customers = customers
         self.reannounce_after_s = reannounce_after_s
         self._clock = clock
@@ -298,6 +300,14 @@ class HandoffService:
             await self._safe_desk(self.desk.post_in_thread(
                 case, "⚠️ Approvals are off: AGENT_APPROVAL_KEY is not set on the gateway. Nothing was applied."))
             return case
+        # One approval of a case at a time in this gateway: a double click must not reach
+        # Rasa while the first is still running (the second would find the case paused).
+        lock = self._approval_locks.setdefault(case_id, asyncio.Lock())
+        async with lock:
+            return await self._approve(case, remedy, agent_id, agent_name)
+
+    async def _approve(self, case: Case, remedy: str, agent_id: str, agent_name: str) -> Case:
+        case_id = case.case_id
         if case.status == OPEN:
             case = await self._claim(case, agent_id, agent_name)
 
@@ -311,6 +321,11 @@ class HandoffService:
         responses = await self._run_in_bot(case.user_id, APPROVED_INTENT, agent_name,
                                            {"approved_remedy": remedy, "agent_approval": record})
         for_customer, notices = agent_notices(responses)
+        if not responses:
+            await self._safe_desk(self.desk.post_in_thread(
+                case, f"⚠️ The bot did not answer {agent_name}'s approval of {remedy}; nothing was applied. "
+                      "Press Approve again."))
+            return case
         if notices:
             for notice in notices:
                 await self._safe_desk(self.desk.post_in_thread(case, approval_notice_text(notice, agent_name)))

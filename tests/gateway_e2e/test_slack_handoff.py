@@ -213,8 +213,11 @@ async def test_a_refund_above_an_agents_limit_needs_a_supervisor_and_is_applied_
     for _ in range(2):
         await slack_client.press_button(approve[0]["action_id"], approve[0]["value"], user_id=AGENT,
                                         channel=HANDOFF_CHANNEL, message_ts=card["ts"])
-    await wait_for(lambda: sum("a supervisor must approve" in t for t in thread_texts()) >= 2, 30,
-                   what="the supervisor notice")
+    try:
+        await wait_for(lambda: sum("a supervisor must approve" in t for t in thread_texts()) >= 2, 30,
+                       what="the supervisor notice")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; the thread: {thread_texts()}") from None
     assert remedies() == [] and pushes_to(emu, DEMO_CUSTOMER)[before:] == []
     # the supervisor approves too: applied once, at the engine's amount
     for _ in range(2):  # a double click
