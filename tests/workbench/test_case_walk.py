@@ -79,7 +79,7 @@ def test_a_missing_egg_goes_from_the_phone_to_an_agent_and_back_and_is_counted(
         expect(card).to_contain_text(expected)
     expect(card.locator('[data-action-id="case_claim"]')).to_be_visible()
     # the thread opened beside it, with the customer's own words in the transcript
-    expect(page.locator("#thread")).to_contain_text("親子丼に別卵が付いていませんでした")
+    expect(page.locator("#thread")).to_contain_text("味噌汁と別卵が入っていませんでした")
     screenshot(page, "live-2-handoff")
 
     # the agent claims: the card says who (佐藤 花子 is the agent this page acts as)
