@@ -21,7 +21,7 @@ from bot.actions import services
 from bot.formatting import item_button_label, order_button_label, order_card, order_line
 from bot.actions.matching import claimed_items, match_items, match_order, order_number_in, orders_mentioning
 from bot.policy import decide, order_escalation
-from bot.policy.reading import read_remedy
+from bot.policy.reading import RemedyReading, read_remedy
 from bot.policy.types import OrderView
 
 # Problems that are about particular items of an order (the others are about the whole order).
@@ -208,7 +208,7 @@ class ValidateClaimForm(FormValidationAction):
         if order is None and number:
             order = owned_order(number, customer.id if customer else None)
         if order is None:
-            reading = read_remedy(services.policy(), text, list(services.policy().remedies), by_number=False)
+            reading = remedy_wish(text)
             if not number and reading.retracted:
                 return withdraw(dispatcher, "order_id")  # "見つかりました" / "never mind"
             if not number and (reading.chosen or reading.refused):
@@ -259,7 +259,7 @@ class ValidateClaimForm(FormValidationAction):
         ]
         chosen = match_items(entity_mentions, order.items) or match_items(mentions, order.items)
         said = str(tracker.latest_message.get("text") or "")
-        reading = read_remedy(services.policy(), said, list(services.policy().remedies), by_number=False)
+        reading = remedy_wish(said)
         if not chosen and reading.retracted:
             return withdraw(dispatcher, "claim_items")
         if not chosen and (reading.chosen or reading.refused):
@@ -330,6 +330,12 @@ def _item_message(tracker: Tracker) -> Tuple[str, List[str]]:
     return "", []
 
 
+def remedy_wish(text: str) -> RemedyReading:
+    """What a message outside the remedy question says about remedies (any the policy
+    knows; a digit there answers another question, so it chooses nothing)."""
+    return read_remedy(services.policy(), text, list(services.policy().remedies), by_number=False)
+
+
 WITHDRAWN = "withdrawn"  # offers["notice"] of a claim the customer took back
 
 
@@ -347,7 +353,7 @@ def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:
         # "返金してください" reads as a payment question; inside a claim it is a remedy wished
         # for (validate_remedy chooses it, the other questions note it): no person for that
         said = str(tracker.latest_message.get("text") or "")
-        wish = read_remedy(services.policy(), said, list(services.policy().remedies), by_number=False)
+        wish = remedy_wish(said)
         if wish.chosen or wish.refused or wish.retracted:
             return None
     return {slot: None, "handoff_reason": reason} if reason else None

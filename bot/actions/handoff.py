@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
-from bot.actions.claims import HANDOFF_BY_INTENT, WITHDRAWN, customer_for, order_of_conversation
+from bot.actions.claims import HANDOFF_BY_INTENT, WITHDRAWN, customer_for, order_of_conversation, remedy_wish
 from bot.actions.decision import case_now
 from bot.formatting import yen
 from bot.policy.reading import read_remedy
@@ -63,8 +63,7 @@ def _remedy_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> Option
     if tracker.get_slot("requested_slot") in ("order_id", "claim_items"):
         # a remedy wished for before the order or item is known: the form goes on (its
         # validation notes the wish without counting a miss; the offer lists it first)
-        wish = read_remedy(services.policy(), str(tracker.latest_message.get("text") or ""),
-                           list(services.policy().remedies), by_number=False)
+        wish = remedy_wish(str(tracker.latest_message.get("text") or ""))
         return [FollowupAction("claim_form")] if wish.chosen or wish.refused else None
     if tracker.get_slot("requested_slot") != "remedy":
         return None

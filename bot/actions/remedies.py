@@ -3,9 +3,8 @@
 The `offers` slot only says what was shown. What is applied is decided again at the moment
 of applying (`bot/actions/decision.py`): only a remedy the engine offers for the case now
 is applied, at the engine's amount and time, never at one taken from a slot, a payload or
-a request. The repository applies one remedy per case
-number, so a second tap, a retried request or a restarted action server never applies it
-twice.
+a request. The repository applies one remedy per case number, so a second tap, a retried
+request or a restarted action server never applies it twice.
 """
 from __future__ import annotations
 
