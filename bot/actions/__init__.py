@@ -12,7 +12,7 @@ from bot.actions.claims import (  # noqa: F401
 from bot.actions.fallback import ActionClarifyOrHandoff  # noqa: F401
 from bot.actions.handoff import ActionHandoff  # noqa: F401
 from bot.actions.language import ActionDetectLanguage  # noqa: F401
-from bot.actions.remedies import ActionAskRemedy, ActionCompleteClaim  # noqa: F401
+from bot.actions.remedies import ActionAskRemedy, ActionAskRemedyConfirmed, ActionCompleteClaim  # noqa: F401
 from bot.actions.session import ActionSessionStart  # noqa: F401
 from bot.actions.agent import (  # noqa: F401
     ActionAgentApprovedRemedy,

@@ -18,10 +18,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
-from bot.formatting import item_button_label, order_button_label, order_card, order_line
+from bot.formatting import (
+    day_and_clock, fit_label, item_button_label, item_names, order_button_label, order_card, order_line,
+)
 from bot.actions.matching import claimed_items, match_items, match_order, order_number_in, orders_mentioning
 from bot.policy import decide, order_escalation
 from bot.policy.reading import RemedyReading, read_remedy
+from bot.components.scripts import normalize
 from bot.policy.types import OrderView
 
 # Problems that are about particular items of an order (the others are about the whole order).
@@ -53,9 +56,13 @@ PREFERRED_STATUSES = {
     "check_order_status": ("out_for_delivery", "preparing", "placed"),
 }
 CLAIM_SLOTS = (
-    "order_id", "claim_items", "remedy", "case_id", "offers",
-    "refused_remedies", "handoff_reason", "failed_attempts",
+    "order_id", "order_proposal", "claim_items", "remedy", "case_id", "offers",
+    "refused_remedies", "handoff_reason", "failed_attempts", "confirm_remedy", "remedy_confirmed",
 )
+# `order_proposal` after the customer said the proposed order is not the one.
+DECLINED = "declined"
+# The statuses an order can be in for each whole-order problem (a proposal needs exactly one).
+ACTIVE_STATUSES = ("placed", "preparing", "out_for_delivery")
 
 
 def inform_payload(**entities: Any) -> str:
@@ -79,6 +86,25 @@ def candidate_orders(customer_id: int, problem: Optional[str], mentions: Sequenc
         ),
     )  # sorted() is stable: newest first within each group
     return ranked[:MAX_ORDER_CHOICES]
+
+
+def proposed_order(customer_id: int, problem: Optional[str], mentions: Sequence[str], text: str) -> Optional[OrderView]:
+    """The one recent order that fits what the customer said, if exactly one does: the
+    only one holding a named item ("別卵", in the message or as an entity), or, for a late
+    delivery or a cancellation that names no item, the only order still on its way."""
+    orders = services.repository().recent_orders(customer_id, services.now(), limit=10)
+    if problem in ITEM_PROBLEMS:
+        orders = [o for o in orders if o.status == "delivered"]
+    elif problem in PREFERRED_STATUSES:
+        orders = [o for o in orders if o.status in ACTIVE_STATUSES] or orders
+    said = [m for m in mentions if m] + ([text] if text else [])
+    named = orders_mentioning(said, orders) if said else []
+    if len(named) == 1:
+        return named[0]
+    if not named and problem in PREFERRED_STATUSES:
+        active = [o for o in orders if o.status in ACTIVE_STATUSES]
+        return active[0] if len(active) == 1 else None
+    return None
 
 
 def customer_for(tracker: Tracker):
@@ -122,7 +148,15 @@ class ActionAskOrderId(Action):
         if customer is None:
             dispatcher.utter_message(response="utter_ask_order_number")
             return []
-        orders = candidate_orders(customer.id, tracker.get_slot("problem"), tracker.get_slot("item") or [])
+        problem = tracker.get_slot("problem")
+        mentions = tracker.get_slot("item") or []
+        if tracker.get_slot("order_proposal") != DECLINED:
+            text = str(tracker.latest_message.get("text") or "")
+            proposal = proposed_order(customer.id, problem, mentions, text)
+            if proposal is not None:
+                _confirm_order(dispatcher, tracker, proposal, language)
+                return [SlotSet("order_proposal", proposal.number)]
+        orders = candidate_orders(customer.id, problem, mentions)
         if not orders:
             dispatcher.utter_message(response="utter_no_matching_orders")
             return []
@@ -136,6 +170,32 @@ class ActionAskOrderId(Action):
         # The full lines tell similar orders apart (shop, time, total) beyond the short labels.
         dispatcher.utter_message(text="\n".join(order_line(o, language) for o in orders))
         return []
+
+
+_CONFIRM_LABELS = {
+    "ja": ("はい、#{number}です", "ちがう注文"),
+    "en": ("Yes, #{number}", "A different order"),
+}
+
+
+def _confirm_order(dispatcher: CollectingDispatcher, tracker: Tracker, order: OrderView, language: str) -> None:
+    """「#1001 とり政 渋谷店の別卵の件ですね？」 はい / ちがう: one tap instead of a list."""
+    text, mentions = _item_message(tracker)
+    if not text:  # no entity found: the names in the latest message
+        text, mentions = str(tracker.latest_message.get("text") or ""), tracker.get_slot("item") or []
+    named = claimed_items(text, order.items, mentions) if tracker.get_slot("problem") in ITEM_PROBLEMS else []
+    yes, no = _CONFIRM_LABELS.get(language, _CONFIRM_LABELS["ja"])
+    dispatcher.utter_message(
+        response="utter_confirm_order",
+        order_number=order.number,
+        shop=order.shop_name,
+        when=day_and_clock(order.delivered_at or order.placed_at, language),
+        items=item_names(named or order.items, language),
+        buttons=[
+            {"title": fit_label(yes.format(number=order.number)), "payload": inform_payload(order_id=order.number)},
+            {"title": no, "payload": "/deny"},
+        ],
+    )
 
 
 class ActionAskClaimItems(Action):
@@ -188,6 +248,9 @@ class ValidateClaimForm(FormValidationAction):
         has_nothing_to_offer = offers is not None and not offers.get("remedies")
         if problem != "check_order_status" and not has_nothing_to_offer:
             slots.append("remedy")
+            chosen = tracker.get_slot("remedy")
+            if chosen and tracker.get_slot("confirm_remedy") == chosen:
+                slots.append("remedy_confirmed")  # "shall I go ahead?" before applying it
         return slots
 
     # --- order -----------------------------------------------------------------------
@@ -201,7 +264,14 @@ class ValidateClaimForm(FormValidationAction):
         customer = customer_for(tracker)
         problem = tracker.get_slot("problem")
         order = None
-        if customer is not None:
+        proposal = tracker.get_slot("order_proposal")
+        if customer is not None and proposal and proposal != DECLINED:
+            answer = _answer_to_proposal(text, services.latest_intent(tracker), proposal)
+            if answer == "yes":
+                order = owned_order(proposal, customer.id)
+            elif answer == "no":  # not that one: the list of recent orders next, no miss
+                return {"order_id": None, "order_proposal": DECLINED, "failed_attempts": 0}
+        if order is None and customer is not None:
             listed = candidate_orders(customer.id, problem, tracker.get_slot("item") or [])
             order = match_order(text, listed)
         number = order.number if order else order_number_in(text)
@@ -284,12 +354,12 @@ class ValidateClaimForm(FormValidationAction):
         refused_before = [str(k) for k in tracker.get_slot("refused_remedies") or []]
         shown = [o["kind"] for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
         offered = [k for k in shown if k not in refused_before]
-        if value in offered:  # a button of the current offer
-            return {"remedy": value, "failed_attempts": 0}
+        if value in offered and _tapped(tracker):  # a button of the current offer
+            return _chosen(tracker, str(value), tapped=True)
         reading = read_remedy(services.policy(), str(value or ""), offered)
         refused = refused_before + [k for k in reading.refused if k in shown and k not in refused_before]
         if reading.chosen:
-            return {"remedy": reading.chosen, "refused_remedies": refused, "failed_attempts": 0}
+            return {**_chosen(tracker, reading.chosen, tapped=False), "refused_remedies": refused}
         if reading.retracted:
             return {**withdraw(dispatcher, "remedy"), "refused_remedies": shown}
         if services.latest_intent(tracker) == REFUSAL_INTENT and not reading.refused:
@@ -304,6 +374,67 @@ class ValidateClaimForm(FormValidationAction):
             return {"remedy": None, "refused_remedies": refused}
         dispatcher.utter_message(response="utter_remedy_not_understood")
         return _failed(tracker, "remedy", "repeated_misunderstanding")
+
+    # --- confirmation --------------------------------------------------------------
+    def validate_remedy_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """Yes applies the chosen remedy; no applies nothing: a cancellation is taken back
+        (the order stays), another remedy goes back to the choice."""
+        escalation = _escalation(tracker, "remedy_confirmed")
+        if escalation:
+            return escalation
+        kind = str(tracker.get_slot("remedy") or "")
+        text = str(value or "")
+        intent = services.latest_intent(tracker)
+        reading = remedy_wish(text)
+        said_no = intent == REFUSAL_INTENT or reading.retracted or kind in reading.refused
+        if intent == "affirm" and not said_no:
+            return {"remedy_confirmed": True, "failed_attempts": 0}
+        if said_no:
+            if tracker.get_slot("problem") == "cancel_order":
+                return {**withdraw(dispatcher, "remedy_confirmed"), "remedy": None, "confirm_remedy": None}
+            return {"remedy": None, "confirm_remedy": None, "remedy_confirmed": None, "failed_attempts": 0}
+        shown = [o["kind"] for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
+        if reading.chosen in shown and reading.chosen != kind:  # "やっぱり返金で": that one instead
+            return {**_chosen(tracker, reading.chosen, tapped=False), "remedy_confirmed": None}
+        dispatcher.utter_message(response="utter_confirm_remedy_not_understood")
+        return _failed(tracker, "remedy_confirmed", "repeated_misunderstanding")
+
+
+_NOT_THAT_ORDER = re.compile(
+    r"(ちが[ういく]|違[うい]|別の|べつの|ほかの|他の|それじゃな|そうじゃな|じゃない|いいえ|いや[、 ]|"
+    r"\b(no|nope|not (that|this|it)|different|another|other|wrong order)\b)")
+
+
+def _answer_to_proposal(text: str, intent: Optional[str], number: str) -> Optional[str]:
+    """"yes", "no" or None (something else) in answer to "#1001 の別卵の件ですね？"."""
+    said = normalize(text).lower()
+    if number in said:
+        return "yes"
+    if remedy_wish(text).retracted:
+        return None  # "見つかりました" is handled as a retraction
+    if intent == REFUSAL_INTENT or _NOT_THAT_ORDER.search(said):
+        return "no"
+    wish = remedy_wish(text)
+    if intent == "affirm" or (wish.chosen and not wish.refused):
+        return "yes"  # "持ってきてくれる？": going on with that order
+    return None
+
+
+def _tapped(tracker: Tracker) -> bool:
+    """A button tap: its payload is the message. Typed text never starts with "/" (the
+    gateway strips it), so this cannot be typed."""
+    return str(tracker.latest_message.get("text") or "").startswith("/")
+
+
+def _chosen(tracker: Tracker, kind: str, tapped: bool) -> Dict[Text, Any]:
+    """The remedy chosen; whether it is confirmed before it is applied is the policy's."""
+    offers = (tracker.get_slot("offers") or {}).get("remedies", [])
+    amount = next((int(o.get("amount") or 0) for o in offers if o.get("kind") == kind), 0)
+    confirm = services.policy().needs_confirmation(kind, amount, tapped)
+    return {"remedy": kind, "failed_attempts": 0, "confirm_remedy": kind if confirm else None,
+            "remedy_confirmed": None}
 
 
 # "Ok, let me check" and questions about the order number, in answer to "which order?".

@@ -99,6 +99,39 @@ class ActionAskRemedy(Action):
         return events
 
 
+_CONFIRM_BUTTONS = {
+    # (yes, no) per language; a cancellation says what "no" keeps.
+    "ja": (("はい、キャンセルする", "キャンセルしない"), ("はい、お願いします", "ほかの方法にする")),
+    "en": (("Yes, cancel it", "No, keep the order"), ("Yes, go ahead", "Something else")),
+}
+
+
+class ActionAskRemedyConfirmed(Action):
+    """"注文をキャンセルして全額¥1,730を返金、でよろしいですか？" with yes / no buttons."""
+
+    def name(self) -> Text:
+        return "action_ask_remedy_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        language = services.language(tracker)
+        kind = str(tracker.get_slot("remedy") or "")
+        order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
+        shown = [offer_from_dict(o) for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
+        offer = next((o for o in shown if o.kind == kind), None)
+        if order is None or offer is None:  # nothing to confirm: back to the choice
+            return [SlotSet("remedy", None), SlotSet("confirm_remedy", None)]
+        label = render_label(services.policy(), offer, language, claim_items(tracker, order), services.now())
+        cancel_labels, other_labels = _CONFIRM_BUTTONS.get(language, _CONFIRM_BUTTONS["ja"])
+        yes, no = cancel_labels if kind == "cancel_order" else other_labels
+        dispatcher.utter_message(
+            response="utter_confirm_remedy", offer=label,
+            buttons=[{"title": yes, "payload": "/affirm"}, {"title": no, "payload": "/deny"}],
+        )
+        return []
+
+
 def _said_in_claim(tracker: Tracker, offered: List[str]) -> Tuple[Optional[str], Tuple[str, ...]]:
     """The remedy the customer asked for, and the ones they refused, in the messages of this
     claim before the remedy question (back to the one that reported the problem)."""
@@ -151,6 +184,11 @@ class ActionCompleteClaim(Action):
             if case is None or chosen is None:
                 # Not offered now (e.g. the time for a fresh delivery passed): a person decides.
                 log.info("remedy %r is not offered now for this case: handed to a person", kind)
+                return hand_off(dispatcher, tracker, "no_remedy_available")
+            must_confirm = kind in services.policy().confirm_remedies or tracker.get_slot("confirm_remedy") == kind
+            if must_confirm and tracker.get_slot("remedy_confirmed") is not True:
+                # The form asks first; a tracker without the customer's yes applies nothing.
+                log.warning("remedy %r was not confirmed by the customer: nothing applied", kind)
                 return hand_off(dispatcher, tracker, "no_remedy_available")
             apply_and_confirm(dispatcher, tracker, case, chosen)
         dispatcher.utter_message(response="utter_anything_else")

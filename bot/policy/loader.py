@@ -65,6 +65,14 @@ class Policy:
     agent_approval_limit: int = 10000
     # Slack user ids with the supervisor role (the `approvals:` section).
     supervisors: Tuple[str, ...] = ()
+    # Asked "shall I go ahead?" before applying (the `confirm_first:` section): these
+    # remedies always, and any remedy chosen by typing that is worth more than the amount.
+    confirm_remedies: Tuple[str, ...] = ("cancel_order",)
+    confirm_typed_above: int = 1000
+
+    def needs_confirmation(self, kind: str, amount: int, tapped: bool) -> bool:
+        """Whether a chosen remedy is confirmed with a yes/no before it is applied."""
+        return kind in self.confirm_remedies or (not tapped and amount > self.confirm_typed_above)
 
 
 def load_policy(path: Optional[os.PathLike] = None) -> Policy:
@@ -150,7 +158,7 @@ class _Reader:
     def policy(self, root: yaml.Node) -> Policy:
         top = self.mapping(root, "")
         self.no_unknown(top, "", ("version", "limits", "excluded_categories", "problems", "remedies", "frustration",
-                                  "approvals"))
+                                  "approvals", "confirm_first"))
         version = self.scalar(self.required(top, root, "version", "version"), "version")
         if version != 1:
             raise self.fail(top["version"][1], "version", f"unsupported version {version!r} (expected 1)")
@@ -181,10 +189,26 @@ class _Reader:
         approvals: Dict[str, Any] = {}
         if "approvals" in top:
             approvals = self.approvals(top["approvals"][1], numbers["auto_approve_limit"])
+        confirm: Dict[str, Any] = {}
+        if "confirm_first" in top:
+            confirm = self.confirm_first(top["confirm_first"][1], remedies)
         return Policy(
             excluded_categories=excluded, problems=problems, remedies=remedies, source=self.source,
-            frustration=frustration, **numbers, **approvals
+            frustration=frustration, **numbers, **approvals, **confirm
         )
+
+    def confirm_first(self, node: yaml.Node, remedies: Mapping[str, Any]) -> Dict[str, Any]:
+        """The `confirm_first:` section: which choices are confirmed before applying."""
+        entries = self.mapping(node, "confirm_first")
+        self.no_unknown(entries, "confirm_first", ("remedies", "typed_above"))
+        values: Dict[str, Any] = {}
+        if "remedies" in entries:
+            listed = entries["remedies"][1]
+            values["confirm_remedies"] = () if isinstance(listed, yaml.SequenceNode) and not listed.value else \
+                self.string_list(listed, "confirm_first.remedies", tuple(remedies))
+        if "typed_above" in entries:
+            values["confirm_typed_above"] = self.integer(entries["typed_above"][1], "confirm_first.typed_above")
+        return values
 
     def approvals(self, node: yaml.Node, auto_limit: int) -> Dict[str, Any]:
         """The `approvals:` section: an agent's own limit and who the supervisors are."""

@@ -16,7 +16,7 @@ from bot.actions import services
 from bot.actions.claims import ActionAskClaimItems, ActionAskOrderId, ActionStartClaim, ValidateClaimForm
 from bot.actions.fallback import ActionClarifyOrHandoff
 from bot.actions.handoff import ActionHandoff
-from bot.actions.remedies import ActionAskRemedy, ActionCompleteClaim
+from bot.actions.remedies import ActionAskRemedy, ActionAskRemedyConfirmed, ActionCompleteClaim
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
@@ -76,12 +76,56 @@ def test_start_claim_takes_the_problem_from_the_intent_and_forgets_the_last_clai
     assert slots["case_id"] is None and slots["remedy"] is None
 
 
-def test_known_customer_gets_their_orders_as_buttons_named_item_first():
-    messages, _ = run(ActionAskOrderId(), tracker(slots={"problem": "missing_item", "item": ["別卵"]}))
+def test_the_one_order_holding_the_named_item_is_confirmed_in_one_tap():
+    # 別卵 is in #1001 only: no list of four orders, one question with yes / no
+    messages, events = run(ActionAskOrderId(), tracker(slots={"problem": "missing_item", "item": ["別卵"]},
+                                                       text="さっき届いた親子丼、別卵がなかった"))
+    assert messages[0]["response"] == "utter_confirm_order"
+    assert messages[0]["order_number"] == "1001" and messages[0]["items"] == "別卵"
     titles = [b["title"] for b in messages[0]["buttons"]]
-    assert titles[0].startswith("#1001")
-    assert all(len(t) <= 20 for t in titles)  # LINE quick-reply label limit
+    assert titles == ["はい、#1001です", "ちがう注文"]
     assert json.loads(messages[0]["buttons"][0]["payload"][len("/inform"):]) == {"order_id": "1001"}
+    assert slots_of(events) == {"order_proposal": "1001"}
+
+
+def test_an_item_in_several_orders_gets_the_list_with_those_orders_first():
+    # no item named: nothing to propose, every recent delivered order as a button
+    messages, _ = run(ActionAskOrderId(), tracker(slots={"problem": "missing_item"}, text="商品が足りない"))
+    assert messages[0]["response"] == "utter_choose_order"
+    titles = [b["title"] for b in messages[0]["buttons"]]
+    assert titles[0].startswith("#1001") and len(titles) > 1
+    assert all(len(t) <= 20 for t in titles)  # LINE quick-reply label limit
+
+
+def test_after_no_to_the_proposal_the_list_comes():
+    messages, _ = run(ActionAskOrderId(), tracker(slots={"problem": "missing_item", "item": ["別卵"],
+                                                         "order_proposal": "declined"}))
+    assert messages[0]["response"] == "utter_choose_order"
+
+
+@pytest.mark.parametrize("said, intent", [("はい", "affirm"), ("そうです", "affirm"), ("yes", "affirm"),
+                                          ("持ってきてくれる？", "inform"), ("#1001", "inform")])
+def test_yes_to_the_proposal_takes_that_order_and_its_named_item(said, intent):
+    t = tracker(slots={"problem": "missing_item", "order_proposal": "1001", "item": ["別卵"]}, intent=intent,
+                text=said, events=[_said("さっき届いた親子丼、別卵がなかった", entities=[{"entity": "item", "value": "別卵"}]),
+                                   _said(said, intent=intent)])
+    result, _ = validate("validate_order_id", said, t)
+    assert result["order_id"] == "1001"
+    assert result["claim_items"] == [str(egg_id())]  # and no item question
+
+
+@pytest.mark.parametrize("said, intent", [("ちがう", "deny"), ("いいえ、別の注文です", "deny"), ("no, another one", "deny"),
+                                          ("違います", "inform")])
+def test_no_to_the_proposal_asks_with_the_list_and_counts_no_miss(said, intent):
+    t = tracker(slots={"problem": "missing_item", "order_proposal": "1001"}, intent=intent, text=said)
+    result, messages = validate("validate_order_id", said, t)
+    assert result == {"order_id": None, "order_proposal": "declined", "failed_attempts": 0}
+    assert messages == []
+
+
+def _said(text: str, intent: str = "inform", entities=None) -> Dict[str, Any]:
+    return {"event": "user", "text": text, "timestamp": 1764000000.0,
+            "parse_data": {"intent": {"name": intent}, "text": text, "entities": entities or []}}
 
 
 def test_unknown_customer_is_asked_for_the_order_number():
@@ -240,3 +284,65 @@ def test_remedies_are_offered_as_buttons_and_as_a_card_with_full_details():
     assert card["options"][0]["recommended"] and "coupon" not in card["options"][0]["payload"]
     assert "別卵の代金¥80を返金" in [o["detail"] for o in card["options"]]
     assert offer["buttons"][-1]["payload"] == "/deny"  # "none of these" reaches a person
+
+
+# --- confirmation before money moves (policy.yml confirm_first) ---------------------------
+
+def _cancel_claim() -> Dict[str, Any]:
+    """A claim to cancel #1006 (preparing, ¥1,730 with the fee) with its offers decided."""
+    chosen, _ = validate("validate_order_id", "1006", tracker(slots={"problem": "cancel_order"}))
+    return {"problem": "cancel_order", **chosen}
+
+
+def test_a_tapped_cancellation_is_confirmed_first_and_applied_only_on_yes():
+    slots = _cancel_claim()
+    result, _ = validate("validate_remedy", "cancel_order",
+                         tracker(slots=slots, text='/inform{"remedy": "cancel_order"}'))
+    assert result["remedy"] == "cancel_order" and result["confirm_remedy"] == "cancel_order"
+    slots = {**slots, **result}
+    form = ValidateClaimForm()
+    required = asyncio.run(form.required_slots([], CollectingDispatcher(), tracker(slots=slots), DOMAIN))
+    assert required[-1] == "remedy_confirmed"  # the form asks before anything is applied
+    messages, _ = run(ActionAskRemedyConfirmed(), tracker(slots=slots))
+    assert "¥1,730" in messages[0]["offer"]
+    assert [b["title"] for b in messages[0]["buttons"]] == ["はい、キャンセルする", "キャンセルしない"]
+    # without the yes nothing is applied, whatever the tracker says
+    run(ActionCompleteClaim(), tracker(slots=slots))
+    assert services.repository().remedy_for_case(slots["case_id"]) is None
+    yes, _ = validate("validate_remedy_confirmed", "/affirm", tracker(intent="affirm", slots=slots, text="/affirm"))
+    assert yes["remedy_confirmed"] is True
+    messages, _ = run(ActionCompleteClaim(), tracker(slots={**slots, **yes}))
+    assert messages[0]["response"] == "utter_remedy_applied"
+    assert services.repository().remedy_for_case(slots["case_id"]).amount == 1730
+
+
+@pytest.mark.parametrize("said, intent", [("/deny", "deny"), ("やっぱりキャンセルしないで", "inform"),
+                                          ("キャンセルしなくて大丈夫です", "inform"), ("no, keep it", "deny")])
+def test_no_to_a_cancellation_keeps_the_order_and_applies_nothing(said, intent):
+    slots = {**_cancel_claim(), "remedy": "cancel_order", "confirm_remedy": "cancel_order"}
+    result, messages = validate("validate_remedy_confirmed", said, tracker(intent=intent, slots=slots, text=said))
+    assert messages[0]["response"] == "utter_claim_withdrawn"
+    assert result["offers"]["notice"] == "withdrawn" and result["remedy"] is None
+    messages, _ = run(ActionCompleteClaim(), tracker(slots={**slots, **result}))
+    assert services.repository().remedy_for_case(slots["case_id"]) is None
+
+
+def test_a_costly_remedy_typed_is_confirmed_but_a_cheap_one_or_a_tap_is_not():
+    offers = {"remedies": [{"kind": "refund_item", "amount": 4800, "eta": None},
+                           {"kind": "coupon", "amount": 300, "eta": None}]}
+    typed, _ = validate("validate_remedy", "返金でお願いします", tracker(slots={"problem": "missing_item", "offers": offers},
+                                                                 text="返金でお願いします"))
+    assert typed["remedy"] == "refund_item" and typed["confirm_remedy"] == "refund_item"
+    tapped, _ = validate("validate_remedy", "refund_item", tracker(slots={"problem": "missing_item", "offers": offers},
+                                                                   text='/inform{"remedy": "refund_item"}'))
+    assert tapped["remedy"] == "refund_item" and tapped["confirm_remedy"] is None
+    cheap, _ = validate("validate_remedy", "クーポンで", tracker(slots={"problem": "missing_item", "offers": offers},
+                                                           text="クーポンで"))
+    assert cheap["remedy"] == "coupon" and cheap["confirm_remedy"] is None
+
+
+def test_no_to_a_typed_remedy_goes_back_to_the_choice():
+    offers = {"remedies": [{"kind": "refund_item", "amount": 4800, "eta": None}]}
+    slots = {"problem": "missing_item", "offers": offers, "remedy": "refund_item", "confirm_remedy": "refund_item"}
+    result, _ = validate("validate_remedy_confirmed", "/deny", tracker(intent="deny", slots=slots, text="/deny"))
+    assert result["remedy"] is None and result["remedy_confirmed"] is None
