@@ -266,6 +266,8 @@ class ValidateClaimForm(FormValidationAction):
         order = None
         proposal = tracker.get_slot("order_proposal")
         if customer is not None and proposal and proposal != DECLINED:
+            if takes_back(tracker, remedy_wish(text)) and not order_number_in(text):
+                return withdraw(dispatcher, "order_id")  # "やっぱりいいです", "no cancel please"
             answer = _answer_to_proposal(text, services.latest_intent(tracker), proposal)
             if answer == "yes":
                 order = owned_order(proposal, customer.id)
@@ -279,8 +281,8 @@ class ValidateClaimForm(FormValidationAction):
             order = owned_order(number, customer.id if customer else None)
         if order is None:
             reading = remedy_wish(text)
-            if not number and reading.retracted:
-                return withdraw(dispatcher, "order_id")  # "見つかりました" / "never mind"
+            if not number and takes_back(tracker, reading):
+                return withdraw(dispatcher, "order_id")  # "見つかりました" / "キャンセルせんといて"
             if not number and (reading.chosen or reading.refused):
                 return {"order_id": None}  # "返金して": noted (the offer lists it first), ask again
             if number:
@@ -330,7 +332,7 @@ class ValidateClaimForm(FormValidationAction):
         chosen = match_items(entity_mentions, order.items) or match_items(mentions, order.items)
         said = str(tracker.latest_message.get("text") or "")
         reading = remedy_wish(said)
-        if not chosen and reading.retracted:
+        if not chosen and takes_back(tracker, reading):
             return withdraw(dispatcher, "claim_items")
         if not chosen and (reading.chosen or reading.refused):
             return {"claim_items": None}  # a remedy wished for: noted, ask which item again
@@ -355,11 +357,11 @@ class ValidateClaimForm(FormValidationAction):
         shown = [o["kind"] for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
         offered = [k for k in shown if k not in refused_before]
         if value in offered and _tapped(tracker):  # a button of the current offer
-            return _chosen(tracker, str(value), tapped=True)
+            return chosen_remedy(tracker, str(value), tapped=True)
         reading = read_remedy(services.policy(), str(value or ""), offered)
         refused = refused_before + [k for k in reading.refused if k in shown and k not in refused_before]
         if reading.chosen:
-            return {**_chosen(tracker, reading.chosen, tapped=False), "refused_remedies": refused}
+            return {**chosen_remedy(tracker, reading.chosen, tapped=False), "refused_remedies": refused}
         if reading.retracted:
             return {**withdraw(dispatcher, "remedy"), "refused_remedies": shown}
         if services.latest_intent(tracker) == REFUSAL_INTENT and not reading.refused:
@@ -397,7 +399,7 @@ class ValidateClaimForm(FormValidationAction):
             return {"remedy": None, "confirm_remedy": None, "remedy_confirmed": None, "failed_attempts": 0}
         shown = [o["kind"] for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
         if reading.chosen in shown and reading.chosen != kind:  # "やっぱり返金で": that one instead
-            return {**_chosen(tracker, reading.chosen, tapped=False), "remedy_confirmed": None}
+            return {**chosen_remedy(tracker, reading.chosen, tapped=False), "remedy_confirmed": None}
         dispatcher.utter_message(response="utter_confirm_remedy_not_understood")
         return _failed(tracker, "remedy_confirmed", "repeated_misunderstanding")
 
@@ -412,8 +414,6 @@ def _answer_to_proposal(text: str, intent: Optional[str], number: str) -> Option
     said = normalize(text).lower()
     if number in said:
         return "yes"
-    if remedy_wish(text).retracted:
-        return None  # "見つかりました" is handled as a retraction
     if intent == REFUSAL_INTENT or _NOT_THAT_ORDER.search(said):
         return "no"
     wish = remedy_wish(text)
@@ -428,7 +428,7 @@ def _tapped(tracker: Tracker) -> bool:
     return str(tracker.latest_message.get("text") or "").startswith("/")
 
 
-def _chosen(tracker: Tracker, kind: str, tapped: bool) -> Dict[Text, Any]:
+def chosen_remedy(tracker: Tracker, kind: str, tapped: bool) -> Dict[Text, Any]:
     """The remedy chosen; whether it is confirmed before it is applied is the policy's."""
     offers = (tracker.get_slot("offers") or {}).get("remedies", [])
     amount = next((int(o.get("amount") or 0) for o in offers if o.get("kind") == kind), 0)
@@ -468,6 +468,13 @@ def remedy_wish(text: str) -> RemedyReading:
 
 
 WITHDRAWN = "withdrawn"  # offers["notice"] of a claim the customer took back
+
+
+def takes_back(tracker: Tracker, reading: RemedyReading) -> bool:
+    """The customer takes the claim back: a retraction, or "don't cancel" in a cancellation."""
+    return reading.retracted or (
+        tracker.get_slot("problem") == "cancel_order" and "cancel_order" in reading.refused
+    )
 
 
 def withdraw(dispatcher: CollectingDispatcher, slot: str) -> Dict[Text, Any]:

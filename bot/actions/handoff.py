@@ -18,7 +18,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
-from bot.actions.claims import HANDOFF_BY_INTENT, WITHDRAWN, customer_for, order_of_conversation, remedy_wish
+from bot.actions.claims import (
+    HANDOFF_BY_INTENT, WITHDRAWN, chosen_remedy, customer_for, order_of_conversation, remedy_wish,
+)
 from bot.actions.decision import case_now
 from bot.formatting import yen
 from bot.policy.reading import read_remedy
@@ -76,7 +78,11 @@ def _remedy_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> Option
         dispatcher.utter_message(response="utter_claim_withdrawn")
         return [SlotSet("offers", {"remedies": [], "needs_approval": [], "notice": WITHDRAWN})] + done
     if reading.chosen:
-        return [SlotSet("remedy", reading.chosen), SlotSet("failed_attempts", 0)] + done
+        chosen = chosen_remedy(tracker, reading.chosen, tapped=False)
+        events = [SlotSet(name, value) for name, value in chosen.items()]
+        if chosen["confirm_remedy"]:
+            return events + [FollowupAction("claim_form")]  # the form asks "shall I go ahead?"
+        return events + done
     return None
 
 

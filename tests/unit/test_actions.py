@@ -346,3 +346,18 @@ def test_no_to_a_typed_remedy_goes_back_to_the_choice():
     slots = {"problem": "missing_item", "offers": offers, "remedy": "refund_item", "confirm_remedy": "refund_item"}
     result, _ = validate("validate_remedy_confirmed", "/deny", tracker(intent="deny", slots=slots, text="/deny"))
     assert result["remedy"] is None and result["remedy_confirmed"] is None
+
+
+@pytest.mark.parametrize("said", ["キャンセルせんといて", "no cancel please", "やっぱりいいです"])
+def test_taking_a_cancellation_back_at_the_order_question_keeps_the_order(said):
+    for proposal in (None, "1006"):
+        t = tracker(slots={"problem": "cancel_order", "order_proposal": proposal}, text=said)
+        result, messages = validate("validate_order_id", said, t)
+        assert messages[0]["response"] == "utter_claim_withdrawn"
+        assert result["offers"]["notice"] == "withdrawn"
+
+
+def test_found_it_after_all_at_the_order_question_withdraws_the_claim():
+    said = "袋の底にありました！大丈夫です"
+    result, messages = validate("validate_order_id", said, tracker(slots={"problem": "missing_item"}, text=said))
+    assert messages[0]["response"] == "utter_claim_withdrawn"
