@@ -17,7 +17,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.actions import services
+from bot.actions import identify, services
 from bot.formatting import (
     day_and_clock, fit_label, item_button_label, item_names, order_button_label, order_card, order_line,
 )
@@ -58,6 +58,7 @@ PREFERRED_STATUSES = {
 CLAIM_SLOTS = (
     "order_id", "order_proposal", "claim_items", "remedy", "case_id", "offers",
     "refused_remedies", "handoff_reason", "failed_attempts", "confirm_remedy", "remedy_confirmed",
+    "verify_step", "verify_phone",
 )
 # `order_proposal` after the customer said the proposed order is not the one.
 DECLINED = "declined"
@@ -146,7 +147,7 @@ class ActionAskOrderId(Action):
         language = services.language(tracker)
         customer = customer_for(tracker)
         if customer is None:
-            dispatcher.utter_message(response="utter_ask_order_number")
+            identify.ask(dispatcher, tracker, _OTHER_WAY_BUTTON.get(language, _OTHER_WAY_BUTTON["ja"]))
             return []
         problem = tracker.get_slot("problem")
         mentions = tracker.get_slot("item") or []
@@ -172,6 +173,11 @@ class ActionAskOrderId(Action):
         return []
 
 
+# An unknown customer without the number: the button sends this text (bot/actions/identify.py).
+_OTHER_WAY_BUTTON = {
+    "ja": ("番号がわからない", "注文番号がわからないので電話番号で探してください"),
+    "en": ("I don't have it", "I don't have the order number, please find it by my phone number"),
+}
 _CONFIRM_LABELS = {
     "ja": ("はい、#{number}です", "ちがう注文"),
     "en": ("Yes, #{number}", "A different order"),
@@ -264,6 +270,19 @@ class ValidateClaimForm(FormValidationAction):
         customer = customer_for(tracker)
         problem = tracker.get_slot("problem")
         order = None
+        verified: Dict[Text, Any] = {}
+        if customer is None:
+            step = tracker.get_slot("verify_step")
+            if takes_back(tracker, remedy_wish(text)) and not identify.phone_digits(text):
+                return withdraw(dispatcher, "order_id")
+            if step == identify.PHONE or (step is None and identify.phone_digits(text)):
+                return identify.phone_answer(dispatcher, text) or _failed(tracker, "order_id", "identity_not_verified")
+            if step == identify.SHOP:
+                verified = identify.shop_answer(dispatcher, tracker, text)
+                customer = customer_for(tracker)  # linked now, if the check passed
+                if not verified.get("order_id") or customer is None:
+                    return verified  # failed, or several orders: the proposal or the list next
+                order = owned_order(verified["order_id"], customer.id)
         proposal = tracker.get_slot("order_proposal")
         if customer is not None and proposal and proposal != DECLINED:
             if takes_back(tracker, remedy_wish(text)) and not order_number_in(text):
@@ -287,6 +306,8 @@ class ValidateClaimForm(FormValidationAction):
                 return {"order_id": None}  # "返金して": noted (the offer lists it first), ask again
             if number:
                 dispatcher.utter_message(response="utter_order_not_found", order_number=number)
+            elif customer is None and identify.wants_other_way(text):
+                return identify.start(tracker)  # "番号がわからない": the phone number and the shop
             elif _acknowledges_or_asks(text, services.latest_intent(tracker)):
                 # "わかりました、探します" / "where do I find it?": say where, count no miss
                 dispatcher.utter_message(response="utter_order_number_where")
@@ -294,7 +315,7 @@ class ValidateClaimForm(FormValidationAction):
             else:
                 dispatcher.utter_message(response="utter_order_not_understood")
             return _failed(tracker, "order_id", "order_not_found")
-        slots: Dict[Text, Any] = {"order_id": order.number, "failed_attempts": 0}
+        slots: Dict[Text, Any] = {**verified, "order_id": order.number, "failed_attempts": 0}
         if problem in ITEM_PROBLEMS:
             named = match_items(tracker.get_slot("item") or [], order.items)
             # "親子丼に別卵が付いていない": the claim is the egg, not every item named

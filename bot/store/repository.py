@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Optional
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -89,6 +89,22 @@ class OrdersRepository:
 
     def customer_by_id(self, customer_id: int) -> Optional[CustomerRecord]:
         return self._customer(select(Customer).where(Customer.id == customer_id))
+
+    def customers_with_phone(self, digits: str) -> List[CustomerRecord]:
+        """Customers whose phone number is these digits (hyphens and spaces ignored)."""
+        stored = func.replace(func.replace(Customer.phone, "-", ""), " ", "")
+        with self._sessions() as session:
+            return [_customer_record(c) for c in session.scalars(select(Customer).where(stored == digits))]
+
+    def link_line_user(self, customer_id: int, line_user_id: str) -> bool:
+        """Links a LINE account to a customer that has none yet (after a verified match);
+        False when the customer already has one (never moved to another account)."""
+        with self._sessions.begin() as session:
+            customer = session.get(Customer, customer_id)
+            if customer is None or customer.line_user_id is not None:
+                return False
+            customer.line_user_id = line_user_id
+            return True
 
     def recent_orders(self, customer_id: int, now: datetime, days: int = 14, limit: int = 5) -> List[OrderView]:
         """The customer's orders placed in the last `days`, newest first."""

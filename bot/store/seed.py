@@ -121,7 +121,8 @@ DEMO_CUSTOMERS: Tuple[CustomerSeed, ...] = (
             ItemSeed("CERAMIC-BOWL", "陶器の鉢", "Ceramic bowl", "goods", 1800),
         ),
     )),
-    CustomerSeed("山田 花子", None, "ja", None, (
+    # A guest who ordered on the web: no LINE account yet (linked after a verified match).
+    CustomerSeed("山田 花子", None, "ja", "080-1234-5678", (
         _delivered(
             "2001", FOOD, "牛丼太郎 新宿店", 30 * MINUTE, 250,
             ItemSeed("GYUDON", "牛丼", "Gyudon", "dish", 650),

@@ -33,6 +33,7 @@ REASONS = {
     "order_cancelled": "Order was cancelled / キャンセル済みの注文",
     "no_remedy_available": "No remedy the bot may give / 自動で提案できる対応なし",
     "order_not_found": "Order not found / 注文が見つからない",
+    "identity_not_verified": "Could not verify the customer / 本人確認できず",
 }
 PROBLEMS = {
     "missing_item": "Missing item / 入っていない", "wrong_item": "Wrong item / 違う商品",

@@ -361,3 +361,42 @@ def test_found_it_after_all_at_the_order_question_withdraws_the_claim():
     said = "袋の底にありました！大丈夫です"
     result, messages = validate("validate_order_id", said, tracker(slots={"problem": "missing_item"}, text=said))
     assert messages[0]["response"] == "utter_claim_withdrawn"
+
+
+# --- a customer the shop does not know yet (bot/actions/identify.py) ----------------------
+
+def test_an_unknown_customer_can_find_the_order_by_phone_and_shop_and_is_linked():
+    asked, _ = run(ActionAskOrderId(), tracker(sender=STRANGER, slots={"problem": "missing_item"}))
+    assert asked[0]["response"] == "utter_ask_order_number"
+    assert [b["title"] for b in asked[0]["buttons"]] == ["番号がわからない"]
+    said = asked[0]["buttons"][0]["payload"]  # the button sends a sentence, read like typed text
+    step, _ = validate("validate_order_id", said, tracker(sender=STRANGER, slots={"problem": "missing_item"}, text=said))
+    assert step["verify_step"] == "phone"
+    asked, _ = run(ActionAskOrderId(), tracker(sender=STRANGER, slots={"problem": "missing_item", **step}))
+    assert asked[0]["response"] == "utter_ask_phone"
+    phone, messages = validate("validate_order_id", "０８０ー１２３４ー５６７８です",
+                               tracker(sender=STRANGER, slots={"problem": "missing_item", **step}))
+    assert phone["verify_step"] == "shop" and phone["verify_phone"] == "08012345678"
+    assert messages == []  # nothing revealed before the shop matches too
+    slots = {"problem": "missing_item", **step, **phone}
+    shop, messages = validate("validate_order_id", "牛丼太郎です", tracker(sender=STRANGER, slots=slots, text="牛丼太郎です"))
+    assert messages[0]["response"] == "utter_identity_verified"
+    assert shop["order_id"] == "2001" and shop["verify_step"] is None
+    assert services.repository().customer_by_line_id(STRANGER).display_name == "山田 花子"
+
+
+@pytest.mark.parametrize("phone, shop", [("080-1234-5678", "すし匠"), ("090-9999-9999", "牛丼太郎"),
+                                         ("090-0000-0001", "とり政")])
+def test_a_phone_and_shop_that_do_not_match_reveal_nothing_and_link_nothing(phone, shop):
+    # the third is a customer already on LINE: never moved to another LINE account
+    slots = {"problem": "missing_item", "verify_step": "shop", "verify_phone": phone.replace("-", "")}
+    result, messages = validate("validate_order_id", shop, tracker(sender=STRANGER, slots=slots, text=shop))
+    assert messages[0]["response"] == "utter_identity_not_verified"
+    assert result["order_id"] is None and result["verify_failures"] == 1
+    assert services.repository().customer_by_line_id(STRANGER) is None
+
+
+def test_the_third_failed_check_goes_to_a_person():
+    slots = {"problem": "missing_item", "verify_step": "shop", "verify_phone": "08012345678", "verify_failures": 2}
+    result, _ = validate("validate_order_id", "すし匠", tracker(sender=STRANGER, slots=slots, text="すし匠"))
+    assert result["handoff_reason"] == "identity_not_verified"
