@@ -273,7 +273,7 @@ class ValidateClaimForm(FormValidationAction):
         verified: Dict[Text, Any] = {}
         if customer is None:
             step = tracker.get_slot("verify_step")
-            if takes_back(tracker, remedy_wish(text)) and not identify.phone_digits(text):
+            if takes_back(tracker, remedy_wish(text)) and not order_number_in(text):
                 return withdraw(dispatcher, "order_id")
             if step == identify.PHONE or (step is None and identify.phone_digits(text)):
                 return identify.phone_answer(dispatcher, text) or _failed(tracker, "order_id", "identity_not_verified")
@@ -412,8 +412,8 @@ class ValidateClaimForm(FormValidationAction):
         intent = services.latest_intent(tracker)
         reading = remedy_wish(text)
         said_no = intent == REFUSAL_INTENT or reading.retracted or kind in reading.refused
-        if intent == "affirm" and not said_no:
-            return {"remedy_confirmed": True, "failed_attempts": 0}
+        if (intent == "affirm" or reading.chosen == kind) and not said_no:
+            return {"remedy_confirmed": True, "failed_attempts": 0}  # "はい" / "返金でお願いします"
         if said_no:
             if tracker.get_slot("problem") == "cancel_order":
                 return {**withdraw(dispatcher, "remedy_confirmed"), "remedy": None, "confirm_remedy": None}

@@ -19,7 +19,8 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import services
 from bot.actions.claims import (
-    HANDOFF_BY_INTENT, WITHDRAWN, chosen_remedy, customer_for, order_of_conversation, remedy_wish,
+    HANDOFF_BY_INTENT, WITHDRAWN, ValidateClaimForm, chosen_remedy, customer_for, order_of_conversation,
+    remedy_wish,
 )
 from bot.actions.decision import case_now
 from bot.formatting import yen
@@ -67,6 +68,16 @@ def _remedy_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> Option
         # validation notes the wish without counting a miss; the offer lists it first)
         wish = remedy_wish(str(tracker.latest_message.get("text") or ""))
         return [FollowupAction("claim_form")] if wish.chosen or wish.refused else None
+    if tracker.get_slot("requested_slot") == "remedy_confirmed":
+        # "やっぱり返金はやめて" / "store credit instead" at "shall I go ahead?": its answer
+        said = str(tracker.latest_message.get("text") or "")
+        result = ValidateClaimForm().validate_remedy_confirmed(said, dispatcher, tracker, {})
+        events = [SlotSet(name, value) for name, value in result.items()]
+        ends = result.get("remedy_confirmed") is True or result.get("handoff_reason") or (
+            (result.get("offers") or {}).get("notice") == WITHDRAWN)
+        if ends:
+            return events + [ActiveLoop(None), SlotSet("requested_slot", None), FollowupAction("action_complete_claim")]
+        return events + [FollowupAction("claim_form")]
     if tracker.get_slot("requested_slot") != "remedy":
         return None
     refused = set(tracker.get_slot("refused_remedies") or [])
