@@ -357,6 +357,8 @@ class ValidateClaimForm(FormValidationAction):
             return withdraw(dispatcher, "claim_items")
         if not chosen and (reading.chosen or reading.refused):
             return {"claim_items": None}  # a remedy wished for: noted, ask which item again
+        if not chosen and _aside(dispatcher, tracker, said):
+            return {"claim_items": None}  # answered; the item question again, no miss
         if not chosen:
             dispatcher.utter_message(response="utter_item_not_understood")
             return _failed(tracker, "claim_items", "repeated_misunderstanding")
@@ -395,6 +397,8 @@ class ValidateClaimForm(FormValidationAction):
         if len(refused) > len(refused_before):
             # some refused, others left: offer those again (no miss counted)
             return {"remedy": None, "refused_remedies": refused}
+        if _aside(dispatcher, tracker, str(value or "")):
+            return {"remedy": None}  # answered; the choices again, no miss
         dispatcher.utter_message(response="utter_remedy_not_understood")
         return _failed(tracker, "remedy", "repeated_misunderstanding")
 
@@ -421,6 +425,8 @@ class ValidateClaimForm(FormValidationAction):
         shown = [o["kind"] for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
         if reading.chosen in shown and reading.chosen != kind:  # "やっぱり返金で": that one instead
             return {**chosen_remedy(tracker, reading.chosen, tapped=False), "remedy_confirmed": None}
+        if _aside(dispatcher, tracker, text):
+            return {"remedy_confirmed": None}
         dispatcher.utter_message(response="utter_confirm_remedy_not_understood")
         return _failed(tracker, "remedy_confirmed", "repeated_misunderstanding")
 
@@ -441,6 +447,28 @@ def _answer_to_proposal(text: str, intent: Optional[str], number: str) -> Option
     if intent == "affirm" or (wish.chosen and not wish.refused):
         return "yes"  # "持ってきてくれる？": going on with that order
     return None
+
+
+# Questions asked inside the claim that are not its answer: the order's status, the choices.
+_STATUS_QUESTION = re.compile(
+    r"(いつ(頃|ごろ)?(届|とど|来|く[るれ]|着)|まだ(届|来)|今どこ|いまどこ|配達状況|"
+    r"\b(when will|when does|when is it|where is (it|my)|eta|how long)\b)")
+_OPTIONS_QUESTION = re.compile(
+    r"(選択肢|せんたくし|どんな対応|どういう対応|何ができ|なにができ|どうしてもらえ|他の方法|ほかの方法|"
+    r"\b(options?|choices|what can you do|what are my|other ways?)\b)")
+
+
+def _aside(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> bool:
+    """「いつ届く？」 or "what are my options?" inside the claim: answered (the status of the
+    claim's order; the choices are shown again by the question) without losing the claim."""
+    said = normalize(text).lower()
+    if services.latest_intent(tracker) == "check_order_status" or _STATUS_QUESTION.search(said):
+        order = order_of_conversation(tracker)
+        if order is not None:
+            from bot.actions.remedies import tell_status  # remedies imports this module
+            tell_status(dispatcher, order)
+            return True
+    return bool(_OPTIONS_QUESTION.search(said))
 
 
 def _tapped(tracker: Tracker) -> bool:

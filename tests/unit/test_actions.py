@@ -400,3 +400,19 @@ def test_the_third_failed_check_goes_to_a_person():
     slots = {"problem": "missing_item", "verify_step": "shop", "verify_phone": "08012345678", "verify_failures": 2}
     result, _ = validate("validate_order_id", "すし匠", tracker(sender=STRANGER, slots=slots, text="すし匠"))
     assert result["handoff_reason"] == "identity_not_verified"
+
+
+def test_a_status_question_inside_the_claim_is_answered_and_the_claim_goes_on():
+    chosen, _ = validate("validate_order_id", "1004", tracker(slots={"problem": "late_delivery"}))
+    slots = {"problem": "late_delivery", **chosen}
+    said = "で、いつ届くの？"
+    result, messages = validate("validate_remedy", said, tracker(intent="check_order_status", slots=slots, text=said))
+    assert messages[0]["response"].startswith("utter_status_")
+    assert result == {"remedy": None}  # no miss counted: the choices come again
+
+
+def test_what_are_my_options_shows_the_choices_again_without_a_miss():
+    offers = {"remedies": [{"kind": "send_item", "amount": 0, "eta": None}]}
+    result, messages = validate("validate_remedy", "what are my options?",
+                                tracker(slots={"problem": "missing_item", "offers": offers}, text="what are my options?"))
+    assert result == {"remedy": None} and messages == []
