@@ -4,6 +4,11 @@ Allergies, food poisoning and injuries must reach a person every time, even when
 classifier is unsure or reads "卵アレルギーなのに卵が入ってた" as a wrong item. So after the
 classifier, a lexicon that product owners keep in `bot/signals.yml` overrides the intent
 and records which words matched (`safety_signals` in the parse result, for the agent).
+
+Words alone miss injuries told in ordinary words (「口の中が切れた」, "my gum hurts"), so the
+same file's `safety_patterns:` combine word groups over the tokenizer's analysis
+(bot/components/safety_patterns.py); what a pattern matched is recorded as
+`pattern:<rule>: <the words>` beside the lexicon's words.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.lexicon_component import LexiconComponent
+from bot.components.safety_patterns import SafetyPatterns, load_patterns
 from bot.components.scripts import katakana_to_hiragana, normalize
 
 SAFETY_INTENT = "report_safety_issue"
@@ -106,14 +112,30 @@ def load_lexicon(path: Path = DEFAULT_LEXICON) -> SafetyLexicon:
     return SafetyLexicon(japanese=tuple(lists["ja"]), english=tuple(lists["en"]))
 
 
+@dataclass(frozen=True)
+class SafetyDetector:
+    """The lexicon (certainty: a listed word always counts) and the patterns (generalisation)."""
+
+    lexicon: SafetyLexicon
+    patterns: SafetyPatterns
+
+    def matches(self, text: str, tokens: Sequence[Any]) -> List[str]:
+        return self.lexicon.matches(text, word_forms(tokens)) + self.patterns.matches(text, tokens)
+
+
+def load_safety(path: Path = DEFAULT_LEXICON) -> SafetyDetector:
+    """Both sections of signals.yml; errors name the file and line."""
+    return SafetyDetector(load_lexicon(path), load_patterns(path))
+
+
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
 )
 class SafetySignals(LexiconComponent):
-    """Overrides the intent with `report_safety_issue` when a safety word appears."""
+    """Overrides the intent with `report_safety_issue` when a safety word or pattern appears."""
 
     default_lexicon = DEFAULT_LEXICON
-    read_lexicon = staticmethod(load_lexicon)
+    read_lexicon = staticmethod(load_safety)
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
@@ -121,7 +143,10 @@ class SafetySignals(LexiconComponent):
             if not text:
                 continue
             tokens = message.get(TOKENS_NAMES[TEXT]) or []
-            found = self._lexicon.matches(text, word_forms(tokens))
+            if isinstance(self._lexicon, SafetyLexicon):  # built from load_lexicon: words only
+                found = self._lexicon.matches(text, word_forms(tokens))
+            else:
+                found = self._lexicon.matches(text, tokens)
             if not found:
                 continue
             message.set("safety_signals", found, add_to_output=True)
