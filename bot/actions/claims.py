@@ -381,6 +381,10 @@ class ValidateClaimForm(FormValidationAction):
         offered = [k for k in shown if k not in refused_before]
         if value in offered and _tapped(tracker):  # a button of the current offer
             return chosen_remedy(tracker, str(value), tapped=True)
+        wanted, _ = said_in_claim(tracker, offered)
+        if wanted in offered and wanted != "cancel_order" and services.latest_intent(tracker) == "affirm":
+            # "はい" to "ご希望の返金でよろしければ「はい」": the remedy asked for, shown and agreed to
+            return chosen_remedy(tracker, wanted, tapped=True)
         reading = read_remedy(services.policy(), str(value or ""), offered)
         refused = refused_before + [k for k in reading.refused if k in shown and k not in refused_before]
         if reading.chosen:
@@ -514,6 +518,23 @@ def remedy_wish(text: str) -> RemedyReading:
     """What a message outside the remedy question says about remedies (any the policy
     knows; a digit there answers another question, so it chooses nothing)."""
     return read_remedy(services.policy(), text, list(services.policy().remedies), by_number=False)
+
+
+def said_in_claim(tracker: Tracker, offered: List[str]) -> Tuple[Optional[str], Tuple[str, ...]]:
+    """The remedy the customer asked for, and the ones they refused, in the messages of this
+    claim before the remedy question (back to the one that reported the problem)."""
+    wanted: Optional[str] = None
+    refused: Tuple[str, ...] = ()
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        reading = read_remedy(services.policy(), str(event.get("text") or ""), offered, by_number=False)
+        wanted = wanted or reading.chosen
+        refused = refused + tuple(k for k in reading.refused if k not in refused)
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
+        if intent.startswith("report_") or intent == "cancel_order":
+            break
+    return wanted, refused
 
 
 WITHDRAWN = "withdrawn"  # offers["notice"] of a claim the customer took back

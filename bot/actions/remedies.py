@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -18,13 +18,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
-from bot.actions.claims import ITEM_PROBLEMS, WITHDRAWN, customer_for, inform_payload, owned_order
+from bot.actions.claims import ITEM_PROBLEMS, WITHDRAWN, customer_for, inform_payload, owned_order, said_in_claim
 from bot.actions.decision import CaseNow, case_now
 from bot.formatting import clock, item_names
 from bot.actions.handoff import hand_off
 from bot.actions.responses import response_text
 from bot.policy import render_button, render_confirmation, render_label
-from bot.policy.reading import read_remedy
 from bot.policy.types import ItemView, OrderView, RemedyOffer
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ class ActionAskRemedy(Action):
         order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
         shown = [offer_from_dict(o) for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
         # What the claim's messages already said: "返金してほしい" first, "クーポンはいらない" gone.
-        wanted, refused_in_claim = _said_in_claim(tracker, [o.kind for o in shown])
+        wanted, refused_in_claim = said_in_claim(tracker, [o.kind for o in shown])
         refused = set(tracker.get_slot("refused_remedies") or []) | set(refused_in_claim)
         offers = [o for o in shown if o.kind not in refused]  # a refused remedy is not offered again
         offers.sort(key=lambda o: o.kind != wanted)  # stable: the policy's order otherwise
@@ -88,6 +87,9 @@ class ActionAskRemedy(Action):
             ],
         }})
         buttons.append({"title": response_text(domain, "utter_refuse_all_button", language), "payload": "/deny"})
+        if wanted and offers[0].kind == wanted and wanted != "cancel_order":
+            # what they asked for, first: a "はい" takes it (validate_remedy), the others stay
+            dispatcher.utter_message(response="utter_wished_remedy_first", offer=labels[0])
         if tracker.get_slot("problem") in ITEM_PROBLEMS:
             dispatcher.utter_message(
                 response="utter_offer_remedies", items=item_names(items, language), options=options, buttons=buttons
@@ -130,23 +132,6 @@ class ActionAskRemedyConfirmed(Action):
             buttons=[{"title": yes, "payload": "/affirm"}, {"title": no, "payload": "/deny"}],
         )
         return []
-
-
-def _said_in_claim(tracker: Tracker, offered: List[str]) -> Tuple[Optional[str], Tuple[str, ...]]:
-    """The remedy the customer asked for, and the ones they refused, in the messages of this
-    claim before the remedy question (back to the one that reported the problem)."""
-    wanted: Optional[str] = None
-    refused: Tuple[str, ...] = ()
-    for event in reversed(tracker.events):
-        if event.get("event") != "user":
-            continue
-        reading = read_remedy(services.policy(), str(event.get("text") or ""), offered, by_number=False)
-        wanted = wanted or reading.chosen
-        refused = refused + tuple(k for k in reading.refused if k not in refused)
-        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
-        if intent.startswith("report_") or intent == "cancel_order":
-            break
-    return wanted, refused
 
 
 class ActionCompleteClaim(Action):

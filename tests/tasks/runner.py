@@ -64,6 +64,8 @@ def load_tasks(path: Path = TASKS_FILE) -> List[Dict[str, Any]]:
         for turn in task["turns"]:
             assert isinstance(turn, dict) and len(turn) == 1 and set(turn) <= {"say", "tap"}, \
                 f"{where}: each turn is `say: text` or `tap: label`"
+            assert not isinstance(next(iter(turn.values())), bool), \
+                f"{where}: quote yes/no/on/off in a turn (YAML reads them as true/false)"
         expect = task.get("expect") or {}
         assert sum(k in expect for k in EXPECT_KINDS) == 1, f"{where}: expect one of {EXPECT_KINDS}"
         assert set(expect) <= {*EXPECT_KINDS, "reply_contains", "settled"}, f"{where}: unknown expect key"

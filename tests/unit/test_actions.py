@@ -416,3 +416,13 @@ def test_what_are_my_options_shows_the_choices_again_without_a_miss():
     result, messages = validate("validate_remedy", "what are my options?",
                                 tracker(slots={"problem": "missing_item", "offers": offers}, text="what are my options?"))
     assert result == {"remedy": None} and messages == []
+
+
+def test_yes_after_asking_for_a_remedy_takes_that_one_when_it_is_shown_first():
+    offers = {"remedies": [{"kind": "refund_item", "amount": 2400, "eta": None},
+                           {"kind": "replace_item", "amount": 0, "eta": None}]}
+    events = [_said("マグカップが欠けてました", intent="report_damaged_item"), _said("返金でお願いします"),
+              _said("はい", intent="affirm")]
+    t = tracker(intent="affirm", text="はい", events=events, slots={"problem": "damaged_item", "offers": offers})
+    result, _ = validate("validate_remedy", "はい", t)
+    assert result["remedy"] == "refund_item" and result["confirm_remedy"] is None
