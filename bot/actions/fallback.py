@@ -33,7 +33,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import services
 from bot.actions.handoff import hand_off
-from bot.policy.loader import LANGUAGES, PolicyError, _Reader
+from bot.policy.loader import LANGUAGES, PolicyError, _Reader, compose_yaml
 
 UNCLEAR_INTENTS = ("nlu_fallback", "out_of_scope")
 # Other bots give up after two misunderstood turns in a row; so do we, to a person.
@@ -88,13 +88,7 @@ def _label_units(label: str) -> int:
 
 def parse_intent_choices(text: str, source: str = "intent_choices.yml") -> IntentChoices:
     """The choices; every mistake names the file, the line and the field."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise PolicyError(f"{source}:{mark.line + 1 if mark else 1}: not valid YAML") from error
-    if root is None:
-        raise PolicyError(f"{source}:1: the file is empty")
+    root = compose_yaml(text, source)
     r = _Reader(source)
     top = r.mapping(root, "")
     r.no_unknown(top, "", ("version", "min_confidence", "max_choices", "choices", "person"))

@@ -14,7 +14,7 @@ import fugashi
 import yaml
 
 from bot.components.scripts import JAPANESE_RUN, katakana_to_hiragana, normalize
-from bot.policy.loader import PolicyError, _Reader
+from bot.policy.loader import PolicyError, _Reader, compose_yaml
 from bot.policy.types import ItemView, OrderView
 
 # A button payload names an item by id so that two items with similar names never mix.
@@ -111,13 +111,7 @@ class ItemWords:
 
 def parse_item_words(text: str, source: str = "item_words.yml") -> ItemWords:
     """The lexicon; a mistake names the file and the line (the policy loader's reader)."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise PolicyError(f"{source}:{mark.line + 1 if mark else 1}: not valid YAML") from error
-    if root is None:
-        raise PolicyError(f"{source}:1: the file is empty")
+    root = compose_yaml(text, source)
     r = _Reader(source)
     top = r.mapping(root, "")
     r.no_unknown(top, "", ("version", "words", "not_typos"))

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from bot.policy.loader import PolicyError, _Reader
+from bot.policy.loader import PolicyError, _Reader, compose_yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "handoff.yml"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -49,13 +49,7 @@ def load_hours(path: Optional[os.PathLike] = None) -> HandoffHours:
 
 
 def parse_hours(text: str, source: str = "handoff.yml") -> HandoffHours:
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise PolicyError(f"{source}:{mark.line + 1 if mark else 1}: not valid YAML") from error
-    if root is None:
-        raise PolicyError(f"{source}:1: the file is empty")
+    root = compose_yaml(text, source)
     r = _Reader(source)
     top = r.mapping(root, "")
     r.no_unknown(top, "", ("version", "timezone", "hours", "usual_wait_minutes"))

@@ -85,16 +85,22 @@ def load_policy(path: Optional[os.PathLike] = None) -> Policy:
     return parse_policy(text, str(chosen))
 
 
-def parse_policy(text: str, source: str = "policy.yml") -> Policy:
+def compose_yaml(text: str, source: str) -> yaml.Node:
+    """The node tree of a file product owners edit (nodes keep their lines for errors); a
+    syntax error or an empty file is a PolicyError naming the file and the line."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise PolicyError(f"{where}: not valid YAML: {getattr(error, 'problem', error)}") from error
+        raise PolicyError(f"{source}:{mark.line + 1 if mark else 1}: not valid YAML: "
+                          f"{getattr(error, 'problem', error)}") from error
     if root is None:
-        raise PolicyError(f"{source}:1: the policy file is empty")
-    return _Reader(source).policy(root)
+        raise PolicyError(f"{source}:1: the file is empty")
+    return root
+
+
+def parse_policy(text: str, source: str = "policy.yml") -> Policy:
+    return _Reader(source).policy(compose_yaml(text, source))
 
 
 class _Reader:

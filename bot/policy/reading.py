@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from bot.components.scripts import katakana_to_hiragana, normalize
-from bot.policy.loader import Policy, PolicyError
+from bot.policy.loader import Policy, PolicyError, compose_yaml
 
 WORDS_PATH = Path(__file__).resolve().parent.parent / "choice_words.yml"
 LISTS = ("negation_after_ja", "negation_before_en", "negation_after_en", "retraction", "phrase_breaks")
@@ -47,11 +47,7 @@ def _fold(text: str) -> str:
 
 def parse_choice_words(text: str, source: str = "choice_words.yml") -> ChoiceWords:
     """The word lists; an error names the file, the line and the list."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise PolicyError(f"{source}:{mark.line + 1 if mark else 1}: not valid YAML") from error
+    root = compose_yaml(text, source)
     if not isinstance(root, yaml.MappingNode):
         raise PolicyError(f"{source}:1: expected the lists {', '.join(LISTS)}")
     found: Dict[str, Tuple[str, ...]] = {}
