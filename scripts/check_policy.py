@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the lexicon components import Rasa, and so TensorFlow
 from bot.actions.fallback import load_intent_choices  # noqa: E402
 from bot.actions.matching import item_words  # noqa: E402
+from bot.actions.problems import load_problem_words  # noqa: E402
 from bot.components import frustration_signals, safety_signals  # noqa: E402
 from bot.policy import engine  # noqa: E402
 from bot.policy.hours import load_hours  # noqa: E402
@@ -48,6 +49,7 @@ def load_all(policy_path: Optional[Path]) -> tuple:
         ("choice words", choice_words),
         ("item words", item_words),
         ("intent choices", load_intent_choices),
+        ("problem words", load_problem_words),
     ]
     for name, load in checks:
         try:
@@ -126,7 +128,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("check-policy: what the bot would offer now for the demo orders (bot/store/seed.py):")
         for line in preview(policy, datetime.now(timezone.utc)):
             print(line)
-    print("check-policy: OK (policy.yml, handoff.yml, signals.yml, frustration_lexicon.yml, choice_words.yml, item_words.yml, intent_choices.yml). "
+    print("check-policy: OK (policy.yml, handoff.yml, signals.yml, frustration_lexicon.yml, choice_words.yml, item_words.yml, intent_choices.yml, problem_words.yml). "
           "Restart the action server (or make run) to use a changed policy; no retraining needed.")
     return 0
 

@@ -18,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import identify, services
+from bot.actions.problems import INTENT_OF, other_problem
 from bot.formatting import (
     day_and_clock, fit_label, item_button_label, item_names, order_button_label, order_card, order_line,
 )
@@ -132,6 +133,16 @@ class ActionStartClaim(Action):
             events.append(SlotSet(slot, 0 if slot == "failed_attempts" else None))
         if "item" not in said_now:
             events.append(SlotSet("item", None))
+        # 「別卵が入ってなかったし、届くのも遅かった」: this one first, the other after it
+        other = other_problem(str(tracker.latest_message.get("text") or ""), problem)
+        events.append(SlotSet("next_problem", other))
+        if other:
+            from bot.actions.fallback import intent_choices  # fallback -> handoff -> this module
+            labels = intent_choices().labels
+            language = services.language(tracker)
+            dispatcher.utter_message(response="utter_other_problem_later",
+                                     first=labels[INTENT_OF[problem]][language],
+                                     other=labels[INTENT_OF[other]][language])
         return events
 
 

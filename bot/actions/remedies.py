@@ -8,6 +8,7 @@ request or a restarted action server never applies it twice.
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Text
@@ -21,7 +22,9 @@ from bot.actions import services
 from bot.actions.claims import ITEM_PROBLEMS, WITHDRAWN, customer_for, inform_payload, owned_order, said_in_claim
 from bot.actions.decision import CaseNow, case_now
 from bot.formatting import clock, item_names
+from bot.actions.fallback import intent_choices
 from bot.actions.handoff import hand_off
+from bot.actions.problems import INTENT_OF
 from bot.actions.responses import response_text
 from bot.policy import render_button, render_confirmation, render_label
 from bot.policy.types import ItemView, OrderView, RemedyOffer
@@ -149,8 +152,7 @@ class ActionCompleteClaim(Action):
         offers = tracker.get_slot("offers") or {}
         if offers.get("notice") == WITHDRAWN:
             # the customer took the claim back (validate_claim_form said so): nothing applied
-            dispatcher.utter_message(response="utter_anything_else")
-            return []
+            return ask_what_else(dispatcher, tracker)
         order = owned_order(str(tracker.get_slot("order_id") or ""), _customer_id(tracker))
         if order is None:
             return hand_off(dispatcher, tracker, "order_not_found")
@@ -176,8 +178,27 @@ class ActionCompleteClaim(Action):
                 log.warning("remedy %r was not confirmed by the customer: nothing applied", kind)
                 return hand_off(dispatcher, tracker, "no_remedy_available")
             apply_and_confirm(dispatcher, tracker, case, chosen)
+        return ask_what_else(dispatcher, tracker)
+
+
+_THAT_IS_ALL = {"ja": "いいえ、大丈夫です", "en": "No, that's all"}
+
+
+def ask_what_else(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    """"Anything else?", or the other problem the first message told of, as a button."""
+    other = tracker.get_slot("next_problem")
+    if other not in INTENT_OF:
         dispatcher.utter_message(response="utter_anything_else")
         return []
+    language = services.language(tracker)
+    label = intent_choices().labels[INTENT_OF[other]][language]
+    order = tracker.get_slot("order_id")
+    # the same order goes with it (the customer told of both in one message about it)
+    payload = f"/{INTENT_OF[other]}" + (json.dumps({"order_id": str(order)}) if order else "")
+    no = _THAT_IS_ALL.get(language, _THAT_IS_ALL["ja"])
+    dispatcher.utter_message(response="utter_other_problem_now", problem=label,
+                             buttons=[{"title": label, "payload": payload}, {"title": no, "payload": "/deny"}])
+    return [SlotSet("next_problem", None)]
 
 
 def _customer_id(tracker: Tracker) -> Optional[int]:

@@ -426,3 +426,23 @@ def test_yes_after_asking_for_a_remedy_takes_that_one_when_it_is_shown_first():
     t = tracker(intent="affirm", text="はい", events=events, slots={"problem": "damaged_item", "offers": offers})
     result, _ = validate("validate_remedy", "はい", t)
     assert result["remedy"] == "refund_item" and result["confirm_remedy"] is None
+
+
+def test_two_problems_in_one_message_one_after_the_other_saying_so():
+    said = "別卵が入ってなかったし、届くのも遅かった"
+    messages, events = run(ActionStartClaim(), tracker(intent="report_missing_item", text=said))
+    assert slots_of(events)["next_problem"] == "late_delivery"
+    assert messages[0]["response"] == "utter_other_problem_later"
+    assert messages[0]["first"] == "商品が足りない" and messages[0]["other"] == "配達が遅い"
+    # settled: the other one offered as a button with the same order
+    chosen, _ = validate("validate_order_id", "1001", tracker(slots={"problem": "missing_item", "item": ["別卵"]}))
+    slots = {"problem": "missing_item", **chosen, "remedy": "refund_item", "next_problem": "late_delivery"}
+    messages, events = run(ActionCompleteClaim(), tracker(slots=slots))
+    offer = next(m for m in messages if m.get("response") == "utter_other_problem_now")
+    assert offer["buttons"][0]["payload"] == '/report_late_delivery{"order_id": "1001"}'
+    assert slots_of(events) == {"next_problem": None}
+
+
+def test_one_problem_gets_the_usual_question():
+    messages, events = run(ActionStartClaim(), tracker(intent="report_missing_item", text="チョコレートが入ってなかった"))
+    assert slots_of(events)["next_problem"] is None and messages == []
