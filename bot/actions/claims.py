@@ -186,8 +186,8 @@ class ActionAskOrderId(Action):
 
 # An unknown customer without the number: the button sends this text (bot/actions/identify.py).
 _OTHER_WAY_BUTTON = {
-    "ja": ("番号がわからない", "注文番号がわからないので電話番号で探してください"),
-    "en": ("I don't have it", "I don't have the order number, please find it by my phone number"),
+    "ja": ("番号がわからない", "注文番号がわかりません"),
+    "en": ("I don't have it", "I don't have the order number"),
 }
 _CONFIRM_LABELS = {
     "ja": ("はい、#{number}です", "ちがう注文"),
@@ -274,15 +274,21 @@ class ValidateClaimForm(FormValidationAction):
     def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
+        text = str(value or "")
+        customer = customer_for(tracker)
+        said = str(tracker.latest_message.get("text") or text)  # the whole message, not an entity
+        if customer is None and identify.wants_other_way(said) and not tracker.get_slot("verify_step") and \
+                not order_number_in(said) and services.latest_intent(tracker) not in URGENT_INTENTS:
+            return identify.start(tracker)  # "番号がわからない" (read as "find it for me", not "a person")
         escalation = _escalation(tracker, "order_id")
         if escalation:
             return escalation
-        text = str(value or "")
-        customer = customer_for(tracker)
         problem = tracker.get_slot("problem")
         order = None
         verified: Dict[Text, Any] = {}
+        claim_message: Optional[Tuple[str, List[str]]] = None
         if customer is None:
+            text = said
             step = tracker.get_slot("verify_step")
             if takes_back(tracker, remedy_wish(text)) and not order_number_in(text):
                 return withdraw(dispatcher, "order_id")
@@ -294,10 +300,15 @@ class ValidateClaimForm(FormValidationAction):
                 if not verified.get("order_id") or customer is None:
                     return verified  # failed, or several orders: the proposal or the list next
                 order = owned_order(verified["order_id"], customer.id)
+                claim_message = _report_message(tracker)  # not the shop's name (牛丼太郎)
         proposal = tracker.get_slot("order_proposal")
         if customer is not None and proposal and proposal != DECLINED:
-            if takes_back(tracker, remedy_wish(text)) and not order_number_in(text):
+            proposed = owned_order(proposal, customer.id)
+            if proposed is not None and _corrects_item(said, proposed):
+                order = proposed  # "my mistake, the cola is here, it's the fries": that order, those items
+            elif takes_back(tracker, remedy_wish(text)) and not order_number_in(text):
                 return withdraw(dispatcher, "order_id")  # "やっぱりいいです", "no cancel please"
+        if customer is not None and proposal and proposal != DECLINED and order is None:
             answer = _answer_to_proposal(text, services.latest_intent(tracker), proposal)
             if answer == "yes":
                 order = owned_order(proposal, customer.id)
@@ -330,7 +341,7 @@ class ValidateClaimForm(FormValidationAction):
         if problem in ITEM_PROBLEMS:
             named = match_items(tracker.get_slot("item") or [], order.items)
             # "親子丼に別卵が付いていない": the claim is the egg, not every item named
-            text, mentions = _item_message(tracker)
+            text, mentions = claim_message or _item_message(tracker)
             named = claimed_items(text, order.items, mentions) or named
             history = services.repository().customer_history(order.customer_id)
             if order_escalation(services.policy(), problem, order, history, services.now()):
@@ -451,6 +462,25 @@ _NOT_THAT_ORDER = re.compile(
     r"\b(no|nope|not (that|this|it)|different|another|other|wrong order)\b)")
 
 
+def _corrects_item(text: str, order: OrderView) -> bool:
+    """"Sorry, the cola is here, it's the fries that are missing": a retraction that names
+    another item of the order as the problem corrects the claim, it does not end it."""
+    return remedy_wish(text).retracted and bool(claimed_items(text, order.items))
+
+
+def _report_message(tracker: Tracker) -> Tuple[str, List[str]]:
+    """The message that reported the problem, and the item words found in it."""
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        parse = event.get("parse_data") or {}
+        intent = (parse.get("intent") or {}).get("name") or ""
+        if intent.startswith("report_") or intent == "cancel_order":
+            values = [str(e.get("value")) for e in parse.get("entities") or [] if e.get("entity") == "item"]
+            return str(event.get("text") or ""), values
+    return _item_message(tracker)
+
+
 def _answer_to_proposal(text: str, intent: Optional[str], number: str) -> Optional[str]:
     """"yes", "no" or None (something else) in answer to "#1001 の別卵の件ですね？"."""
     said = normalize(text).lower()
@@ -565,9 +595,21 @@ def withdraw(dispatcher: CollectingDispatcher, slot: str) -> Dict[Text, Any]:
             "offers": {"remedies": [], "needs_approval": [], "notice": WITHDRAWN}}
 
 
+# Words that ask for a person; without one, "store credit instead" read as request_human is
+# the remedy it names.
+_PERSON_WORDS = re.compile(
+    r"(人|担当|オペレーター|スタッフ|店長|責任者|電話|有人|"
+    r"\b(human|person|people|agent|someone|somebody|staff|operator|manager|representative|call|real)\b)")
+URGENT_INTENTS = ("report_safety_issue", "express_frustration")
+
+
 def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:
     """A request for a person (or frustration, safety, payment) answers any question."""
     reason = HANDOFF_BY_INTENT.get(services.latest_intent(tracker) or "")
+    if reason == "request_human":
+        said = str(tracker.latest_message.get("text") or "")
+        if remedy_wish(said).chosen and not _PERSON_WORDS.search(normalize(said).lower()):
+            return None  # a remedy named, no person asked for: the question's answer
     if reason == "payment_or_account":
         # "返金してください" reads as a payment question; inside a claim it is a remedy wished
         # for (validate_remedy chooses it, the other questions note it): no person for that

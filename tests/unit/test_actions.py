@@ -446,3 +446,42 @@ def test_two_problems_in_one_message_one_after_the_other_saying_so():
 def test_one_problem_gets_the_usual_question():
     messages, events = run(ActionStartClaim(), tracker(intent="report_missing_item", text="チョコレートが入ってなかった"))
     assert slots_of(events)["next_problem"] is None and messages == []
+
+
+def test_the_phone_number_is_read_from_the_whole_message_not_an_entity_in_it():
+    said = "my phone is +81 80 1234 5678"
+    t = tracker(sender=STRANGER, slots={"problem": "missing_item", "verify_step": "phone"}, text=said,
+                entities=[{"entity": "order_id", "value": "5678"}])
+    result, _ = validate("validate_order_id", "5678", t)
+    assert result["verify_phone"] == "08012345678"
+
+
+def test_i_dont_have_the_number_read_as_a_request_for_a_person_still_takes_the_phone_route():
+    said = "注文番号がわかりません"
+    t = tracker(sender=STRANGER, intent="request_human", slots={"problem": "missing_item"}, text=said)
+    result, _ = validate("validate_order_id", said, t)
+    assert result["verify_step"] == "phone" and "handoff_reason" not in result
+
+
+def test_a_correction_of_the_item_at_the_order_question_is_not_a_retraction():
+    said = "sorry, my mistake, the cola is here. It's the fries that are missing"
+    t = tracker(sender="U00000000000000000000000000000002", text=said,
+                slots={"problem": "missing_item", "order_proposal": "1101", "language": "en"},
+                events=[_said(said, entities=[{"entity": "item", "value": "cola"}, {"entity": "item", "value": "fries"}])])
+    result, messages = validate("validate_order_id", said, t)
+    assert result["order_id"] == "1101"
+    fries = next(i.item_id for i in services.repository().order_by_number("1101").items if i.sku == "FRIES")
+    assert result["claim_items"] == [str(fries)]
+
+
+def test_a_remedy_named_without_a_word_for_a_person_is_its_answer_not_a_handoff():
+    offers = {"remedies": [{"kind": "refund_item", "amount": 1800, "eta": None},
+                           {"kind": "store_credit", "amount": 2160, "eta": None}]}
+    said = "actually, store credit instead"
+    result, _ = validate("validate_remedy", said, tracker(intent="request_human", text=said,
+                                                          slots={"problem": "damaged_item", "offers": offers}))
+    assert result["remedy"] == "store_credit" and "handoff_reason" not in result
+    said = "store credit is fine but I want to talk to a person"
+    result, _ = validate("validate_remedy", said, tracker(intent="request_human", text=said,
+                                                          slots={"problem": "damaged_item", "offers": offers}))
+    assert result["handoff_reason"] == "request_human"
