@@ -465,7 +465,7 @@ _NOT_THAT_ORDER = re.compile(
 def _corrects_item(text: str, order: OrderView) -> bool:
     """"Sorry, the cola is here, it's the fries that are missing": a retraction that names
     another item of the order as the problem corrects the claim, it does not end it."""
-    return remedy_wish(text).retracted and bool(claimed_items(text, order.items))
+    return remedy_wish(text).retracted and bool(claimed_items(text, order.items, said_missing=True))
 
 
 def _report_message(tracker: Tracker) -> Tuple[str, List[str]]:

@@ -434,7 +434,7 @@ _EN_MISSING_BEFORE = re.compile(
     r"\b(without|no|missing|forgot|forgotten|forget|lacking|minus|left out|where'?s|where is)\s+"
     r"((the|my|any|a|an|their|our|its)\s+)?$")
 _EN_MISSING_AFTER = re.compile(
-    r"^\s*((is|was|were|are)\s+)?(missing|not (there|included|in (the|my) (bag|box|order))|absent|never (came|arrived)|"
+    r"^\s*((that|which)\s+)?((is|was|were|are)\s+)?(missing|not (there|included|in (the|my) (bag|box|order))|absent|never (came|arrived)|"
     r"didn'?t (come|arrive|show)|did not (come|arrive)|wasn'?t (there|included|in)|weren'?t)")
 _EN_ARRIVED_BEFORE = re.compile(r"\b(got|received|have|had|came with)\s+((the|my|a|an)\s+)?$")
 _EN_ARRIVED_AFTER = re.compile(r"^\s*((is|was|were|are)\s+)?(came|arrived|here|there|fine|ok|okay)\b")
@@ -466,9 +466,11 @@ def _without_overlaps(spans: List[Span]) -> List[Span]:
     return kept
 
 
-def claimed_items(text: str, items: Sequence[ItemView], mentions: Iterable[str] = ()) -> List[ItemView]:
+def claimed_items(text: str, items: Sequence[ItemView], mentions: Iterable[str] = (),
+                  said_missing: bool = False) -> List[ItemView]:
     """Of the order's items a message names, the ones it says are missing; when it only
-    says which arrived, the others it names; every named one when it says neither."""
+    says which arrived, the others it names; every named one when it says neither.
+    With `said_missing`, only the ones it says are missing."""
     said = _fold(text)
     kept = _claim_spans(said, text, items, [w for w in mentions if w])
     states: List[Optional[str]] = []
@@ -496,7 +498,7 @@ def claimed_items(text: str, items: Sequence[ItemView], mentions: Iterable[str] 
                 status[item.item_id] = state
     named = [item for item in items if item.item_id in status]
     missing = [i for i in named if status[i.item_id] == "missing"]
-    if missing:
+    if missing or said_missing:
         return missing
     arrived = {i.item_id for i in named if status[i.item_id] == "arrived"}
     return [i for i in named if i.item_id not in arrived] if arrived else named

@@ -485,3 +485,12 @@ def test_a_remedy_named_without_a_word_for_a_person_is_its_answer_not_a_handoff(
     result, _ = validate("validate_remedy", said, tracker(intent="request_human", text=said,
                                                           slots={"problem": "damaged_item", "offers": offers}))
     assert result["handoff_reason"] == "request_human"
+
+
+def test_found_them_under_another_item_is_a_retraction_not_a_claim_for_that_item():
+    said = "oh wait, never mind, found them under the burger box"
+    t = tracker(sender="U00000000000000000000000000000002", text=said,
+                slots={"problem": "missing_item", "order_proposal": "1101", "language": "en"},
+                events=[_said(said, entities=[{"entity": "item", "value": "burger"}])])
+    result, messages = validate("validate_order_id", said, t)
+    assert messages[0]["response"] == "utter_claim_withdrawn"
