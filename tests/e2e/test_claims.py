@@ -232,7 +232,7 @@ def test_two_off_topic_messages_in_a_row_reach_a_person(bot):
 def test_nonsense_gets_a_question_back_not_a_guess(bot, orders_url):
     # The classifier alone read this as a safety report (a person at once) at 0.7.
     chat = bot(ENGLISH_CUSTOMER, language="en")
-    reply = chat.say("xyzzy plugh")
+    reply = chat.say("xyzzy zorkmid")  # no word of it near a training word ("plugh" is a typo of "plug")
     assert handoff_case(reply) is None
     assert "didn't quite get that" in texts(reply)
 
