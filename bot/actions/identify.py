@@ -17,6 +17,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import services
+from bot.actions.matching import kana_reading, morpheme_readings, morphemes
 from bot.components.scripts import katakana_to_hiragana, normalize
 from bot.policy.types import OrderView
 
@@ -56,12 +57,57 @@ def _folded(text: str) -> str:
 
 
 def shop_matches(text: str, shop_name: str) -> bool:
-    """"牛丼太郎です" names 牛丼太郎 新宿店; one of the name's words of 2+ characters is enough."""
+    """"牛丼太郎です" names 牛丼太郎 新宿店, and so does "Gyudon Taro" (its romaji); one of
+    the name's words of 2+ characters (3+ letters in romaji) is enough."""
     said = _folded(text)
     words = [w for w in re.split(r"[\s　]+", normalize(shop_name)) if w]
-    keys = {_folded(shop_name)} | {_folded(w) for w in words}
+    readings = [kana_reading(w) for w in words] + [r for w in words for r in morpheme_readings(w)]
+    parts = words + [m for w in words for m in morphemes(w)] + readings  # 新宿店, 新宿, シンジュク
+    keys = {_folded(shop_name)} | {_folded(p) for p in parts}
     keys = {k for k in keys if len(k) >= 2 and k not in ("店", "てん", "shop", "store")}
-    return bool(said) and any(k in said or (len(said) >= 3 and said in k) for k in keys)
+    if any(k in said or (len(said) >= 3 and said in k) for k in keys if said):
+        return True
+    latin = _plain_romaji(said) if said.isascii() else ""
+    romaji = {_plain_romaji(romaji_of(r)) for r in readings}
+    romaji = {r for r in romaji if len(r) >= 4 and r not in ("shop",)}  # not 店 (ten) alone
+    return bool(latin) and any(r in latin or (len(latin) >= 4 and latin in r) for r in romaji)
+
+
+# Kana to Hepburn romaji, enough for shop names typed by English speakers.
+_KANA = dict(zip(
+    "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん"
+    "がぎぐげござじずぜぞだぢづでどばびぶべぼぱぴぷぺぽぁぃぅぇぉ",
+    "a i u e o ka ki ku ke ko sa shi su se so ta chi tsu te to na ni nu ne no ha hi fu he ho "
+    "ma mi mu me mo ya yu yo ra ri ru re ro wa o n ga gi gu ge go za ji zu ze zo da ji zu de do "
+    "ba bi bu be bo pa pi pu pe po a i u e o".split()))
+_SMALL_Y = {"ゃ": "ya", "ゅ": "yu", "ょ": "yo"}
+
+
+def romaji_of(kana: str) -> str:
+    """ギュウドンタロウ -> gyuudontarou (long marks dropped, っ doubles the next consonant)."""
+    out: List[str] = []
+    double = False
+    for ch in katakana_to_hiragana(kana):
+        if ch in _SMALL_Y and out and len(out[-1]) >= 2:
+            stem = out.pop()[:-1]
+            syllable = (stem if stem.endswith(("sh", "ch", "j")) else stem + "y")[:] + _SMALL_Y[ch][1:]
+            syllable = syllable if not stem.endswith(("sh", "ch", "j")) else stem + _SMALL_Y[ch][1:]
+            out.append(syllable)
+        elif ch == "っ":
+            double = True
+        elif ch in _KANA:
+            syllable = _KANA[ch]
+            out.append(syllable[0] + syllable if double and syllable[0] not in "aiueon" else syllable)
+            double = False
+        elif ch.isascii() and ch.isalnum():
+            out.append(ch.lower())
+    return "".join(out)
+
+
+def _plain_romaji(text: str) -> str:
+    """Romaji as people type it: no long vowels (gyuudon = gyudon, tarou = taro), no spaces."""
+    text = re.sub(r"[^a-z0-9]", "", text.lower())
+    return re.sub(r"(?<=[ou])u|(?<=o)o|(?<=a)a|(?<=i)i|(?<=e)e", "", text)
 
 
 def failures(tracker: Tracker) -> int:

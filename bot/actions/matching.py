@@ -77,6 +77,21 @@ def _reading(text: str, per_morpheme: bool = False) -> str:
     return "".join(_kana(w) for w in _tagger()(text))
 
 
+def kana_reading(text: str) -> str:
+    """The text as MeCab reads it, in kana (牛丼太郎 -> ギュウドンタロウ)."""
+    return _reading(text)
+
+
+def morphemes(text: str) -> List[str]:
+    """The text's morphemes as written (新宿店 -> 新宿, 店)."""
+    return [w.surface for w in _tagger()(text)]
+
+
+def morpheme_readings(text: str) -> List[str]:
+    """Each morpheme's reading in kana (新宿店 -> シンジュク, テン)."""
+    return [_reading(surface) for surface in morphemes(text)]
+
+
 @lru_cache(maxsize=4096)
 def _forms(text: str) -> tuple:
     """Ways to compare a name: as written (in hiragana) and as its kana readings (卵 -> たまご)."""
