@@ -24,6 +24,7 @@ from bot.formatting import (
 )
 from bot.actions.matching import claimed_items, match_items, match_order, order_number_in, orders_mentioning
 from bot.policy import decide, order_escalation
+from bot.policy.engine import minutes_late
 from bot.policy.reading import RemedyReading, read_remedy
 from bot.components.scripts import normalize
 from bot.policy.types import OrderView
@@ -354,6 +355,11 @@ class ValidateClaimForm(FormValidationAction):
                 # customer picks which from the buttons.
                 slots["claim_items"] = [str(i.item_id) for i in named]
                 slots.update(_decision_slots(tracker, order, named))
+        elif problem == "late_delivery" and order.status == "delivered" and \
+                minutes_late(order, services.now()) < services.policy().late_grace_minutes:
+            # "Has my bowl been delivered yet?" read as late: it came on time, so say when
+            # (a customer who never got it says so next, and that is a missing item)
+            slots["problem"] = "check_order_status"
         elif problem in ("late_delivery", "cancel_order"):
             slots.update(_decision_slots(tracker, order, list(order.items)))
         return slots
@@ -601,11 +607,15 @@ _PERSON_WORDS = re.compile(
     r"(人|担当|オペレーター|スタッフ|店長|責任者|電話|有人|"
     r"\b(human|person|people|agent|someone|somebody|staff|operator|manager|representative|call|real)\b)")
 URGENT_INTENTS = ("report_safety_issue", "express_frustration")
+_FOUND_IT = re.compile(r"(見つか|見つけ|みつか|みつけ|ありました|あった|入ってました|入ってた|"
+                       r"\bfound (it|them)\b|\b(was|were) (there|in the)\b)")
 
 
 def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:
     """A request for a person (or frustration, safety, payment) answers any question."""
     reason = HANDOFF_BY_INTENT.get(services.latest_intent(tracker) or "")
+    if reason == "frustration" and _FOUND_IT.search(normalize(str(tracker.latest_message.get("text") or "")).lower()):
+        return None  # "oh wait, never mind, found them": relief, not anger (the retraction is read next)
     if reason == "request_human":
         said = str(tracker.latest_message.get("text") or "")
         if remedy_wish(said).chosen and not _PERSON_WORDS.search(normalize(said).lower()):

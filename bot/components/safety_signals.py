@@ -153,8 +153,12 @@ class SafetySignals(LexiconComponent):
             if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) != SAFETY_INTENT:
                 override = {INTENT_NAME_KEY: SAFETY_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
                 message.set(INTENT, override, add_to_output=True)
+                # The other readings stay for the agent, at half their confidence: otherwise
+                # the FallbackClassifier after us saw "damaged item 0.985" beside the 1.0
+                # and, as two readings too close to tell apart, made a cut finger a fallback.
                 ranking = [
-                    r for r in message.get(INTENT_RANKING_KEY) or []
+                    {**r, PREDICTED_CONFIDENCE_KEY: float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0) / 2}
+                    for r in message.get(INTENT_RANKING_KEY) or []
                     if r.get(INTENT_NAME_KEY) != SAFETY_INTENT
                 ]
                 message.set(INTENT_RANKING_KEY, [override] + ranking, add_to_output=True)

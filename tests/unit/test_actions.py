@@ -494,3 +494,17 @@ def test_found_them_under_another_item_is_a_retraction_not_a_claim_for_that_item
                 events=[_said(said, entities=[{"entity": "item", "value": "burger"}])])
     result, messages = validate("validate_order_id", said, t)
     assert messages[0]["response"] == "utter_claim_withdrawn"
+
+
+def test_a_late_claim_about_an_order_delivered_on_time_tells_when_it_came():
+    t = tracker(sender="U00000000000000000000000000000002", slots={"problem": "late_delivery", "language": "en"})
+    result, _ = validate("validate_order_id", "1102", t)
+    assert result["problem"] == "check_order_status" and "handoff_reason" not in result
+
+
+def test_found_them_read_as_frustration_is_still_a_retraction():
+    said = "oh wait, never mind, found them under the burger box"
+    t = tracker(sender="U00000000000000000000000000000002", intent="express_frustration", text=said,
+                slots={"problem": "missing_item", "order_proposal": "1101", "language": "en"})
+    result, messages = validate("validate_order_id", said, t)
+    assert messages[0]["response"] == "utter_claim_withdrawn" and "handoff_reason" not in result

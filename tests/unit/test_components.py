@@ -12,7 +12,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.japanese_tokenizer import JapaneseTokenizer
-from bot.components.safety_signals import LexiconError, SafetySignals, load_lexicon
+from bot.components.safety_signals import LexiconError, SafetySignals, load_lexicon, load_safety
 from bot.components.scripts import detect_language
 from bot.components.unfamiliar_input import UnfamiliarInputGuard
 
@@ -119,6 +119,21 @@ def test_safety_words_override_the_intent(safety, text):
 def test_ordinary_complaints_are_not_safety_cases(safety, text):
     intent, signals = safety(text)
     assert intent == "report_wrong_item" and signals is None
+
+
+def test_a_safety_case_is_not_made_a_fallback_by_a_close_second_reading(tokenizer):
+    # The classifier was 0.985 sure of a damaged mug: beside the override's 1.0 Rasa's
+    # FallbackClassifier read the two as too close to tell apart (ambiguity_threshold).
+    text = "マグカップが割れてて、箱から出すときに指を切っちゃいました。血が止まらないです"
+    message = Message(data={"text": text, "intent": {"name": "report_damaged_item", "confidence": 0.985},
+                            "intent_ranking": [{"name": "report_damaged_item", "confidence": 0.985},
+                                               {"name": "report_safety_issue", "confidence": 0.01}]})
+    tokenizer.process([message])
+    SafetySignals(load_safety()).process([message])
+    config = {**FallbackClassifier.get_default_config(), "threshold": 0.45, "ambiguity_threshold": 0.08}
+    FallbackClassifier(config).process([message])
+    assert message.get("intent")["name"] == "report_safety_issue"
+    assert message.get("intent_ranking")[1]["name"] == "report_damaged_item"  # kept for the agent
 
 
 def test_lexicon_errors_name_the_file_and_line(tmp_path):
