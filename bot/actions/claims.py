@@ -159,7 +159,8 @@ class ActionAskOrderId(Action):
         language = services.language(tracker)
         customer = customer_for(tracker)
         if customer is None:
-            identify.ask(dispatcher, tracker, _OTHER_WAY_BUTTON.get(language, _OTHER_WAY_BUTTON["ja"]))
+            label = _OTHER_WAY_BUTTON.get(language, _OTHER_WAY_BUTTON["ja"])
+            identify.ask(dispatcher, tracker, (label, inform_payload(order_id=identify.BY_PHONE)))
             return []
         problem = tracker.get_slot("problem")
         mentions = tracker.get_slot("item") or []
@@ -187,8 +188,8 @@ class ActionAskOrderId(Action):
 
 # An unknown customer without the number: the button sends this text (bot/actions/identify.py).
 _OTHER_WAY_BUTTON = {
-    "ja": ("番号がわからない", "注文番号がわかりません"),
-    "en": ("I don't have it", "I don't have the order number"),
+    "ja": "番号がわからない",
+    "en": "I don't have it",
 }
 _CONFIRM_LABELS = {
     "ja": ("はい、#{number}です", "ちがう注文"),
@@ -278,9 +279,13 @@ class ValidateClaimForm(FormValidationAction):
         text = str(value or "")
         customer = customer_for(tracker)
         said = str(tracker.latest_message.get("text") or text)  # the whole message, not an entity
-        if customer is None and identify.wants_other_way(said) and not tracker.get_slot("verify_step") and \
-                not order_number_in(said) and services.latest_intent(tracker) not in URGENT_INTENTS:
-            return identify.start(tracker)  # "番号がわからない" (read as "find it for me", not "a person")
+        intent = services.latest_intent(tracker)
+        if customer is None and not tracker.get_slot("verify_step") and not order_number_in(said) and (
+                identify.has_no_number(text) or identify.has_no_number(said)
+                or (identify.wants_other_way(said) and intent not in URGENT_INTENTS)) and \
+                intent != "report_safety_issue":
+            # "番号がわからない" (the button, or typed, often read as frustration or "a person")
+            return identify.start(tracker)
         escalation = _escalation(tracker, "order_id")
         if escalation:
             return escalation
@@ -356,9 +361,11 @@ class ValidateClaimForm(FormValidationAction):
                 slots["claim_items"] = [str(i.item_id) for i in named]
                 slots.update(_decision_slots(tracker, order, named))
         elif problem == "late_delivery" and order.status == "delivered" and \
-                minutes_late(order, services.now()) < services.policy().late_grace_minutes:
-            # "Has my bowl been delivered yet?" read as late: it came on time, so say when
-            # (a customer who never got it says so next, and that is a missing item)
+                minutes_late(order, services.now()) < services.policy().late_grace_minutes and \
+                _DELIVERY_QUESTION.search(normalize(_report_message(tracker)[0]).lower()):
+            # "Has my bowl been delivered yet?" read as late: it came on time, so say when (a
+            # customer who never got it says so next). A statement that it came late when the
+            # record says on time is not answered with the record: a person looks (the policy).
             slots["problem"] = "check_order_status"
         elif problem in ("late_delivery", "cancel_order"):
             slots.update(_decision_slots(tracker, order, list(order.items)))
@@ -607,6 +614,8 @@ _PERSON_WORDS = re.compile(
     r"(人|担当|オペレーター|スタッフ|店長|責任者|電話|有人|"
     r"\b(human|person|people|agent|someone|somebody|staff|operator|manager|representative|call|real)\b)")
 URGENT_INTENTS = ("report_safety_issue", "express_frustration")
+# A question whether the order has come ("届きましたか？", "has it been delivered yet?").
+_DELIVERY_QUESTION = re.compile(r"(ました?か|てますか|いますか|た[?？]|[?？]\s*$|\b(has|have|did|is|was)\b.*[?？]|\byet\b)")
 _FOUND_IT = re.compile(r"(見つか|見つけ|みつか|みつけ|ありました|あった|入ってました|入ってた|"
                        r"\bfound (it|them)\b|\b(was|were) (there|in the)\b)")
 

@@ -32,12 +32,26 @@ RECENT_DAYS = 14
 _WANTS_OTHER_WAY = re.compile(
     r"(電話番号|でんわばんごう|電話で|携帯|わから|分から|わかりませ|分かりませ|見つから|みつから|ない[よね]?$|"
     r"\b(phone|mobile|don'?t (have|know)|can'?t find|cannot find|no (order )?number|lost)\b)")
+# The button's payload fills order_id with this (no order has it); the form reads it as
+# "find it another way" without going through the classifier.
+BY_PHONE = "by_phone"
+# Saying one has no order number, read as such whatever the classifier makes of it
+# (「注文番号がわかりません」 often reads as frustration).
+_NO_NUMBER = re.compile(
+    r"((番号|ばんごう).{0,6}(わから|分から|わかりませ|分かりませ|知らな|しらな|忘れ|わすれ|無い|ない|な[いく]て|見つから)|"
+    r"\b(don'?t|do not|can'?t|cannot) (have|find|remember|see)( (the|an|my))?( order)? (number|no\.?)\b|"
+    r"\b(no|lost( the| my)?) (order )?number\b)")
 # A Japanese phone number: 10 or 11 digits starting with 0 (hyphens, spaces, +81 allowed).
 _PHONE = re.compile(r"(\+?81[- ]?|0)\d{1,4}[- ]?\d{1,4}[- ]?\d{3,4}")
 
 
 def wants_other_way(text: str) -> bool:
-    return bool(_WANTS_OTHER_WAY.search(normalize(text).lower()))
+    return text == BY_PHONE or bool(_WANTS_OTHER_WAY.search(normalize(text).lower()))
+
+
+def has_no_number(text: str) -> bool:
+    """"I don't have the order number" in so many words (the button, or typed)."""
+    return text == BY_PHONE or bool(_NO_NUMBER.search(normalize(text).lower()))
 
 
 def phone_digits(text: str) -> Optional[str]:

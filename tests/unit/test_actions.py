@@ -369,8 +369,8 @@ def test_an_unknown_customer_can_find_the_order_by_phone_and_shop_and_is_linked(
     asked, _ = run(ActionAskOrderId(), tracker(sender=STRANGER, slots={"problem": "missing_item"}))
     assert asked[0]["response"] == "utter_ask_order_number"
     assert [b["title"] for b in asked[0]["buttons"]] == ["番号がわからない"]
-    said = asked[0]["buttons"][0]["payload"]  # the button sends a sentence, read like typed text
-    step, _ = validate("validate_order_id", said, tracker(sender=STRANGER, slots={"problem": "missing_item"}, text=said))
+    said = asked[0]["buttons"][0]["payload"]  # the button fills order_id with "by_phone"
+    step, _ = validate("validate_order_id", "by_phone", tracker(sender=STRANGER, slots={"problem": "missing_item"}, text=said))
     assert step["verify_step"] == "phone"
     asked, _ = run(ActionAskOrderId(), tracker(sender=STRANGER, slots={"problem": "missing_item", **step}))
     assert asked[0]["response"] == "utter_ask_phone"
@@ -456,9 +456,11 @@ def test_the_phone_number_is_read_from_the_whole_message_not_an_entity_in_it():
     assert result["verify_phone"] == "08012345678"
 
 
-def test_i_dont_have_the_number_read_as_a_request_for_a_person_still_takes_the_phone_route():
-    said = "注文番号がわかりません"
-    t = tracker(sender=STRANGER, intent="request_human", slots={"problem": "missing_item"}, text=said)
+@pytest.mark.parametrize("said, intent", [("注文番号がわかりません", "request_human"),
+                                          ("注文番号わからないです…", "express_frustration"),
+                                          ("I don't have the order number, sorry", "express_frustration")])
+def test_i_dont_have_the_number_misread_still_takes_the_phone_route(said, intent):
+    t = tracker(sender=STRANGER, intent=intent, slots={"problem": "missing_item"}, text=said)
     result, _ = validate("validate_order_id", said, t)
     assert result["verify_step"] == "phone" and "handoff_reason" not in result
 
@@ -497,9 +499,17 @@ def test_found_them_under_another_item_is_a_retraction_not_a_claim_for_that_item
 
 
 def test_a_late_claim_about_an_order_delivered_on_time_tells_when_it_came():
-    t = tracker(sender="U00000000000000000000000000000002", slots={"problem": "late_delivery", "language": "en"})
+    asked = "Has my ceramic bowl been delivered yet?"
+    t = tracker(sender="U00000000000000000000000000000002", slots={"problem": "late_delivery", "language": "en"},
+                events=[_said(asked, intent="report_late_delivery"), _said("1102")])
     result, _ = validate("validate_order_id", "1102", t)
     assert result["problem"] == "check_order_status" and "handoff_reason" not in result
+    # "it came way late" when the record says on time is not answered with the record
+    told = "the bowl showed up way late"
+    t = tracker(sender="U00000000000000000000000000000002", slots={"problem": "late_delivery", "language": "en"},
+                events=[_said(told, intent="report_late_delivery"), _said("1102")])
+    result, _ = validate("validate_order_id", "1102", t)
+    assert result.get("problem") != "check_order_status"
 
 
 def test_found_them_read_as_frustration_is_still_a_retraction():
