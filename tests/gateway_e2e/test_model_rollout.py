@@ -67,7 +67,7 @@ async def test_a_promoted_model_is_served_mid_conversation_without_restarting_th
         event, res = await client.send_text(EMMA, "my fries are missing")
         assert res.status == 200
         msgs = await answer(emu, event)
-        assert "Which order is this about?" in texts_of(msgs)
+        assert "Is this about French fries in order #1101" in texts_of(msgs)  # the one-tap question
 
         # The product owner's `make evaluate` promotes the model and loads it live.
         promoted_dir = tmp_path / "promoted"

@@ -122,10 +122,12 @@ async def test_frustrated_customer_reaches_a_slack_thread_an_agent_answers_on_li
                    what="a private note to the outsider")
     assert "Unclaimed" in card_text(case_cards(slack, case_id)[0])
 
-    # an agent claims: the card shows who
+    # an agent claims: the card shows who (once the case's opening is posted: the card, the
+    # transcript and the frustration details are still being written to Slack till then)
+    await opening_settled(slack, card["ts"])
     await slack_client.press_button("case_claim", case_id, user_id=AGENT,
                                     channel=HANDOFF_CHANNEL, message_ts=card["ts"])
-    await wait_for(lambda: f"<@{AGENT}>" in card_text(case_cards(slack, case_id)[0]), 15,
+    await wait_for(lambda: f"<@{AGENT}>" in card_text(case_cards(slack, case_id)[0]), 30,
                    what="the card to show the claim")
 
     # the agent's thread reply reaches the customer on LINE, under the agent's name
