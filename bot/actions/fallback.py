@@ -33,7 +33,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import services
 from bot.actions.handoff import hand_off
-from bot.policy.loader import LANGUAGES, PolicyError, _Reader, compose_yaml
+from bot.policy.loader import LANGUAGES, PolicyError, _Reader, compose_yaml, load_owner_file
 
 UNCLEAR_INTENTS = ("nlu_fallback", "out_of_scope")
 # Other bots give up after two misunderstood turns in a row; so do we, to a person.
@@ -138,12 +138,7 @@ def _labels(r: _Reader, node: yaml.Node, path: str) -> Dict[str, str]:
 
 def load_intent_choices(path: Optional[os.PathLike] = None) -> IntentChoices:
     """From `path`, `$INTENT_CHOICES_PATH` or `bot/intent_choices.yml`."""
-    chosen = Path(path or os.environ.get("INTENT_CHOICES_PATH") or CHOICES_PATH)
-    try:
-        text = chosen.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PolicyError(f"{chosen}: cannot read the file: {error.strerror}") from error
-    return parse_intent_choices(text, str(chosen))
+    return load_owner_file(parse_intent_choices, path, "INTENT_CHOICES_PATH", CHOICES_PATH)
 
 
 @lru_cache(maxsize=1)

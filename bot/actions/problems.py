@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from bot.components.scripts import katakana_to_hiragana, normalize
-from bot.policy.loader import LANGUAGES, PolicyError, _Reader, compose_yaml
+from bot.policy.loader import LANGUAGES, _Reader, compose_yaml, load_owner_file
 
 WORDS_PATH = Path(__file__).resolve().parents[1] / "problem_words.yml"
 PROBLEMS = ("missing_item", "wrong_item", "damaged_item", "late_delivery")
@@ -70,12 +70,7 @@ def parse_problem_words(text: str, source: str = "problem_words.yml") -> Problem
 
 
 def load_problem_words(path: Optional[os.PathLike] = None) -> ProblemWords:
-    chosen = Path(path or os.environ.get("PROBLEM_WORDS_PATH") or WORDS_PATH)
-    try:
-        text = chosen.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PolicyError(f"{chosen}: cannot read the file: {error.strerror}") from error
-    return parse_problem_words(text, str(chosen))
+    return load_owner_file(parse_problem_words, path, "PROBLEM_WORDS_PATH", WORDS_PATH)
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
@@ -83,6 +83,18 @@ def load_policy(path: Optional[os.PathLike] = None) -> Policy:
     except OSError as error:
         raise PolicyError(f"{chosen}: cannot read the policy file: {error.strerror}") from error
     return parse_policy(text, str(chosen))
+
+
+def load_owner_file(parse: Callable[[str, str], Any], path: Optional[os.PathLike], env_var: str,
+                    default: Path) -> Any:
+    """Reads a file product owners edit (from `path`, `$env_var` or `default`) and parses
+    it; an unreadable file is a PolicyError naming it."""
+    chosen = Path(path or os.environ.get(env_var) or default)
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PolicyError(f"{chosen}: cannot read the file: {error.strerror}") from error
+    return parse(text, str(chosen))
 
 
 def compose_yaml(text: str, source: str) -> yaml.Node:
