@@ -24,12 +24,8 @@ DEMO = "U00000000000000000000000000000001"
 STRANGER = "Uffffffffffffffffffffffffffffffff"
 
 
-@pytest.fixture(autouse=True)
-def orders_db(tmp_path, monkeypatch):
-    monkeypatch.setenv("ORDERS_DATABASE_URL", f"sqlite:///{tmp_path / 'orders.db'}")
-    services.reset()
-    yield
-    services.reset()
+# every test here runs against a fresh orders database (tests/unit/conftest.py)
+pytestmark = pytest.mark.usefixtures("orders_db")
 
 
 def tracker(

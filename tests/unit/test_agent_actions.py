@@ -11,7 +11,10 @@ import pytest
 from bot.actions import services
 from bot.actions.agent import ActionAgentApprovedRemedy, ActionAgentResolved, ActionRecordSatisfaction
 from contracts.approvals import AgentApproval, Approver, sign_approval
-from tests.unit.test_actions import DEMO, ROOT, STRANGER, orders_db, run, slots_of, tracker  # noqa: F401  (fixture)
+from tests.unit.test_actions import DEMO, ROOT, STRANGER, run, slots_of, tracker
+
+# every test here runs against a fresh orders database (tests/unit/conftest.py)
+pytestmark = pytest.mark.usefixtures("orders_db")
 
 KEY = "unit-test-approval-key"
 AGENT = Approver("U0AGENT001", "佐藤 花子")

@@ -6,7 +6,10 @@ import pytest
 
 from bot.actions.matching import claimed_items
 from bot.policy.types import ItemView
-from tests.unit.test_actions import egg_id, orders_db, tracker, validate  # noqa: F401  (fixture)
+from tests.unit.test_actions import egg_id, tracker, validate
+
+# every test here runs against a fresh orders database (tests/unit/conftest.py)
+pytestmark = pytest.mark.usefixtures("orders_db")
 
 OYAKODON = [ItemView(1, "OYAKO", "親子丼", "Oyakodon", "dish", 980), ItemView(2, "EGG", "別卵", "Extra egg", "topping", 80),
             ItemView(3, "MISO", "味噌汁", "Miso soup", "side", 150)]

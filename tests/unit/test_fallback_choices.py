@@ -15,7 +15,6 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions import services
 from bot.actions.fallback import (
     NEVER_OFFERED,
     ActionClarifyOrHandoff,
@@ -31,12 +30,8 @@ DEMO = "U00000000000000000000000000000001"
 T0 = 1764000000.0
 
 
-@pytest.fixture(autouse=True)
-def orders_db(tmp_path, monkeypatch):
-    monkeypatch.setenv("ORDERS_DATABASE_URL", f"sqlite:///{tmp_path / 'orders.db'}")
-    services.reset()
-    yield
-    services.reset()
+# every test here runs against a fresh orders database (tests/unit/conftest.py)
+pytestmark = pytest.mark.usefixtures("orders_db")
 
 
 def parse(text: str, intent: str, ranking: List[Dict[str, Any]], entities: Optional[List[Dict[str, Any]]] = None,

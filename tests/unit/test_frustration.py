@@ -30,7 +30,6 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions import services
 from bot.actions.handoff import ActionHandoff, summary_line
 from bot.components.frustration_policy import FrustrationPolicy
 from bot.components.frustration_signals import (
@@ -516,14 +515,6 @@ def test_the_policy_trains_and_loads_without_learning_anything(tmp_path, domain)
 
 
 # --- the handoff the agent sees (rasa-sdk Trackers, SQLite orders) ----------------------------
-@pytest.fixture
-def orders_db(tmp_path, monkeypatch):
-    monkeypatch.setenv("ORDERS_DATABASE_URL", f"sqlite:///{tmp_path / 'orders.db'}")
-    services.reset()
-    yield
-    services.reset()
-
-
 def sdk_tracker(events: List[Dict[str, Any]], active_loop: Optional[str] = None, slots=None) -> Tracker:
     latest = next(e for e in reversed(events) if e["event"] == "user")["parse_data"]
     return Tracker(DEMO, {"language": "ja", "failed_attempts": 0, **(slots or {})}, latest, events, False, None,

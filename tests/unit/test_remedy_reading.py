@@ -8,7 +8,10 @@ from bot.actions import services
 from bot.actions.remedies import ActionAskRemedy, ActionCompleteClaim
 from bot.policy import PolicyError, load_policy
 from bot.policy.reading import parse_choice_words, read_remedy
-from tests.unit.test_actions import orders_db, run, tracker, validate  # noqa: F401  (fixture)
+from tests.unit.test_actions import run, tracker, validate
+
+# every test here runs against a fresh orders database (tests/unit/conftest.py)
+pytestmark = pytest.mark.usefixtures("orders_db")
 
 POLICY = load_policy()
 FOOD = ["send_item", "refund_item", "store_credit", "coupon"]
