@@ -314,12 +314,12 @@ class ValidateClaimForm(FormValidationAction):
                 order = proposed  # "my mistake, the cola is here, it's the fries": that order, those items
             elif takes_back(tracker, remedy_wish(text)) and not order_number_in(text):
                 return withdraw(dispatcher, "order_id")  # "やっぱりいいです", "no cancel please"
-        if customer is not None and proposal and proposal != DECLINED and order is None:
-            answer = _answer_to_proposal(text, services.latest_intent(tracker), proposal)
-            if answer == "yes":
-                order = owned_order(proposal, customer.id)
-            elif answer == "no":  # not that one: the list of recent orders next, no miss
-                return {"order_id": None, "order_proposal": DECLINED, "failed_attempts": 0}
+            else:
+                answer = _answer_to_proposal(text, intent, proposal)
+                if answer == "yes":
+                    order = proposed
+                elif answer == "no":  # not that one: the list of recent orders next, no miss
+                    return {"order_id": None, "order_proposal": DECLINED, "failed_attempts": 0}
         if order is None and customer is not None:
             listed = candidate_orders(customer.id, problem, tracker.get_slot("item") or [])
             order = match_order(text, listed)
@@ -336,7 +336,7 @@ class ValidateClaimForm(FormValidationAction):
                 dispatcher.utter_message(response="utter_order_not_found", order_number=number)
             elif customer is None and identify.wants_other_way(text):
                 return identify.start(tracker)  # "番号がわからない": the phone number and the shop
-            elif _acknowledges_or_asks(text, services.latest_intent(tracker)):
+            elif _acknowledges_or_asks(text, intent):
                 # "わかりました、探します" / "where do I find it?": say where, count no miss
                 dispatcher.utter_message(response="utter_order_number_where")
                 return {"order_id": None}
@@ -481,15 +481,18 @@ def _corrects_item(text: str, order: OrderView) -> bool:
     return remedy_wish(text).retracted and bool(claimed_items(text, order.items, said_missing=True))
 
 
+def _reports_problem(event: Dict[str, Any]) -> bool:
+    """A customer message the claim began with (a problem reported, or a cancellation)."""
+    intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
+    return intent.startswith("report_") or intent == "cancel_order"
+
+
 def _report_message(tracker: Tracker) -> Tuple[str, List[str]]:
     """The message that reported the problem, and the item words found in it."""
     for event in reversed(tracker.events):
-        if event.get("event") != "user":
-            continue
-        parse = event.get("parse_data") or {}
-        intent = (parse.get("intent") or {}).get("name") or ""
-        if intent.startswith("report_") or intent == "cancel_order":
-            values = [str(e.get("value")) for e in parse.get("entities") or [] if e.get("entity") == "item"]
+        if event.get("event") == "user" and _reports_problem(event):
+            entities = (event.get("parse_data") or {}).get("entities") or []
+            values = [str(e.get("value")) for e in entities if e.get("entity") == "item"]
             return str(event.get("text") or ""), values
     return _item_message(tracker)
 
@@ -585,8 +588,7 @@ def said_in_claim(tracker: Tracker, offered: List[str]) -> Tuple[Optional[str], 
         reading = read_remedy(services.policy(), str(event.get("text") or ""), offered, by_number=False)
         wanted = wanted or reading.chosen
         refused = refused + tuple(k for k in reading.refused if k not in refused)
-        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
-        if intent.startswith("report_") or intent == "cancel_order":
+        if _reports_problem(event):
             break
     return wanted, refused
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Dict, List, Optional, Sequence, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -46,7 +46,7 @@ _PHONE = re.compile(r"(\+?81[- ]?|0)\d{1,4}[- ]?\d{1,4}[- ]?\d{3,4}")
 
 
 def wants_other_way(text: str) -> bool:
-    return text == BY_PHONE or bool(_WANTS_OTHER_WAY.search(normalize(text).lower()))
+    return bool(_WANTS_OTHER_WAY.search(normalize(text).lower()))
 
 
 def has_no_number(text: str) -> bool:
@@ -94,7 +94,7 @@ _KANA = dict(zip(
     "a i u e o ka ki ku ke ko sa shi su se so ta chi tsu te to na ni nu ne no ha hi fu he ho "
     "ma mi mu me mo ya yu yo ra ri ru re ro wa o n ga gi gu ge go za ji zu ze zo da ji zu de do "
     "ba bi bu be bo pa pi pu pe po a i u e o".split()))
-_SMALL_Y = {"ゃ": "ya", "ゅ": "yu", "ょ": "yo"}
+_SMALL_Y = {"ゃ": "a", "ゅ": "u", "ょ": "o"}
 
 
 def romaji_of(kana: str) -> str:
@@ -103,10 +103,9 @@ def romaji_of(kana: str) -> str:
     double = False
     for ch in katakana_to_hiragana(kana):
         if ch in _SMALL_Y and out and len(out[-1]) >= 2:
-            stem = out.pop()[:-1]
-            syllable = (stem if stem.endswith(("sh", "ch", "j")) else stem + "y")[:] + _SMALL_Y[ch][1:]
-            syllable = syllable if not stem.endswith(("sh", "ch", "j")) else stem + _SMALL_Y[ch][1:]
-            out.append(syllable)
+            stem = out.pop()[:-1]  # ぎ+ゅ: g + yu; し+ゃ: sh + a (the y is in sh, ch, j already)
+            glide = "" if stem.endswith(("sh", "ch", "j")) else "y"
+            out.append(stem + glide + _SMALL_Y[ch])
         elif ch == "っ":
             double = True
         elif ch in _KANA:
@@ -175,8 +174,9 @@ def shop_answer(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -
     return {**cleared, "order_id": None, "verify_failures": count}
 
 
-def ask(dispatcher: CollectingDispatcher, tracker: Tracker, labels: Sequence[str]) -> None:
-    """The order question for an unknown customer, at the step they are at."""
+def ask(dispatcher: CollectingDispatcher, tracker: Tracker, other_way: Tuple[str, str]) -> None:
+    """The order question for an unknown customer, at the step they are at; `other_way` is
+    the (title, payload) of the "I don't have the number" button."""
     step = tracker.get_slot("verify_step")
     if step == PHONE:
         dispatcher.utter_message(response="utter_ask_phone")
@@ -187,4 +187,4 @@ def ask(dispatcher: CollectingDispatcher, tracker: Tracker, labels: Sequence[str
     else:
         # the number, or another way that shows nothing until it matches
         dispatcher.utter_message(response="utter_ask_order_number",
-                                 buttons=[{"title": labels[0], "payload": labels[1]}])
+                                 buttons=[{"title": other_way[0], "payload": other_way[1]}])
