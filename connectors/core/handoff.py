@@ -113,6 +113,12 @@ class HandoffService:
             log.error("could not post case %s to the agents (%s); will retry", case.case_id, exc)
             return case
         case = await self.cases.set_thread(case.case_id, channel, ts, self._clock())
+        if case.status != OPEN:
+            # Claimed from the card while its transcript was still being posted: the claim
+            # could not reach a thread that was not recorded yet, so the card shows it now.
+            await self._safe_desk(self.desk.update_card(case))
+            if case.agent_name:
+                await self._safe_desk(self.desk.post_in_thread(case, f"🙋 {case.agent_name} claimed this case."))
         for photo in case.photos:
             try:
                 await self.desk.post_photo(case, photo)

@@ -270,3 +270,18 @@ async def test_an_unclaimed_case_is_announced_again_with_the_on_duty_mention(emu
                     if "Still unclaimed" in (m.get("text") or "")]) == count
     finally:
         await server.close()
+
+
+@pytest.mark.asyncio
+async def test_a_claim_pressed_while_the_transcript_is_posting_shows_on_the_card(slack_gateway, slack):
+    # An agent can press Claim as soon as the card appears, before the transcript under it
+    # is done and the thread is recorded: the claim must still show on the card.
+    server, _, cases = slack_gateway
+    handoff = server.app[GATEWAY].handoff
+    case, _ = await cases.open(sample_case())
+    await handoff.claim(case.case_id, AGENT, "佐藤 花子")
+    case = await handoff.announce(case)
+    card = next(m for m in slack.messages(channel=CHANNEL) if m["ts"] == case.thread_ts)
+    blocks = json.dumps(card.get("blocks"), ensure_ascii=False)
+    assert f"<@{AGENT}>" in blocks and "case_claim" not in blocks
+    assert "佐藤 花子 claimed" in json.dumps(slack.thread(CHANNEL, case.thread_ts), ensure_ascii=False)
