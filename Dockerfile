@@ -3,7 +3,7 @@
 # One image per service, each a target of this file (see docs/deploy.md):
 #   docker build --target actions -t order-support-actions .   # python -m bot.server.actions (Rasa only)
 #   docker build --target rasa    -t order-support-rasa .      # Rasa server, model baked in, API with token
-#   docker build --target gateway -t order-support-gateway .   # python -m connectors.gateway
+#   docker build --target gateway -t order-support-gateway .   # python -m gateway
 #   docker build --target trainer -t order-support-trainer .   # the bot environment + a trained model
 #   docker build --target model --output type=local,dest=var/model .   # just the model file, out
 #
@@ -122,7 +122,7 @@ ENV PATH=/app/.venv-gateway/bin:$PATH \
     ATTACHMENTS_DIR=/app/var/attachments
 COPY --from=gateway-env /app/.venv-gateway /app/.venv-gateway
 COPY contracts/ contracts/
-COPY connectors/ connectors/
+COPY gateway/ gateway/
 COPY deploy/healthcheck.py deploy/healthcheck.py
 # Customer photos are saved here (a volume in compose, a shared volume in Kubernetes).
 RUN mkdir -p /app/var/attachments && chown -R app:app /app/var
@@ -131,4 +131,4 @@ EXPOSE 8080
 # /healthz is 200 only when Rasa and the action server answer: "the bot is ready".
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "/app/deploy/healthcheck.py", "http://127.0.0.1:8080/healthz"]
-CMD ["python", "-m", "connectors.gateway"]
+CMD ["python", "-m", "gateway"]

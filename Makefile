@@ -38,7 +38,7 @@ test: install train validate check-policy check-deploy test-unit test-gateway te
 test-unit: install ## Unit tests (policy, store, matching, NLU components, actions with real Trackers)
 	$(PYTHON) -m pytest tests/unit -q
 
-test-gateway: install ## Gateway tests (connectors/: LINE signature, event store, ordering, messages, emulator) with a real redis-server
+test-gateway: install ## Gateway tests (gateway/: LINE signature, event store, ordering, messages, emulator) with a real redis-server
 	.venv-gateway/bin/python -m pytest tests/gateway -q
 
 test-gateway-e2e: install train ## LINE conversations through the real gateway, Rasa, action server, redis-server and the LINE emulator

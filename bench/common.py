@@ -37,7 +37,7 @@ def gateway_env(port: int, *, line_api_url: str, redis_url: str, rasa_url: str,
                 rasa_token: str, actions_url: str, attachments_dir: Path,
                 channel_secret: str, channel_access_token: str,
                 extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """The environment of one gateway process (`python -m connectors.gateway`) against the
+    """The environment of one gateway process (`python -m gateway`) against the
     LINE emulator, without Slack; SENTRY_DSN is dropped so no event leaves the machine."""
     env = {
         **os.environ,
@@ -54,12 +54,12 @@ def gateway_env(port: int, *, line_api_url: str, redis_url: str, rasa_url: str,
 
 
 def start_balancer(upstreams: Sequence[str], log_dir: Path, name: str = "balancer") -> Service:
-    """connectors/emulators/balancer.py as its own process on a free port, round robin over
+    """devkit/balancer.py as its own process on a free port, round robin over
     `upstreams`; the returned Service's url is the balancer's."""
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
-    args = [sys.executable, "-m", "connectors.emulators.balancer", "--port", str(port)]
+    args = [sys.executable, "-m", "devkit.balancer", "--port", str(port)]
     for upstream in upstreams:
         args += ["--upstream", upstream]
     process = subprocess.Popen(args, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT)

@@ -2,7 +2,7 @@
 
 Starts redis-server, the LINE API emulator (in this process), the action server and Rasa
 (the trained model, a throwaway orders database) and the gateway
-(`python -m connectors.gateway`), then measures at 1 and 20 concurrent users:
+(`python -m gateway`), then measures at 1 and 20 concurrent users:
 
 - webhook ack: signed POST /line/webhook -> 200 (p50, p99); target p99 < 50 ms;
 - webhook -> reply API: from posting the webhook to the emulator receiving the reply
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id  # noqa: E402
+from devkit.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id  # noqa: E402
 from bench.common import MESSAGES, percentile  # noqa: E402
 from scripts import stack  # noqa: E402
 from tests.gateway_e2e.conftest import (  # noqa: E402  (process helpers shared with the e2e tests)
@@ -165,7 +165,7 @@ def main() -> int:
     print(f"starting redis, the LINE emulator, the action server, Rasa and the gateway "
           f"(logs in {workdir})...", flush=True)
     redis_proc, redis_url = start_redis(workdir)
-    from connectors.emulators.line_api import LineApiEmulator
+    from devkit.emulators.line_api import LineApiEmulator
 
     line_api = LineApiEmulator(ACCESS_TOKEN)
     emu_thread = EmulatorThread(line_api, line_api.app).start()
@@ -186,7 +186,7 @@ def main() -> int:
         env.pop("SENTRY_DSN", None)
         log_path = workdir / f"gateway-{loop_kind}.log"
         processes.append(subprocess.Popen(
-            [str(ROOT / ".venv-gateway/bin/python"), "-m", "connectors.gateway"],
+            [str(ROOT / ".venv-gateway/bin/python"), "-m", "gateway"],
             cwd=ROOT, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT))
         gateways[loop_kind] = f"http://127.0.0.1:{port}"
         stack.wait_http(f"{gateways[loop_kind]}/healthz", 60, processes[-1], log_path)

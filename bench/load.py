@@ -3,8 +3,8 @@ webhooks and the real gateway, side by side with Rasa's REST endpoint alone, in 
 
 Starts redis-server, the LINE API emulator (in this process), the action server (a
 throwaway SQLite orders database), Rasa servers sharing Redis as tracker store and lock
-store, a balancer (connectors/emulators/balancer.py) in front of them when there are two,
-and one gateway (`python -m connectors.gateway`) per Rasa set-up. Then, for each number of
+store, a balancer (devkit/balancer.py) in front of them when there are two,
+and one gateway (`python -m gateway`) per Rasa set-up. Then, for each number of
 Rasa servers (`--rasa-servers 1,2`), two phases of `--duration` seconds each:
 
 - rest:  each customer POSTs to Rasa's /webhooks/rest/webhook (through the balancer when
@@ -65,8 +65,8 @@ from bench.common import (  # noqa: E402
     cpu_seconds, gateway_env, machine_busy_seconds, percentile, start_balancer,
 )
 from bench.customers import CustomerPool, LoadCustomer  # noqa: E402
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens  # noqa: E402
-from connectors.gateway import texts as gateway_texts  # noqa: E402
+from devkit.emulators.line_client import LineWebhookClient, emulator_tokens  # noqa: E402
+from gateway import texts as gateway_texts  # noqa: E402
 from scripts import stack  # noqa: E402
 from scripts.endpoints import write_endpoints  # noqa: E402
 from tests.gateway_e2e.conftest import (  # noqa: E402  (process helpers shared with the e2e tests)
@@ -728,7 +728,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
     print(f"starting redis, the LINE emulator, the action server, {max(counts)} Rasa server(s), "
           f"balancer and gateways (logs in {workdir}) ...", flush=True)
-    from connectors.emulators.line_api import LineApiEmulator
+    from devkit.emulators.line_api import LineApiEmulator
 
     line_api = LineApiEmulator(ACCESS_TOKEN)
     emu_thread = EmulatorThread(line_api, line_api.app).start()

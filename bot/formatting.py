@@ -73,7 +73,7 @@ _STATUS_LABELS = {
 
 
 def order_card(order: OrderView, language: str) -> dict:
-    """The order as a card (a Flex bubble on LINE, see connectors/line/messages.py):
+    """The order as a card (a Flex bubble on LINE, see gateway/line/messages.py):
     its items with their prices, the delivery fee and the total the customer paid."""
     lang = "en" if language == "en" else "ja"
     items = [{"name": i.name(lang), "price": i.unit_price, "quantity": i.quantity} for i in order.items]

@@ -46,7 +46,7 @@ CHOICES_PATH = Path(__file__).resolve().parents[1] / "intent_choices.yml"
 NEVER_OFFERED = ("nlu_fallback", "out_of_scope", "greet", "goodbye", "affirm", "deny", "thank", "inform",
                  "relayed_to_agent", "request_human")
 PERSON_PAYLOAD = "/request_human"
-# LINE's limits (connectors/line/messages.py): a quick reply label, a postback's data.
+# LINE's limits (gateway/line/messages.py): a quick reply label, a postback's data.
 MAX_LABEL = 20
 MAX_PAYLOAD = 300
 MAX_CHOICES = 5

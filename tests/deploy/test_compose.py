@@ -119,7 +119,7 @@ def test_secrets_only_come_from_env(compose: Dict[str, Any]) -> None:
 def test_gateway_settings_from_its_compose_environment(resolved: Dict[str, Any]) -> None:
     """The gateway, started with exactly this environment, reaches Rasa, the action server's
     health check and Redis at the compose addresses, with the Rasa token from .env."""
-    from connectors.gateway.config import Settings
+    from gateway.config import Settings
 
     env = {k: str(v) for k, v in resolved["services"]["gateway"]["environment"].items()}
     settings = Settings.from_env(env)

@@ -111,7 +111,7 @@ def test_service_commands(dockerfile: Dockerfile) -> None:
     assert dockerfile.last("actions", "CMD")["value"] == [
         "python", "-m", "bot.server.actions", "--actions", "bot.actions", "--interface", "0.0.0.0",
         "--port", "5055"]
-    assert dockerfile.last("gateway", "CMD")["value"] == ["python", "-m", "connectors.gateway"]
+    assert dockerfile.last("gateway", "CMD")["value"] == ["python", "-m", "gateway"]
     assert dockerfile.last("rasa", "ENTRYPOINT")["value"] == ["/app/deploy/rasa-entrypoint.sh"]
 
 

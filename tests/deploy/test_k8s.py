@@ -171,7 +171,7 @@ def test_rasa_gets_every_variable_its_endpoints_file_reads(manifests: List[Manif
 def test_gateway_settings_from_its_kubernetes_environment(manifests: List[Manifest]) -> None:
     """Resolve the gateway's env as the kubelet would (Secret, ConfigMap, $(VAR)) with
     sample secrets, and start the gateway's settings from it."""
-    from connectors.gateway.config import Settings
+    from gateway.config import Settings
 
     config = find(manifests, "ConfigMap", "order-support-config")["data"]
     secret = {k: f"sample{k.lower().replace('_', '')}" for k in

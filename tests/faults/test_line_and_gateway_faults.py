@@ -1,6 +1,6 @@
 """Faults on the LINE side: the LINE API answering 429 and 500, and the gateway killed
 (SIGKILL) between the webhook ack and the reply. Real gateway, Rasa, action server and
-redis-server; LINE emulated (connectors/emulators/line_api.py, `fail_next`).
+redis-server; LINE emulated (devkit/emulators/line_api.py, `fail_next`).
 
 What must hold: the customer sees each answer once, and their message reaches Rasa's
 tracker once.
@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from connectors.emulators.line_client import LineWebhookClient, new_user_id
-from connectors.line.api import RETRY_KEY_HEADER
+from devkit.emulators.line_client import LineWebhookClient, new_user_id
+from gateway.line.api import RETRY_KEY_HEADER
 from tests.faults.conftest import pending_ids, seen_by, user_turns
 from tests.gateway_e2e.conftest import ACCESS_TOKEN, SECRET, reply_for, wait_for
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from connectors.gateway.customer_input import signed_payload
+from gateway.customer_input import signed_payload
 from tests.faults.conftest import user_turns
 from tests.gateway_e2e.conftest import DEMO_CUSTOMER, quick_reply_data, reply_for, texts_of, wait_for
 

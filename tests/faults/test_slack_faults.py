@@ -11,7 +11,7 @@ import json
 import pytest
 import redis
 
-from connectors.emulators.slack_client import SlackEventsClient
+from devkit.emulators.slack_client import SlackEventsClient
 from tests.faults.conftest import user_turns
 from tests.gateway_e2e.conftest import HANDOFF_CHANNEL, SLACK_SECRET, reply_for, wait_for
 from tests.gateway_e2e.test_slack_handoff import (  # noqa: F401  (fresh_conversations: autouse)

@@ -1,4 +1,4 @@
-"""Handoff case state (connectors/core/cases.py) in memory and in a real redis-server:
+"""Handoff case state (gateway/core/cases.py) in memory and in a real redis-server:
 one owner per customer, claims that cannot both win, resolve hands back to the bot, and
 the state survives a new store object (a gateway restart)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import uuid
 import pytest
 import pytest_asyncio
 
-from connectors.core.cases import (
+from gateway.core.cases import (
     AGENT, BOT, CLAIMED, OPEN, RESOLVED, WAITING, Case, CaseConflict, MemoryCaseStore,
     RedisCaseStore,
 )

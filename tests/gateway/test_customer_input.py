@@ -1,5 +1,5 @@
 """What a customer sends is text; only the gateway's own buttons count as button taps
-(connectors/gateway/customer_input.py): unit rules, then through the real gateway app
+(gateway/customer_input.py): unit rules, then through the real gateway app
 with the LINE emulator and the stand-in Rasa of test_gateway_app.py."""
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import unicodedata
 import pytest
 from hypothesis import given, strategies as st
 
-from connectors.gateway import texts
-from connectors.gateway.config import Settings
-from connectors.gateway.customer import LineCustomerChannel
-from connectors.gateway.customer_input import (
+from gateway import texts
+from gateway.config import Settings
+from gateway.customer import LineCustomerChannel
+from gateway.customer_input import (
     MAX_SIGNED_PAYLOAD, PostbackSigner, derive_key, names_reserved_intent, signed_payload,
     typed_text,
 )
-from connectors.line.messages import convert, remedy_card
+from gateway.line.messages import convert, remedy_card
 from tests.gateway.test_gateway_app import (  # noqa: F401  (fixtures used by name)
     EN_USER, SECRET, USER, emu, fake_bot, gw, make_gateway, replies, wait_until,
 )
@@ -33,7 +33,7 @@ def rasa_reads_a_command(text: str) -> bool:
 
 def gateway_log(caplog) -> str:
     """What the gateway itself logged (the test servers' access logs show URLs)."""
-    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("connectors"))
+    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(("gateway", "devkit")))
 
 
 # --- typed text ----------------------------------------------------------------------------

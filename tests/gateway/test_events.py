@@ -8,7 +8,7 @@ import uuid
 import pytest
 import pytest_asyncio
 
-from connectors.core.events import (
+from gateway.core.events import (
     DONE, PENDING, MemoryEventStore, RedisEventStore, make_event_store,
 )
 

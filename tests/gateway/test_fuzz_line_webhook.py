@@ -30,11 +30,11 @@ import redis
 import requests
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from connectors.core.events import RedisEventStore
-from connectors.emulators.line_api import LineApiEmulator
-from connectors.gateway.app import create_app
-from connectors.gateway.customer_input import typed_text
-from connectors.line.signature import HEADER, sign
+from gateway.core.events import RedisEventStore
+from devkit.emulators.line_api import LineApiEmulator
+from gateway.app import create_app
+from gateway.customer_input import typed_text
+from gateway.line.signature import HEADER, sign
 from tests.gateway.test_gateway_app import SECRET, TOKEN, FakeBot, settings_for
 from tests.gateway_e2e.conftest import EmulatorThread
 

@@ -29,10 +29,10 @@ import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from connectors.core.cases import Case, RedisCaseStore
-from connectors.emulators.slack_api import OUTSIDER, SlackApiEmulator
-from connectors.emulators.slack_client import sign as slack_sign
-from connectors.gateway.app import GATEWAY
+from gateway.core.cases import Case, RedisCaseStore
+from devkit.emulators.slack_api import OUTSIDER, SlackApiEmulator
+from devkit.emulators.slack_client import sign as slack_sign
+from gateway.app import GATEWAY
 from tests.gateway.test_fuzz_line_webhook import InProcessGateway, any_json, not_a_string
 from tests.gateway.test_slack_desk import CHANNEL, SIGNING, TOKEN, sample_case
 from tests.gateway_e2e.conftest import EmulatorThread

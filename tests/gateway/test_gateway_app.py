@@ -15,12 +15,12 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from connectors.core.events import DONE, PENDING, MemoryEventStore
-from connectors.emulators.line_api import LineApiEmulator
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens
-from connectors.gateway.app import GATEWAY, create_app, parse_event
-from connectors.gateway.config import Settings, action_health_url
-from connectors.line.api import LineApi
+from gateway.core.events import DONE, PENDING, MemoryEventStore
+from devkit.emulators.line_api import LineApiEmulator
+from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
+from gateway.app import GATEWAY, create_app, parse_event
+from gateway.config import Settings, action_health_url
+from gateway.line.api import LineApi
 
 TOKEN = "test-access-token"
 SECRET = "test-channel-secret"
@@ -563,7 +563,7 @@ async def test_with_rasa_down_the_gateway_is_still_ready_for_webhooks(gw, fake_b
 
 @pytest.mark.asyncio
 async def test_redis_store_and_lease(make_gateway, emu, fake_bot, redis_url):
-    from connectors.core.events import RedisEventStore
+    from gateway.core.events import RedisEventStore
 
     import uuid
 
@@ -591,7 +591,7 @@ def test_settings_from_env_derive_the_action_health_url_and_hide_secrets():
 @pytest.mark.asyncio
 async def test_terminal_chat_shows_replies_and_taps_a_quick_reply_by_number(gw, emu, fake_bot,
                                                                             capsys):
-    from connectors.emulators.terminal_chat import TerminalChat
+    from devkit.emulators.terminal_chat import TerminalChat
 
     base = str(gw.server.make_url("")).rstrip("/")
     chat = TerminalChat(base, emu.base_url, SECRET, USER)

@@ -8,11 +8,11 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from connectors.emulators.line_api import LineApiEmulator
-from connectors.emulators.line_client import (
+from devkit.emulators.line_api import LineApiEmulator
+from devkit.emulators.line_client import (
     LineWebhookClient, emulator_tokens, http_tokens, new_ulid,
 )
-from connectors.line.signature import verify
+from gateway.line.signature import verify
 
 TOKEN = "test-access-token"
 SECRET = "test-channel-secret"

@@ -1,7 +1,7 @@
 """Rasa REST responses -> LINE messages: each rule and each LINE limit."""
 import json
 
-from connectors.line.messages import (
+from gateway.line.messages import (
     MAX_TEXT, batches, convert, format_price, order_card, split_text, to_line_messages,
 )
 

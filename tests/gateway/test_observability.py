@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.gateway import observability as obs
+from gateway import observability as obs
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = "U0123456789abcdef0123456789abcdef"
@@ -60,7 +60,7 @@ def sentry_endpoint():
 
 SCRIPT = f"""
 import logging, sys
-from connectors.gateway import observability as o
+from gateway import observability as o
 assert o.init_sentry(sys.argv[1])
 import sentry_sdk
 user, text, name, phone = {USER!r}, {TEXT!r}, {NAME!r}, {PHONE!r}
@@ -68,7 +68,7 @@ sentry_sdk.add_breadcrumb(message="got " + text + " from " + user,
                           data={{"text": text, "userId": user, "replyToken": {REPLY_TOKEN!r}}})
 sentry_sdk.set_extra("event", {{"replyToken": {REPLY_TOKEN!r}, "message": {{"text": text}},
                                "note": "call " + phone}})
-logging.getLogger("connectors.gateway.test").warning(
+logging.getLogger("gateway.test").warning(
     "rasa at http://127.0.0.1:5005/webhooks/rest/webhook?token={RASA_TOKEN} slow")
 with o.customer_data(text, user, name):
     try:

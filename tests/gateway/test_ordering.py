@@ -7,8 +7,8 @@ from collections import defaultdict
 import pytest
 import pytest_asyncio
 
-from connectors.core.events import StoredEvent
-from connectors.core.ordering import LocalLease, RedisUserLease, UserSerializer
+from gateway.core.events import StoredEvent
+from gateway.core.ordering import LocalLease, RedisUserLease, UserSerializer
 
 USERS, PER_USER = 20, 5
 

@@ -31,10 +31,10 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from connectors.core.events import DONE, RedisEventStore
-from connectors.emulators.line_client import LineWebhookClient, new_ulid
-from connectors.emulators.slack_api import OUTSIDER
-from connectors.line.api import LineApi, LineApiError
+from gateway.core.events import DONE, RedisEventStore
+from devkit.emulators.line_client import LineWebhookClient, new_ulid
+from devkit.emulators.slack_api import OUTSIDER
+from gateway.line.api import LineApi, LineApiError
 from tests.gateway.test_gateway_app import (  # noqa: F401  (fixtures)
     RASA_TOKEN, SECRET, TOKEN, USER, FakeBot, emu, make_gateway, replies, serving, wait_until,
 )
@@ -491,7 +491,7 @@ ALL_SLACK = ([("event", n) for n in SLACK_EVENTS] + [("body", n) for n in SLACK_
 @pytest.mark.parametrize("kind, name", ALL_SLACK, ids=[n for _, n in ALL_SLACK])
 async def test_every_verified_slack_request_gets_2xx_and_changes_nothing(
         slack_gateway, slack, kind, name, caplog):
-    caplog.set_level(logging.DEBUG, logger="connectors.slack.app")
+    caplog.set_level(logging.DEBUG, logger="gateway.slack.app")
     server, client, cases = slack_gateway
     case = await open_posted_case(server, cases)
     thread_before = len(slack.thread(CHANNEL, case.thread_ts))

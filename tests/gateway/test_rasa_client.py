@@ -7,7 +7,7 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from connectors.core.rasa_client import (
+from gateway.core.rasa_client import (
     RasaClient, RasaError, RasaRejected, RasaUnavailable,
 )
 

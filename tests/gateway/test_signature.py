@@ -1,6 +1,6 @@
 import json
 
-from connectors.line.signature import sign, verify
+from gateway.line.signature import sign, verify
 
 SECRET = "test-channel-secret"
 BODY = json.dumps({"destination": "Uxx", "events": [{"type": "message"}]},

@@ -11,14 +11,14 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from connectors.core.cases import Case, MemoryCaseStore
-from connectors.core.events import MemoryEventStore
-from connectors.core.handoff import AgentDeskError
-from connectors.emulators.slack_api import SlackApiEmulator
-from connectors.emulators.slack_client import SlackEventsClient
-from connectors.gateway.app import GATEWAY, create_app
-from connectors.slack.cards import case_card, transcript_messages
-from connectors.slack.desk import SlackDesk, make_web_client
+from gateway.core.cases import Case, MemoryCaseStore
+from gateway.core.events import MemoryEventStore
+from gateway.core.handoff import AgentDeskError
+from devkit.emulators.slack_api import SlackApiEmulator
+from devkit.emulators.slack_client import SlackEventsClient
+from gateway.app import GATEWAY, create_app
+from gateway.slack.cards import case_card, transcript_messages
+from gateway.slack.desk import SlackDesk, make_web_client
 from tests.gateway.test_gateway_app import emu, fake_bot, settings_for  # noqa: F401  (fixtures)
 
 TOKEN, SIGNING = "xoxb-unit-test", "unit-signing-secret"

@@ -14,8 +14,8 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from connectors.emulators.slack_api import SlackApiEmulator
-from connectors.emulators.slack_client import SlackEventsClient
+from devkit.emulators.slack_api import SlackApiEmulator
+from devkit.emulators.slack_client import SlackEventsClient
 
 TOKEN = "xoxb-test-token"
 SECRET = "test-signing-secret"
@@ -481,7 +481,7 @@ async def test_runs_as_a_process_with_env_token(tmp_path):
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "PYTHONPATH": str(root)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "connectors.emulators.slack_api", "--port", str(port),
+        sys.executable, "-m", "devkit.emulators.slack_api", "--port", str(port),
         cwd=str(root), env=env, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL)
     try:

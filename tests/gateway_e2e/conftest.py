@@ -1,6 +1,6 @@
 """End-to-end over real processes: redis-server, the LINE API emulator (in this process, on
 its own thread and loop), the bot's action server and Rasa (from .venv-bot, via
-scripts/stack.py) and the gateway (`.venv-gateway/bin/python -m connectors.gateway`).
+scripts/stack.py) and the gateway (`.venv-gateway/bin/python -m gateway`).
 
 Run: .venv-gateway/bin/python -m pytest tests/gateway_e2e -q
 (the model comes from stack.trained_model(): trained once, cached by hash in models/)
@@ -95,7 +95,7 @@ class EmulatorThread:
 
 @pytest.fixture(scope="session")
 def line_emulator() -> Iterator[EmulatorThread]:
-    from connectors.emulators.line_api import LineApiEmulator
+    from devkit.emulators.line_api import LineApiEmulator
 
     line = LineApiEmulator(ACCESS_TOKEN)
     emu = EmulatorThread(line, line.app).start()
@@ -106,7 +106,7 @@ def line_emulator() -> Iterator[EmulatorThread]:
 
 @pytest.fixture(scope="session")
 def slack_emulator() -> Iterator[EmulatorThread]:
-    from connectors.emulators.slack_api import SlackApiEmulator
+    from devkit.emulators.slack_api import SlackApiEmulator
 
     slack = SlackApiEmulator(SLACK_TOKEN, signing_secret=SLACK_SECRET)
     emu = EmulatorThread(slack, slack.app()).start()
@@ -207,7 +207,7 @@ class GatewayProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [str(ROOT / ".venv-gateway" / "bin" / "python"), "-m", "connectors.gateway"],
+            [str(ROOT / ".venv-gateway" / "bin" / "python"), "-m", "gateway"],
             cwd=ROOT, env=self.env, stdout=self._handle, stderr=subprocess.STDOUT)
         stack.wait_http(f"{self.url}/healthz", 60, self.process, self.log)
 
@@ -264,7 +264,7 @@ if importlib.util.find_spec("pytest_asyncio") is not None:  # the gateway enviro
     @pytest_asyncio.fixture
     async def line_client(gateway, line_emulator):
         """Signs and posts webhooks to the test gateway the way LINE does."""
-        from connectors.emulators.line_client import LineWebhookClient, emulator_tokens
+        from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
 
         client = LineWebhookClient(gateway.webhook_url, SECRET,
                                    token_source=emulator_tokens(line_emulator.emu))
@@ -274,7 +274,7 @@ if importlib.util.find_spec("pytest_asyncio") is not None:  # the gateway enviro
     @pytest_asyncio.fixture
     async def slack_client(gateway, slack_emulator):
         """Signs and posts Events API and interactivity requests to the test gateway as Slack does."""
-        from connectors.emulators.slack_client import SlackEventsClient
+        from devkit.emulators.slack_client import SlackEventsClient
 
         client = SlackEventsClient(gateway.slack_url, SLACK_SECRET, api_emulator_url=slack_emulator.url)
         yield client

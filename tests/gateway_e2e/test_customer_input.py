@@ -1,6 +1,6 @@
 """What a customer types is text; only the gateway's own buttons are button taps — the
 attacks replayed over the real gateway, Rasa, action server, redis-server and the LINE
-emulator (connectors/gateway/customer_input.py).
+emulator (gateway/customer_input.py).
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import sqlite3
 import pytest
 import redis
 
-from connectors.emulators.line_client import new_user_id
-from connectors.gateway import texts
+from devkit.emulators.line_client import new_user_id
+from gateway import texts
 
 from tests.gateway_e2e.conftest import (
     DEMO_CUSTOMER, quick_reply_data, reply_for, texts_of, wait_for,

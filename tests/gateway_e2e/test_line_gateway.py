@@ -11,7 +11,7 @@ import time
 import pytest
 import redis
 
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id
+from devkit.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id
 
 from tests.gateway_e2e.conftest import (
     DEMO_CUSTOMER, SECRET, quick_reply_data, reply_for, texts_of, wait_for,

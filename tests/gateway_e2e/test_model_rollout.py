@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens
+from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
 from scripts import stack
 from scripts.endpoints import write_endpoints
 from tests.gateway_e2e.conftest import (

@@ -15,8 +15,8 @@ import time
 import pytest
 import redis
 
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens
-from connectors.emulators.slack_client import SlackEventsClient
+from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
+from devkit.emulators.slack_client import SlackEventsClient
 
 from tests.gateway_e2e.conftest import (
     DEMO_CUSTOMER, HANDOFF_CHANNEL, SECRET, SLACK_SECRET, quick_reply_data, reply_for,

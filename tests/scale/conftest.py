@@ -5,7 +5,7 @@
     one redis-server shared by all: the gateways' event journal and per-user leases, Rasa's
     tracker store and lock store (scripts/endpoints.py writes that endpoints file)
 
-The balancers are connectors/emulators/balancer.py (round robin) in their own processes.
+The balancers are devkit/balancer.py (round robin) in their own processes.
 Redis, the LINE emulator, the orders database and the action server are the gateway
 end-to-end fixtures (tests/gateway_e2e/conftest.py), imported here.
 

@@ -13,8 +13,8 @@ from typing import Dict, List, Tuple
 import pytest
 
 from bench.load import SCRIPTS, Answer, next_message
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens
-from connectors.gateway.customer_input import signed_payload
+from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
+from gateway.customer_input import signed_payload
 from scripts import stack
 from tests.gateway_e2e.conftest import SECRET, reply_for, wait_for
 from tests.scale.conftest import balancer_counts

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from bot.store.seed import DEMO_CUSTOMERS, DEMO_LINE_USER_ID
-from connectors.emulators.line_client import LineWebhookClient, emulator_tokens
+from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
 from tests.e2e.conftest import reset_orders
 from tests.gateway_e2e.conftest import (
     ACCESS_TOKEN, SECRET, SLACK_SECRET, SLACK_TOKEN, GatewayProcess, reply_for, wait_for)

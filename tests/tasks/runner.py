@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
-from connectors.slack.cards import REASONS
+from gateway.slack.cards import REASONS
 from tests.gateway_e2e.conftest import texts_of, wait_for
 from tests.gateway_e2e.test_slack_handoff import answer, case_cards
 

@@ -36,7 +36,7 @@ else:
 
 
 class Workbench:
-    """`python -m connectors.workbench` as its own process, as `make run` starts it."""
+    """`python -m devkit.workbench` as its own process, as `make run` starts it."""
 
     def __init__(self, args: List[str], env: dict, log: Path) -> None:
         self.port = stack.free_port()
@@ -44,7 +44,7 @@ class Workbench:
         self.log = log
         self._handle = open(log, "ab")
         self.process = subprocess.Popen(
-            [str(ROOT / ".venv-gateway" / "bin" / "python"), "-m", "connectors.workbench",
+            [str(ROOT / ".venv-gateway" / "bin" / "python"), "-m", "devkit.workbench",
              "--port", str(self.port), *args],
             cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdout=self._handle, stderr=subprocess.STDOUT)

@@ -1,12 +1,12 @@
 """Chat as a LINE customer in the terminal, against the local LINE API emulator + gateway.
 
     # emulator and gateway already running (e.g. the emulator on :8091, gateway on :8080):
-    .venv-gateway/bin/python -m connectors.emulators.terminal_chat \\
+    .venv-gateway/bin/python -m devkit.emulators.terminal_chat \\
         --gateway http://127.0.0.1:8080 --emulator http://127.0.0.1:8091
 
     # or let this process host the emulator too (point the gateway's LINE_API_BASE_URL and
     # LINE_DATA_API_BASE_URL at it):
-    .venv-gateway/bin/python -m connectors.emulators.terminal_chat --serve-emulator 8091
+    .venv-gateway/bin/python -m devkit.emulators.terminal_chat --serve-emulator 8091
 
 Type a message and press Enter; the bot's replies appear as they reach the emulator.
 Quick replies are numbered: type the number to tap one (sent as a postback, as LINE does).
@@ -27,8 +27,8 @@ from typing import Any, Dict, List, Optional
 
 import aiohttp
 
-from connectors.emulators.line_client import LineWebhookClient, http_tokens
-from connectors.emulators.terminal_agent import COMMANDS as AGENT_COMMANDS, TerminalAgent
+from devkit.emulators.line_client import LineWebhookClient, http_tokens
+from devkit.emulators.terminal_agent import COMMANDS as AGENT_COMMANDS, TerminalAgent
 
 DEMO_USER = "U00000000000000000000000000000001"
 
@@ -147,7 +147,7 @@ class TerminalChat:
 async def _serve_emulator(port: int, token: str) -> Any:
     from aiohttp import web
 
-    from connectors.emulators.line_api import LineApiEmulator
+    from devkit.emulators.line_api import LineApiEmulator
 
     emu = LineApiEmulator(token)
     emu.set_profile(DEMO_USER, "デモ 太郎", "ja")

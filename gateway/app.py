@@ -30,21 +30,21 @@ from typing import Any, Dict, Optional, Tuple
 
 from aiohttp import web
 
-from connectors.core.cases import CaseStore, make_case_store
-from connectors.core.events import PENDING, EventStore, StoredEvent, make_event_store
-from connectors.core.handoff import HandoffService
-from connectors.core.ordering import LocalLease, RedisUserLease, UserSerializer
-from connectors.core.rasa_client import RasaClient
-from connectors.gateway.attachments import make_attachment_store
-from connectors.gateway.config import Settings
-from connectors.gateway.customer import LineCustomerChannel
-from connectors.gateway.customer_input import PostbackSigner
-from connectors.gateway.health import HealthChecker
-from connectors.gateway.processor import LineEventProcessor, ProfileCache
-from connectors.line.api import LineApi
-from connectors.line.signature import HEADER, verify
-from connectors.slack import app as slack_app
-from connectors.slack.desk import SlackDesk, UnconfiguredDesk, make_web_client
+from gateway.core.cases import CaseStore, make_case_store
+from gateway.core.events import PENDING, EventStore, StoredEvent, make_event_store
+from gateway.core.handoff import HandoffService
+from gateway.core.ordering import LocalLease, RedisUserLease, UserSerializer
+from gateway.core.rasa_client import RasaClient
+from gateway.attachments import make_attachment_store
+from gateway.config import Settings
+from gateway.customer import LineCustomerChannel
+from gateway.customer_input import PostbackSigner
+from gateway.health import HealthChecker
+from gateway.processor import LineEventProcessor, ProfileCache
+from gateway.line.api import LineApi
+from gateway.line.signature import HEADER, verify
+from gateway.slack import app as slack_app
+from gateway.slack.desk import SlackDesk, UnconfiguredDesk, make_web_client
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
-from connectors.gateway.customer_input import (
+from gateway.customer_input import (
     DEFAULT_PLAIN_POSTBACKS, MIN_KEY_CHARS, check_plain_postbacks,
 )
-from connectors.line.api import DEFAULT_API_BASE, DEFAULT_DATA_API_BASE
+from gateway.line.api import DEFAULT_API_BASE, DEFAULT_DATA_API_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
 _SECRET = {"channel_secret", "agent_approval_key", "channel_access_token", "rasa_token", "sentry_dsn", "redis_url",
@@ -60,7 +60,7 @@ class Settings:
     rasa_timeout_s: float = 25.0
     max_concurrency: int = 64
     profile_cache_ttl_s: float = 3600.0
-    # Slack handoff (connectors/slack/): without a bot token cases are kept, not posted
+    # Slack handoff (gateway/slack/): without a bot token cases are kept, not posted
     slack_bot_token: Optional[str] = None
     slack_signing_secret: Optional[str] = None
     slack_api_base_url: str = DEFAULT_SLACK_API_BASE

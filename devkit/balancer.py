@@ -10,7 +10,7 @@ An upstream that refuses the connection is skipped and the request goes to the n
 (nothing reached it, so resending is safe even for a POST); any other failure answers 502,
 because the upstream may already have acted on the request.
 
-    python -m connectors.emulators.balancer --port 8000 \
+    python -m devkit.balancer --port 8000 \
         --upstream http://127.0.0.1:8081 --upstream http://127.0.0.1:8082
 
 `GET /_balancer/stats` (not proxied) -> {"upstreams": [...], "sent": [n, ...], "refused": [...]}.

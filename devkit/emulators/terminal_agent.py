@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 
 import aiohttp
 
-from connectors.emulators.slack_client import SlackEventsClient
+from devkit.emulators.slack_client import SlackEventsClient
 
 DEMO_AGENT = "U0AGENT001"
 COMMANDS = ("/claim", "/agent", "/note", "/approve", "/resolve")

@@ -156,7 +156,7 @@ def init_sentry(dsn: Optional[str], environment: Optional[str] = None,
 
     # processor failures are reported explicitly (scrubbed, with the stack); their log
     # lines would make a second event
-    ignore_logger("connectors.gateway.report")
+    ignore_logger("gateway.report")
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,

@@ -27,16 +27,16 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from aiohttp import web
 
-from connectors.emulators.slack_api import DEFAULT_BOT_USER_ID, DEFAULT_USERS
-from connectors.slack.cards import PROBLEMS, REASONS
-from connectors.workbench import charts
-from connectors.workbench.cases import (COUPON_KINDS, TOKYO, histogram, load_cases, median,
+from devkit.emulators.slack_api import DEFAULT_BOT_USER_ID, DEFAULT_USERS
+from gateway.slack.cards import PROBLEMS, REASONS
+from devkit.workbench import charts
+from devkit.workbench.cases import (COUPON_KINDS, TOKYO, histogram, load_cases, median,
                                         period, summarize)
-from connectors.workbench.live import (AGENTS, DEFAULT_AGENT, DEFAULT_CUSTOMER, DEMO_CUSTOMERS,
+from devkit.workbench.live import (AGENTS, DEFAULT_AGENT, DEFAULT_CUSTOMER, DEMO_CUSTOMERS,
                                        AgentSlack, CustomerPhone)
-from connectors.workbench.pages import (LANG_COOKIE, esc, json_script, layout, pick_lang, t,
+from devkit.workbench.pages import (LANG_COOKIE, esc, json_script, layout, pick_lang, t,
                                         texts_for)
-from connectors.workbench.review import (RunResult, domain_intents, markdown_to_html, read_queue,
+from devkit.workbench.review import (RunResult, domain_intents, markdown_to_html, read_queue,
                                          run_script, write_one_row)
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def html_response(request: web.Request, text: str) -> web.Response:
 
 
 def _label(table: Dict[str, str], key: str, lang: str) -> str:
-    """connectors.slack.cards labels are "English / 日本語": pick the page's side."""
+    """gateway.slack.cards labels are "English / 日本語": pick the page's side."""
     text = table.get(key)
     if not text:
         return key
@@ -593,7 +593,7 @@ async def _startup(app: web.Application) -> None:
     state.slack = AgentSlack(state.session, s.gateway_url, s.slack_emulator_url, s.slack_signing_secret,
                              s.slack_channel)
     if s.redis_url:
-        from connectors.core.cases import RedisCaseStore
+        from gateway.core.cases import RedisCaseStore
 
         state.case_store = RedisCaseStore.from_url(s.redis_url)
 

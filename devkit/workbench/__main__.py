@@ -1,4 +1,4 @@
-"""python -m connectors.workbench --port 8093 --gateway URL --line-emulator URL --slack-emulator URL
+"""python -m devkit.workbench --port 8093 --gateway URL --line-emulator URL --slack-emulator URL
 
 Secrets and stores come from the same environment as the gateway's: LINE_CHANNEL_SECRET,
 SLACK_SIGNING_SECRET, SLACK_HANDOFF_CHANNEL, ORDERS_DATABASE_URL, REDIS_URL.
@@ -13,11 +13,11 @@ from typing import List, Optional
 
 from aiohttp import web
 
-from connectors.workbench.app import Settings, make_app
+from devkit.workbench.app import Settings, make_app
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m connectors.workbench", description=__doc__.split("\n\n")[1])
+    p = argparse.ArgumentParser(prog="python -m devkit.workbench", description=__doc__.split("\n\n")[1])
     p.add_argument("--host", default="127.0.0.1", help="keep it local: the page acts for customers and agents")
     p.add_argument("--port", type=int, default=int(os.environ.get("WORKBENCH_PORT", 8093)))
     p.add_argument("--gateway", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080"))

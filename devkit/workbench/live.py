@@ -14,9 +14,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import aiohttp
 
-from connectors.emulators.line_client import LineWebhookClient, http_tokens
-from connectors.emulators.slack_api import DEFAULT_BOT_USER_ID, DEFAULT_USERS
-from connectors.emulators.slack_client import SlackEventsClient
+from devkit.emulators.line_client import LineWebhookClient, http_tokens
+from devkit.emulators.slack_api import DEFAULT_BOT_USER_ID, DEFAULT_USERS
+from devkit.emulators.slack_client import SlackEventsClient
 
 # The seeded demo customers (bot/store/seed.py) the phone can be.
 DEMO_CUSTOMERS: Dict[str, Dict[str, str]] = {

@@ -1,6 +1,6 @@
 """How cases went, over a period: read from the orders database (bot/store: claims,
 remedies, handoffs, case_outcomes) and, when REDIS_URL is set, the gateway's live case
-state (connectors/core/cases.py), which knows claimed/unclaimed before the DB does.
+state (gateway/core/cases.py), which knows claimed/unclaimed before the DB does.
 
 A case is a claim (a reported problem); a handoff without a claim row (a person asked for
 before any problem was named) is a case too.
@@ -115,7 +115,7 @@ def _utc(ts: Optional[float]) -> Optional[datetime]:
 def load_cases(engine: Engine, live_cases: Iterable[Any], lo: Optional[datetime],
                hi: Optional[datetime]) -> List[CaseRow]:
     """The cases opened in [lo, hi), newest first. `live_cases` are
-    connectors.core.cases.Case objects (empty without Redis)."""
+    gateway.core.cases.Case objects (empty without Redis)."""
     live = {c.case_id: c for c in live_cases}
     rows: Dict[str, CaseRow] = {}
     if not inspect(engine).has_table(Claim.__tablename__):

@@ -1,4 +1,4 @@
-"""`python -m connectors.gateway`: the LINE gateway on PORT (default 8080).
+"""`python -m gateway`: the LINE gateway on PORT (default 8080).
 
 Environment: see config.py (LINE_CHANNEL_SECRET, LINE_CHANNEL_ACCESS_TOKEN, LINE_API_BASE_URL,
 LINE_DATA_API_BASE_URL, RASA_URL, RASA_TOKEN, ACTION_SERVER_URL, REDIS_URL, SENTRY_DSN, PORT).
@@ -11,9 +11,9 @@ import os
 
 from aiohttp import web
 
-from connectors.gateway.app import create_app
-from connectors.gateway.config import Settings
-from connectors.gateway.observability import init_sentry
+from gateway.app import create_app
+from gateway.config import Settings
+from gateway.observability import init_sentry
 
 
 def use_fast_event_loop() -> str:
@@ -40,7 +40,7 @@ def main() -> None:
     settings = Settings.from_env()
     init_sentry(settings.sentry_dsn, environment=os.environ.get("SENTRY_ENVIRONMENT"))
     loop_kind = use_fast_event_loop()
-    logging.getLogger("connectors.gateway").info(
+    logging.getLogger("gateway").info(
         "LINE gateway on %s:%d (state: %s, event loop: %s)", settings.host, settings.port,
         "redis" if settings.redis_url else "memory", loop_kind)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,

@@ -20,7 +20,7 @@ running the bot, so the history stays whole when the chat comes back. Rasa down:
 event waits for a retry like any other; noted as step "rasa", so it is written once.
 Other standby events (follow, join, ...) are logged and done.
 
-Handoff (connectors/core/handoff.py): when Rasa's answer carries a case (`{"handoff": ...}`)
+Handoff (gateway/core/handoff.py): when Rasa's answer carries a case (`{"handoff": ...}`)
 the case is opened (ownership -> waiting) before the answer is sent, then posted to Slack.
 While a case is open the customer's messages, photos and stickers go to the case thread
 instead of Rasa; and a bot answer is never sent once a person owns the conversation.
@@ -56,21 +56,21 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from connectors.core.cases import BOT, Case
-from connectors.core.events import PENDING, EventStore, StoredEvent
-from connectors.core.handoff import HandoffService, handoff_payloads
-from connectors.core.rasa_client import RasaClient, RasaRejected, RasaUnavailable
-from connectors.gateway import observability, texts
-from connectors.gateway.customer_input import PostbackSigner, typed_text
-from connectors.gateway.attachments import AttachmentStore
-from connectors.gateway.health import HealthChecker
-from connectors.line import messages as line_messages
-from connectors.line.api import InvalidReplyToken, LineApi, LineApiError
+from gateway.core.cases import BOT, Case
+from gateway.core.events import PENDING, EventStore, StoredEvent
+from gateway.core.handoff import HandoffService, handoff_payloads
+from gateway.core.rasa_client import RasaClient, RasaRejected, RasaUnavailable
+from gateway import observability, texts
+from gateway.customer_input import PostbackSigner, typed_text
+from gateway.attachments import AttachmentStore
+from gateway.health import HealthChecker
+from gateway.line import messages as line_messages
+from gateway.line.api import InvalidReplyToken, LineApi, LineApiError
 
 log = logging.getLogger(__name__)
 # Reports go to Sentry explicitly (scrubbed); this logger is kept out of Sentry's logging
 # integration so one failure is one Sentry event.
-report_log = logging.getLogger("connectors.gateway.report")
+report_log = logging.getLogger("gateway.report")
 
 
 # Steps noted in the journal (see the module docstring).

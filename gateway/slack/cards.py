@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Dict, List, Optional
 
-from connectors.core.cases import CLAIMED, OPEN, RESOLVED, Case
+from gateway.core.cases import CLAIMED, OPEN, RESOLVED, Case
 
 ACTIONS_BLOCK = "case_actions"
 CLAIM, RESOLVE, APPROVE_PREFIX = "case_claim", "case_resolve", "case_approve"

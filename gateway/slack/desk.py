@@ -1,7 +1,7 @@
 """The agents' desk in Slack: posts and updates case cards and threads (slack_sdk's async
 Web API client), and answers who an agent is and whether they may act on cases.
 
-Every Web API failure becomes `AgentDeskError`, so the case logic (connectors/core/handoff.py)
+Every Web API failure becomes `AgentDeskError`, so the case logic (gateway/core/handoff.py)
 keeps the case and retries instead of losing it. 429 and 5xx are retried by slack_sdk's
 retry handlers first (Retry-After is honoured).
 """
@@ -19,9 +19,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from connectors.core.cases import Case
-from connectors.core.handoff import AgentDeskError
-from connectors.slack.cards import case_card, transcript_messages
+from gateway.core.cases import Case
+from gateway.core.handoff import AgentDeskError
+from gateway.slack.cards import case_card, transcript_messages
 
 log = logging.getLogger(__name__)
 MEMBERS_TTL_S = 60.0

@@ -13,7 +13,7 @@ five minutes: 401 and nothing else happens). Then:
 Fields are checked where they are used (each listener checks its own): genuine payloads
 carry objects where a string might be expected (channel_created's `event.channel`,
 `event.user` of user_change, a legacy interactive_message without `action_id`).
-Each listener is small; the case rules live in connectors/core/handoff.py.
+Each listener is small; the case rules live in gateway/core/handoff.py.
 """
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
-from connectors.core.cases import CaseConflict
-from connectors.core.handoff import HandoffService
-from connectors.core.rasa_client import RasaError
-from connectors.slack.cards import APPROVE_PREFIX, CLAIM, RESOLVE
-from connectors.slack.desk import SlackDesk
+from gateway.core.cases import CaseConflict
+from gateway.core.handoff import HandoffService
+from gateway.core.rasa_client import RasaError
+from gateway.slack.cards import APPROVE_PREFIX, CLAIM, RESOLVE
+from gateway.slack.desk import SlackDesk
 
 log = logging.getLogger(__name__)
 # human messages in a thread: plain ones and those that also share a file or go to the channel

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
 
-from connectors.workbench.pages import esc
+from devkit.workbench.pages import esc
 
 PALETTE = ("#06c755", "#4a90d9", "#e8a33d", "#d9534f", "#8e6bbf", "#3bb3a8", "#9aa5b1")
 WIDTH = 520

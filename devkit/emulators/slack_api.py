@@ -30,7 +30,7 @@ Emulator-only endpoints (no auth, not recorded in `calls`):
     POST /_emulator/response/{id}?channel=C..&ts=..   a response_url (replace_original,
                                   delete_original, response_type in_channel|ephemeral)
 
-Run as a process: `python -m connectors.emulators.slack_api --port 8092 --token xoxb-test`
+Run as a process: `python -m devkit.emulators.slack_api --port 8092 --token xoxb-test`
 (token and signing secret default to SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET).
 """
 from __future__ import annotations
@@ -774,7 +774,7 @@ class SlackApiEmulator:
     def _echo(self, msg: Dict[str, Any]) -> None:
         if not (self.echo_bot_messages and self.events_url and self.signing_secret):
             return
-        from connectors.emulators.slack_client import SlackEventsClient
+        from devkit.emulators.slack_client import SlackEventsClient
 
         if self._events_client is None:
             self._events_client = SlackEventsClient(

@@ -1,7 +1,7 @@
 """The case logic of a handoff, between the customer (LINE), the agents (Slack) and Rasa.
 
-No platform SDK here: the agents' side is an `AgentDesk` (connectors/slack/desk.py) and the
-customer's side a `CustomerChannel` (connectors/gateway/customer.py), so the rules of a
+No platform SDK here: the agents' side is an `AgentDesk` (gateway/slack/desk.py) and the
+customer's side a `CustomerChannel` (gateway/customer.py), so the rules of a
 case read in one place:
 
 - The bot's handoff action sends the case context; `open_from_bot` records the case
@@ -33,10 +33,10 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
 
 from contracts.approvals import AgentApproval, Approver, add_approver, agent_notices, sign_approval
 
-from connectors.core.cases import (
+from gateway.core.cases import (
     CLAIMED, OPEN, RESOLVED, Case, CaseConflict, CaseStore,
 )
-from connectors.core.rasa_client import RasaClient, RasaError
+from gateway.core.rasa_client import RasaClient, RasaError
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import random
 import uuid
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
-from connectors.core.events import StoredEvent
+from gateway.core.events import StoredEvent
 
 log = logging.getLogger(__name__)
 

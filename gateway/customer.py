@@ -11,9 +11,9 @@ import re
 import uuid
 from typing import Any, Dict, List, Optional
 
-from connectors.gateway.customer_input import PostbackSigner
-from connectors.line import messages as line_messages
-from connectors.line.api import LineApi, LineApiError
+from gateway.customer_input import PostbackSigner
+from gateway.line import messages as line_messages
+from gateway.line.api import LineApi, LineApiError
 
 log = logging.getLogger(__name__)
 SENDER_NAME_MAX = 20

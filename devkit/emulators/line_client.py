@@ -27,7 +27,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tup
 
 import aiohttp
 
-from connectors.line.signature import HEADER, sign
+from gateway.line.signature import HEADER, sign
 
 TokenSource = Callable[[str], Awaitable[str]]  # user id -> reply token
 

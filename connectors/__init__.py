@@ -1,1 +1,0 @@
-"""Channel gateway: LINE webhook in, Rasa REST out (own environment: requirements/gateway.lock)."""
