@@ -17,7 +17,10 @@
 # at run time. Packages come from the lock files only; nothing is downloaded at run time
 # (the Japanese dictionary is the unidic-lite package, MeCab is inside the fugashi wheel).
 
+# The bot (Rasa 3.6) is pinned to Python 3.10, whose support ended in October 2026: its
+# images run 3.10 until Rasa moves. The gateway runs on a supported Python (3.12).
 ARG PYTHON_IMAGE=python:3.10-slim-bookworm
+ARG GATEWAY_PYTHON_IMAGE=python:3.12-slim-bookworm
 
 # ---- base: the interpreter, the non-root user, settings shared by every image ----------
 FROM ${PYTHON_IMAGE} AS base
@@ -40,6 +43,23 @@ ENV UV_PYTHON_DOWNLOADS=never \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy
 
+# ---- gateway-base: the same user and settings on the gateway's Python -------------------
+FROM ${GATEWAY_PYTHON_IMAGE} AS gateway-base
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    LANG=C.UTF-8 \
+    HOME=/home/app
+RUN groupadd --gid 10001 app \
+    && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/app --shell /usr/sbin/nologin app
+WORKDIR /app
+
+FROM gateway-base AS gateway-uv
+ARG UV_VERSION=0.13.9
+RUN pip install --no-cache-dir "uv==${UV_VERSION}"
+ENV UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy
+
 # ---- bot-env: Rasa + rasa-sdk + fugashi/unidic-lite, exactly requirements/bot.lock -------
 FROM uv AS bot-env
 COPY requirements/bot.lock requirements/bot.lock
@@ -50,10 +70,10 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     && /app/.venv-bot/bin/python -c "import fugashi, unidic_lite; fugashi.Tagger()"
 
 # ---- gateway-env: the gateway's environment, exactly requirements/gateway.lock -----------
-FROM uv AS gateway-env
+FROM gateway-uv AS gateway-env
 COPY requirements/gateway.lock requirements/gateway.lock
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv venv --python /usr/local/bin/python3.10 /app/.venv-gateway \
+    uv venv --python /usr/local/bin/python3.12 /app/.venv-gateway \
     && uv pip sync --python /app/.venv-gateway/bin/python requirements/gateway.lock
 
 # ---- trainer: trains the model with scripts/train.sh (skipped when the hash is cached) ----
@@ -116,7 +136,7 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=180s --retries=3 \
 ENTRYPOINT ["/app/deploy/rasa-entrypoint.sh"]
 
 # ---- gateway: LINE webhook + Slack events on :8080 --------------------------------------
-FROM base AS gateway
+FROM gateway-base AS gateway
 ENV PATH=/app/.venv-gateway/bin:$PATH \
     PORT=8080 \
     ATTACHMENTS_DIR=/app/var/attachments

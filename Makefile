@@ -39,28 +39,28 @@ test-unit: install ## Unit tests (policy, store, matching, NLU components, actio
 	$(PYTHON) -m pytest tests/unit -q
 
 test-gateway: install ## Gateway tests (gateway/: LINE signature, event store, ordering, messages, emulator) with a real redis-server
-	.venv-gateway/bin/python -m pytest tests/gateway -q
+	.venv-devkit/bin/python -m pytest tests/gateway -q
 
 test-gateway-e2e: install train ## LINE conversations through the real gateway, Rasa, action server, redis-server and the LINE emulator
-	.venv-gateway/bin/python -m pytest tests/gateway_e2e -q
+	.venv-devkit/bin/python -m pytest tests/gateway_e2e -q
 
 test-tasks: install train ## Whole customer tasks (tests/tasks/tasks.yml, ja and en) over LINE, the gateway, Rasa, actions and Slack: success per language, turns, asked-again -> results/tasks/report.json
-	.venv-gateway/bin/python -m pytest tests/tasks -q
+	.venv-devkit/bin/python -m pytest tests/tasks -q
 
 test-workbench: install train ## The web workbench in headless Chromium: a whole case as customer and agent, review and cases pages (screenshots in results/screenshots/)
-	.venv-gateway/bin/python -m pytest tests/workbench -q
+	.venv-devkit/bin/python -m pytest tests/workbench -q
 
 test-security: install train ## Attacks over the real processes: the action server's secret, loopback-only demo, serve without credentials, order ownership, Rasa's API token and model loading, no secrets or customer data in logs and Sentry
-	.venv-gateway/bin/python -m pytest tests/security -q
+	.venv-devkit/bin/python -m pytest tests/security -q
 
 test-scale: install train ## Two gateways and two Rasa servers behind balancers, one Redis: per-user order and exactly-once replies hold
-	.venv-gateway/bin/python -m pytest tests/scale -q
+	.venv-devkit/bin/python -m pytest tests/scale -q
 
 load: install train ## Load: USERS (50) customers in full conversations for DURATION (120) s, LINE gateway beside Rasa alone, 1 and 2 Rasa servers
-	.venv-gateway/bin/python bench/load.py --users $(or $(USERS),50) --duration $(or $(DURATION),120)
+	.venv-devkit/bin/python bench/load.py --users $(or $(USERS),50) --duration $(or $(DURATION),120)
 
 test-faults: install train ## Faults over the real processes: Rasa, actions, Redis, orders DB, LINE and Slack failing, the gateway killed
-	.venv-gateway/bin/python -m pytest tests/faults -q
+	.venv-devkit/bin/python -m pytest tests/faults -q
 
 test-e2e: install train ## End-to-end conversations through the real Rasa server and action server
 	$(PYTHON) -m pytest tests/e2e -q
@@ -89,7 +89,7 @@ evaluate-handoff: install train ## Handoff decision on the labelled conversation
 
 bench: install train ## Latency: NLU parse and REST webhook; the LINE gateway against Rasa alone (1 and 20 users)
 	$(PYTHON) bench/bot_latency.py
-	.venv-gateway/bin/python bench/gateway_latency.py
+	.venv-devkit/bin/python bench/gateway_latency.py
 
 reset-demo: ## Recreate the demo orders (their times are relative to now)
 	rm -f var/orders.db var/orders.db-wal var/orders.db-shm

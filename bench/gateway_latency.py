@@ -14,7 +14,7 @@ Two gateways run side by side, one on asyncio's standard event loop and one on u
 (`--loops`), so the effect of the loop on the ack is measured in the same run.
 
 Run (gateway environment; the bot runs from .venv-bot):
-    .venv-gateway/bin/python bench/gateway_latency.py [--requests 60] [--concurrency 20]
+    .venv-devkit/bin/python bench/gateway_latency.py [--requests 60] [--concurrency 20]
 
 Every turn is a customer's first message of a claim from a fresh user (so it includes
 the custom actions), like bench/bot_latency.py. The machine is shared: compare figures
@@ -186,7 +186,7 @@ def main() -> int:
         env.pop("SENTRY_DSN", None)
         log_path = workdir / f"gateway-{loop_kind}.log"
         processes.append(subprocess.Popen(
-            [str(ROOT / ".venv-gateway/bin/python"), "-m", "gateway"],
+            [str(ROOT / ".venv-gateway" / "bin" / "python"), "-m", "gateway"],
             cwd=ROOT, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT))
         gateways[loop_kind] = f"http://127.0.0.1:{port}"
         stack.wait_http(f"{gateways[loop_kind]}/healthz", 60, processes[-1], log_path)

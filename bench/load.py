@@ -28,7 +28,7 @@ remedies applied twice (an order with two remedies in the orders database). Also
 each process used, and how busy the whole (shared) machine was.
 
 Run (gateway environment; the bot runs from .venv-bot):
-    .venv-gateway/bin/python bench/load.py [--users 50] [--duration 120] [--rasa-servers 1,2]
+    .venv-devkit/bin/python bench/load.py [--users 50] [--duration 120] [--rasa-servers 1,2]
 Diagnosis: --profile-rasa (cProfile inside the first Rasa server during the phases; slows
 it, so not for the figures); --without-speedup (Rasa as shipped, without the cached
 validator of bot/server/speedups.py, to measure it). Compare runs by `cpu_ms_per_message`:

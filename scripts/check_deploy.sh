@@ -49,4 +49,4 @@ else
 fi
 
 ./scripts/bootstrap.sh
-.venv-gateway/bin/python -m pytest tests/deploy -q "$@"
+.venv-devkit/bin/python -m pytest tests/deploy -q "$@"

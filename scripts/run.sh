@@ -142,7 +142,7 @@ if [ -z "${SLACK_BOT_TOKEN:-}" ]; then
   SLACK_SIGNING_SECRET=$(secret_file demo-slack-signing-secret)
   export SLACK_BOT_TOKEN SLACK_SIGNING_SECRET
   export SLACK_API_BASE_URL=http://127.0.0.1:$SLACK_EMULATOR_PORT/api/ SLACK_HANDOFF_CHANNEL=C0HANDOFF1
-  .venv-gateway/bin/python -m devkit.emulators.slack_api --host 127.0.0.1 --port "$SLACK_EMULATOR_PORT" \
+  .venv-devkit/bin/python -m devkit.emulators.slack_api --host 127.0.0.1 --port "$SLACK_EMULATOR_PORT" \
     --token "$SLACK_BOT_TOKEN" --channel "$SLACK_HANDOFF_CHANNEL" >>"$log/slack-emulator.log" 2>&1 &
   pids+=($!)
   echo "run: no Slack credentials: Slack API calls go to the local emulator on 127.0.0.1:$SLACK_EMULATOR_PORT" >&2
@@ -166,7 +166,7 @@ if [ $local_line = 1 ]; then
   # The web workbench (docs/workbench.md): the customer's LINE beside the agents' Slack,
   # the review queue and the case charts, all through the emulators and the real gateway.
   WORKBENCH_PORT=${WORKBENCH_PORT:-8093}
-  .venv-gateway/bin/python -m devkit.workbench --host "$BIND_HOST" --port "$WORKBENCH_PORT" \
+  .venv-devkit/bin/python -m devkit.workbench --host "$BIND_HOST" --port "$WORKBENCH_PORT" \
     --gateway "http://$gateway_local:$PORT" --line-emulator "http://127.0.0.1:$EMULATOR_PORT" \
     --slack-emulator "http://127.0.0.1:$SLACK_EMULATOR_PORT" >>"$log/workbench.log" 2>&1 &
   pids+=($!)
@@ -178,11 +178,11 @@ if [ "$mode" = chat ] && [ $local_line = 1 ]; then
   echo "     Try: 親子丼に別卵が付いていませんでした / my fries are missing. Numbers tap quick replies; /quit to stop." >&2
   slack_args=()
   [ $local_slack = 1 ] && slack_args=(--slack-emulator "http://127.0.0.1:$SLACK_EMULATOR_PORT")
-  .venv-gateway/bin/python -m devkit.emulators.terminal_chat \
+  .venv-devkit/bin/python -m devkit.emulators.terminal_chat \
     --gateway "http://$gateway_local:$PORT" --serve-emulator "$EMULATOR_PORT" --user "$DEMO_SENDER" "${slack_args[@]}"
 else
   if [ $local_line = 1 ]; then
-    .venv-gateway/bin/python -m devkit.emulators.line_api --host 127.0.0.1 --port "$EMULATOR_PORT" \
+    .venv-devkit/bin/python -m devkit.emulators.line_api --host 127.0.0.1 --port "$EMULATOR_PORT" \
       >>"$log/line-emulator.log" 2>&1 &
     pids+=($!)
     echo "run: no LINE credentials: LINE API calls go to the local emulator on 127.0.0.1:$EMULATOR_PORT" >&2

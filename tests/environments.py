@@ -1,18 +1,20 @@
 """Which test environment is running, for the folders that belong to only one.
 
-The tests run in two virtual environments: `.venv-bot` (Rasa, which pins old aiohttp and
-has no LINE SDK) and `.venv-gateway` (line-bot-sdk, slack-bolt, pytest-asyncio). Both
-collect `tests/`, so each gateway-side folder's conftest asks `in_gateway_environment()`
-and tells pytest to ignore its test files in the other environment instead of failing
-on imports. (`tests/conftest.py` makes the repository importable for all of them.)
+The tests run in two virtual environments: `.venv-bot` (Rasa 3.6 on Python 3.10, which
+pins old aiohttp) and `.venv-devkit` (the gateway's packages plus the harness: emulators,
+pytest-asyncio, hypothesis, playwright). Both collect `tests/`, so each devkit-side
+folder's conftest asks `in_devkit_environment()` and, in the other environment, skips its
+tests with a message naming the command to run them (a plain `pytest` in the wrong
+environment says so instead of quietly running half). `.venv-gateway` is the gateway's
+runtime alone: the tests start the gateway process from it, they never run in it.
 """
 from __future__ import annotations
 
 import importlib.util
 
-GATEWAY_MODULES = ("linebot", "pytest_asyncio")
+DEVKIT_MODULES = ("slack_bolt", "pytest_asyncio", "hypothesis")
 
 
-def in_gateway_environment(*extra_modules: str) -> bool:
-    """True in .venv-gateway (and when `extra_modules`, e.g. playwright, are there too)."""
-    return all(importlib.util.find_spec(m) is not None for m in (*GATEWAY_MODULES, *extra_modules))
+def in_devkit_environment(*extra_modules: str) -> bool:
+    """True in .venv-devkit (and when `extra_modules`, e.g. playwright, are there too)."""
+    return all(importlib.util.find_spec(m) is not None for m in (*DEVKIT_MODULES, *extra_modules))

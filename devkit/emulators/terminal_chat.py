@@ -1,12 +1,12 @@
 """Chat as a LINE customer in the terminal, against the local LINE API emulator + gateway.
 
     # emulator and gateway already running (e.g. the emulator on :8091, gateway on :8080):
-    .venv-gateway/bin/python -m devkit.emulators.terminal_chat \\
+    .venv-devkit/bin/python -m devkit.emulators.terminal_chat \\
         --gateway http://127.0.0.1:8080 --emulator http://127.0.0.1:8091
 
     # or let this process host the emulator too (point the gateway's LINE_API_BASE_URL and
     # LINE_DATA_API_BASE_URL at it):
-    .venv-gateway/bin/python -m devkit.emulators.terminal_chat --serve-emulator 8091
+    .venv-devkit/bin/python -m devkit.emulators.terminal_chat --serve-emulator 8091
 
 Type a message and press Enter; the bot's replies appear as they reach the emulator.
 Quick replies are numbered: type the number to tap one (sent as a postback, as LINE does).

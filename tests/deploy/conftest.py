@@ -5,7 +5,7 @@ The tools (hadolint, kubernetes-validate, check-jsonschema, BuildKit's Dockerfil
 live in their own environment, var/deploy-tools, installed from deploy/check-tools.lock by
 `scripts/check_deploy.sh --tools`; the project environments stay untouched.
 
-Run: .venv-gateway/bin/python -m pytest tests/deploy -q   (or scripts/check_deploy.sh)
+Run: .venv-devkit/bin/python -m pytest tests/deploy -q   (or scripts/check_deploy.sh)
 """
 from __future__ import annotations
 
@@ -19,15 +19,15 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Set
 import pytest
 import yaml
 
-from tests.environments import in_gateway_environment
+from tests.environments import in_devkit_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
 from scripts import stack  # noqa: E402  (stdlib only)
 
-# These tests run in .venv-gateway (they start the gateway's Settings); the bot environment
-# collects `tests/` too and lacks line-bot-sdk, so it leaves this folder alone.
-if not in_gateway_environment():
+# These tests run in .venv-devkit (they start the gateway's Settings); the bot environment
+# collects `tests/` too and lacks the devkit packages, so it leaves this folder alone.
+if not in_devkit_environment():
     collect_ignore_glob = ["test_*.py"]
 
 K8S_DIR = ROOT / "deploy" / "k8s"

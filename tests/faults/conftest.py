@@ -8,7 +8,7 @@ away under the gateway's feet:
   forgets every pending event and every open case);
 - the action server on a fixed port (stack.start_action_server), so Rasa keeps its URL.
 
-Run: .venv-gateway/bin/python -m pytest tests/faults -q -x
+Run: .venv-devkit/bin/python -m pytest tests/faults -q -x
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 from scripts import stack
-from tests.environments import in_gateway_environment
-if not in_gateway_environment():
+from tests.environments import in_devkit_environment
+if not in_devkit_environment():
     collect_ignore_glob = ["test_*.py"]  # collected from the bot environment: not ours
 else:
     # The shared stack: imported (not copied) so both suites start the same processes.

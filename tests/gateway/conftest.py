@@ -1,6 +1,6 @@
-"""Gateway tests run in .venv-gateway (line-bot-sdk, aiohttp>=3.10, redis>=5).
+"""Gateway tests run in .venv-devkit (the gateway's packages and the harness; a real redis-server).
 
-Run: .venv-gateway/bin/python -m pytest tests/gateway -q
+Run: .venv-devkit/bin/python -m pytest tests/gateway -q
 """
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Iterator
 
 import pytest
 
-from tests.environments import in_gateway_environment
+from tests.environments import in_devkit_environment
 
 from scripts import stack  # noqa: E402  (stdlib only, shared with the bot tests)
 
-# The bot environment (.venv-bot) collects `tests/` too; it has neither line-bot-sdk nor
+# The bot environment (.venv-bot) collects `tests/` too; it has neither slack-bolt nor
 # pytest-asyncio, so skip this folder there instead of failing on imports.
-if not in_gateway_environment():
+if not in_devkit_environment():
     collect_ignore_glob = ["test_*.py"]
 
 

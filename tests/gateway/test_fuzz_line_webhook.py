@@ -13,7 +13,7 @@ What must hold for every body:
 - a well-formed event in the same batch as malformed ones is still recorded and processed
   (its text reaches Rasa).
 
-Run: .venv-gateway/bin/python -m pytest tests/gateway/test_fuzz_line_webhook.py -q
+Run: .venv-devkit/bin/python -m pytest tests/gateway/test_fuzz_line_webhook.py -q
 """
 from __future__ import annotations
 

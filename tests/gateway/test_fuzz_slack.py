@@ -13,7 +13,7 @@ What must hold for every body:
 Stale and forged signatures are covered in test_slack_desk.py (button presses); here the
 same for Events API messages: refused, nothing done.
 
-Run: .venv-gateway/bin/python -m pytest tests/gateway/test_fuzz_slack.py -q
+Run: .venv-devkit/bin/python -m pytest tests/gateway/test_fuzz_slack.py -q
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """End-to-end over real processes: redis-server, the LINE API emulator (in this process, on
 its own thread and loop), the bot's action server and Rasa (from .venv-bot, via
-scripts/stack.py) and the gateway (`.venv-gateway/bin/python -m gateway`).
+scripts/stack.py) and the gateway (`.venv-gateway/bin/python -m gateway`, its runtime environment alone).
 
-Run: .venv-gateway/bin/python -m pytest tests/gateway_e2e -q
+Run: .venv-devkit/bin/python -m pytest tests/gateway_e2e -q
 (the model comes from stack.trained_model(): trained once, cached by hash in models/)
 """
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
-from tests.environments import in_gateway_environment
+from tests.environments import in_devkit_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
 from scripts import stack  # noqa: E402  (stdlib only)
 
-if not in_gateway_environment():
+if not in_devkit_environment():
     # collected from the bot environment: not ours to run there
     collect_ignore_glob = ["test_*.py"]
 

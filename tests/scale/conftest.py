@@ -9,7 +9,7 @@ The balancers are devkit/balancer.py (round robin) in their own processes.
 Redis, the LINE emulator, the orders database and the action server are the gateway
 end-to-end fixtures (tests/gateway_e2e/conftest.py), imported here.
 
-Run: .venv-gateway/bin/python -m pytest tests/scale -q
+Run: .venv-devkit/bin/python -m pytest tests/scale -q
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ import pytest
 
 from scripts import stack
 from scripts.endpoints import write_endpoints
-from tests.environments import in_gateway_environment
+from tests.environments import in_devkit_environment
 
-if not in_gateway_environment():
+if not in_devkit_environment():
     # collected from the bot environment: not ours to run there
     collect_ignore_glob = ["test_*.py"]
 else:

@@ -2,14 +2,14 @@
 .venv-bot, via scripts/stack.py), the gateway as its own process, with LINE and Slack
 emulated. The fixtures are the gateway end-to-end ones (tests/gateway_e2e/conftest.py).
 
-Run: .venv-gateway/bin/python -m pytest tests/security -q
+Run: .venv-devkit/bin/python -m pytest tests/security -q
 """
 from __future__ import annotations
 
-from tests.environments import in_gateway_environment
+from tests.environments import in_devkit_environment
 
-if not in_gateway_environment():
-    # collected from the bot environment: these tests run in .venv-gateway
+if not in_devkit_environment():
+    # collected from the bot environment: these tests run in .venv-devkit
     collect_ignore_glob = ["test_*.py"]
 else:
     from tests.gateway_e2e.conftest import (  # noqa: F401  (fixtures, shared on purpose)

@@ -3,7 +3,7 @@ Rasa (from .venv-bot, via scripts/stack.py), the gateway as its own process, LIN
 emulated. The fixtures are the gateway end-to-end ones (tests/gateway_e2e/conftest.py);
 the tasks are in tasks.yml, the player and judge in runner.py.
 
-Run: .venv-gateway/bin/python -m pytest tests/tasks -q
+Run: .venv-devkit/bin/python -m pytest tests/tasks -q
 (the figures are printed at the end and written to results/tasks/report.json)
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from tests.environments import in_gateway_environment
+from tests.environments import in_devkit_environment
 
-if not in_gateway_environment():
-    # collected from the bot environment: these tests run in .venv-gateway
+if not in_devkit_environment():
+    # collected from the bot environment: these tests run in .venv-devkit
     collect_ignore_glob = ["test_*.py"]
 else:
     import redis

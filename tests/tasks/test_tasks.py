@@ -4,7 +4,7 @@ card in Slack, or nothing applied. A task marked `known_gap` in tasks.yml is an 
 strict): it is played and counted, but does not fail CI; every other task must pass, and
 task success per language must hold the floor in baseline.json.
 
-Run: .venv-gateway/bin/python -m pytest tests/tasks -q
+Run: .venv-devkit/bin/python -m pytest tests/tasks -q
 """
 from __future__ import annotations
 

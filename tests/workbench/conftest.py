@@ -2,7 +2,7 @@
 no browser is ever downloaded) against the workbench process, which talks to the real
 gateway, Rasa, action server and redis-server of tests/gateway_e2e/conftest.py.
 
-Run: .venv-gateway/bin/python -m pytest tests/workbench -q
+Run: .venv-devkit/bin/python -m pytest tests/workbench -q
 Screenshots of each page land in results/screenshots/.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Callable, Iterator, List, Optional
 
 import pytest
 
-from tests.environments import in_gateway_environment
+from tests.environments import in_devkit_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = ROOT / "results" / "screenshots"
 
-if not in_gateway_environment("playwright"):
+if not in_devkit_environment("playwright"):
     # collected from the bot environment: not ours to run there
     collect_ignore_glob = ["test_*.py"]
 else:
@@ -44,7 +44,7 @@ class Workbench:
         self.log = log
         self._handle = open(log, "ab")
         self.process = subprocess.Popen(
-            [str(ROOT / ".venv-gateway" / "bin" / "python"), "-m", "devkit.workbench",
+            [str(ROOT / ".venv-devkit" / "bin" / "python"), "-m", "devkit.workbench",
              "--port", str(self.port), *args],
             cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdout=self._handle, stderr=subprocess.STDOUT)
