@@ -4,12 +4,15 @@ SHELL := /bin/bash
 RASA := .venv-bot/bin/rasa
 PYTHON := .venv-bot/bin/python
 
-.PHONY: help install train run shell serve test test-unit test-gateway test-gateway-e2e test-tasks test-e2e test-workbench test-faults test-security test-scale load validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
+.PHONY: help system-packages install train run shell serve test test-unit test-gateway test-gateway-e2e test-tasks test-e2e test-workbench test-faults test-security test-scale load validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-install: ## Install uv and the bot environment (from requirements/bot.lock)
+system-packages: ## The Debian packages the tests need (redis-server, PostgreSQL, Chromium, fonts, the compose client): installed if missing, or the command to run
+	@./scripts/system_packages.sh test
+
+install: ## Install uv and the three environments (bot, gateway, devkit) from their lock files
 	@./scripts/bootstrap.sh
 
 train: install ## Train the model if its inputs changed (FORCE=1 to retrain anyway)
@@ -33,7 +36,7 @@ check-policy: install ## Check policy.yml, handoff.yml and the lexicons (errors 
 check-deploy: install ## Lint and validate the Dockerfile, docker-compose.yml and deploy/k8s (no Docker engine needed; docs/deploy.md)
 	./scripts/check_deploy.sh
 
-test: install train validate check-policy check-deploy test-unit test-gateway test-e2e test-gateway-e2e test-tasks test-security test-faults test-scale test-workbench test-stories check-nlu-baseline ## Every test
+test: system-packages install train validate check-policy check-deploy test-unit test-gateway test-e2e test-gateway-e2e test-tasks test-security test-faults test-scale test-workbench test-stories check-nlu-baseline ## Every test
 
 test-unit: install ## Unit tests (policy, store, matching, NLU components, actions with real Trackers)
 	$(PYTHON) -m pytest tests/unit -q

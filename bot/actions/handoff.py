@@ -26,6 +26,9 @@ from bot.actions.decision import case_now
 from bot.formatting import yen
 from bot.policy.reading import read_remedy
 from bot.frustration import Assessment, assess
+from contracts.case_context import (
+    CaseContext, CaseItem, CustomerRef, Frustration, OfferedRemedy, OrderSummary, Turn,
+)
 
 # Reasons that have their own `utter_handoff_<reason>` response; others use the generic one.
 GENERIC_REASON = "no_remedy_available"
@@ -107,10 +110,9 @@ def hand_off(
 ) -> List[EventType]:
     """Tells the customer what happens next, records the case and pauses the conversation."""
     now = services.now()
-    context = build_case_context(tracker, reason, now)
-    services.repository().record_handoff(
-        context["case_id"], context["customer"]["customer_id"], reason, context, now
-    )
+    case = build_case_context(tracker, reason, now)
+    context = case.to_dict()
+    services.repository().record_handoff(case.case_id, case.customer.customer_id, reason, context, now)
     response = f"utter_handoff_{reason}"
     if domain is not None and response not in domain.get("responses", {}):
         response = f"utter_handoff_{GENERIC_REASON}"
@@ -119,7 +121,7 @@ def hand_off(
     dispatcher.utter_message(json_message={"handoff": context})
     return [
         SlotSet("handoff_reason", reason),
-        SlotSet("case_id", context["case_id"]),
+        SlotSet("case_id", case.case_id),
         ConversationPaused(),
     ]
 
@@ -143,7 +145,7 @@ def wait_message(now: datetime, language: str) -> Dict[str, Any]:
             "open_time": f"{hours.open:%H:%M}", "close_time": f"{hours.close:%H:%M}"}
 
 
-def build_case_context(tracker: Tracker, reason: str, now: datetime) -> Dict[str, Any]:
+def build_case_context(tracker: Tracker, reason: str, now: datetime) -> CaseContext:
     """Everything an agent needs to take over without asking the customer again."""
     repository = services.repository()
     # Only an order this conversation may see: the slot itself is not validated outside the
@@ -156,8 +158,8 @@ def build_case_context(tracker: Tracker, reason: str, now: datetime) -> Dict[str
     # What the agent reads as offered and priced is the engine's, for the case on record:
     # the `offers` slot is not trusted for amounts (anyone reaching Rasa's API can set it).
     case = case_now(tracker)
-    offered = [o.as_dict() for o in case.decision.offers] if case else []
-    needing_approval = [o.as_dict() for o in case.decision.needs_approval] if case else []
+    offered = [OfferedRemedy(**o.as_dict()) for o in case.decision.offers] if case else []
+    needing_approval = [OfferedRemedy(**o.as_dict()) for o in case.decision.needs_approval] if case else []
     refused = tracker.get_slot("refused_remedies") or []
     problem = tracker.get_slot("problem")
     case_id = tracker.get_slot("case_id") or repository.open_claim(
@@ -165,76 +167,75 @@ def build_case_context(tracker: Tracker, reason: str, now: datetime) -> Dict[str
         sorted(claimed_ids), now,
     )
     items = [
-        {"item_id": i.item_id, "name_ja": i.name_ja, "name_en": i.name_en, "unit_price": i.unit_price,
-         "quantity": i.quantity, "claimed": i.item_id in claimed_ids}
+        CaseItem(item_id=i.item_id, name_ja=i.name_ja, name_en=i.name_en, unit_price=i.unit_price,
+                 quantity=i.quantity, claimed=i.item_id in claimed_ids)
         for i in (order.items if order else ())
     ]
     metadata = tracker.get_slot("session_started_metadata") or {}
-    context = {
-        "case_id": case_id,
-        "reason": reason,
-        "created_at": now.isoformat(),
-        "customer": {
-            "line_user_id": tracker.sender_id,
-            "customer_id": customer.id if customer else None,
-            "display_name": tracker.get_slot("customer_name")
+    context = CaseContext(
+        case_id=str(case_id),
+        reason=reason,
+        created_at=now.isoformat(),
+        customer=CustomerRef(
+            line_user_id=tracker.sender_id,
+            customer_id=customer.id if customer else None,
+            display_name=tracker.get_slot("customer_name")
             or metadata.get("display_name")
             or (customer.display_name if customer else None),
-            "language": services.language(tracker),
-        },
-        "problem": problem,
-        "order": _order_summary(order),
-        "items": items,
-        "remedies_offered": offered,
-        "remedies_refused": refused,
-        "remedies_needing_approval": needing_approval,
-        "safety_signals": tracker.latest_message.get("safety_signals", []),
-        "frustration": frustration_of(tracker).as_dict(),
-        "transcript": transcript(tracker),
-    }
-    context["summary"] = summary_line(context)
+            language=services.language(tracker),
+        ),
+        problem=problem,
+        order=_order_summary(order),
+        items=items,
+        remedies_offered=offered,
+        remedies_refused=list(refused),
+        remedies_needing_approval=needing_approval,
+        safety_signals=list(tracker.latest_message.get("safety_signals", [])),
+        frustration=Frustration(**frustration_of(tracker).as_dict()),
+        transcript=transcript(tracker),
+    )
+    context.summary = summary_line(context)
     return context
 
 
-def _order_summary(order) -> Optional[Dict[str, Any]]:
+def _order_summary(order) -> Optional[OrderSummary]:
     if order is None:
         return None
-    return {
-        "number": order.number,
-        "shop": order.shop_name,
-        "kind": order.kind,
-        "status": order.status,
-        "placed_at": order.placed_at.isoformat(),
-        "promised_at": order.promised_at.isoformat() if order.promised_at else None,
-        "delivered_at": order.delivered_at.isoformat() if order.delivered_at else None,
-        "delivery_fee": order.delivery_fee,
-        "total": order.total,
-    }
+    return OrderSummary(
+        number=order.number,
+        shop=order.shop_name,
+        kind=order.kind,
+        status=order.status,
+        placed_at=order.placed_at.isoformat(),
+        promised_at=order.promised_at.isoformat() if order.promised_at else None,
+        delivered_at=order.delivered_at.isoformat() if order.delivered_at else None,
+        delivery_fee=order.delivery_fee,
+        total=order.total,
+    )
 
 
-def summary_line(context: Dict[str, Any]) -> str:
+def summary_line(context: CaseContext) -> str:
     """One line for the top of the agent's card, e.g.
     "safety | missing_item #1001: 別卵 ¥80 | offered send_item, refund_item | refused all"."""
-    parts = [context["reason"]]
-    order = context["order"]
-    what = context["problem"] or "no claim"
-    if order:
-        claimed = [i for i in context["items"] if i["claimed"]] or context["items"]
-        names = "、".join(f"{i['name_ja']} {yen(i['unit_price'] * i['quantity'])}" for i in claimed)
-        what += f" #{order['number']}: {names}"
+    parts = [context.reason]
+    what = context.problem or "no claim"
+    if context.order:
+        claimed = context.claimed_items or context.items
+        names = "、".join(f"{i.name_ja} {yen(i.total)}" for i in claimed)
+        what += f" #{context.order.number}: {names}"
     parts.append(what)
-    if context["remedies_offered"]:
-        parts.append("offered " + ", ".join(o["kind"] for o in context["remedies_offered"]))
-    if context["remedies_refused"]:
-        parts.append("refused " + ", ".join(context["remedies_refused"]))
-    frustration = context.get("frustration") or {}
-    if frustration.get("reasons"):
-        signals = ", ".join(dict.fromkeys(r["signal"] for r in frustration["reasons"]))
-        parts.append(f"frustration {frustration['score']:.2f}/{frustration['threshold']:.2f}: {signals}")
+    if context.remedies_offered:
+        parts.append("offered " + ", ".join(o.kind for o in context.remedies_offered))
+    if context.remedies_refused:
+        parts.append("refused " + ", ".join(context.remedies_refused))
+    frustration = context.frustration
+    if frustration.reasons:
+        signals = ", ".join(dict.fromkeys(r["signal"] for r in frustration.reasons))
+        parts.append(f"frustration {frustration.score:.2f}/{frustration.threshold:.2f}: {signals}")
     return " | ".join(parts)
 
 
-def transcript(tracker: Tracker) -> List[Dict[str, Any]]:
+def transcript(tracker: Tracker) -> List[Turn]:
     """Customer and bot turns of this conversation, oldest first."""
     turns = []
     for event in tracker.events:
@@ -243,11 +244,11 @@ def transcript(tracker: Tracker) -> List[Dict[str, Any]]:
             continue
         stamp = event.get("timestamp")
         turns.append(
-            {
-                "role": "customer" if kind == "user" else "bot",
-                "text": event["text"],
-                "time": datetime.fromtimestamp(stamp, timezone.utc).isoformat() if stamp else None,
-                **({"intent": (event.get("parse_data") or {}).get("intent", {}).get("name")} if kind == "user" else {}),
-            }
+            Turn(
+                role="customer" if kind == "user" else "bot",
+                text=event["text"],
+                time=datetime.fromtimestamp(stamp, timezone.utc).isoformat() if stamp else None,
+                intent=(event.get("parse_data") or {}).get("intent", {}).get("name") if kind == "user" else None,
+            )
         )
     return turns

@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional, Tuple
 
-# Problems the bot can fix. The names match the NLU intents without the `report_` prefix.
-PROBLEMS = ("missing_item", "wrong_item", "damaged_item", "late_delivery", "cancel_order")
+from contracts.vocabulary import CLAIM_PROBLEMS
+
+# Problems the bot can fix (named once, in the contract). The names match the NLU intents
+# without the `report_` prefix.
+PROBLEMS = CLAIM_PROBLEMS
 
 # Order kinds and statuses as stored in the orders database.
 ORDER_KINDS = ("food_delivery", "shipping")

@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import web
 
 from devkit.emulators.slack_api import DEFAULT_BOT_USER_ID, DEFAULT_USERS
-from gateway.slack.cards import PROBLEMS, REASONS
+from contracts.vocabulary import Label, problem_label, reason_label, remedy_label
 from devkit.workbench import charts
 from devkit.workbench.cases import (COUPON_KINDS, TOKYO, histogram, load_cases, median,
                                         period, summarize)
@@ -47,13 +47,6 @@ LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
 PEOPLE = (DEFAULT_BOT_USER_ID, *DEFAULT_USERS)  # who a Slack <@mention> can name
 MAX_TEXT = 5000  # what LINE takes in one text message; Slack takes more, but be plain
 
-REMEDY_NAMES = {
-    "send_item": ("商品を届ける", "Send the item"), "remake_dish": ("作り直し", "Re-make the dish"),
-    "replace_item": ("交換", "Replace"), "refund_item": ("商品代を返金", "Refund the item"),
-    "refund_delivery_fee": ("配送料を返金", "Refund the delivery fee"),
-    "cancel_order": ("キャンセル・返金", "Cancel and refund"),
-    "store_credit": ("残高（クレジット）", "Store credit"), "coupon": ("クーポン", "Coupon"),
-}
 
 
 @dataclass
@@ -131,13 +124,11 @@ def html_response(request: web.Request, text: str) -> web.Response:
     return resp
 
 
-def _label(table: Dict[str, str], key: str, lang: str) -> str:
-    """gateway.slack.cards labels are "English / 日本語": pick the page's side."""
-    text = table.get(key)
-    if not text:
-        return key
-    en, _, ja = text.partition(" / ")
-    return (ja or en) if lang == "ja" else en
+def _in(label: Label, lang: str) -> str:
+    """A contract label on the page's side; English starts with a capital on its own."""
+    if lang == "ja":
+        return label.ja
+    return label.en[:1].upper() + label.en[1:]
 
 
 def _paren(text: str, note: str, lang: str) -> str:
@@ -145,12 +136,15 @@ def _paren(text: str, note: str, lang: str) -> str:
 
 
 def problem_name(problem: str, lang: str) -> str:
-    return t(lang, "problem_none") if problem == "none" else _label(PROBLEMS, problem, lang)
+    return t(lang, "problem_none") if problem == "none" else _in(problem_label(problem), lang)
+
+
+def reason_name(reason: str, lang: str) -> str:
+    return _in(reason_label(reason), lang)
 
 
 def remedy_name(kind: str, lang: str) -> str:
-    pair = REMEDY_NAMES.get(kind)
-    return (pair[0] if lang == "ja" else pair[1]) if pair else kind
+    return _in(remedy_label(kind), lang)
 
 
 # --- the live page ----------------------------------------------------------------------------
@@ -522,7 +516,7 @@ async def cases_page(request: web.Request) -> web.Response:
         charts.share_bar(t(lang, "handoff_rate"), [(t(lang, "handed_off"), s.handed_off),
                                                    (t(lang, "bot_only"), total - s.handed_off)]),
         charts.bar_chart(t(lang, "handoff_reasons"),
-                         [(_label(REASONS, k, lang), v) for k, v in s.handoff_reasons.most_common()], empty=empty),
+                         [(reason_name(k, lang), v) for k, v in s.handoff_reasons.most_common()], empty=empty),
         _resolution_charts(lang, s.bot_minutes, s.agent_minutes),
         charts.bar_chart(t(lang, "satisfaction"),
                          [(t(lang, k), s.satisfaction.get(k, 0)) for k in ("satisfied", "not_satisfied", "no_answer")],
@@ -575,7 +569,7 @@ def _cases_table(lang: str, rows: List[Any]) -> str:
             f'<td class="time">{esc(r.opened_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M"))}</td>'
             f'<td>{esc(problem_name(r.problem, lang))}</td>'
             f'<td><span class="status status-{esc(r.status)}">{esc(t(lang, status_key))}</span></td>'
-            f'<td>{esc(remedy)}</td><td>{esc(_label(REASONS, r.handoff_reason, lang) if r.handoff_reason else "")}</td>'
+            f'<td>{esc(remedy)}</td><td>{esc(reason_name(r.handoff_reason, lang) if r.handoff_reason else "")}</td>'
             f'<td>{esc(r.resolved_by or "")}</td>'
             f'<td class="num">{esc(f"{minutes:.1f} " + t(lang, "minutes") if minutes is not None else "")}</td>'
             f'<td>{esc(t(lang, r.satisfaction) if r.satisfaction else "")}</td></tr>')

@@ -17,12 +17,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
+from contracts.vocabulary import not_fixes
 from bot.store.models import CaseOutcome, Claim, Handoff, Remedy
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # A coupon or store credit is not a fix for the order (DESIGN: "a fixed discount is not a
 # remedy"); everything else sends, re-makes, replaces, refunds or cancels.
-COUPON_KINDS = ("coupon", "store_credit")
+# Remedies that do not fix the problem (a coupon for later), as the contract names them:
+# store credit is paid now and counts as a fix, like in the policy.
+COUPON_KINDS = tuple(sorted(not_fixes()))
 # Buckets for the time-to-resolution histogram: (upper bound in minutes, label).
 TIME_BUCKETS: Tuple[Tuple[float, str], ...] = (
     (1, "<1 min"), (5, "1–5 min"), (15, "5–15 min"), (60, "15–60 min"),

@@ -85,7 +85,7 @@ TEXTS: Dict[str, tuple] = {
     "by_problem": ("問題の種類別", "Cases by problem type"),
     "by_remedy": ("適用した対応（実際の対応とクーポン）", "Remedies applied (a real fix vs a coupon)"),
     "real_remedy": ("実際の対応", "Real remedy"),
-    "coupon": ("クーポン・残高", "Coupon or credit"),
+    "coupon": ("次回用クーポン", "Coupon for later"),
     "handoff_rate": ("担当者への引き継ぎ率", "Handoff rate"),
     "handed_off": ("引き継ぎ", "Handed off"),
     "bot_only": ("ボットのみ", "Bot only"),

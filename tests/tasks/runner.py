@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
 
-from gateway.slack.cards import REASONS
+from contracts.vocabulary import REASONS
 from tests.gateway_e2e.conftest import texts_of, wait_for
 from tests.gateway_e2e.test_slack_handoff import answer, case_cards
 
@@ -193,7 +193,7 @@ def open_case_id(redis_client: Any, user: str) -> Optional[str]:
 def reason_of_card(card: Dict[str, Any]) -> str:
     header = next((b["text"]["text"] for b in card.get("blocks") or [] if b.get("type") == "header"), "")
     for reason, label in REASONS.items():
-        if label in header:
+        if label.bilingual() in header:
             return reason
     return header
 

@@ -31,6 +31,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.handoff import ActionHandoff, summary_line
+from contracts.case_context import CaseContext
 from bot.components.frustration_policy import FrustrationPolicy
 from bot.components.frustration_signals import (
     FrustrationSignals,
@@ -575,4 +576,4 @@ def test_the_summary_line_names_the_frustration_signals():
             {"signal": "repeated_message", "weight": 1.0, "detail": ""},
             {"signal": "angry_word", "weight": 0.35, "detail": ""}]},
     }
-    assert summary_line(context) == "frustration | late_delivery | frustration 1.35/1.00: repeated_message, angry_word"
+    assert summary_line(CaseContext.from_dict(context)) == "frustration | late_delivery | frustration 1.35/1.00: repeated_message, angry_word"

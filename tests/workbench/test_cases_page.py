@@ -69,7 +69,7 @@ def test_the_cases_page_plots_how_cases_went_over_the_chosen_period(start_workbe
     remedies = chart("適用した対応")
     expect(remedies.locator("tr").filter(has_text="商品を届ける（実際の対応）")).to_contain_text("1")
     expect(remedies.locator("tr").filter(has_text="商品代を返金（実際の対応）")).to_contain_text("1")
-    expect(remedies.locator("tr").filter(has_text="クーポン（クーポン・残高）")).to_contain_text("1")
+    expect(remedies.locator("tr").filter(has_text="クーポン（次回用クーポン）")).to_contain_text("1")
     expect(chart("担当者への引き継ぎ率").locator("tr").filter(has_text="引き継ぎ")).to_contain_text("2 (40%)")
     reasons = chart("引き継ぎの理由")
     expect(reasons).to_contain_text("不満が強い")
