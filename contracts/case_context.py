@@ -16,7 +16,8 @@ T = TypeVar("T")
 
 
 def _build(cls: Type[T], data: Optional[Mapping[str, Any]]) -> T:
-    """`cls` from a dict, ignoring keys it does not have (the JSON may be newer or older)."""
+    """`cls` from a dict, ignoring keys it does not have (the JSON may be newer or older;
+    every field has a default, so an older or partial context still renders)."""
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: v for k, v in (data or {}).items() if k in names})
 
@@ -31,7 +32,7 @@ class CustomerRef:
 
 @dataclass
 class OrderSummary:
-    number: str
+    number: str = ""
     shop: Optional[str] = None
     kind: Optional[str] = None  # food_delivery | shipping
     status: Optional[str] = None
@@ -44,10 +45,10 @@ class OrderSummary:
 
 @dataclass
 class CaseItem:
-    item_id: int
-    name_ja: str
-    name_en: str
-    unit_price: int
+    item_id: Optional[int] = None
+    name_ja: str = ""
+    name_en: str = ""
+    unit_price: int = 0
     quantity: int = 1
     claimed: bool = False  # the item the customer's claim is about
 
@@ -75,8 +76,8 @@ class Frustration:
 
 @dataclass
 class Turn:
-    role: str  # customer | bot
-    text: str
+    role: str = "bot"  # customer | bot
+    text: str = ""
     time: Optional[str] = None
     intent: Optional[str] = None  # customer turns only
 

@@ -40,7 +40,8 @@ from gateway.config import Settings
 from gateway.customer import LineCustomerChannel
 from gateway.customer_input import PostbackSigner
 from gateway.health import HealthChecker
-from gateway.processor import LineEventProcessor, ProfileCache
+from gateway.line.profiles import ProfileCache
+from gateway.processor import LineEventProcessor
 from gateway.line.api import LineApi
 from gateway.line.signature import HEADER, verify
 from gateway.slack import app as slack_app
@@ -125,10 +126,10 @@ class Gateway:
             service=self.handoff, first_time=self.cases.first_time)
             if self.slack_desk is not None else None)
         self.processor = LineEventProcessor(
-            self.store, self.line, self.rasa, self.health, self.attachments,
+            self.store, self.line, self.rasa, self.health, self.attachments, self.handoff,
             profiles=ProfileCache(self.line, ttl_s=s.profile_cache_ttl_s),
             loading_seconds=s.loading_seconds, reply_token_max_age_s=s.reply_token_max_age_s,
-            retry_min_s=s.retry_min_s, retry_max_s=s.retry_max_s, handoff=self.handoff,
+            retry_min_s=s.retry_min_s, retry_max_s=s.retry_max_s,
             postbacks=self.postbacks)
         self.serializer = UserSerializer(self.processor.handle, lease=self.lease,
                                          max_concurrency=s.max_concurrency)

@@ -52,8 +52,6 @@ import asyncio
 import enum
 import logging
 import time
-import uuid
-from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from gateway.core.cases import BOT, Case
@@ -64,8 +62,11 @@ from gateway import observability, texts
 from gateway.customer_input import PostbackSigner, typed_text
 from gateway.attachments import AttachmentStore
 from gateway.health import HealthChecker
+from gateway.delivery import STEP_RASA, Journal, LineDelivery, in_standby
 from gateway.line import messages as line_messages
-from gateway.line.api import InvalidReplyToken, LineApi, LineApiError
+from gateway.line.api import LineApi, LineApiError
+from gateway.line.profiles import ProfileCache, language_of
+from gateway.retries import RetrySchedule
 
 log = logging.getLogger(__name__)
 # Reports go to Sentry explicitly (scrubbed); this logger is kept out of Sentry's logging
@@ -73,11 +74,6 @@ log = logging.getLogger(__name__)
 report_log = logging.getLogger("gateway.report")
 
 
-# Steps noted in the journal (see the module docstring).
-STEP_RASA, STEP_REPLY_TOKEN, STEP_ANSWERED = "rasa", "reply_token", "answered"
-STEP_APOLOGY = "apology"
-# Namespace of the push retry keys derived from LINE event ids (any fixed UUID works).
-_RETRY_KEY_NS = uuid.UUID("6f1c2a8e-5b0d-4d7e-9a43-2c8f0e6b7d15")
 METADATA_EVENT_ID = "line_event_id"
 
 
@@ -86,66 +82,15 @@ class Outcome(enum.Enum):
     RETRY = "retry"
 
 
-class _BoundedSet:
-    def __init__(self, size: int = 10000) -> None:
-        self._d: "OrderedDict[str, None]" = OrderedDict()
-        self._size = size
-
-    def add(self, key: str) -> None:
-        self._d[key] = None
-        self._d.move_to_end(key)
-        while len(self._d) > self._size:
-            self._d.popitem(last=False)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._d
-
-
-def language_of(profile: Optional[Dict[str, Any]]) -> str:
-    lang = str((profile or {}).get("language") or "")
-    return "en" if lang.lower().startswith("en") else "ja"
-
-
-class ProfileCache:
-    """A LINE user's profile, cached (profiles change rarely; the API is rate-limited): a
-    group or room member's from that chat's member endpoint, a friend's from
-    /v2/bot/profile (which serves friends only); see LineApi.profile."""
-
-    def __init__(self, line: LineApi, ttl_s: float = 3600.0, negative_ttl_s: float = 60.0,
-                 max_size: int = 50000, clock: Callable[[], float] = time.monotonic) -> None:
-        self._line = line
-        self._ttl = ttl_s
-        self._neg_ttl = negative_ttl_s
-        self._max = max_size
-        self._clock = clock
-        self._cache: "OrderedDict[Tuple[str, str, str], Tuple[float, Optional[Dict[str, Any]]]]" = OrderedDict()
-
-    async def get(self, user_id: str, *, group_id: Optional[str] = None,
-                  room_id: Optional[str] = None) -> Optional[Dict[str, Any]]:
-        key = (user_id, group_id or "", room_id or "")  # one profile per endpoint
-        hit = self._cache.get(key)
-        now = self._clock()
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        try:
-            profile = await self._line.profile(user_id, group_id=group_id, room_id=room_id)
-        except LineApiError as exc:
-            log.warning("profile unavailable (HTTP %s); using defaults", exc.status)
-            return hit[1] if hit is not None else None  # stale beats nothing
-        self._cache[key] = (now + (self._ttl if profile else self._neg_ttl), profile)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._max:
-            self._cache.popitem(last=False)
-        return profile
-
-
 class LineEventProcessor:
+    """Dispatches each event by type; the Rasa turn, the relay to a case and photos are
+    here, sending is `LineDelivery`'s, when to retry is `RetrySchedule`'s."""
+
     def __init__(self, store: EventStore, line: LineApi, rasa: RasaClient,
-                 health: HealthChecker, attachments: AttachmentStore, *,
+                 health: HealthChecker, attachments: AttachmentStore, handoff: HandoffService, *,
                  profiles: Optional[ProfileCache] = None, loading_seconds: int = 20,
                  reply_token_max_age_s: float = 50.0, retry_min_s: float = 1.0,
                  retry_max_s: float = 30.0, clock: Callable[[], float] = time.time,
-                 handoff: Optional[HandoffService] = None,
                  postbacks: Optional[PostbackSigner] = None) -> None:
         self.store = store
         # signs the buttons sent, checks the taps that come back (customer_input.py)
@@ -157,25 +102,19 @@ class LineEventProcessor:
         self.attachments = attachments
         self.profiles = profiles or ProfileCache(line)
         self.loading_seconds = loading_seconds
-        self.reply_token_max_age_s = reply_token_max_age_s
-        self.retry_min_s = retry_min_s
-        self.retry_max_s = retry_max_s
         self._clock = clock
-        self._token_spent = _BoundedSet()
-        self._apologised = _BoundedSet()
-        self._failures: Dict[str, Tuple[int, float]] = {}  # event id -> (attempts, next try)
-        self._steps: Dict[str, set] = {}  # event id -> steps noted (while it is handled)
         self.stats = {"processed": 0, "retry": 0, "replies": 0, "pushes": 0, "errors": 0}
+        self.delivery = LineDelivery(line, reply_token_max_age_s=reply_token_max_age_s, clock=clock,
+                                     stats=self.stats)
+        self.retries = RetrySchedule(retry_min_s, retry_max_s, clock)
+        self._journals: Dict[str, Journal] = {}  # event id -> its journal (while it is handled)
 
     # --- retry bookkeeping (read by the retry loop) --------------------------------------
     def due(self, event_id: str) -> bool:
-        failure = self._failures.get(event_id)
-        return failure is None or failure[1] <= self._clock()
+        return self.retries.due(event_id)
 
     def _failed(self, event_id: str) -> None:
-        attempts = self._failures.get(event_id, (0, 0.0))[0] + 1
-        delay = min(self.retry_max_s, self.retry_min_s * (2 ** (attempts - 1)))
-        self._failures[event_id] = (attempts, self._clock() + delay)
+        self.retries.failed(event_id)
 
     # --- serializer handler --------------------------------------------------------------
     async def handle(self, event: StoredEvent) -> None:
@@ -198,36 +137,40 @@ class LineEventProcessor:
         """An earlier message of this user waits for a retry: this one waits behind it."""
         with observability.customer_data(*_sensitive(event.payload)):
             try:
-                self._steps[event.event_id] = await self.store.steps(event.event_id)
+                self._journals[event.event_id] = await Journal.of(self.store, event)
                 await self._apologise(event)
             except Exception as exc:  # pragma: no cover - apology is best effort
                 report_log.warning("apology failed (%s)", type(exc).__name__)
             finally:
-                self._steps.pop(event.event_id, None)
+                self._journals.pop(event.event_id, None)
         self._failed(event.event_id)
         self.stats["retry"] += 1
 
     async def _process_guarded(self, event: StoredEvent) -> Outcome:
         if await self.store.status(event.event_id) != PENDING:
             return Outcome.DONE
-        self._steps[event.event_id] = await self.store.steps(event.event_id)
+        self._journals[event.event_id] = await Journal.of(self.store, event)
         try:
             return await self._process_noted(event)
         finally:
-            self._steps.pop(event.event_id, None)
+            self._journals.pop(event.event_id, None)
+
+    def _journal(self, event: StoredEvent) -> Journal:
+        journal = self._journals.get(event.event_id)
+        if journal is None:  # not read yet (should not happen): nothing noted is assumed
+            journal = self._journals[event.event_id] = Journal(self.store, event.event_id, set())
+        return journal
 
     async def _step(self, event: StoredEvent, step: str) -> None:
-        """Notes a step durably before (or right after) its outside effect."""
-        self._steps.setdefault(event.event_id, set()).add(step)
-        await self.store.mark_step(event.event_id, step)
+        await self._journal(event).note(step)
 
     def _done_step(self, event: StoredEvent, step: str) -> bool:
-        return step in self._steps.get(event.event_id, ())
+        return self._journal(event).done(step)
 
     async def _process_noted(self, event: StoredEvent) -> Outcome:
         with observability.customer_data(*_sensitive(event.payload)):
             try:
-                outcome = await (self._standby(event) if _in_standby(event.payload)
+                outcome = await (self._standby(event) if in_standby(event.payload)
                                  else self._process(event))
             except asyncio.CancelledError:
                 raise
@@ -251,7 +194,7 @@ class LineEventProcessor:
                 outcome = Outcome.DONE  # reported; retrying a bug would loop forever
         if outcome is Outcome.DONE:
             await self.store.mark_done(event.event_id)
-            self._failures.pop(event.event_id, None)
+            self.retries.forget(event.event_id)
             self.stats["processed"] += 1
         else:
             self._failed(event.event_id)
@@ -262,7 +205,7 @@ class LineEventProcessor:
     async def _process(self, event: StoredEvent) -> Outcome:
         payload = event.payload
         etype = payload.get("type")
-        if etype in ("message", "postback") and self.handoff is not None:
+        if etype in ("message", "postback"):
             user = _user_id(payload)
             case = await self.handoff.cases.open_case_for(user) if user else None
             if case is not None:
@@ -302,10 +245,9 @@ class LineEventProcessor:
         log.info("LINE %s event in standby mode: recorded, nothing sent to LINE", etype)
         if etype not in ("message", "postback") or not user:
             return Outcome.DONE
-        if self.handoff is not None:
-            case = await self.handoff.cases.open_case_for(user)
-            if case is not None:
-                return await self._relay(event, case)
+        case = await self.handoff.cases.open_case_for(user)
+        if case is not None:
+            return await self._relay(event, case)
         message = payload.get("message") or {}
         if etype == "postback":
             text = "[button]"  # its data is the bot's, not the customer's words
@@ -400,12 +342,12 @@ class LineEventProcessor:
             if loading is not None:
                 await loading
         case: Optional[Case] = None
-        contexts = handoff_payloads(responses) if self.handoff is not None else []
+        contexts = handoff_payloads(responses)
         if contexts:
             # ownership moves to the agents before the customer reads "a person will take over"
             photos = await self._recent_photos(user)
             case = await self.handoff.open_from_bot(user, contexts[-1], photos)
-        elif self.handoff is not None and await self.handoff.cases.owner(user) != BOT:
+        elif await self.handoff.cases.owner(user) != BOT:
             log.info("bot answer not sent: a person owns this conversation now")
             return Outcome.DONE
         if not await self._deliver(event, self.postbacks.sign_batches(
@@ -425,7 +367,6 @@ class LineEventProcessor:
     async def _relay(self, event: StoredEvent, case: Case) -> Outcome:
         """A person owns the conversation: the customer's message goes to the case thread
         (and Rasa's tracker), not to the bot."""
-        assert self.handoff is not None
         payload = event.payload
         message = payload.get("message") or {}
         if payload.get("type") == "postback":
@@ -483,83 +424,18 @@ class LineEventProcessor:
             texts.text(key, language_of(profile)))]])
         return Outcome.DONE
 
-    # --- sending -------------------------------------------------------------------------
-    def _reply_token(self, event: StoredEvent) -> Optional[str]:
-        token = event.payload.get("replyToken")
-        if (not token or event.event_id in self._token_spent
-                or self._done_step(event, STEP_APOLOGY)):
-            return None
-        age = self._clock() - event.timestamp / 1000.0
-        if age > self.reply_token_max_age_s:
-            return None
-        return str(token)
-
+    # --- sending (gateway/delivery.py) ---------------------------------------------------
     async def _apologise(self, event: StoredEvent,
                          profile: Optional[Dict[str, Any]] = None) -> None:
-        """An honest apology, by reply only (free) and once per event: a later retry that
-        succeeds pushes the real answer."""
-        if (event.event_id in self._apologised or self._reply_token(event) is None
-                or _in_standby(event.payload)):
+        journal = self._journal(event)
+        if not self.delivery.would_apologise(event, journal):
             return
-        self._apologised.add(event.event_id)
         if profile is None:
             profile = await self._profile(event)
-        await self._deliver(event, [[line_messages.text_message(
-            texts.text("apology", language_of(profile)))]], push_fallback=False)
+        await self.delivery.apologise(event, journal, language_of(profile))
 
-    async def _deliver(self, event: StoredEvent, batches: List[List[Dict[str, Any]]],
-                       push_fallback: bool = True) -> bool:
-        """First batch by reply when the token is usable, else push; later batches push.
-        False when LINE stayed unavailable (429/5xx/network after the client's retries):
-        the caller keeps the event pending and the answer is delivered on a later retry."""
-        batches = [b for b in batches if b]
-        if not batches or _in_standby(event.payload):
-            return True  # standby: another channel answers this chat, never the bot
-        to = _push_target(event.payload)
-        first = batches[0]
-        # an attempt before a crash already replied the first batch
-        sent = push_fallback and self._done_step(event, STEP_ANSWERED)
-        token = None if sent else self._reply_token(event)
-        if token:
-            # tried for the answer before a crash? then LINE may have taken that reply
-            tried_before = push_fallback and self._done_step(event, STEP_REPLY_TOKEN)
-            self._token_spent.add(event.event_id)
-            await self._step(event, STEP_REPLY_TOKEN if push_fallback else STEP_APOLOGY)
-            try:
-                await self.line.reply(token, first)
-                self.stats["replies"] += 1
-                sent = True
-                if push_fallback:  # the answer itself, not an apology
-                    await self._step(event, STEP_ANSWERED)
-            except InvalidReplyToken:
-                if tried_before:
-                    # the token is young, so it was spent by that earlier reply: delivered
-                    log.info("answer already replied before a restart; not pushed again")
-                    sent = True
-                else:
-                    log.info("reply token spent or expired; pushing instead")
-            except LineApiError as exc:
-                report_log.error("LINE reply failed after retries (HTTP %s)", exc.status)
-                observability.capture_message(f"LINE reply failed: HTTP {exc.status}")
-        if not push_fallback:
-            return True
-        for index, batch in enumerate(batches):
-            if index == 0 and sent:
-                continue
-            if not to:
-                log.warning("no push target for an event; message not sent")
-                return True
-            # derived from the event: the same push after a crash is accepted once by LINE
-            key = uuid.uuid5(_RETRY_KEY_NS, f"{event.event_id}:{index}")
-            try:
-                await self.line.push(to, batch, retry_key=str(key))
-                self.stats["pushes"] += 1
-            except LineApiError as exc:
-                report_log.error("LINE push failed after retries (HTTP %s)", exc.status)
-                observability.capture_message(f"LINE push failed: HTTP {exc.status}")
-                if _transient(exc):
-                    return False  # later batches wait too: the customer reads them in order
-        return True
+    async def _deliver(self, event: StoredEvent, batches: List[List[Dict[str, Any]]]) -> bool:
+        return await self.delivery.deliver(event, self._journal(event), batches)
 
 
 def _infrastructure_down(exc: BaseException) -> bool:
@@ -573,23 +449,8 @@ def _infrastructure_down(exc: BaseException) -> bool:
                             asyncio.TimeoutError))
 
 
-def _transient(exc: LineApiError) -> bool:
-    """LINE down or rate limiting (worth a later retry), not a refusal of the message."""
-    return exc.status is None or exc.status == 429 or exc.status >= 500
-
-
-def _in_standby(payload: Dict[str, Any]) -> bool:
-    """LINE's `mode` "standby": another channel has the chat (module channels)."""
-    return payload.get("mode") == "standby"
-
-
 def _user_id(payload: Dict[str, Any]) -> Optional[str]:
     return (payload.get("source") or {}).get("userId")
-
-
-def _push_target(payload: Dict[str, Any]) -> Optional[str]:
-    source = payload.get("source") or {}
-    return source.get("groupId") or source.get("roomId") or source.get("userId")
 
 
 def _sensitive(payload: Dict[str, Any]) -> Tuple[str, ...]:
@@ -601,4 +462,4 @@ def _sensitive(payload: Dict[str, Any]) -> Tuple[str, ...]:
     return tuple(str(v) for v in values if v)
 
 
-__all__ = ["LineEventProcessor", "Outcome", "ProfileCache", "language_of"]
+__all__ = ["LineEventProcessor", "Outcome"]

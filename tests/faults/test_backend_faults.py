@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from devkit.emulators.line_client import new_user_id
-from gateway.processor import _RETRY_KEY_NS
+from gateway.delivery import _RETRY_KEY_NS
 from gateway.line.api import RETRY_KEY_HEADER
 from tests.faults.conftest import pending_ids, seen_by, user_turns
 from tests.gateway_e2e.conftest import reply_for, wait_for
