@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from bot.policy.types import FrustrationSettings
+from bot.escalation import UNCLEAR_INTENTS
 
 # Events after which the conversation starts afresh.
 BOUNDARY_EVENTS = ("session_started", "restart", "resume")
-UNCLEAR_INTENTS = ("nlu_fallback", "out_of_scope")
 # The bot's answers that say it did not understand the message before them.
 NOT_UNDERSTOOD_RESPONSES = (
     "utter_clarify", "utter_out_of_scope", "utter_order_not_understood",

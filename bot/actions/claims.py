@@ -17,6 +17,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot import escalation
 from bot.actions import identify, services
 from bot.actions.problems import INTENT_OF, other_problem
 from bot.formatting import (
@@ -39,16 +40,7 @@ PROBLEM_BY_INTENT = {
     "cancel_order": "cancel_order",
     "check_order_status": "check_order_status",
 }
-# Intents that mean "a person, now", whatever question the form was asking.
-HANDOFF_BY_INTENT = {
-    "request_human": "request_human",
-    "express_frustration": "frustration",
-    "report_safety_issue": "safety",
-    "ask_payment_or_account": "payment_or_account",
-}
 REFUSAL_INTENT = "deny"
-# Misunderstood answers to the same question before a person takes over.
-MAX_FAILED_ATTEMPTS = 2
 # Orders offered as buttons when asking "which order?".
 MAX_ORDER_CHOICES = 4
 # Which order statuses come first in the choice, per problem.
@@ -624,7 +616,7 @@ _FOUND_IT = re.compile(r"(見つか|見つけ|みつか|みつけ|ありまし�
 
 def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:
     """A request for a person (or frustration, safety, payment) answers any question."""
-    reason = HANDOFF_BY_INTENT.get(services.latest_intent(tracker) or "")
+    reason = escalation.for_intent(services.latest_intent(tracker))
     if reason == "frustration" and _FOUND_IT.search(normalize(str(tracker.latest_message.get("text") or "")).lower()):
         return None  # "oh wait, never mind, found them": relief, not anger (the retraction is read next)
     if reason == "request_human":
@@ -644,7 +636,7 @@ def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:
 def _failed(tracker: Tracker, slot: str, reason: str) -> Dict[Text, Any]:
     """Ask again once; the second miss in a row goes to a person (others stop at two)."""
     attempts = int(tracker.get_slot("failed_attempts") or 0) + 1
-    if attempts >= MAX_FAILED_ATTEMPTS:
+    if escalation.after_misunderstood_answer(attempts, reason):
         return {slot: None, "failed_attempts": attempts, "handoff_reason": reason}
     return {slot: None, "failed_attempts": attempts}
 
@@ -698,6 +690,6 @@ def _decision_slots(tracker: Tracker, order: OrderView, items: Sequence) -> Dict
         "notice": decision.notice,
     }
     slots: Dict[Text, Any] = {"case_id": case_id, "offers": offers}
-    if decision.escalate_reason:
-        slots["handoff_reason"] = decision.escalate_reason
+    if escalation.for_decision(decision):
+        slots["handoff_reason"] = escalation.for_decision(decision)
     return slots

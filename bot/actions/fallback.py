@@ -31,13 +31,12 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot import escalation
+from bot.escalation import UNCLEAR_INTENTS
 from bot.actions import services
 from bot.actions.handoff import hand_off
 from bot.policy.loader import LANGUAGES, PolicyError, _Reader, compose_yaml, load_owner_file
 
-UNCLEAR_INTENTS = ("nlu_fallback", "out_of_scope")
-# Other bots give up after two misunderstood turns in a row; so do we, to a person.
-MAX_UNCLEAR_TURNS = 2
 
 CHOICES_PATH = Path(__file__).resolve().parents[1] / "intent_choices.yml"
 # Never offered as a reading: no reading at all, small talk, answers to a question,
@@ -219,8 +218,8 @@ class ActionClarifyOrHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        if unclear_turns_in_a_row(tracker) >= MAX_UNCLEAR_TURNS:
-            reason = "out_of_scope" if intent == "out_of_scope" else "repeated_misunderstanding"
+        reason = escalation.after_unclear_turns(unclear_turns_in_a_row(tracker), intent)
+        if reason:
             return hand_off(dispatcher, tracker, reason, domain)
         if intent == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")

@@ -17,9 +17,10 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, FollowupA
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot import escalation
 from bot.actions import services
 from bot.actions.claims import (
-    HANDOFF_BY_INTENT, WITHDRAWN, ValidateClaimForm, chosen_remedy, customer_for, order_of_conversation,
+    WITHDRAWN, ValidateClaimForm, chosen_remedy, customer_for, order_of_conversation,
     remedy_wish,
 )
 from bot.actions.decision import case_now
@@ -44,7 +45,7 @@ class ActionHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        reason = HANDOFF_BY_INTENT.get(services.latest_intent(tracker) or "")
+        reason = escalation.for_intent(services.latest_intent(tracker))
         if reason is None and frustration_of(tracker).hand_off:
             reason = "frustration"  # the frustration policy decided: the score is the reason
         reason = reason or tracker.get_slot("handoff_reason") or "request_human"

@@ -5,7 +5,7 @@ Asked "what is the order number?", such a customer may not have it. They can ins
 the phone number on the order and then the shop: only when both match one customer's
 recent order is anything shown, and then their LINE id is linked to that customer, so the
 next claim needs no number. A failed check says only that it failed (never which part),
-and after MAX_VERIFY_FAILURES in a conversation the phone route is closed: a person helps.
+and after `escalation.identity_failures` (bot/handoff.yml) in a conversation the phone route is closed: a person helps.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Text, Tuple
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot import escalation
 from bot.actions import services
 from bot.actions.matching import kana_reading, morpheme_readings, morphemes
 from bot.components.scripts import katakana_to_hiragana, normalize
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 
 # `verify_step`: which answer the order question waits for from an unknown customer.
 PHONE, SHOP = "phone", "shop"
-MAX_VERIFY_FAILURES = 3
 # How far back an order found by phone and shop may be.
 RECENT_DAYS = 14
 # "I don't have the number" / "can I use my phone number?": the phone route.
@@ -129,8 +129,9 @@ def failures(tracker: Tracker) -> int:
 
 def start(tracker: Tracker) -> Dict[Text, Any]:
     """Asks for the phone number next (the order question's ask action says it)."""
-    if failures(tracker) >= MAX_VERIFY_FAILURES:
-        return {"order_id": None, "handoff_reason": "identity_not_verified"}
+    reason = escalation.after_identity_failures(failures(tracker))
+    if reason:
+        return {"order_id": None, "handoff_reason": reason}
     return {"order_id": None, "verify_step": PHONE, "failed_attempts": 0}
 
 
@@ -169,8 +170,9 @@ def shop_answer(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -
         return {**cleared, "order_id": chosen, "failed_attempts": 0}
     count = failures(tracker) + 1
     dispatcher.utter_message(response="utter_identity_not_verified")
-    if count >= MAX_VERIFY_FAILURES:
-        return {**cleared, "order_id": None, "verify_failures": count, "handoff_reason": "identity_not_verified"}
+    reason = escalation.after_identity_failures(count)
+    if reason:
+        return {**cleared, "order_id": None, "verify_failures": count, "handoff_reason": reason}
     return {**cleared, "order_id": None, "verify_failures": count}
 
 
@@ -182,7 +184,7 @@ def ask(dispatcher: CollectingDispatcher, tracker: Tracker, other_way: Tuple[str
         dispatcher.utter_message(response="utter_ask_phone")
     elif step == SHOP:
         dispatcher.utter_message(response="utter_ask_shop")
-    elif failures(tracker) >= MAX_VERIFY_FAILURES:
+    elif escalation.after_identity_failures(failures(tracker)):
         dispatcher.utter_message(response="utter_ask_order_number")
     else:
         # the number, or another way that shows nothing until it matches

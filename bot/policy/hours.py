@@ -21,12 +21,21 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
+class EscalationLimits:
+    """How many misses the bot allows itself before a person takes over (`escalation:`)."""
+    misunderstood_answers: int = 2  # answers to the same question of the claim form
+    unclear_turns: int = 2  # messages in a row with no reading at all
+    identity_failures: int = 3  # wrong phone/shop answers of an unknown customer
+
+
+@dataclass(frozen=True)
 class HandoffHours:
     timezone: ZoneInfo
     open: time
     close: time
     days: Tuple[str, ...]
     usual_wait_minutes: int
+    escalation: EscalationLimits = EscalationLimits()
 
     def is_open(self, now: datetime) -> bool:
         local = now.astimezone(self.timezone)
@@ -52,7 +61,7 @@ def parse_hours(text: str, source: str = "handoff.yml") -> HandoffHours:
     root = compose_yaml(text, source)
     r = _Reader(source)
     top = r.mapping(root, "")
-    r.no_unknown(top, "", ("version", "timezone", "hours", "usual_wait_minutes"))
+    r.no_unknown(top, "", ("version", "timezone", "hours", "usual_wait_minutes", "escalation"))
     zone_node = r.required(top, root, "", "timezone")
     try:
         zone = ZoneInfo(str(r.scalar(zone_node, "timezone")))
@@ -69,7 +78,14 @@ def parse_hours(text: str, source: str = "handoff.yml") -> HandoffHours:
     if not days:
         raise r.fail(hours_node, "hours.days", "name at least one day")
     wait = r.integer(r.required(top, root, "", "usual_wait_minutes"), "usual_wait_minutes", minimum=1)
-    return HandoffHours(zone, opening, closing, days, wait)
+    limits = EscalationLimits()
+    if "escalation" in top:
+        given = r.mapping(top["escalation"][1], "escalation")
+        names = ("misunderstood_answers", "unclear_turns", "identity_failures")
+        r.no_unknown(given, "escalation", names)
+        limits = EscalationLimits(**{
+            name: r.integer(given[name][1], f"escalation.{name}", minimum=1) for name in names if name in given})
+    return HandoffHours(zone, opening, closing, days, wait, limits)
 
 
 def _clock(r: _Reader, node: yaml.Node, path: str) -> time:
@@ -82,4 +98,4 @@ def _clock(r: _Reader, node: yaml.Node, path: str) -> time:
         raise r.fail(node, path, f'expected a time like "10:00", got {value!r}') from None
 
 
-__all__ = ["HandoffHours", "load_hours", "parse_hours"]
+__all__ = ["EscalationLimits", "HandoffHours", "load_hours", "parse_hours"]
