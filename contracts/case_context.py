@@ -98,6 +98,8 @@ class CaseContext:
     frustration: Frustration = field(default_factory=Frustration)
     transcript: List[Turn] = field(default_factory=list)
     summary: str = ""
+    # The shop's time zone (IANA name): agents read times as the customer was told them.
+    timezone: str = "Asia/Tokyo"
 
     @property
     def claimed_items(self) -> List[CaseItem]:
@@ -123,4 +125,5 @@ class CaseContext:
         ctx.transcript = [_build(Turn, t) for t in data.get("transcript") or []]
         ctx.reason = data.get("reason") or "request_human"
         ctx.summary = data.get("summary") or ""
+        ctx.timezone = data.get("timezone") or "Asia/Tokyo"
         return ctx

@@ -194,6 +194,7 @@ def build_case_context(tracker: Tracker, reason: str, now: datetime) -> CaseCont
         safety_signals=list(tracker.latest_message.get("safety_signals", [])),
         frustration=Frustration(**frustration_of(tracker).as_dict()),
         transcript=transcript(tracker),
+        timezone=str(services.hours().timezone),
     )
     context.summary = summary_line(context)
     return context
@@ -237,17 +238,27 @@ def summary_line(context: CaseContext) -> str:
 
 
 def transcript(tracker: Tracker) -> List[Turn]:
-    """Customer and bot turns of this conversation, oldest first."""
+    """Customer and bot turns of this conversation, oldest first, as the customer saw them:
+    a tapped button is its label (「#1001 親子丼ほか2点」), never its payload."""
     turns = []
+    buttons: Dict[str, str] = {}  # payload -> label of the buttons the bot showed last
     for event in tracker.events:
         kind = event.get("event")
+        if kind == "bot":
+            shown = (event.get("data") or {}).get("buttons") or []
+            if shown:
+                buttons = {str(b.get("payload")): str(b.get("title")) for b in shown if b.get("payload")}
         if kind not in ("user", "bot") or not event.get("text"):
             continue
         stamp = event.get("timestamp")
+        text = event["text"]
+        if kind == "user" and text.startswith("/"):
+            # a tap: the label the customer read (a payload of no button shown is not theirs)
+            text = f"[tapped] {buttons[text]}" if text in buttons else "[tapped a button]"
         turns.append(
             Turn(
                 role="customer" if kind == "user" else "bot",
-                text=event["text"],
+                text=text,
                 time=datetime.fromtimestamp(stamp, timezone.utc).isoformat() if stamp else None,
                 intent=(event.get("parse_data") or {}).get("intent", {}).get("name") if kind == "user" else None,
             )

@@ -6,8 +6,9 @@ purpose (Slack is where agents work); it never goes into logs.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contracts.case_context import CaseContext, OfferedRemedy
 from contracts.vocabulary import SAFETY_REASON, problem_label, reason_label, remedy_label
@@ -30,21 +31,30 @@ def _esc(text: Any) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _time(value: Optional[str]) -> str:
+def _time(value: Optional[str], zone: str = "Asia/Tokyo") -> str:
+    """A time as the customer was told it: in the shop's zone, the zone named ("12-01 18:04
+    JST"). A time without a zone is UTC (the bot's clock)."""
     if not value:
         return "-"
     try:
-        return datetime.fromisoformat(value).strftime("%m-%d %H:%M")
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return str(value)
+    try:
+        local = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        local = ZoneInfo("UTC")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(local).strftime("%m-%d %H:%M %Z")
 
 
-def remedy_text(offer: OfferedRemedy) -> str:
+def remedy_text(offer: OfferedRemedy, zone: str = "Asia/Tokyo") -> str:
     text = remedy_label(offer.kind).en
     if offer.amount:
         text += f" {yen(offer.amount)}"
     if offer.eta:
-        text += f" (by {_time(offer.eta)})"
+        text += f" (by {_time(offer.eta, zone)})"
     return text
 
 
@@ -84,12 +94,12 @@ def case_card(case: Case) -> Dict[str, Any]:
                        "text": ("*Items / 商品*\n" + "\n".join(lines))[:MAX_SECTION]}})
     remedy_lines = []
     if ctx.remedies_offered:
-        remedy_lines.append("Offered / 提案: " + ", ".join(remedy_text(o) for o in ctx.remedies_offered))
+        remedy_lines.append("Offered / 提案: " + ", ".join(remedy_text(o, ctx.timezone) for o in ctx.remedies_offered))
     if ctx.remedies_refused:
         remedy_lines.append("Refused / 辞退: " + ", ".join(remedy_label(k).en for k in ctx.remedies_refused))
     if ctx.remedies_needing_approval:
         remedy_lines.append("Needs your approval / 要承認: " + ", ".join(
-            remedy_text(o) for o in ctx.remedies_needing_approval))
+            remedy_text(o, ctx.timezone) for o in ctx.remedies_needing_approval))
     for a in case.approved:
         remedy_lines.append(f"Approved / 承認済み: {remedy_label(a['remedy']).en} by {_esc(a['by'])}")
     if remedy_lines:
@@ -109,7 +119,7 @@ def case_card(case: Case) -> Dict[str, Any]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
                        "text": ("*Signals / シグナル*\n" + "\n".join(signals))[:MAX_SECTION]}})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
-        f"Case {case.case_id} · opened {_time(ctx.created_at)} · "
+        f"Case {case.case_id} · opened {_time(ctx.created_at, ctx.timezone)} · "
         f"{len(case.photos)} photo(s) · transcript in the thread · "
         "replies in the thread reach the customer on LINE; start with `//` for an internal note")}]})
     buttons = _buttons(case, ctx)

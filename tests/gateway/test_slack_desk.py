@@ -285,3 +285,12 @@ async def test_a_claim_pressed_while_the_transcript_is_posting_shows_on_the_card
     blocks = json.dumps(card.get("blocks"), ensure_ascii=False)
     assert f"<@{AGENT}>" in blocks and "case_claim" not in blocks
     assert "佐藤 花子 claimed" in json.dumps(slack.thread(CHANNEL, case.thread_ts), ensure_ascii=False)
+
+
+def test_card_times_are_in_the_shops_zone_with_the_zone_named():
+    offered = [{"kind": "send_item", "amount": 80, "eta": "2026-12-01T09:04:00+00:00"}]
+    card = json.dumps(case_card(sample_case(context={**sample_case().context, "remedies_offered": offered,
+                                                     "created_at": "2026-12-01T08:30:00+00:00"}))["blocks"],
+                      ensure_ascii=False)
+    assert "send the item ¥80 (by 12-01 18:04 JST)" in card
+    assert "opened 12-01 17:30 JST" in card
