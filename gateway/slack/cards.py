@@ -16,6 +16,7 @@ from gateway.core.cases import CLAIMED, OPEN, RESOLVED, Case
 
 ACTIONS_BLOCK = "case_actions"
 CLAIM, RESOLVE, APPROVE_PREFIX = "case_claim", "case_resolve", "case_approve"
+APPLY_INFIX = "_offered"  # case_approve_offered_N: an offered remedy an agent applies
 MAX_SECTION = 2900  # Slack allows 3000 characters in a section's text
 MAX_BLOCKS_PER_MESSAGE = 45
 
@@ -136,16 +137,22 @@ def _buttons(case: Case, ctx: CaseContext) -> List[Dict[str, Any]]:
     if case.status == OPEN:
         buttons.append({"type": "button", "action_id": CLAIM, "value": case.case_id,
                         "text": {"type": "plain_text", "text": "Claim / 担当する"}, "style": "primary"})
-    done = {a["remedy"] for a in case.approved}
-    for n, offer in enumerate(ctx.remedies_needing_approval):
-        if offer.kind in done:
+    # one remedy per case (the bot's idempotent path): once one is applied, none is offered
+    done = {o.kind for o in ctx.remedies_offered + ctx.remedies_needing_approval} if case.approved else set()
+    # Apply: what the engine offers for this case, refused by the customer or not (an agent
+    # may talk them round); Approve: what needs a person's approval. Both go the same way:
+    # a signed approval, re-decided by the engine when the bot applies it, once per case.
+    choices = [("Apply", APPLY_INFIX, o) for o in ctx.remedies_offered]
+    choices += [("Approve", "", o) for o in ctx.remedies_needing_approval]
+    for n, (verb, infix, offer) in enumerate(choices):
+        if offer.kind in done or not offer.kind:
             continue
-        buttons.append({"type": "button", "action_id": f"{APPROVE_PREFIX}_{n}",
+        buttons.append({"type": "button", "action_id": f"{APPROVE_PREFIX}{infix}_{n}",
                         "value": f"{case.case_id}|{offer.kind}",
-                        "text": {"type": "plain_text", "text": f"Approve {remedy_text(offer)}"[:75]},
-                        "confirm": {"title": {"type": "plain_text", "text": "Approve? / 承認しますか"},
-                                    "text": {"type": "mrkdwn", "text": f"Apply *{_esc(remedy_text(offer))}* for this customer now."},
-                                    "confirm": {"type": "plain_text", "text": "Approve"},
+                        "text": {"type": "plain_text", "text": f"{verb} {remedy_text(offer, ctx.timezone)}"[:75]},
+                        "confirm": {"title": {"type": "plain_text", "text": f"{verb}? / 実行しますか"},
+                                    "text": {"type": "mrkdwn", "text": f"Apply *{_esc(remedy_text(offer, ctx.timezone))}* for this customer now."},
+                                    "confirm": {"type": "plain_text", "text": verb},
                                     "deny": {"type": "plain_text", "text": "Cancel"}}})
     buttons.append({"type": "button", "action_id": RESOLVE, "value": case.case_id,
                     "text": {"type": "plain_text", "text": "Resolve → bot / 解決"}})

@@ -74,8 +74,11 @@ def test_card_leads_with_the_summary_and_holds_who_what_and_the_buttons():
                      "¥4,800", "Frustration", "Unclaimed", "case_claim", "case_resolve"):
         assert expected in text, expected
     actions = [b for b in card["blocks"] if b["type"] == "actions"][0]["elements"]
-    approve = [a for a in actions if a["action_id"].startswith("case_approve")]
+    approve = [a for a in actions if a["action_id"].startswith("case_approve") and "_offered" not in a["action_id"]]
     assert approve[0]["value"] == "K7|refund_item" and approve[0]["confirm"]
+    # what the engine offered (and the customer refused) an agent can apply from the card
+    apply = [a["text"]["text"] for a in actions if a["action_id"].startswith("case_approve_offered")]
+    assert apply == ["Apply send the item (by 11-25 19:40 JST)", "Apply refund the item ¥80"]
     assert all(len(a["text"]["text"]) <= 75 for a in actions)
 
 

@@ -304,3 +304,35 @@ async def test_forged_and_stale_slack_requests_are_refused_and_change_nothing(
     # case's thread may still be busy).
     assert [c["method"] for c in slack.calls[calls:]
             if c["method"] != "auth.test" and card["ts"] in json.dumps(c)] == []
+
+
+@pytest.mark.asyncio
+async def test_an_agent_applies_a_remedy_the_customer_refused_from_the_card_once(
+        gateway, line_emulator, slack_emulator, rasa, line_client, slack_client, orders_url):
+    emu, slack = line_emulator.emu, slack_emulator.emu
+    event, _ = await line_client.send_text(DEMO_CUSTOMER, "親子丼に別卵が付いていませんでした")
+    msgs = await answer(emu, event)
+    msgs = await tap(line_client, emu, DEMO_CUSTOMER, msgs, "#1001")
+    msgs = await tap(line_client, emu, DEMO_CUSTOMER, msgs, "/deny")  # none of these: a person
+    case_id = rasa.tracker(DEMO_CUSTOMER)["slots"]["case_id"]
+    card = await wait_for(lambda: (case_cards(slack, case_id) or [None])[0], 30, what="the card")
+    apply = [e for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]
+             if e["action_id"].startswith("case_approve_offered") and e["value"].endswith("|send_item")]
+    assert apply and "JST" in apply[0]["text"]["text"]
+    await opening_settled(slack, card["ts"])
+    before = len(pushes_to(emu, DEMO_CUSTOMER))
+    # the agent talked the customer round in the thread and applies it: a double click
+    for _ in range(2):
+        await slack_client.press_button(apply[0]["action_id"], apply[0]["value"], user_id=AGENT,
+                                        channel=HANDOFF_CHANNEL, message_ts=card["ts"])
+    pushed = await wait_for(lambda: pushes_to(emu, DEMO_CUSTOMER)[before:], 30, what="the confirmation")
+    assert "別卵" in texts_of([p["message"] for p in pushed])
+    await asyncio.sleep(2.0)
+    assert len(pushes_to(emu, DEMO_CUSTOMER)[before:]) == len(pushed)  # told once
+    with sqlite3.connect(orders_url.removeprefix("sqlite:///")) as db:
+        rows = db.execute("SELECT kind FROM remedies WHERE idempotency_key = ?", (case_id,)).fetchall()
+    assert rows == [("send_item",)]
+    # the card shows it and offers nothing more to apply
+    updated = card_text(await wait_for(lambda: [c for c in case_cards(slack, case_id)
+                                                if "Approved" in card_text(c)], 20, what="the card")[0])
+    assert "case_approve" not in updated and "<@" in updated
