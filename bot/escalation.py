@@ -10,6 +10,7 @@ predicts `action_handoff` with the reason `frustration`; the exceptions that rea
 intent differently inside a claim ("返金してください" is a remedy wish, not a payment
 question) are the claim form's, which asks `for_intent` first.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -58,5 +59,13 @@ def after_identity_failures(failures: int) -> Optional[str]:
     return "identity_not_verified" if failures >= limits().identity_failures else None
 
 
-__all__ = ["PERSON_BY_INTENT", "UNCLEAR_INTENTS", "after_identity_failures", "after_misunderstood_answer",
-           "after_unclear_turns", "for_decision", "for_intent", "limits"]
+__all__ = [
+    "PERSON_BY_INTENT",
+    "UNCLEAR_INTENTS",
+    "after_identity_failures",
+    "after_misunderstood_answer",
+    "after_unclear_turns",
+    "for_decision",
+    "for_intent",
+    "limits",
+]

@@ -2,6 +2,7 @@
 
 Shared by the actions and the policy wording; no Rasa imports here.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -39,7 +40,7 @@ def item_names(items: Iterable[ItemView], language: str) -> str:
 
 
 def order_button_label(order: OrderView, language: str) -> str:
-    """"#1001 親子丼ほか2点" / "#1001 Oyakodon +2": short enough for a quick reply."""
+    """ "#1001 親子丼ほか2点" / "#1001 Oyakodon +2": short enough for a quick reply."""
     first = order.items[0].name(language) if order.items else ""
     rest = len(order.items) - 1
     if rest > 0:
@@ -65,10 +66,20 @@ def fit_label(label: str) -> str:
 
 
 _STATUS_LABELS = {
-    "ja": {"placed": "受付済み", "preparing": "調理中", "out_for_delivery": "配達中",
-           "delivered": "お届け済み", "cancelled": "キャンセル済み"},
-    "en": {"placed": "Placed", "preparing": "Being prepared", "out_for_delivery": "Out for delivery",
-           "delivered": "Delivered", "cancelled": "Cancelled"},
+    "ja": {
+        "placed": "受付済み",
+        "preparing": "調理中",
+        "out_for_delivery": "配達中",
+        "delivered": "お届け済み",
+        "cancelled": "キャンセル済み",
+    },
+    "en": {
+        "placed": "Placed",
+        "preparing": "Being prepared",
+        "out_for_delivery": "Out for delivery",
+        "delivered": "Delivered",
+        "cancelled": "Cancelled",
+    },
 }
 
 

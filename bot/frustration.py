@@ -21,6 +21,7 @@ Only events since the last session start, restart or resumption (an agent handin
 conversation back) count; intents the gateway triggers when an agent acts are not the
 customer's words, and messages taken back (rewind/undo) do not count.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -29,15 +30,18 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from bot.policy.types import FrustrationSettings
 from bot.escalation import UNCLEAR_INTENTS
+from bot.policy.types import FrustrationSettings
 
 # Events after which the conversation starts afresh.
 BOUNDARY_EVENTS = ("session_started", "restart", "resume")
 # The bot's answers that say it did not understand the message before them.
 NOT_UNDERSTOOD_RESPONSES = (
-    "utter_clarify", "utter_out_of_scope", "utter_order_not_understood",
-    "utter_item_not_understood", "utter_remedy_not_understood",
+    "utter_clarify",
+    "utter_out_of_scope",
+    "utter_order_not_understood",
+    "utter_item_not_understood",
+    "utter_remedy_not_understood",
 )
 # The bot's answers that mean a remedy was applied: progress.
 PROGRESS_RESPONSES = ("utter_remedy_applied", "utter_remedy_already_applied")
@@ -139,7 +143,9 @@ class Turn:
 
 
 def _is_external(event: Mapping[str, Any]) -> bool:
-    return bool((event.get("metadata") or {}).get("is_external")) or str(event.get("text") or "").startswith("EXTERNAL: ")
+    return bool((event.get("metadata") or {}).get("is_external")) or str(event.get("text") or "").startswith(
+        "EXTERNAL: "
+    )
 
 
 def customer_turns(session: Sequence[Mapping[str, Any]]) -> List[Turn]:
@@ -149,11 +155,13 @@ def customer_turns(session: Sequence[Mapping[str, Any]]) -> List[Turn]:
         if kind == "user":
             if _is_external(event):
                 continue  # an intent the gateway triggered (an agent acted), not the customer's words
-            turns.append(Turn(
-                text=str(event.get("text") or ""),
-                parse_data=event.get("parse_data") or {},
-                timestamp=event.get("timestamp"),
-            ))
+            turns.append(
+                Turn(
+                    text=str(event.get("text") or ""),
+                    parse_data=event.get("parse_data") or {},
+                    timestamp=event.get("timestamp"),
+                )
+            )
         elif kind == "bot" and turns:
             response = (event.get("metadata") or {}).get("utter_action")
             if response:
@@ -166,20 +174,22 @@ def _message_signals(turns: Sequence[Turn], settings: FrustrationSettings) -> Li
     """Intents, words and shouting of the latest messages; earlier ones decayed."""
     totals: Dict[str, float] = {}
     details: Dict[str, List[str]] = {}
-    for age, turn in enumerate(reversed(turns[-settings.decay_turns:])):
-        factor = settings.decay ** age
+    for age, turn in enumerate(reversed(turns[-settings.decay_turns :])):
+        factor = settings.decay**age
         where = "" if age == 0 else f" ({age} message(s) ago, x{factor:g})"
         for intent in ("express_frustration", "request_human"):
             confidence = turn.confidence(intent)
             if confidence >= MIN_CONFIDENCE:
-                _add(totals, details, intent, settings.weight(intent) * confidence * factor,
-                     f"confidence {confidence:.2f}{where}")
+                _add(
+                    totals,
+                    details,
+                    intent,
+                    settings.weight(intent) * confidence * factor,
+                    f"confidence {confidence:.2f}{where}",
+                )
         for name, value, words in _lexicon_scores(turn.parse_data.get("frustration_signals") or [], settings):
             _add(totals, details, name, value * factor, ", ".join(words) + where)
-    return [
-        {"signal": name, "weight": round(totals[name], 3), "detail": "; ".join(details[name])}
-        for name in totals
-    ]
+    return [{"signal": name, "weight": round(totals[name], 3), "detail": "; ".join(details[name])} for name in totals]
 
 
 def _lexicon_scores(signals: Sequence[Mapping[str, Any]], settings: FrustrationSettings):
@@ -256,11 +266,13 @@ def _repeats(turns: Sequence[Turn], settings: FrustrationSettings) -> List[Dict[
         return []
     count = min(len(similar), settings.max_repeats)
     best = max(similar)
-    return [{
-        "signal": "repeated_message",
-        "weight": round(settings.weight("repeated_message") * count, 3),
-        "detail": f"{len(similar)} earlier message(s) said the same (similarity {best[0]:.2f}: {best[1][:60]!r})",
-    }]
+    return [
+        {
+            "signal": "repeated_message",
+            "weight": round(settings.weight("repeated_message") * count, 3),
+            "detail": f"{len(similar)} earlier message(s) said the same (similarity {best[0]:.2f}: {best[1][:60]!r})",
+        }
+    ]
 
 
 def _unclear(turn: Turn) -> bool:
@@ -278,11 +290,13 @@ def _fallbacks(turns: Sequence[Turn], settings: FrustrationSettings) -> List[Dic
     counted = count - settings.fallback_count + 1
     if counted <= 0:
         return []
-    return [{
-        "signal": "consecutive_fallbacks",
-        "weight": round(settings.weight("consecutive_fallbacks") * counted, 3),
-        "detail": f"{count} messages in a row not understood or off-topic",
-    }]
+    return [
+        {
+            "signal": "consecutive_fallbacks",
+            "weight": round(settings.weight("consecutive_fallbacks") * counted, 3),
+            "detail": f"{count} messages in a row not understood or off-topic",
+        }
+    ]
 
 
 def _slots_after_first_message(session: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -304,11 +318,13 @@ def _refusals(session: Sequence[Mapping[str, Any]], settings: FrustrationSetting
     refused = slots.get("refused_remedies") or []
     if not offered or not set(offered) <= set(refused):
         return []
-    return [{
-        "signal": "all_remedies_refused",
-        "weight": settings.weight("all_remedies_refused"),
-        "detail": "refused " + ", ".join(offered),
-    }]
+    return [
+        {
+            "signal": "all_remedies_refused",
+            "weight": settings.weight("all_remedies_refused"),
+            "detail": "refused " + ", ".join(offered),
+        }
+    ]
 
 
 def _no_progress(
@@ -332,8 +348,10 @@ def _no_progress(
     if minutes < settings.minutes_without_progress:
         return []
     units = min(2.0, minutes / settings.minutes_without_progress)
-    return [{
-        "signal": "no_progress",
-        "weight": round(settings.weight("no_progress") * units, 3),
-        "detail": f"{minutes:.0f} minutes since the first message without a remedy applied",
-    }]
+    return [
+        {
+            "signal": "no_progress",
+            "weight": round(settings.weight("no_progress") * units, 3),
+            "detail": f"{minutes:.0f} minutes since the first message without a remedy applied",
+        }
+    ]

@@ -11,6 +11,7 @@ engine from the orders database. The amount is never in the record: the engine p
 The record travels as one string (`<base64url JSON>.<base64url HMAC-SHA256>`) in the
 `agent_approval` slot. It is not secret (no key, no customer text), only unforgeable.
 """
+
 from __future__ import annotations
 
 import base64
@@ -63,15 +64,19 @@ def sign_approval(key: str, approval: AgentApproval) -> str:
     if not key:
         raise ValueError(f"{KEY_ENV} is not set: approvals cannot be signed")
     data: Dict[str, Any] = {
-        "case": approval.case_id, "sender": approval.sender_id, "remedy": approval.remedy,
-        "by": [[a.slack_user_id, a.name] for a in approval.approvers], "at": approval.issued_at,
+        "case": approval.case_id,
+        "sender": approval.sender_id,
+        "remedy": approval.remedy,
+        "by": [[a.slack_user_id, a.name] for a in approval.approvers],
+        "at": approval.issued_at,
     }
     body = _b64(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     return f"{body}.{_b64(_mac(key, body))}"
 
 
-def verify_approval(key: str, record: Any, *, case_id: str, sender_id: str, now: float,
-                    max_age_s: float = MAX_AGE_S) -> AgentApproval:
+def verify_approval(
+    key: str, record: Any, *, case_id: str, sender_id: str, now: float, max_age_s: float = MAX_AGE_S
+) -> AgentApproval:
     """The approval in `record` if it is genuine, fresh and for this case and customer."""
     if not key:
         raise ApprovalInvalid(f"{KEY_ENV} is not set: no approval can be verified")
@@ -87,8 +92,11 @@ def verify_approval(key: str, record: Any, *, case_id: str, sender_id: str, now:
     try:
         data = json.loads(_unb64(body))
         approval = AgentApproval(
-            case_id=str(data["case"]), sender_id=str(data["sender"]), remedy=str(data["remedy"]),
-            approvers=tuple(Approver(str(i), str(n)) for i, n in data["by"]), issued_at=float(data["at"]),
+            case_id=str(data["case"]),
+            sender_id=str(data["sender"]),
+            remedy=str(data["remedy"]),
+            approvers=tuple(Approver(str(i), str(n)) for i, n in data["by"]),
+            issued_at=float(data["at"]),
         )
     except (ValueError, KeyError, TypeError):
         raise ApprovalInvalid("malformed approval") from None
@@ -133,6 +141,16 @@ def agent_notices(responses: Sequence[Dict[str, Any]]) -> Tuple[List[Dict[str, A
     return customer, notices
 
 
-
-__all__ = ["AgentApproval", "ApprovalInvalid", "Approver", "KEY_ENV", "MAX_AGE_S", "add_approver",
-           "agent_notices", "approval_notice", "enough_approvers", "sign_approval", "verify_approval"]
+__all__ = [
+    "AgentApproval",
+    "ApprovalInvalid",
+    "Approver",
+    "KEY_ENV",
+    "MAX_AGE_S",
+    "add_approver",
+    "agent_notices",
+    "approval_notice",
+    "enough_approvers",
+    "sign_approval",
+    "verify_approval",
+]

@@ -7,6 +7,7 @@ The JSON form is plain dicts and lists, so a case stored before a field was adde
 loads (missing fields take their defaults; unknown keys, such as the gateway's own
 `backlog`, are left to the caller).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -61,6 +62,7 @@ class CaseItem:
 class OfferedRemedy:
     """A remedy as the policy engine priced it for this case (for display: what is applied
     is re-decided by the engine from the orders database, never read back from here)."""
+
     kind: str
     amount: Optional[int] = None
     eta: Optional[str] = None  # ISO 8601 with the zone
@@ -111,15 +113,15 @@ class CaseContext:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "CaseContext":
         data = dict(data or {})
-        ctx = cls(case_id=str(data.get("case_id") or ""), created_at=data.get("created_at"),
-                  problem=data.get("problem"))
+        ctx = cls(
+            case_id=str(data.get("case_id") or ""), created_at=data.get("created_at"), problem=data.get("problem")
+        )
         ctx.customer = _build(CustomerRef, data.get("customer"))
         ctx.order = _build(OrderSummary, data["order"]) if data.get("order") else None
         ctx.items = [_build(CaseItem, i) for i in data.get("items") or []]
         ctx.remedies_offered = [_build(OfferedRemedy, o) for o in data.get("remedies_offered") or []]
         ctx.remedies_refused = list(data.get("remedies_refused") or [])
-        ctx.remedies_needing_approval = [_build(OfferedRemedy, o)
-                                         for o in data.get("remedies_needing_approval") or []]
+        ctx.remedies_needing_approval = [_build(OfferedRemedy, o) for o in data.get("remedies_needing_approval") or []]
         ctx.safety_signals = list(data.get("safety_signals") or [])
         ctx.frustration = _build(Frustration, data.get("frustration"))
         ctx.transcript = [_build(Turn, t) for t in data.get("transcript") or []]

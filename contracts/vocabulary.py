@@ -7,6 +7,7 @@ them. A name missing here still shows readably ("gift_box" -> "gift box"), never
 raw id; tests/unit/test_contracts.py fails when bot/policy.yml or the bot's handoff
 reasons use a name this module does not label.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -15,6 +15,7 @@ because the upstream may already have acted on the request.
 
 `GET /_balancer/stats` (not proxied) -> {"upstreams": [...], "sent": [n, ...], "refused": [...]}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,16 @@ log = logging.getLogger(__name__)
 
 # RFC 9110 hop-by-hop headers, plus what aiohttp computes itself for the new message.
 HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "host", "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
 }
 STATS_PATH = "/_balancer/stats"
 
@@ -66,13 +75,15 @@ class RoundRobinProxy:
             # no cookie jar: the proxy must not mix clients' cookies; no auto decompression:
             # the body goes back byte for byte with its Content-Encoding
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
-                connector=aiohttp.TCPConnector(limit=0))
+                timeout=self._timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                connector=aiohttp.TCPConnector(limit=0),
+            )
         return self._session
 
     async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"upstreams": self.upstreams, "sent": self.sent,
-                                  "refused": self.refused})
+        return web.json_response({"upstreams": self.upstreams, "sent": self.sent, "refused": self.refused})
 
     async def _proxy(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -83,12 +94,12 @@ class RoundRobinProxy:
             index = (first + attempt) % len(self.upstreams)
             url = self.upstreams[index] + request.rel_url.raw_path_qs
             try:
-                async with self._client().request(request.method, url, data=body, headers=headers,
-                                                  allow_redirects=False) as upstream:
+                async with self._client().request(
+                    request.method, url, data=body, headers=headers, allow_redirects=False
+                ) as upstream:
                     payload = await upstream.read()
                     self.sent[index] += 1
-                    out_headers = {k: v for k, v in upstream.headers.items()
-                                   if k.lower() not in HOP_BY_HOP}
+                    out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
                     out_headers["X-Upstream"] = str(index)
                     return web.Response(status=upstream.status, body=payload, headers=out_headers)
             except aiohttp.ClientConnectorError:
@@ -106,8 +117,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Round-robin HTTP reverse proxy (local scale tests)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", action="append", required=True,
-                        help="base URL of an upstream; repeat for each")
+    parser.add_argument("--upstream", action="append", required=True, help="base URL of an upstream; repeat for each")
     parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")

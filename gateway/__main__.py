@@ -3,6 +3,7 @@
 Environment: see config.py (LINE_CHANNEL_SECRET, LINE_CHANNEL_ACCESS_TOKEN, LINE_API_BASE_URL,
 LINE_DATA_API_BASE_URL, RASA_URL, RASA_TOKEN, ACTION_SERVER_URL, REDIS_URL, SENTRY_DSN, PORT).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,10 +42,13 @@ def main() -> None:
     init_sentry(settings.sentry_dsn, environment=os.environ.get("SENTRY_ENVIRONMENT"))
     loop_kind = use_fast_event_loop()
     logging.getLogger("gateway").info(
-        "LINE gateway on %s:%d (state: %s, event loop: %s)", settings.host, settings.port,
-        "redis" if settings.redis_url else "memory", loop_kind)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
-                access_log=None)
+        "LINE gateway on %s:%d (state: %s, event loop: %s)",
+        settings.host,
+        settings.port,
+        "redis" if settings.redis_url else "memory",
+        loop_kind,
+    )
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ redelivery is on) rather than the gateway acking something it could lose.
 Background: on startup pending events are resumed; a retry loop re-submits pending
 events (Rasa / action server were down) with backoff once both answer again.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,20 +31,20 @@ from typing import Any, Dict, Optional, Tuple
 
 from aiohttp import web
 
+from gateway.attachments import make_attachment_store
+from gateway.config import Settings
 from gateway.core.cases import CaseStore, make_case_store
 from gateway.core.events import PENDING, EventStore, StoredEvent, make_event_store
 from gateway.core.handoff import HandoffService
 from gateway.core.ordering import LocalLease, RedisUserLease, UserSerializer
 from gateway.core.rasa_client import RasaClient
-from gateway.attachments import make_attachment_store
-from gateway.config import Settings
 from gateway.customer import LineCustomerChannel
 from gateway.customer_input import PostbackSigner
 from gateway.health import HealthChecker
-from gateway.line.profiles import ProfileCache
-from gateway.processor import LineEventProcessor
 from gateway.line.api import LineApi
+from gateway.line.profiles import ProfileCache
 from gateway.line.signature import HEADER, verify
+from gateway.processor import LineEventProcessor
 from gateway.slack import app as slack_app
 from gateway.slack.desk import SlackDesk, UnconfiguredDesk, make_web_client
 
@@ -54,7 +55,7 @@ GATEWAY: web.AppKey["Gateway"] = web.AppKey("gateway")
 
 # A LINE timestamp is epoch milliseconds; the journal orders by it as a Redis score (a
 # double), so anything beyond 2**53 cannot be a real event and would fail the write.
-MAX_TIMESTAMP_MS = 2 ** 53
+MAX_TIMESTAMP_MS = 2**53
 # The event types the processor acts on, reading their source (whom to answer); without a
 # usable source such an event is malformed, any other is valid and simply ignored.
 CHAT_EVENTS = ("message", "postback", "follow")
@@ -79,8 +80,7 @@ def parse_event(raw: Any) -> Tuple[Optional[Tuple[str, str, int]], str]:
     if not isinstance(ts, int) or isinstance(ts, bool) or not 0 < ts < MAX_TIMESTAMP_MS:
         return None, "no valid timestamp"
     source = raw.get("source")
-    key = (source.get("userId") or source.get("groupId") or source.get("roomId")
-           if isinstance(source, dict) else None)
+    key = source.get("userId") or source.get("groupId") or source.get("roomId") if isinstance(source, dict) else None
     if not isinstance(key, str) or not key:
         if raw["type"] not in CHAT_EVENTS:
             return None, NO_CHAT
@@ -98,14 +98,14 @@ def parse_event(raw: Any) -> Tuple[Optional[Tuple[str, str, int]], str]:
 class Gateway:
     """Everything the app runs; built on startup (inside the event loop)."""
 
-    def __init__(self, settings: Settings, store: Optional[EventStore] = None,
-                 cases: Optional[CaseStore] = None) -> None:
+    def __init__(
+        self, settings: Settings, store: Optional[EventStore] = None, cases: Optional[CaseStore] = None
+    ) -> None:
         self.settings = settings
         s = settings
         self.store: EventStore = store or make_event_store(s.redis_url)
         self.cases: CaseStore = cases or make_case_store(s.redis_url)
-        self.line = LineApi(s.channel_access_token, s.line_api_base_url,
-                            s.line_data_api_base_url)
+        self.line = LineApi(s.channel_access_token, s.line_api_base_url, s.line_data_api_base_url)
         self.rasa = RasaClient(s.rasa_url, s.rasa_token, timeout_s=s.rasa_timeout_s)
         self.health = HealthChecker(s.rasa_url, s.rasa_token, s.action_server_health_url)
         self.attachments = make_attachment_store(s.attachments_dir, s.redis_url)
@@ -115,28 +115,47 @@ class Gateway:
         # Slack side of handoffs; without a bot token cases are kept (not posted) until one is set
         self.slack_desk: Optional[SlackDesk] = None
         if s.slack_bot_token and s.slack_handoff_channel:
-            self.slack_desk = SlackDesk(make_web_client(s.slack_bot_token, s.slack_api_base_url),
-                                        s.slack_handoff_channel, oncall_mention=s.slack_oncall_mention)
-        self.handoff = HandoffService(self.cases, self.rasa, self.slack_desk or UnconfiguredDesk(),
-                                      LineCustomerChannel(self.line, self.postbacks),
-                                      reannounce_after_s=s.slack_reannounce_after_s,
-                                      approval_key=s.agent_approval_key)
-        self.slack_app = (slack_app.build_slack_app(
-            signing_secret=s.slack_signing_secret or "", desk=self.slack_desk,
-            service=self.handoff, first_time=self.cases.first_time)
-            if self.slack_desk is not None else None)
+            self.slack_desk = SlackDesk(
+                make_web_client(s.slack_bot_token, s.slack_api_base_url),
+                s.slack_handoff_channel,
+                oncall_mention=s.slack_oncall_mention,
+            )
+        self.handoff = HandoffService(
+            self.cases,
+            self.rasa,
+            self.slack_desk or UnconfiguredDesk(),
+            LineCustomerChannel(self.line, self.postbacks),
+            reannounce_after_s=s.slack_reannounce_after_s,
+            approval_key=s.agent_approval_key,
+        )
+        self.slack_app = (
+            slack_app.build_slack_app(
+                signing_secret=s.slack_signing_secret or "",
+                desk=self.slack_desk,
+                service=self.handoff,
+                first_time=self.cases.first_time,
+            )
+            if self.slack_desk is not None
+            else None
+        )
         self.processor = LineEventProcessor(
-            self.store, self.line, self.rasa, self.health, self.attachments, self.handoff,
+            self.store,
+            self.line,
+            self.rasa,
+            self.health,
+            self.attachments,
+            self.handoff,
             profiles=ProfileCache(self.line, ttl_s=s.profile_cache_ttl_s),
-            loading_seconds=s.loading_seconds, reply_token_max_age_s=s.reply_token_max_age_s,
-            retry_min_s=s.retry_min_s, retry_max_s=s.retry_max_s,
-            postbacks=self.postbacks)
-        self.serializer = UserSerializer(self.processor.handle, lease=self.lease,
-                                         max_concurrency=s.max_concurrency)
+            loading_seconds=s.loading_seconds,
+            reply_token_max_age_s=s.reply_token_max_age_s,
+            retry_min_s=s.retry_min_s,
+            retry_max_s=s.retry_max_s,
+            postbacks=self.postbacks,
+        )
+        self.serializer = UserSerializer(self.processor.handle, lease=self.lease, max_concurrency=s.max_concurrency)
         self._retry_task: Optional[asyncio.Task] = None
         self._announce_task: Optional[asyncio.Task] = None
-        self.stats: Dict[str, int] = {"accepted": 0, "duplicates": 0, "skipped": 0,
-                                      "ignored": 0, "refused": 0}
+        self.stats: Dict[str, int] = {"accepted": 0, "duplicates": 0, "skipped": 0, "ignored": 0, "refused": 0}
 
     async def start(self) -> None:
         resumed = 0
@@ -144,8 +163,7 @@ class Gateway:
             for ev in await self.store.pending():
                 resumed += self.serializer.submit(ev)
         except Exception as exc:
-            log.error("could not read pending events on startup (%s); the retry loop will",
-                      type(exc).__name__)
+            log.error("could not read pending events on startup (%s); the retry loop will", type(exc).__name__)
         if resumed:
             log.info("resumed %d pending events", resumed)
         self._retry_task = asyncio.create_task(self._retry_loop())
@@ -157,9 +175,15 @@ class Gateway:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         await self.serializer.aclose()  # unfinished events stay pending for the next start
-        for closer in (self.line.close, self.rasa.close, self.health.close, self.store.close,
-                       self.cases.close,
-                       self.attachments.close, getattr(self.lease, "close", None)):
+        for closer in (
+            self.line.close,
+            self.rasa.close,
+            self.health.close,
+            self.store.close,
+            self.cases.close,
+            self.attachments.close,
+            getattr(self.lease, "close", None),
+        ):
             if closer is None:
                 continue
             try:
@@ -175,16 +199,18 @@ class Gateway:
             await asyncio.sleep(delay)
             try:
                 now = time.time()
-                due = [e for e in await self.store.pending()
-                       if now - e.received_at >= s.retry_min_s and self.processor.due(e.event_id)]
+                due = [
+                    e
+                    for e in await self.store.pending()
+                    if now - e.received_at >= s.retry_min_s and self.processor.due(e.event_id)
+                ]
                 if not due:
                     delay = s.retry_min_s
                     continue
                 if not await self.health.ready():
                     delay = min(delay * 2, s.retry_max_s)
                     if not waiting:
-                        log.warning("%d events pending; waiting for Rasa and the action "
-                                    "server to answer", len(due))
+                        log.warning("%d events pending; waiting for Rasa and the action server to answer", len(due))
                     waiting = True
                     continue
                 if waiting:
@@ -220,16 +246,16 @@ class Gateway:
     async def slack_events(self, request: web.Request) -> web.Response:
         if self.slack_app is None:
             return web.json_response({"message": "Slack is not configured"}, status=503)
-        return await slack_app.handle(self.slack_app, request,
-                                      signing_secret=self.settings.slack_signing_secret or "")
+        return await slack_app.handle(self.slack_app, request, signing_secret=self.settings.slack_signing_secret or "")
 
     async def line_webhook(self, request: web.Request) -> web.Response:
         body = await request.read()
         signature = request.headers.get(HEADER)
         if not verify(body, signature, self.settings.channel_secret):
             self.stats["refused"] += 1
-            log.warning("LINE webhook refused: %s signature (%d bytes)",
-                        "missing" if not signature else "invalid", len(body))
+            log.warning(
+                "LINE webhook refused: %s signature (%d bytes)", "missing" if not signature else "invalid", len(body)
+            )
             return web.json_response({"message": "invalid signature"}, status=401)
         try:
             data = json.loads(body)
@@ -237,17 +263,14 @@ class Gateway:
             log.warning("LINE webhook refused: signed body is not JSON (%d bytes)", len(body))
             return web.json_response({"message": "body is not JSON"}, status=400)
         if not isinstance(data, dict) or not isinstance(data.get("events"), list):
-            log.warning("LINE webhook refused: JSON without an `events` list is not a LINE "
-                        "webhook")
-            return web.json_response({"message": "not a LINE webhook: no events list"},
-                                     status=400)
+            log.warning("LINE webhook refused: JSON without an `events` list is not a LINE webhook")
+            return web.json_response({"message": "not a LINE webhook: no events list"}, status=400)
         accepted = duplicates = skipped = ignored = 0
         for raw in data["events"]:
             parsed, why = parse_event(raw)
             if parsed is None and why == NO_CHAT:
                 ignored += 1
-                log.info("LINE %s event without a chat: acknowledged, nothing to do",
-                         raw["type"][:40])
+                log.info("LINE %s event without a chat: acknowledged, nothing to do", raw["type"][:40])
                 continue
             if parsed is None:
                 skipped += 1
@@ -257,8 +280,7 @@ class Gateway:
             try:
                 new = await self.store.record(event_id, key, ts, raw)
             except Exception as exc:
-                log.error("event store unavailable (%s); webhook answered 500 so LINE "
-                          "redelivers", type(exc).__name__)
+                log.error("event store unavailable (%s); webhook answered 500 so LINE redelivers", type(exc).__name__)
                 return web.json_response({"message": "temporarily unavailable"}, status=500)
             if not new:
                 duplicates += 1
@@ -272,26 +294,28 @@ class Gateway:
         self.stats["duplicates"] += duplicates
         self.stats["skipped"] += skipped
         self.stats["ignored"] += ignored
-        return web.json_response({"accepted": accepted, "duplicates": duplicates,
-                                  "skipped": skipped, "ignored": ignored})
+        return web.json_response(
+            {"accepted": accepted, "duplicates": duplicates, "skipped": skipped, "ignored": ignored}
+        )
 
     async def readyz(self, request: web.Request) -> web.Response:
         """Can this gateway take webhooks now? Only its event store matters: with Rasa or the
         action server down it still acks, keeps the events and answers later, so a load
         balancer must keep sending it traffic (GET /healthz says whether the bot answers)."""
         ok = await self.store.ping()
-        return web.json_response({"status": "ok" if ok else "unavailable", "event_store": ok},
-                                 status=200 if ok else 503)
+        return web.json_response(
+            {"status": "ok" if ok else "unavailable", "event_store": ok}, status=200 if ok else 503
+        )
 
     async def healthz(self, request: web.Request) -> web.Response:
         checks = await self.health.check()
         ok = all(checks.values())
-        return web.json_response({"status": "ok" if ok else "unavailable", **checks},
-                                 status=200 if ok else 503)
+        return web.json_response({"status": "ok" if ok else "unavailable", **checks}, status=200 if ok else 503)
 
 
-def create_app(settings: Settings, store: Optional[EventStore] = None,
-               cases: Optional[CaseStore] = None) -> web.Application:
+def create_app(
+    settings: Settings, store: Optional[EventStore] = None, cases: Optional[CaseStore] = None
+) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
 
     async def on_startup(app: web.Application) -> None:

@@ -5,6 +5,7 @@ The file is named by the LINE message id; a JSON sidecar beside it records which
 user it came from. The per-user index lives in Redis when REDIS_URL is set (so another
 gateway process or the Slack side can read it), in memory otherwise.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,15 @@ from typing import Any, Dict, List, Optional
 
 log = logging.getLogger(__name__)
 
-_EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp",
-        "video/mp4": ".mp4", "audio/m4a": ".m4a", "audio/x-m4a": ".m4a"}
+_EXT = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "video/mp4": ".mp4",
+    "audio/m4a": ".m4a",
+    "audio/x-m4a": ".m4a",
+}
 INDEX_TTL_S = 30 * 24 * 3600
 
 
@@ -28,16 +36,23 @@ class AttachmentStore:
         self._prefix = prefix
         self._memory: Dict[str, List[Dict[str, Any]]] = {}
 
-    async def save(self, user_id: str, event_id: str, message_id: str, data: bytes,
-                   content_type: str) -> Dict[str, Any]:
+    async def save(
+        self, user_id: str, event_id: str, message_id: str, data: bytes, content_type: str
+    ) -> Dict[str, Any]:
         self.directory.mkdir(parents=True, exist_ok=True)
         safe_id = "".join(ch for ch in message_id if ch.isalnum()) or event_id
         ext = _EXT.get(content_type) or mimetypes.guess_extension(content_type) or ".bin"
         path = self.directory / f"{safe_id}{ext}"
         path.write_bytes(data)
-        record = {"event_id": event_id, "message_id": message_id, "user_id": user_id,
-                  "content_type": content_type, "size": len(data), "path": str(path),
-                  "saved_at": time.time()}
+        record = {
+            "event_id": event_id,
+            "message_id": message_id,
+            "user_id": user_id,
+            "content_type": content_type,
+            "size": len(data),
+            "path": str(path),
+            "saved_at": time.time(),
+        }
         path.with_suffix(path.suffix + ".json").write_text(json.dumps(record), encoding="utf-8")
         if self._r is not None:
             key = self._prefix + user_id

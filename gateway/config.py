@@ -3,6 +3,7 @@
 Secrets (channel secret/token, Rasa token, Sentry DSN) are only ever read from here and
 never logged: `Settings.__repr__` hides them.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,13 +13,24 @@ from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway.customer_input import (
-    DEFAULT_PLAIN_POSTBACKS, MIN_KEY_CHARS, check_plain_postbacks,
+    DEFAULT_PLAIN_POSTBACKS,
+    MIN_KEY_CHARS,
+    check_plain_postbacks,
 )
 from gateway.line.api import DEFAULT_API_BASE, DEFAULT_DATA_API_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
-_SECRET = {"channel_secret", "agent_approval_key", "channel_access_token", "rasa_token", "sentry_dsn", "redis_url",
-           "slack_bot_token", "slack_signing_secret", "postback_signing_key"}
+_SECRET = {
+    "channel_secret",
+    "agent_approval_key",
+    "channel_access_token",
+    "rasa_token",
+    "sentry_dsn",
+    "redis_url",
+    "slack_bot_token",
+    "slack_signing_secret",
+    "postback_signing_key",
+}
 DEFAULT_SLACK_API_BASE = "https://slack.com/api/"
 
 
@@ -79,8 +91,10 @@ class Settings:
     agent_approval_key: str = ""
 
     def __repr__(self) -> str:  # never print secrets
-        shown = ", ".join(f"{f.name}={'***' if f.name in _SECRET and getattr(self, f.name) else getattr(self, f.name)!r}"
-                          for f in fields(self))
+        shown = ", ".join(
+            f"{f.name}={'***' if f.name in _SECRET and getattr(self, f.name) else getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
         return f"Settings({shown})"
 
     @classmethod
@@ -89,8 +103,10 @@ class Settings:
         secret = env.get("LINE_CHANNEL_SECRET") or ""
         token = env.get("LINE_CHANNEL_ACCESS_TOKEN") or ""
         if not secret or not token:
-            raise SystemExit("LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN must be set "
-                             "(for the local emulator any test values will do)")
+            raise SystemExit(
+                "LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN must be set "
+                "(for the local emulator any test values will do)"
+            )
         action_url = env.get("ACTION_SERVER_URL") or "http://127.0.0.1:5055/webhook"
         settings = cls(
             channel_secret=secret,
@@ -99,8 +115,7 @@ class Settings:
             line_data_api_base_url=env.get("LINE_DATA_API_BASE_URL") or DEFAULT_DATA_API_BASE,
             rasa_url=(env.get("RASA_URL") or "http://127.0.0.1:5005").rstrip("/"),
             rasa_token=env.get("RASA_TOKEN") or None,
-            action_server_health_url=env.get("ACTION_SERVER_HEALTH_URL")
-            or action_health_url(action_url),
+            action_server_health_url=env.get("ACTION_SERVER_HEALTH_URL") or action_health_url(action_url),
             redis_url=env.get("REDIS_URL") or None,
             sentry_dsn=env.get("SENTRY_DSN") or None,
             host=env.get("HOST") or "0.0.0.0",
@@ -122,17 +137,15 @@ class Settings:
             agent_approval_key=env.get("AGENT_APPROVAL_KEY") or "",
         )
         if settings.postback_signing_key and len(settings.postback_signing_key) < MIN_KEY_CHARS:
-            raise SystemExit(f"POSTBACK_SIGNING_KEY must be at least {MIN_KEY_CHARS} characters "
-                             "(e.g. `openssl rand -hex 32`)")
+            raise SystemExit(
+                f"POSTBACK_SIGNING_KEY must be at least {MIN_KEY_CHARS} characters (e.g. `openssl rand -hex 32`)"
+            )
         plain = (env.get("POSTBACK_PLAIN_PAYLOADS") or "").strip()
         if plain:  # "none": no unsigned postback at all
             try:
-                settings.plain_postbacks = check_plain_postbacks(
-                    [] if plain.lower() == "none" else plain.split(","))
+                settings.plain_postbacks = check_plain_postbacks([] if plain.lower() == "none" else plain.split(","))
             except ValueError as exc:
                 raise SystemExit(f"POSTBACK_PLAIN_PAYLOADS: {exc}")
-        if settings.slack_bot_token and not (settings.slack_signing_secret
-                                             and settings.slack_handoff_channel):
-            raise SystemExit("SLACK_BOT_TOKEN is set: SLACK_SIGNING_SECRET and "
-                             "SLACK_HANDOFF_CHANNEL must be set too")
+        if settings.slack_bot_token and not (settings.slack_signing_secret and settings.slack_handoff_channel):
+            raise SystemExit("SLACK_BOT_TOKEN is set: SLACK_SIGNING_SECRET and SLACK_HANDOFF_CHANNEL must be set too")
         return settings

@@ -4,6 +4,7 @@ Replies are free but need a fresh reply token, which an agent's answer never has
 these go by push (each with its own X-Line-Retry-Key, so a retried push is not shown
 twice). An agent's text carries LINE's `sender` name, so the customer sees who answers.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,25 +35,27 @@ class LineCustomerChannel:
         # the bot's buttons in agent-triggered turns are signed like any (customer_input.py)
         self.postbacks = postbacks or PostbackSigner.ephemeral()
 
-    async def send_agent_text(self, user_id: str, text: str, agent_name: str,
-                              idempotency_key: Optional[str] = None) -> bool:
+    async def send_agent_text(
+        self, user_id: str, text: str, agent_name: str, idempotency_key: Optional[str] = None
+    ) -> bool:
         """`idempotency_key` (the agent's Slack message) makes the retry keys repeatable:
         the same reply pushed again after a gateway restart is accepted by LINE once."""
-        messages = [dict(m, sender={"name": sender_name(agent_name)})
-                    for m in (line_messages.text_message(t) for t in line_messages.split_text(text))]
+        messages = [
+            dict(m, sender={"name": sender_name(agent_name)})
+            for m in (line_messages.text_message(t) for t in line_messages.split_text(text))
+        ]
         return await self._push(user_id, line_messages.batches(messages), idempotency_key)
 
     async def send_bot_responses(self, user_id: str, responses: List[Dict[str, Any]]) -> bool:
-        return await self._push(user_id, self.postbacks.sign_batches(
-            line_messages.convert(responses), user_id))
+        return await self._push(user_id, self.postbacks.sign_batches(line_messages.convert(responses), user_id))
 
-    async def _push(self, user_id: str, batches: List[List[Dict[str, Any]]],
-                    idempotency_key: Optional[str] = None) -> bool:
+    async def _push(
+        self, user_id: str, batches: List[List[Dict[str, Any]]], idempotency_key: Optional[str] = None
+    ) -> bool:
         for index, batch in enumerate(batches):
             if not batch:
                 continue
-            key = (uuid.uuid5(_RETRY_KEY_NS, f"{idempotency_key}:{index}") if idempotency_key
-                   else uuid.uuid4())
+            key = uuid.uuid5(_RETRY_KEY_NS, f"{idempotency_key}:{index}") if idempotency_key else uuid.uuid4()
             try:
                 await self.line.push(user_id, batch, retry_key=str(key))
             except LineApiError as exc:

@@ -38,6 +38,7 @@ The key: `POSTBACK_SIGNING_KEY` (at least 32 characters; the same on every repli
 across restarts, or taps on buttons already sent are refused); unset, it is derived from
 LINE_CHANNEL_SECRET with HMAC and a fixed label, so it is stable wherever the channel is.
 """
+
 from __future__ import annotations
 
 import base64
@@ -78,9 +79,10 @@ def typed_text(text: str) -> str:
         i += 1
     if i and any(c in _SLASHES for c in text[:i]):
         # only the kind is logged: nothing here logs customer text
-        log.info("typed text began with a slash%s; sent to Rasa as plain text",
-                 " and named a reserved intent" if names_reserved_intent("/" + text[i:])
-                 else "")
+        log.info(
+            "typed text began with a slash%s; sent to Rasa as plain text",
+            " and named a reserved intent" if names_reserved_intent("/" + text[i:]) else "",
+        )
         return text[i:]
     return text  # unchanged (Rasa strips the whitespace itself)
 
@@ -94,7 +96,7 @@ def names_reserved_intent(payload: str) -> bool:
 def signed_payload(data: str) -> str:
     """The payload inside signed postback data (not verified): for tests and tools that
     compare what was tapped with what Rasa recorded."""
-    if data.startswith(SIGNED_PREFIX) and data[_SIGNED_OVERHEAD - 1:_SIGNED_OVERHEAD] == ".":
+    if data.startswith(SIGNED_PREFIX) and data[_SIGNED_OVERHEAD - 1 : _SIGNED_OVERHEAD] == ".":
         return data[_SIGNED_OVERHEAD:]
     return data
 
@@ -110,8 +112,9 @@ def check_plain_postbacks(payloads: Iterable[str]) -> Tuple[str, ...]:
     out = tuple(p.strip() for p in payloads if p.strip())
     for p in out:
         if not _PLAIN_PAYLOAD.fullmatch(p) or names_reserved_intent(p):
-            raise ValueError(f"unsigned postbacks must be /intent without entities and not "
-                             f"{RESERVED_INTENT_PREFIX}*: {p!r}")
+            raise ValueError(
+                f"unsigned postbacks must be /intent without entities and not {RESERVED_INTENT_PREFIX}*: {p!r}"
+            )
     return out
 
 
@@ -157,8 +160,7 @@ class PostbackSigner:
             return None
         # LINE counts UTF-16 units; emoji count 2
         if len(payload.encode("utf-16-le")) // 2 > MAX_SIGNED_PAYLOAD:
-            log.warning("dropping a button: payload over %d characters once signed",
-                        MAX_SIGNED_PAYLOAD)
+            log.warning("dropping a button: payload over %d characters once signed", MAX_SIGNED_PAYLOAD)
             return None
         return f"{SIGNED_PREFIX}{self._mac(payload, user_id)}.{payload}"
 
@@ -169,7 +171,7 @@ class PostbackSigner:
             if data in self._plain:
                 return Verdict(data)
             return Verdict(None, "unsigned")
-        mac, payload = data[len(SIGNED_PREFIX):_SIGNED_OVERHEAD - 1], signed_payload(data)
+        mac, payload = data[len(SIGNED_PREFIX) : _SIGNED_OVERHEAD - 1], signed_payload(data)
         if payload == data or not payload:
             return Verdict(None, "malformed")
         # as bytes: compare_digest refuses non-ASCII str, and `data` is the sender's
@@ -220,6 +222,14 @@ class PostbackSigner:
 _DROP = object()
 
 
-__all__ = ["DEFAULT_PLAIN_POSTBACKS", "MAX_SIGNED_PAYLOAD", "PostbackSigner", "Verdict",
-           "check_plain_postbacks", "derive_key", "names_reserved_intent", "signed_payload",
-           "typed_text"]
+__all__ = [
+    "DEFAULT_PLAIN_POSTBACKS",
+    "MAX_SIGNED_PAYLOAD",
+    "PostbackSigner",
+    "Verdict",
+    "check_plain_postbacks",
+    "derive_key",
+    "names_reserved_intent",
+    "signed_payload",
+    "typed_text",
+]

@@ -8,6 +8,7 @@ one tried for the answer before a crash is tried again (a reply token works once
 cannot show the answer twice). Pushes carry an X-Line-Retry-Key derived from the event id
 and batch, so a push repeated after a crash is shown once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -82,8 +83,14 @@ def transient(exc: LineApiError) -> bool:
 
 
 class LineDelivery:
-    def __init__(self, line: LineApi, *, reply_token_max_age_s: float = 50.0,
-                 clock: Callable[[], float] = time.time, stats: Optional[Dict[str, int]] = None) -> None:
+    def __init__(
+        self,
+        line: LineApi,
+        *,
+        reply_token_max_age_s: float = 50.0,
+        clock: Callable[[], float] = time.time,
+        stats: Optional[Dict[str, int]] = None,
+    ) -> None:
         self.line = line
         self.reply_token_max_age_s = reply_token_max_age_s
         self._clock = clock
@@ -102,19 +109,23 @@ class LineDelivery:
     async def apologise(self, event: StoredEvent, journal: Journal, language: str) -> None:
         """An honest apology, by reply only (free) and once per event: a later retry that
         succeeds pushes the real answer."""
-        if (event.event_id in self._apologised or self.reply_token(event, journal) is None
-                or in_standby(event.payload)):
+        if event.event_id in self._apologised or self.reply_token(event, journal) is None or in_standby(event.payload):
             return
         self._apologised.add(event.event_id)
-        await self.deliver(event, journal, [[line_messages.text_message(texts.text("apology", language))]],
-                           push_fallback=False)
+        await self.deliver(
+            event, journal, [[line_messages.text_message(texts.text("apology", language))]], push_fallback=False
+        )
 
     def would_apologise(self, event: StoredEvent, journal: Journal) -> bool:
-        return (event.event_id not in self._apologised and self.reply_token(event, journal) is not None
-                and not in_standby(event.payload))
+        return (
+            event.event_id not in self._apologised
+            and self.reply_token(event, journal) is not None
+            and not in_standby(event.payload)
+        )
 
-    async def deliver(self, event: StoredEvent, journal: Journal, batches: List[List[Dict[str, Any]]],
-                      push_fallback: bool = True) -> bool:
+    async def deliver(
+        self, event: StoredEvent, journal: Journal, batches: List[List[Dict[str, Any]]], push_fallback: bool = True
+    ) -> bool:
         """First batch by reply when the token is usable, else push; later batches push.
         False when LINE stayed unavailable (429/5xx/network after the client's retries):
         the caller keeps the event pending and the answer is delivered on a later retry."""

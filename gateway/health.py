@@ -4,6 +4,7 @@ the retry loop before it re-sends pending messages.
 
 URLs (Rasa's carries its token) are never logged.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,9 +15,15 @@ import aiohttp
 
 
 class HealthChecker:
-    def __init__(self, rasa_url: str, rasa_token: Optional[str], action_health_url: str,
-                 session: Optional[aiohttp.ClientSession] = None, timeout_s: float = 2.0,
-                 positive_cache_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        rasa_url: str,
+        rasa_token: Optional[str],
+        action_health_url: str,
+        session: Optional[aiohttp.ClientSession] = None,
+        timeout_s: float = 2.0,
+        positive_cache_s: float = 2.0,
+    ) -> None:
         self._rasa = rasa_url.rstrip("/")
         self._token = rasa_token
         self._action = action_health_url
@@ -42,8 +49,7 @@ class HealthChecker:
 
     async def rasa(self) -> bool:
         params = {"token": self._token} if self._token else None
-        root, status = await asyncio.gather(self._ok(self._rasa + "/"),
-                                            self._ok(self._rasa + "/status", params))
+        root, status = await asyncio.gather(self._ok(self._rasa + "/"), self._ok(self._rasa + "/status", params))
         return root and status
 
     async def action_server(self, use_cache: bool = False) -> bool:

@@ -16,6 +16,7 @@ Known pitfalls), so `init_sentry` turns those off and `before_send` /
 
 Sentry is initialised only when SENTRY_DSN is set; without it everything here is a no-op.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,20 +30,67 @@ log = logging.getLogger(__name__)
 FILTERED = "[Filtered]"
 
 _customer_values: contextvars.ContextVar[Tuple[str, ...]] = contextvars.ContextVar(
-    "gateway_customer_values", default=())
+    "gateway_customer_values", default=()
+)
 
 SENSITIVE_KEYS = {
-    "text", "displayname", "display_name", "replytoken", "reply_token", "userid", "user_id",
-    "line_user_id", "chatid", "chat_id", "to", "postback", "postback_data", "quotetoken",
-    "quote_token", "sender", "metadata", "statusmessage", "pictureurl", "phone",
-    "phone_number", "customer", "name", "message_text", "authorization", "x-line-signature",
-    "cookie", "cookies", "token",
+    "text",
+    "displayname",
+    "display_name",
+    "replytoken",
+    "reply_token",
+    "userid",
+    "user_id",
+    "line_user_id",
+    "chatid",
+    "chat_id",
+    "to",
+    "postback",
+    "postback_data",
+    "quotetoken",
+    "quote_token",
+    "sender",
+    "metadata",
+    "statusmessage",
+    "pictureurl",
+    "phone",
+    "phone_number",
+    "customer",
+    "name",
+    "message_text",
+    "authorization",
+    "x-line-signature",
+    "cookie",
+    "cookies",
+    "token",
 }
 # Sentry's own bookkeeping: ids that look like hex tokens but must stay intact.
-_SKIP_KEYS = {"event_id", "trace_id", "span_id", "parent_span_id", "contexts", "sdk",
-              "modules", "debug_meta", "timestamp", "start_timestamp", "platform", "level",
-              "release", "environment", "server_name", "_meta", "type", "module",
-              "filename", "abs_path", "function", "lineno", "in_app", "mechanism"}
+_SKIP_KEYS = {
+    "event_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "contexts",
+    "sdk",
+    "modules",
+    "debug_meta",
+    "timestamp",
+    "start_timestamp",
+    "platform",
+    "level",
+    "release",
+    "environment",
+    "server_name",
+    "_meta",
+    "type",
+    "module",
+    "filename",
+    "abs_path",
+    "function",
+    "lineno",
+    "in_app",
+    "mechanism",
+}
 
 _PATTERNS = [
     # LINE user / group / room ids
@@ -111,9 +159,11 @@ def _scrub_request(request: Dict[str, Any]) -> Dict[str, Any]:
         request["url"] = request["url"].split("?", 1)[0]
     headers = request.get("headers")
     if isinstance(headers, dict):
-        request["headers"] = {k: v for k, v in headers.items()
-                              if k.lower() not in ("authorization", "x-line-signature",
-                                                   "cookie", "x-slack-signature")}
+        request["headers"] = {
+            k: v
+            for k, v in headers.items()
+            if k.lower() not in ("authorization", "x-line-signature", "cookie", "x-slack-signature")
+        }
     return scrub(request)
 
 
@@ -146,8 +196,9 @@ def _frames(event: Dict[str, Any]):
             yield frame
 
 
-def init_sentry(dsn: Optional[str], environment: Optional[str] = None,
-                release: Optional[str] = None, **options: Any) -> bool:
+def init_sentry(
+    dsn: Optional[str], environment: Optional[str] = None, release: Optional[str] = None, **options: Any
+) -> bool:
     """Initialise sentry-sdk when a DSN is given; returns whether it was initialised."""
     if not dsn:
         return False
@@ -192,6 +243,15 @@ def capture_message(message: str, level: str = "error") -> None:
         pass
 
 
-__all__ = ["FILTERED", "add_customer_data", "before_breadcrumb", "before_send",
-           "capture_exception", "capture_message", "customer_data", "init_sentry", "scrub",
-           "scrub_text"]
+__all__ = [
+    "FILTERED",
+    "add_customer_data",
+    "before_breadcrumb",
+    "before_send",
+    "capture_exception",
+    "capture_message",
+    "customer_data",
+    "init_sentry",
+    "scrub",
+    "scrub_text",
+]

@@ -46,6 +46,7 @@ An event is marked done once handled (even when LINE refused the message itself 
 4xx: retrying cannot help; that failure is reported). Unexpected errors are reported to
 Sentry with the customer's data scrubbed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -54,15 +55,15 @@ import logging
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from gateway import observability, texts
+from gateway.attachments import AttachmentStore
 from gateway.core.cases import BOT, Case
 from gateway.core.events import PENDING, EventStore, StoredEvent
 from gateway.core.handoff import HandoffService, handoff_payloads
 from gateway.core.rasa_client import RasaClient, RasaRejected, RasaUnavailable
-from gateway import observability, texts
 from gateway.customer_input import PostbackSigner, typed_text
-from gateway.attachments import AttachmentStore
-from gateway.health import HealthChecker
 from gateway.delivery import STEP_RASA, Journal, LineDelivery, in_standby
+from gateway.health import HealthChecker
 from gateway.line import messages as line_messages
 from gateway.line.api import LineApi, LineApiError
 from gateway.line.profiles import ProfileCache, language_of
@@ -86,12 +87,23 @@ class LineEventProcessor:
     """Dispatches each event by type; the Rasa turn, the relay to a case and photos are
     here, sending is `LineDelivery`'s, when to retry is `RetrySchedule`'s."""
 
-    def __init__(self, store: EventStore, line: LineApi, rasa: RasaClient,
-                 health: HealthChecker, attachments: AttachmentStore, handoff: HandoffService, *,
-                 profiles: Optional[ProfileCache] = None, loading_seconds: int = 20,
-                 reply_token_max_age_s: float = 50.0, retry_min_s: float = 1.0,
-                 retry_max_s: float = 30.0, clock: Callable[[], float] = time.time,
-                 postbacks: Optional[PostbackSigner] = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        line: LineApi,
+        rasa: RasaClient,
+        health: HealthChecker,
+        attachments: AttachmentStore,
+        handoff: HandoffService,
+        *,
+        profiles: Optional[ProfileCache] = None,
+        loading_seconds: int = 20,
+        reply_token_max_age_s: float = 50.0,
+        retry_min_s: float = 1.0,
+        retry_max_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        postbacks: Optional[PostbackSigner] = None,
+    ) -> None:
         self.store = store
         # signs the buttons sent, checks the taps that come back (customer_input.py)
         self.postbacks = postbacks or PostbackSigner.ephemeral()
@@ -104,8 +116,7 @@ class LineEventProcessor:
         self.loading_seconds = loading_seconds
         self._clock = clock
         self.stats = {"processed": 0, "retry": 0, "replies": 0, "pushes": 0, "errors": 0}
-        self.delivery = LineDelivery(line, reply_token_max_age_s=reply_token_max_age_s, clock=clock,
-                                     stats=self.stats)
+        self.delivery = LineDelivery(line, reply_token_max_age_s=reply_token_max_age_s, clock=clock, stats=self.stats)
         self.retries = RetrySchedule(retry_min_s, retry_max_s, clock)
         self._journals: Dict[str, Journal] = {}  # event id -> its journal (while it is handled)
 
@@ -170,22 +181,23 @@ class LineEventProcessor:
     async def _process_noted(self, event: StoredEvent) -> Outcome:
         with observability.customer_data(*_sensitive(event.payload)):
             try:
-                outcome = await (self._standby(event) if in_standby(event.payload)
-                                 else self._process(event))
+                outcome = await (self._standby(event) if in_standby(event.payload) else self._process(event))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 if _infrastructure_down(exc):
                     # Redis (journal, cases, leases) unreachable for a moment: not a bug, and
                     # marking the event done would lose the message; it waits for a retry
-                    log.warning("state store unavailable (%s); message kept for a retry",
-                                type(exc).__name__)
+                    log.warning("state store unavailable (%s); message kept for a retry", type(exc).__name__)
                     self._failed(event.event_id)
                     self.stats["retry"] += 1
                     return Outcome.RETRY
                 self.stats["errors"] += 1
-                report_log.error("unexpected error handling a LINE %s event (%s); reported",
-                                 event.payload.get("type"), type(exc).__name__)
+                report_log.error(
+                    "unexpected error handling a LINE %s event (%s); reported",
+                    event.payload.get("type"),
+                    type(exc).__name__,
+                )
                 observability.capture_exception(exc)
                 try:
                     await self._apologise(event)
@@ -259,12 +271,22 @@ class LineEventProcessor:
             if self._done_step(event, STEP_RASA) and await self._in_tracker(user, event):
                 return Outcome.DONE  # written before a crash
             await self._step(event, STEP_RASA)
-            await self.rasa.append_events(user, [{
-                "event": "user", "text": text, "timestamp": self._clock(),
-                "parse_data": {"intent": {"name": "relayed_to_agent", "confidence": 1.0},
-                               "entities": [], "text": text},
-                "metadata": {METADATA_EVENT_ID: event.event_id, "line_user_id": user,
-                             "line_mode": "standby"}}])
+            await self.rasa.append_events(
+                user,
+                [
+                    {
+                        "event": "user",
+                        "text": text,
+                        "timestamp": self._clock(),
+                        "parse_data": {
+                            "intent": {"name": "relayed_to_agent", "confidence": 1.0},
+                            "entities": [],
+                            "text": text,
+                        },
+                        "metadata": {METADATA_EVENT_ID: event.event_id, "line_user_id": user, "line_mode": "standby"},
+                    }
+                ],
+            )
         except RasaUnavailable as exc:
             log.warning("%s; standby message kept for a retry", exc)
             return Outcome.RETRY
@@ -275,16 +297,18 @@ class LineEventProcessor:
 
     async def _in_tracker(self, user: str, event: StoredEvent) -> bool:
         try:
-            return await self.rasa.recorded_turn(user, METADATA_EVENT_ID,
-                                                 event.event_id) is not None
+            return await self.rasa.recorded_turn(user, METADATA_EVENT_ID, event.event_id) is not None
         except RasaRejected:
             return False
 
     async def _profile(self, event: StoredEvent) -> Optional[Dict[str, Any]]:
         user = _user_id(event.payload)
         source = event.payload.get("source") or {}
-        chat = {"group_id": source.get("groupId")} if source.get("type") == "group" else (
-            {"room_id": source.get("roomId")} if source.get("type") == "room" else {})
+        chat = (
+            {"group_id": source.get("groupId")}
+            if source.get("type") == "group"
+            else ({"room_id": source.get("roomId")} if source.get("type") == "room" else {})
+        )
         profile = await self.profiles.get(user, **chat) if user else None
         if profile:
             observability.add_customer_data(profile.get("displayName"))
@@ -302,26 +326,25 @@ class LineEventProcessor:
             log.info("event without a user id or text; nothing to send to Rasa")
             return Outcome.DONE
         source = event.payload.get("source") or {}
-        loading = (asyncio.create_task(self._loading(user))
-                   if source.get("type", "user") == "user" else None)
+        loading = asyncio.create_task(self._loading(user)) if source.get("type", "user") == "user" else None
         try:
-            profile, action_ok = await asyncio.gather(
-                self._profile(event), self.health.action_server(use_cache=True))
+            profile, action_ok = await asyncio.gather(self._profile(event), self.health.action_server(use_cache=True))
             if not action_ok:
                 log.warning("action server unreachable; message kept for a retry")
                 await self._apologise(event, profile)
                 return Outcome.RETRY
-            metadata = {"line_user_id": user,
-                        "display_name": (profile or {}).get("displayName"),
-                        "language": language_of(profile),
-                        METADATA_EVENT_ID: event.event_id}
+            metadata = {
+                "line_user_id": user,
+                "display_name": (profile or {}).get("displayName"),
+                "language": language_of(profile),
+                METADATA_EVENT_ID: event.event_id,
+            }
             try:
                 responses = None
                 if self._done_step(event, STEP_RASA):
                     # an earlier attempt may have got through: Rasa's tracker knows
                     try:
-                        responses = await self.rasa.recorded_turn(user, METADATA_EVENT_ID,
-                                                                  event.event_id)
+                        responses = await self.rasa.recorded_turn(user, METADATA_EVENT_ID, event.event_id)
                     except RasaRejected:
                         responses = None
                     if responses is not None:
@@ -350,8 +373,7 @@ class LineEventProcessor:
         elif await self.handoff.cases.owner(user) != BOT:
             log.info("bot answer not sent: a person owns this conversation now")
             return Outcome.DONE
-        if not await self._deliver(event, self.postbacks.sign_batches(
-                line_messages.convert(responses), user)):
+        if not await self._deliver(event, self.postbacks.sign_batches(line_messages.convert(responses), user)):
             # the turn is in Rasa's tracker (STEP_RASA): the retry delivers it, not re-sends it
             log.warning("LINE unavailable; the answer stays pending for a retry")
             return Outcome.RETRY
@@ -361,8 +383,7 @@ class LineEventProcessor:
 
     async def _recent_photos(self, user: str, within_s: float = 24 * 3600) -> List[Dict[str, Any]]:
         now = self._clock()
-        return [p for p in await self.attachments.for_user(user)
-                if now - float(p.get("saved_at") or 0) <= within_s]
+        return [p for p in await self.attachments.for_user(user) if now - float(p.get("saved_at") or 0) <= within_s]
 
     async def _relay(self, event: StoredEvent, case: Case) -> Outcome:
         """A person owns the conversation: the customer's message goes to the case thread
@@ -370,10 +391,8 @@ class LineEventProcessor:
         payload = event.payload
         message = payload.get("message") or {}
         if payload.get("type") == "postback":
-            verdict = self.postbacks.verify(str((payload.get("postback") or {}).get("data") or ""),
-                                            case.user_id)
-            text = (f"[button] {verdict.payload}" if verdict.payload is not None
-                    else "[button: not one we sent]")
+            verdict = self.postbacks.verify(str((payload.get("postback") or {}).get("data") or ""), case.user_id)
+            text = f"[button] {verdict.payload}" if verdict.payload is not None else "[button: not one we sent]"
         elif message.get("type") == "text":
             text = str(message.get("text") or "")
         elif message.get("type") == "image":
@@ -396,16 +415,13 @@ class LineEventProcessor:
         record = await self._save_image(event, user, message_id)
         if record is None:
             profile = await self._profile(event)
-            await self._deliver(event, [[line_messages.text_message(
-                texts.text("image_failed", language_of(profile)))]])
+            await self._deliver(event, [[line_messages.text_message(texts.text("image_failed", language_of(profile)))]])
             return Outcome.DONE
         profile = await self._profile(event)
-        await self._deliver(event, [[line_messages.text_message(
-            texts.text("image_received", language_of(profile)))]])
+        await self._deliver(event, [[line_messages.text_message(texts.text("image_received", language_of(profile)))]])
         return Outcome.DONE
 
-    async def _save_image(self, event: StoredEvent, user: str,
-                          message_id: str) -> Optional[Dict[str, Any]]:
+    async def _save_image(self, event: StoredEvent, user: str, message_id: str) -> Optional[Dict[str, Any]]:
         """Fetches a customer's photo from LINE's content API and saves it; None (reported)
         when LINE does not give it."""
         try:
@@ -420,13 +436,11 @@ class LineEventProcessor:
 
     async def _say(self, event: StoredEvent, key: str) -> Outcome:
         profile = await self._profile(event)
-        await self._deliver(event, [[line_messages.text_message(
-            texts.text(key, language_of(profile)))]])
+        await self._deliver(event, [[line_messages.text_message(texts.text(key, language_of(profile)))]])
         return Outcome.DONE
 
     # --- sending (gateway/delivery.py) ---------------------------------------------------
-    async def _apologise(self, event: StoredEvent,
-                         profile: Optional[Dict[str, Any]] = None) -> None:
+    async def _apologise(self, event: StoredEvent, profile: Optional[Dict[str, Any]] = None) -> None:
         journal = self._journal(event)
         if not self.delivery.would_apologise(event, journal):
             return
@@ -445,8 +459,7 @@ def _infrastructure_down(exc: BaseException) -> bool:
         from redis.exceptions import TimeoutError as RedisTimeoutError
     except ImportError:  # memory-only setups need no redis
         return isinstance(exc, (ConnectionError, asyncio.TimeoutError))
-    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError,
-                            asyncio.TimeoutError))
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError, asyncio.TimeoutError))
 
 
 def _user_id(payload: Dict[str, Any]) -> Optional[str]:
@@ -457,8 +470,14 @@ def _sensitive(payload: Dict[str, Any]) -> Tuple[str, ...]:
     source = payload.get("source") or {}
     message = payload.get("message") or {}
     postback = payload.get("postback") or {}
-    values = (message.get("text"), postback.get("data"), payload.get("replyToken"),
-              source.get("userId"), source.get("groupId"), source.get("roomId"))
+    values = (
+        message.get("text"),
+        postback.get("data"),
+        payload.get("replyToken"),
+        source.get("userId"),
+        source.get("groupId"),
+        source.get("roomId"),
+    )
     return tuple(str(v) for v in values if v)
 
 

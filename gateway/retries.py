@@ -1,4 +1,5 @@
 """When a LINE event that could not be handled may be tried again (read by the retry loop)."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """What the gateway itself says to customers (everything else comes from Rasa)."""
+
 from __future__ import annotations
 
 from typing import Dict
@@ -6,22 +7,21 @@ from typing import Dict
 _TEXTS: Dict[str, Dict[str, str]] = {
     "apology": {
         "ja": "申し訳ありません。ただいまメッセージを処理できませんでした。"
-              "メッセージはお預かりしており、まもなくお返事いたします。",
-        "en": "Sorry, we could not process that just now. We have your message and "
-              "will answer shortly.",
+        "メッセージはお預かりしており、まもなくお返事いたします。",
+        "en": "Sorry, we could not process that just now. We have your message and will answer shortly.",
     },
     "greeting": {
         "ja": "友だち追加ありがとうございます！ご注文でお困りのことがあれば、"
-              "こちらにメッセージでお知らせください。"
-              "（例：「親子丼に別卵が付いていませんでした」「配達が遅れています」）",
+        "こちらにメッセージでお知らせください。"
+        "（例：「親子丼に別卵が付いていませんでした」「配達が遅れています」）",
         "en": "Thanks for adding us! If something went wrong with an order, just tell us "
-              "here (for example: \"my order is missing the fries\" or \"my delivery is late\").",
+        'here (for example: "my order is missing the fries" or "my delivery is late").',
     },
     "sticker": {
         "ja": "スタンプありがとうございます！ご注文で何があったか、文章で教えていただけますか？"
-              "（例：「親子丼に別卵が付いていませんでした」）",
+        "（例：「親子丼に別卵が付いていませんでした」）",
         "en": "Thanks for the sticker! Could you please tell us in words what happened "
-              "with your order? (for example: \"my order is missing the fries\")",
+        'with your order? (for example: "my order is missing the fries")',
     },
     # a photo says nothing about language: the customer's LINE profile language decides
     "image_received": {
@@ -34,20 +34,19 @@ _TEXTS: Dict[str, Dict[str, str]] = {
     },
     "unsupported": {
         "ja": "メッセージありがとうございます。申し訳ありませんが、この形式には対応していません。"
-              "ご注文で何があったか、文章で教えていただけますか？",
+        "ご注文で何があったか、文章で教えていただけますか？",
         "en": "Thank you for your message. Sorry, we can't read this kind of message: "
-              "could you please tell us in words what happened with your order?",
+        "could you please tell us in words what happened with your order?",
     },
     # a button tap the gateway did not make for this customer (customer_input.py):
     # neutral, since honest buttons go stale too
     "choose_again": {
         "ja": "申し訳ありません、このボタンは使えなくなりました。最新のメッセージからもう一度"
-              "お選びいただくか、文章でお知らせください。",
+        "お選びいただくか、文章でお知らせください。",
         "en": "Sorry, this button can no longer be used. Please choose again from the "
-              "latest message, or tell us in words.",
+        "latest message, or tell us in words.",
     },
 }
-
 
 
 def text(key: str, language: str) -> str:

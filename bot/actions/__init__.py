@@ -3,6 +3,12 @@
 Each concern has its own module; this file only imports them so rasa-sdk registers their
 actions.
 """
+
+from bot.actions.agent import (  # noqa: F401
+    ActionAgentApprovedRemedy,
+    ActionAgentResolved,
+    ActionRecordSatisfaction,
+)
 from bot.actions.claims import (  # noqa: F401
     ActionAskClaimItems,
     ActionAskOrderId,
@@ -14,8 +20,3 @@ from bot.actions.handoff import ActionHandoff  # noqa: F401
 from bot.actions.language import ActionDetectLanguage  # noqa: F401
 from bot.actions.remedies import ActionAskRemedy, ActionAskRemedyConfirmed, ActionCompleteClaim  # noqa: F401
 from bot.actions.session import ActionSessionStart  # noqa: F401
-from bot.actions.agent import (  # noqa: F401
-    ActionAgentApprovedRemedy,
-    ActionAgentResolved,
-    ActionRecordSatisfaction,
-)

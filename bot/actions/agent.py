@@ -11,6 +11,7 @@ through Rasa's trigger_intent, after it resumed the conversation):
   with the agent's name, and asks a short satisfaction question.
 - `action_record_satisfaction`: the customer's answer, kept with the case's outcome.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,18 @@ from contracts.approvals import KEY_ENV, ApprovalInvalid, approval_notice, enoug
 log = logging.getLogger(__name__)
 
 # Slots that belonged to the finished case; cleared so the next problem starts afresh.
-CASE_SLOTS = ("order_id", "claim_items", "problem", "remedy", "offers", "refused_remedies",
-              "handoff_reason", "failed_attempts", "approved_remedy", "agent_approval")
+CASE_SLOTS = (
+    "order_id",
+    "claim_items",
+    "problem",
+    "remedy",
+    "offers",
+    "refused_remedies",
+    "handoff_reason",
+    "failed_attempts",
+    "approved_remedy",
+    "agent_approval",
+)
 
 
 def supervisors() -> Tuple[str, ...]:
@@ -52,15 +63,16 @@ class ActionAgentApprovedRemedy(Action):
     def name(self) -> Text:
         return "action_agent_approved_remedy"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         kind = str(tracker.get_slot("approved_remedy") or "")
         case_id = str(tracker.get_slot("case_id") or "")
         try:
             approval = verify_approval(
-                os.environ.get(KEY_ENV, ""), tracker.get_slot("agent_approval"),
-                case_id=case_id, sender_id=tracker.sender_id, now=time.time(),
+                os.environ.get(KEY_ENV, ""),
+                tracker.get_slot("agent_approval"),
+                case_id=case_id,
+                sender_id=tracker.sender_id,
+                now=time.time(),
             )
         except ApprovalInvalid as exc:
             log.warning("agent approval refused for case %s: %s", case_id or "-", exc)
@@ -75,14 +87,21 @@ class ActionAgentApprovedRemedy(Action):
             return _refused(dispatcher, kind, "not_offered_now")
         value = remedy_value(services.policy(), offer, case.items)
         if value > services.policy().agent_approval_limit and not enough_approvers(approval.approvers, supervisors()):
-            dispatcher.utter_message(json_message=approval_notice(
-                "needs_supervisor", kind, amount=offer.amount, value=value,
-                agent_limit=services.policy().agent_approval_limit,
-                approvers=[a.name for a in approval.approvers]))
+            dispatcher.utter_message(
+                json_message=approval_notice(
+                    "needs_supervisor",
+                    kind,
+                    amount=offer.amount,
+                    value=value,
+                    agent_limit=services.policy().agent_approval_limit,
+                    approvers=[a.name for a in approval.approvers],
+                )
+            )
             return [ConversationPaused()]
         apply_and_confirm(dispatcher, tracker, case, offer)
         services.repository().record_case_outcome(
-            case.claim.case_number, approved_remedy=offer.kind,
+            case.claim.case_number,
+            approved_remedy=offer.kind,
             approved_by=", ".join(a.name for a in approval.approvers),
         )
         return [SlotSet("remedy", offer.kind), SlotSet("agent_approval", None), ConversationPaused()]
@@ -98,14 +117,14 @@ class ActionAgentResolved(Action):
     def name(self) -> Text:
         return "action_agent_resolved"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         case_id = tracker.get_slot("case_id")
         agent = tracker.get_slot("agent_name") or ""
         if case_id:
             services.repository().record_case_outcome(
-                case_id, resolved_by=agent or None, resolved_at=services.now(),
+                case_id,
+                resolved_by=agent or None,
+                resolved_at=services.now(),
             )
         dispatcher.utter_message(response="utter_case_resolved", agent_name=agent)
         dispatcher.utter_message(response="utter_ask_satisfaction")
@@ -116,17 +135,14 @@ class ActionRecordSatisfaction(Action):
     def name(self) -> Text:
         return "action_record_satisfaction"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         satisfied = services.latest_intent(tracker) in ("affirm", "thank")
         case_id = tracker.get_slot("case_id")
         if case_id:
             services.repository().record_case_outcome(
-                case_id, satisfaction="satisfied" if satisfied else "not_satisfied",
+                case_id,
+                satisfaction="satisfied" if satisfied else "not_satisfied",
                 answered_at=services.now(),
             )
         dispatcher.utter_message(response="utter_satisfaction_thanks" if satisfied else "utter_satisfaction_sorry")
         return [SlotSet("case_id", None)]
-
-

@@ -6,6 +6,7 @@ what may be offered. Any sign that a person is needed (asked for, frustration, s
 payment, out of policy, repeated misunderstanding) sets `handoff_reason`, which ends the
 form; `action_complete_claim` (remedies.py) then hands the case over.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,15 +20,21 @@ from rasa_sdk.types import DomainDict
 
 from bot import escalation
 from bot.actions import identify, services
-from bot.actions.problems import INTENT_OF, other_problem
-from bot.formatting import (
-    day_and_clock, fit_label, item_button_label, item_names, order_button_label, order_card, order_line,
-)
 from bot.actions.matching import claimed_items, match_items, match_order, order_number_in, orders_mentioning
+from bot.actions.problems import INTENT_OF, other_problem
+from bot.components.scripts import normalize
+from bot.formatting import (
+    day_and_clock,
+    fit_label,
+    item_button_label,
+    item_names,
+    order_button_label,
+    order_card,
+    order_line,
+)
 from bot.policy import decide, order_escalation
 from bot.policy.engine import minutes_late
 from bot.policy.reading import RemedyReading, read_remedy
-from bot.components.scripts import normalize
 from bot.policy.types import OrderView
 
 # Problems that are about particular items of an order (the others are about the whole order).
@@ -50,9 +57,19 @@ PREFERRED_STATUSES = {
     "check_order_status": ("out_for_delivery", "preparing", "placed"),
 }
 CLAIM_SLOTS = (
-    "order_id", "order_proposal", "claim_items", "remedy", "case_id", "offers",
-    "refused_remedies", "handoff_reason", "failed_attempts", "confirm_remedy", "remedy_confirmed",
-    "verify_step", "verify_phone",
+    "order_id",
+    "order_proposal",
+    "claim_items",
+    "remedy",
+    "case_id",
+    "offers",
+    "refused_remedies",
+    "handoff_reason",
+    "failed_attempts",
+    "confirm_remedy",
+    "remedy_confirmed",
+    "verify_step",
+    "verify_phone",
 )
 # `order_proposal` after the customer said the proposed order is not the one.
 DECLINED = "declined"
@@ -113,9 +130,7 @@ class ActionStartClaim(Action):
     def name(self) -> Text:
         return "action_start_claim"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         problem = PROBLEM_BY_INTENT.get(services.latest_intent(tracker) or "", "missing_item")
         events: List[EventType] = [SlotSet("problem", problem)]
         said_now = {e.get("entity") for e in tracker.latest_message.get("entities", [])}
@@ -131,11 +146,14 @@ class ActionStartClaim(Action):
         events.append(SlotSet("next_problem", other))
         if other:
             from bot.actions.fallback import intent_choices  # fallback -> handoff -> this module
+
             labels = intent_choices().labels
             language = services.language(tracker)
-            dispatcher.utter_message(response="utter_other_problem_later",
-                                     first=labels[INTENT_OF[problem]][language],
-                                     other=labels[INTENT_OF[other]][language])
+            dispatcher.utter_message(
+                response="utter_other_problem_later",
+                first=labels[INTENT_OF[problem]][language],
+                other=labels[INTENT_OF[other]][language],
+            )
         return events
 
 
@@ -145,9 +163,7 @@ class ActionAskOrderId(Action):
     def name(self) -> Text:
         return "action_ask_order_id"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         language = services.language(tracker)
         customer = customer_for(tracker)
         if customer is None:
@@ -169,8 +185,7 @@ class ActionAskOrderId(Action):
         dispatcher.utter_message(
             response="utter_choose_order",
             buttons=[
-                {"title": order_button_label(o, language), "payload": inform_payload(order_id=o.number)}
-                for o in orders
+                {"title": order_button_label(o, language), "payload": inform_payload(order_id=o.number)} for o in orders
             ],
         )
         # The full lines tell similar orders apart (shop, time, total) beyond the short labels.
@@ -215,9 +230,7 @@ class ActionAskClaimItems(Action):
     def name(self) -> Text:
         return "action_ask_claim_items"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         language = services.language(tracker)
         order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
         if order is None:  # cannot happen after validation; ask for the order again
@@ -272,10 +285,17 @@ class ValidateClaimForm(FormValidationAction):
         customer = customer_for(tracker)
         said = str(tracker.latest_message.get("text") or text)  # the whole message, not an entity
         intent = services.latest_intent(tracker)
-        if customer is None and not tracker.get_slot("verify_step") and not order_number_in(said) and (
-                identify.has_no_number(text) or identify.has_no_number(said)
-                or (identify.wants_other_way(said) and intent not in URGENT_INTENTS)) and \
-                intent != "report_safety_issue":
+        if (
+            customer is None
+            and not tracker.get_slot("verify_step")
+            and not order_number_in(said)
+            and (
+                identify.has_no_number(text)
+                or identify.has_no_number(said)
+                or (identify.wants_other_way(said) and intent not in URGENT_INTENTS)
+            )
+            and intent != "report_safety_issue"
+        ):
             # "番号がわからない" (the button, or typed, often read as frustration or "a person")
             return identify.start(tracker)
         escalation = _escalation(tracker, "order_id")
@@ -352,9 +372,12 @@ class ValidateClaimForm(FormValidationAction):
                 # customer picks which from the buttons.
                 slots["claim_items"] = [str(i.item_id) for i in named]
                 slots.update(_decision_slots(tracker, order, named))
-        elif problem == "late_delivery" and order.status == "delivered" and \
-                minutes_late(order, services.now()) < services.policy().late_grace_minutes and \
-                _DELIVERY_QUESTION.search(normalize(_report_message(tracker)[0]).lower()):
+        elif (
+            problem == "late_delivery"
+            and order.status == "delivered"
+            and minutes_late(order, services.now()) < services.policy().late_grace_minutes
+            and _DELIVERY_QUESTION.search(normalize(_report_message(tracker)[0]).lower())
+        ):
             # "Has my bowl been delivered yet?" read as late: it came on time, so say when (a
             # customer who never got it says so next). A statement that it came late when the
             # record says on time is not answered with the record: a person looks (the policy).
@@ -464,11 +487,12 @@ class ValidateClaimForm(FormValidationAction):
 
 _NOT_THAT_ORDER = re.compile(
     r"(ちが[ういく]|違[うい]|別の|べつの|ほかの|他の|それじゃな|そうじゃな|じゃない|いいえ|いや[、 ]|"
-    r"\b(no|nope|not (that|this|it)|different|another|other|wrong order)\b)")
+    r"\b(no|nope|not (that|this|it)|different|another|other|wrong order)\b)"
+)
 
 
 def _corrects_item(text: str, order: OrderView) -> bool:
-    """"Sorry, the cola is here, it's the fries that are missing": a retraction that names
+    """ "Sorry, the cola is here, it's the fries that are missing": a retraction that names
     another item of the order as the problem corrects the claim, it does not end it."""
     return remedy_wish(text).retracted and bool(claimed_items(text, order.items, said_missing=True))
 
@@ -490,7 +514,7 @@ def _report_message(tracker: Tracker) -> Tuple[str, List[str]]:
 
 
 def _answer_to_proposal(text: str, intent: Optional[str], number: str) -> Optional[str]:
-    """"yes", "no" or None (something else) in answer to "#1001 の別卵の件ですね？"."""
+    """ "yes", "no" or None (something else) in answer to "#1001 の別卵の件ですね？"."""
     said = normalize(text).lower()
     if number in said:
         return "yes"
@@ -505,10 +529,12 @@ def _answer_to_proposal(text: str, intent: Optional[str], number: str) -> Option
 # Questions asked inside the claim that are not its answer: the order's status, the choices.
 _STATUS_QUESTION = re.compile(
     r"(いつ(頃|ごろ)?(届|とど|来|く[るれ]|着)|まだ(届|来)|今どこ|いまどこ|配達状況|"
-    r"\b(when will|when does|when is it|where is (it|my)|eta|how long)\b)")
+    r"\b(when will|when does|when is it|where is (it|my)|eta|how long)\b)"
+)
 _OPTIONS_QUESTION = re.compile(
     r"(選択肢|せんたくし|どんな対応|どういう対応|何ができ|なにができ|どうしてもらえ|他の方法|ほかの方法|"
-    r"\b(options?|choices|what can you do|what are my|other ways?)\b)")
+    r"\b(options?|choices|what can you do|what are my|other ways?)\b)"
+)
 
 
 def _aside(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> bool:
@@ -519,6 +545,7 @@ def _aside(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> boo
         order = order_of_conversation(tracker)
         if order is not None:
             from bot.actions.remedies import tell_status  # remedies imports this module
+
             tell_status(dispatcher, order)
             return True
     return bool(_OPTIONS_QUESTION.search(said))
@@ -535,8 +562,7 @@ def chosen_remedy(tracker: Tracker, kind: str, tapped: bool) -> Dict[Text, Any]:
     offers = (tracker.get_slot("offers") or {}).get("remedies", [])
     amount = next((int(o.get("amount") or 0) for o in offers if o.get("kind") == kind), 0)
     confirm = services.policy().needs_confirmation(kind, amount, tapped)
-    return {"remedy": kind, "failed_attempts": 0, "confirm_remedy": kind if confirm else None,
-            "remedy_confirmed": None}
+    return {"remedy": kind, "failed_attempts": 0, "confirm_remedy": kind if confirm else None, "remedy_confirmed": None}
 
 
 # "Ok, let me check" and questions about the order number, in answer to "which order?".
@@ -544,7 +570,8 @@ _ACK_OR_QUESTION = re.compile(
     r"(わかりました|分かりました|了解|りょうかい|探し|さがし|確認します|見てみ|みてみ|待って|まって|少々|しょうしょう|"
     r"どこ|何処|わから|分から|知らな|不明|番号って|[?？]|"
     r"\b(ok|okay|sure|let me (check|look|see|find)|one (moment|sec|second)|hold on|wait|where|how do i|"
-    r"don'?t know|not sure|can'?t find|no idea)\b)")
+    r"don'?t know|not sure|can'?t find|no idea)\b)"
+)
 
 
 def _acknowledges_or_asks(text: str, intent: Optional[str]) -> bool:
@@ -590,28 +617,30 @@ WITHDRAWN = "withdrawn"  # offers["notice"] of a claim the customer took back
 
 def takes_back(tracker: Tracker, reading: RemedyReading) -> bool:
     """The customer takes the claim back: a retraction, or "don't cancel" in a cancellation."""
-    return reading.retracted or (
-        tracker.get_slot("problem") == "cancel_order" and "cancel_order" in reading.refused
-    )
+    return reading.retracted or (tracker.get_slot("problem") == "cancel_order" and "cancel_order" in reading.refused)
 
 
 def withdraw(dispatcher: CollectingDispatcher, slot: str) -> Dict[Text, Any]:
     """The customer took the claim back: say nothing was done, end the form, apply nothing."""
     dispatcher.utter_message(response="utter_claim_withdrawn")
-    return {slot: None, "failed_attempts": 0,
-            "offers": {"remedies": [], "needs_approval": [], "notice": WITHDRAWN}}
+    return {slot: None, "failed_attempts": 0, "offers": {"remedies": [], "needs_approval": [], "notice": WITHDRAWN}}
 
 
 # Words that ask for a person; without one, "store credit instead" read as request_human is
 # the remedy it names.
 _PERSON_WORDS = re.compile(
     r"(人|担当|オペレーター|スタッフ|店長|責任者|電話|有人|"
-    r"\b(human|person|people|agent|someone|somebody|staff|operator|manager|representative|call|real)\b)")
+    r"\b(human|person|people|agent|someone|somebody|staff|operator|manager|representative|call|real)\b)"
+)
 URGENT_INTENTS = ("report_safety_issue", "express_frustration")
 # A question whether the order has come ("届きましたか？", "has it been delivered yet?").
-_DELIVERY_QUESTION = re.compile(r"(ました?か|てますか|いますか|た[?？]|[?？]\s*$|\b(has|have|did|is|was)\b.*[?？]|\byet\b)")
-_FOUND_IT = re.compile(r"(見つか|見つけ|みつか|みつけ|ありました|あった|入ってました|入ってた|"
-                       r"\bfound (it|them)\b|\b(was|were) (there|in the)\b)")
+_DELIVERY_QUESTION = re.compile(
+    r"(ました?か|てますか|いますか|た[?？]|[?？]\s*$|\b(has|have|did|is|was)\b.*[?？]|\byet\b)"
+)
+_FOUND_IT = re.compile(
+    r"(見つか|見つけ|みつか|みつけ|ありました|あった|入ってました|入ってた|"
+    r"\bfound (it|them)\b|\b(was|were) (there|in the)\b)"
+)
 
 
 def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:

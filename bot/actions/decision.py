@@ -5,6 +5,7 @@ secret), so nothing that moves money or tells an agent an amount is taken from t
 case (order, items, problem) comes from the orders database, its owner is checked against
 this conversation, and the engine says what it offers at this moment.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,7 +56,7 @@ def case_now(tracker: Tracker) -> Optional[CaseNow]:
         return None
     items = [i for i in order.items if i.item_id in claim.item_ids] or list(order.items)
     now = services.now()
-    decision = decide(services.policy(), claim.problem, order, items,
-                      repository.customer_history(order.customer_id), now)
+    decision = decide(
+        services.policy(), claim.problem, order, items, repository.customer_history(order.customer_id), now
+    )
     return CaseNow(claim, order, items, decision, now)
-

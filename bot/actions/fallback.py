@@ -15,6 +15,7 @@ we do not do; offering order problems it did not mean would only push a claim.
 Either way this is the one clarifying try: a second unclear message in a row goes to a
 person.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,18 +33,27 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot import escalation
-from bot.escalation import UNCLEAR_INTENTS
 from bot.actions import services
 from bot.actions.handoff import hand_off
-from bot.policy.loader import LANGUAGES, PolicyError, _Reader, compose_yaml, load_owner_file
-
+from bot.escalation import UNCLEAR_INTENTS
+from bot.policy.loader import LANGUAGES, _Reader, compose_yaml, load_owner_file
 
 CHOICES_PATH = Path(__file__).resolve().parents[1] / "intent_choices.yml"
 # Never offered as a reading: no reading at all, small talk, answers to a question,
 # "not what we do", the agent's words, and the gateway's triggers (a signed postback of
 # /EXTERNAL_... must never come from a customer's tap). The person button is always there.
-NEVER_OFFERED = ("nlu_fallback", "out_of_scope", "greet", "goodbye", "affirm", "deny", "thank", "inform",
-                 "relayed_to_agent", "request_human")
+NEVER_OFFERED = (
+    "nlu_fallback",
+    "out_of_scope",
+    "greet",
+    "goodbye",
+    "affirm",
+    "deny",
+    "thank",
+    "inform",
+    "relayed_to_agent",
+    "request_human",
+)
 PERSON_PAYLOAD = "/request_human"
 # LINE's limits (gateway/line/messages.py): a quick reply label, a postback's data.
 MAX_LABEL = 20
@@ -109,8 +119,9 @@ def parse_intent_choices(text: str, source: str = "intent_choices.yml") -> Inten
         if not _INTENT_NAME.match(intent):
             raise r.fail(key, path, "expected an intent name of domain.yml (letters, digits, _)")
         if intent in NEVER_OFFERED or intent.startswith("EXTERNAL_"):
-            raise r.fail(key, path, "this intent cannot be offered as a choice "
-                                    f"(never: {', '.join(NEVER_OFFERED)}, EXTERNAL_*)")
+            raise r.fail(
+                key, path, f"this intent cannot be offered as a choice (never: {', '.join(NEVER_OFFERED)}, EXTERNAL_*)"
+            )
         labels[intent] = _labels(r, value, path)
     if not labels:
         raise r.fail(choices_node, "choices", "list at least one intent")
@@ -129,8 +140,11 @@ def _labels(r: _Reader, node: yaml.Node, path: str) -> Dict[str, str]:
             raise r.fail(value_node, f"{path}.{lang}", "expected a button label")
         label = label.strip()
         if _label_units(label) > MAX_LABEL:
-            raise r.fail(value_node, f"{path}.{lang}",
-                         f"{label!r} is {_label_units(label)} characters long; LINE shows at most {MAX_LABEL}")
+            raise r.fail(
+                value_node,
+                f"{path}.{lang}",
+                f"{label!r} is {_label_units(label)} characters long; LINE shows at most {MAX_LABEL}",
+            )
         result[lang] = label
     return result
 
@@ -146,8 +160,9 @@ def intent_choices() -> IntentChoices:
 
 
 # --- the readings -----------------------------------------------------------------------------
-def likely_readings(parse_data: Mapping[str, Any], choices: IntentChoices,
-                    known_intents: Optional[Sequence[str]] = None) -> List[str]:
+def likely_readings(
+    parse_data: Mapping[str, Any], choices: IntentChoices, known_intents: Optional[Sequence[str]] = None
+) -> List[str]:
     """The likeliest offerable intents of a not-understood message, most likely first."""
     if parse_data.get("unfamiliar_input"):
         return []  # no word we could know: the ranking is the model guessing at nonsense
@@ -187,8 +202,9 @@ def choice_payload(intent: str, entities: Mapping[str, Any]) -> str:
     return payload
 
 
-def choice_buttons(tracker: Tracker, domain: Mapping[str, Any],
-                   choices: Optional[IntentChoices] = None) -> List[Dict[str, str]]:
+def choice_buttons(
+    tracker: Tracker, domain: Mapping[str, Any], choices: Optional[IntentChoices] = None
+) -> List[Dict[str, str]]:
     """The readings as buttons in the customer's language, then the person button; [] when
     no reading is usable."""
     choices = choices or intent_choices()
@@ -214,9 +230,7 @@ class ActionClarifyOrHandoff(Action):
     def name(self) -> Text:
         return "action_clarify_or_handoff"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason = escalation.after_unclear_turns(unclear_turns_in_a_row(tracker), intent)
         if reason:

@@ -7,6 +7,7 @@ recorded in the orders database and sent to the gateway as a custom payload
 (`{"handoff": {...}}`), which opens the agents' thread. Rasa then pauses the conversation
 until an agent hands it back.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -20,15 +21,25 @@ from rasa_sdk.types import DomainDict
 from bot import escalation
 from bot.actions import services
 from bot.actions.claims import (
-    WITHDRAWN, ValidateClaimForm, chosen_remedy, customer_for, order_of_conversation,
+    WITHDRAWN,
+    ValidateClaimForm,
+    chosen_remedy,
+    customer_for,
+    order_of_conversation,
     remedy_wish,
 )
 from bot.actions.decision import case_now
 from bot.formatting import yen
-from bot.policy.reading import read_remedy
 from bot.frustration import Assessment, assess
+from bot.policy.reading import read_remedy
 from contracts.case_context import (
-    CaseContext, CaseItem, CustomerRef, Frustration, OfferedRemedy, OrderSummary, Turn,
+    CaseContext,
+    CaseItem,
+    CustomerRef,
+    Frustration,
+    OfferedRemedy,
+    OrderSummary,
+    Turn,
 )
 
 # Reasons that have their own `utter_handoff_<reason>` response; others use the generic one.
@@ -42,9 +53,7 @@ class ActionHandoff(Action):
     def name(self) -> Text:
         return "action_handoff"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         reason = escalation.for_intent(services.latest_intent(tracker))
         if reason is None and frustration_of(tracker).hand_off:
             reason = "frustration"  # the frustration policy decided: the score is the reason
@@ -62,7 +71,7 @@ class ActionHandoff(Action):
 
 
 def _remedy_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[EventType]]:
-    """"返金してください" / "don't refund it, I found it" read as a payment question while
+    """ "返金してください" / "don't refund it, I found it" read as a payment question while
     the claim asks which remedy: an answer to that question, not a reason for a person.
     The chosen remedy is applied by action_complete_claim, re-decided by the engine."""
     if (tracker.active_loop or {}).get("name") != "claim_form":
@@ -77,16 +86,22 @@ def _remedy_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> Option
         said = str(tracker.latest_message.get("text") or "")
         result = ValidateClaimForm().validate_remedy_confirmed(said, dispatcher, tracker, {})
         events = [SlotSet(name, value) for name, value in result.items()]
-        ends = result.get("remedy_confirmed") is True or result.get("handoff_reason") or (
-            (result.get("offers") or {}).get("notice") == WITHDRAWN)
+        ends = (
+            result.get("remedy_confirmed") is True
+            or result.get("handoff_reason")
+            or ((result.get("offers") or {}).get("notice") == WITHDRAWN)
+        )
         if ends:
             return events + [ActiveLoop(None), SlotSet("requested_slot", None), FollowupAction("action_complete_claim")]
         return events + [FollowupAction("claim_form")]
     if tracker.get_slot("requested_slot") != "remedy":
         return None
     refused = set(tracker.get_slot("refused_remedies") or [])
-    offered = [o.get("kind") for o in (tracker.get_slot("offers") or {}).get("remedies", [])
-               if isinstance(o, dict) and o.get("kind") not in refused]
+    offered = [
+        o.get("kind")
+        for o in (tracker.get_slot("offers") or {}).get("remedies", [])
+        if isinstance(o, dict) and o.get("kind") not in refused
+    ]
     reading = read_remedy(services.policy(), str(tracker.latest_message.get("text") or ""), offered)
     done = [ActiveLoop(None), SlotSet("requested_slot", None), FollowupAction("action_complete_claim")]
     if reading.retracted:
@@ -139,11 +154,18 @@ def wait_message(now: datetime, language: str) -> Dict[str, Any]:
         relative = {today: "today", today + timedelta(days=1): "tomorrow"}.get(opens.date())
         opens_at = f"{opens:%H:%M} {relative}" if relative else f"{opens:%a %b} {opens.day}, {opens:%H:%M}"
     else:
-        day = "明日" if opens.date() == today + timedelta(days=1) else (
-            "本日" if opens.date() == today else f"{opens.month}月{opens.day}日")
+        day = (
+            "明日"
+            if opens.date() == today + timedelta(days=1)
+            else ("本日" if opens.date() == today else f"{opens.month}月{opens.day}日")
+        )
         opens_at = f"{day}{opens:%H:%M}"
-    return {"response": "utter_handoff_wait_closed", "opens_at": opens_at,
-            "open_time": f"{hours.open:%H:%M}", "close_time": f"{hours.close:%H:%M}"}
+    return {
+        "response": "utter_handoff_wait_closed",
+        "opens_at": opens_at,
+        "open_time": f"{hours.open:%H:%M}",
+        "close_time": f"{hours.close:%H:%M}",
+    }
 
 
 def build_case_context(tracker: Tracker, reason: str, now: datetime) -> CaseContext:
@@ -164,12 +186,21 @@ def build_case_context(tracker: Tracker, reason: str, now: datetime) -> CaseCont
     refused = tracker.get_slot("refused_remedies") or []
     problem = tracker.get_slot("problem")
     case_id = tracker.get_slot("case_id") or repository.open_claim(
-        customer.id if customer else None, order.number if order else None, problem or "handoff",
-        sorted(claimed_ids), now,
+        customer.id if customer else None,
+        order.number if order else None,
+        problem or "handoff",
+        sorted(claimed_ids),
+        now,
     )
     items = [
-        CaseItem(item_id=i.item_id, name_ja=i.name_ja, name_en=i.name_en, unit_price=i.unit_price,
-                 quantity=i.quantity, claimed=i.item_id in claimed_ids)
+        CaseItem(
+            item_id=i.item_id,
+            name_ja=i.name_ja,
+            name_en=i.name_en,
+            unit_price=i.unit_price,
+            quantity=i.quantity,
+            claimed=i.item_id in claimed_ids,
+        )
         for i in (order.items if order else ())
     ]
     metadata = tracker.get_slot("session_started_metadata") or {}

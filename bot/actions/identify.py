@@ -7,6 +7,7 @@ recent order is anything shown, and then their LINE id is linked to that custome
 next claim needs no number. A failed check says only that it failed (never which part),
 and after `escalation.identity_failures` (bot/handoff.yml) in a conversation the phone route is closed: a person helps.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,7 +32,8 @@ RECENT_DAYS = 14
 # "I don't have the number" / "can I use my phone number?": the phone route.
 _WANTS_OTHER_WAY = re.compile(
     r"(電話番号|でんわばんごう|電話で|携帯|わから|分から|わかりませ|分かりませ|見つから|みつから|ない[よね]?$|"
-    r"\b(phone|mobile|don'?t (have|know)|can'?t find|cannot find|no (order )?number|lost)\b)")
+    r"\b(phone|mobile|don'?t (have|know)|can'?t find|cannot find|no (order )?number|lost)\b)"
+)
 # The button's payload fills order_id with this (no order has it); the form reads it as
 # "find it another way" without going through the classifier.
 BY_PHONE = "by_phone"
@@ -40,7 +42,8 @@ BY_PHONE = "by_phone"
 _NO_NUMBER = re.compile(
     r"((番号|ばんごう).{0,6}(わから|分から|わかりませ|分かりませ|知らな|しらな|忘れ|わすれ|無い|ない|な[いく]て|見つから)|"
     r"\b(don'?t|do not|can'?t|cannot) (have|find|remember|see)( (the|an|my))?( order)? (number|no\.?)\b|"
-    r"\b(no|lost( the| my)?) (order )?number\b)")
+    r"\b(no|lost( the| my)?) (order )?number\b)"
+)
 # A Japanese phone number: 10 or 11 digits starting with 0 (hyphens, spaces, +81 allowed).
 _PHONE = re.compile(r"(\+?81[- ]?|0)\d{1,4}[- ]?\d{1,4}[- ]?\d{3,4}")
 
@@ -50,7 +53,7 @@ def wants_other_way(text: str) -> bool:
 
 
 def has_no_number(text: str) -> bool:
-    """"I don't have the order number" in so many words (the button, or typed)."""
+    """ "I don't have the order number" in so many words (the button, or typed)."""
     return text == BY_PHONE or bool(_NO_NUMBER.search(normalize(text).lower()))
 
 
@@ -71,7 +74,7 @@ def _folded(text: str) -> str:
 
 
 def shop_matches(text: str, shop_name: str) -> bool:
-    """"牛丼太郎です" names 牛丼太郎 新宿店, and so does "Gyudon Taro" (its romaji); one of
+    """ "牛丼太郎です" names 牛丼太郎 新宿店, and so does "Gyudon Taro" (its romaji); one of
     the name's words of 2+ characters (3+ letters in romaji) is enough."""
     said = _folded(text)
     words = [w for w in re.split(r"[\s　]+", normalize(shop_name)) if w]
@@ -88,12 +91,15 @@ def shop_matches(text: str, shop_name: str) -> bool:
 
 
 # Kana to Hepburn romaji, enough for shop names typed by English speakers.
-_KANA = dict(zip(
-    "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん"
-    "がぎぐげござじずぜぞだぢづでどばびぶべぼぱぴぷぺぽぁぃぅぇぉ",
-    "a i u e o ka ki ku ke ko sa shi su se so ta chi tsu te to na ni nu ne no ha hi fu he ho "
-    "ma mi mu me mo ya yu yo ra ri ru re ro wa o n ga gi gu ge go za ji zu ze zo da ji zu de do "
-    "ba bi bu be bo pa pi pu pe po a i u e o".split()))
+_KANA = dict(
+    zip(
+        "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん"
+        "がぎぐげござじずぜぞだぢづでどばびぶべぼぱぴぷぺぽぁぃぅぇぉ",
+        "a i u e o ka ki ku ke ko sa shi su se so ta chi tsu te to na ni nu ne no ha hi fu he ho "
+        "ma mi mu me mo ya yu yo ra ri ru re ro wa o n ga gi gu ge go za ji zu ze zo da ji zu de do "
+        "ba bi bu be bo pa pi pu pe po a i u e o".split(),
+    )
+)
 _SMALL_Y = {"ゃ": "a", "ゅ": "u", "ょ": "o"}
 
 
@@ -188,5 +194,6 @@ def ask(dispatcher: CollectingDispatcher, tracker: Tracker, other_way: Tuple[str
         dispatcher.utter_message(response="utter_ask_order_number")
     else:
         # the number, or another way that shows nothing until it matches
-        dispatcher.utter_message(response="utter_ask_order_number",
-                                 buttons=[{"title": other_way[0], "payload": other_way[1]}])
+        dispatcher.utter_message(
+            response="utter_ask_order_number", buttons=[{"title": other_way[0], "payload": other_way[1]}]
+        )

@@ -4,6 +4,7 @@ Rasa runs this on every message (it is the slot's custom mapping). A message tha
 nothing about its language ("OK", "1001", an emoji, a button payload) leaves the slot as
 it was: at first the LINE profile's language, sent by the gateway at session start.
 """
+
 from __future__ import annotations
 
 from typing import List, Text
@@ -20,9 +21,7 @@ class ActionDetectLanguage(Action):
     def name(self) -> Text:
         return "action_detect_language"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         text = tracker.latest_message.get("text") or ""
         # a button payload, or an intent the gateway triggered ("EXTERNAL: ..."): not the
         # customer's words

@@ -2,6 +2,7 @@
 
 Pure functions (no Rasa, no database) so they are easy to test with tables.
 """
+
 from __future__ import annotations
 
 import re
@@ -107,7 +108,8 @@ def _content_words(text: str) -> tuple:
     if not _JAPANESE.search(text):
         return ()
     return tuple(
-        w.surface for w in _tagger()(normalize(text))
+        w.surface
+        for w in _tagger()(normalize(text))
         if len(w.surface) >= 2 and getattr(w.feature, "pos1", "") == "名詞"
     )
 
@@ -192,7 +194,7 @@ def _latin_tokens(folded: str) -> List[Tuple[int, int, str]]:
 
 
 def _singular(word: str) -> str:
-    """"fries" and "frys" both -> "fry", "potatoes" -> "potato", "burgers" -> "burger"."""
+    """ "fries" and "frys" both -> "fry", "potatoes" -> "potato", "burgers" -> "burger"."""
     for plural, single in (("ies", "y"), ("oes", "o"), ("ches", "ch"), ("shes", "sh")):
         if word.endswith(plural) and len(word) > len(plural) + 1:
             return word[: -len(plural)] + single
@@ -207,10 +209,10 @@ def _one_slip(a: str, b: str) -> bool:
         return False
     start = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
     if len(a) == len(b):
-        swapped = a[start + 1:start + 2] + a[start:start + 1] + a[start + 2:] == b[start:]
-        return a[start + 1:] == b[start + 1:] or swapped
+        swapped = a[start + 1 : start + 2] + a[start : start + 1] + a[start + 2 :] == b[start:]
+        return a[start + 1 :] == b[start + 1 :] or swapped
     longer, shorter = (a, b) if len(a) > len(b) else (b, a)
-    return longer[start + 1:] == shorter[start:]
+    return longer[start + 1 :] == shorter[start:]
 
 
 def _same_latin_word(typed: Sequence[str], known: str) -> bool:
@@ -246,7 +248,7 @@ def _latin_places(folded: str, phrases: Sequence[str]) -> List[Tuple[int, int]]:
     places = []
     for i in range(len(tokens)):
         for size in (4, 3, 2, 1):  # the longest run first: "french fries" before "fries"
-            run = tokens[i:i + size]
+            run = tokens[i : i + size]
             if len(run) == size and any(_same_latin_word([t for _, _, t in run], p) for p in phrases):
                 places.append((run[0][0], run[-1][1]))
                 break
@@ -312,8 +314,11 @@ def _latin_mention_matches(mention: str, name: str) -> bool:
     known = [t for _, _, t in _latin_tokens(_fold(name))]
     if len(typed) == 1 and len(typed[0]) >= 4 and any(k.endswith(_singular(typed[0])) for k in known):
         return True
-    return any(_same_latin_word(typed, " ".join(known[i:i + size]))
-               for size in range(1, len(typed) + 2) for i in range(len(known) - size + 1))
+    return any(
+        _same_latin_word(typed, " ".join(known[i : i + size]))
+        for size in range(1, len(typed) + 2)
+        for i in range(len(known) - size + 1)
+    )
 
 
 def match_items(mentions: Iterable[str], items: Sequence[ItemView]) -> List[ItemView]:
@@ -332,7 +337,8 @@ def match_items(mentions: Iterable[str], items: Sequence[ItemView]) -> List[Item
                 if int(reference.group(1)) == item.item_id:
                     chosen.append(item)
             elif any(_names_match(str(mention), name) for name in (item.name_ja, item.name_en, item.sku)) or any(
-                    _alias_named(str(mention), word) for word in _item_words(item)):
+                _alias_named(str(mention), word) for word in _item_words(item)
+            ):
                 chosen.append(item)
     return _most_specific(chosen, mentions)
 
@@ -346,13 +352,14 @@ def _alias_named(mention: str, alias: str) -> bool:
 
 
 def _most_specific(chosen: List[ItemView], mentions: Iterable[str]) -> List[ItemView]:
-    """"別卵" names the extra egg, not every item whose name contains an egg.
+    """ "別卵" names the extra egg, not every item whose name contains an egg.
 
     When a mention equals one item's name (or a lexicon word of it) exactly, items matched
     only loosely by the same mention are dropped.
     """
     exact = [
-        item for item in chosen
+        item
+        for item in chosen
         if any(set(_forms(str(m))) & {f for w in _item_words(item) for f in _forms(w)} for m in mentions if m)
     ]
     return exact or chosen
@@ -422,8 +429,11 @@ def _places_of(text: str, item: ItemView) -> Set[Tuple[int, int]]:
     reading, starts, ends = _read_along(text)
     for word in read + written:
         # whole words only: the たまご of ベツタマゴ is no egg of its own
-        places |= {(starts[m.start()], ends[m.end()]) for m in re.finditer(re.escape(word), reading)
-                   if m.start() in starts and m.end() in ends}
+        places |= {
+            (starts[m.start()], ends[m.end()])
+            for m in re.finditer(re.escape(word), reading)
+            if m.start() in starts and m.end() in ends
+        }
     return places | set(_latin_places(said, latin))
 
 
@@ -442,15 +452,19 @@ def _item_spans(text: str, items: Sequence[ItemView]) -> List[Span]:
 # the item, English mostly before; the words between two items belong to both windows.
 _JA_MISSING_AFTER = re.compile(
     r"^(が|は|も|の|って)?[^。！？!?]{0,8}?(ない|なかっ|無い|無かっ|な[くけ]て|ませんでし|てません|足りな|たりな|"
-    r"抜け|ぬけ|忘れ|わすれ|欠け|漏れ|もれ|来てな|きてな|届いてな|入ってな|ついてな|付いてな)")
+    r"抜け|ぬけ|忘れ|わすれ|欠け|漏れ|もれ|来てな|きてな|届いてな|入ってな|ついてな|付いてな)"
+)
 _JA_ARRIVED_AFTER = re.compile(
-    r"^(は|も)[^。！？!?]{0,4}?(来た|きた|来まし|届いた|届きまし|とどいた|あった|ありまし|入って(い)?た|入ってまし|大丈夫)")
+    r"^(は|も)[^。！？!?]{0,4}?(来た|きた|来まし|届いた|届きまし|とどいた|あった|ありまし|入って(い)?た|入ってまし|大丈夫)"
+)
 _EN_MISSING_BEFORE = re.compile(
     r"\b(without|no|missing|forgot|forgotten|forget|lacking|minus|left out|where'?s|where is)\s+"
-    r"((the|my|any|a|an|their|our|its)\s+)?$")
+    r"((the|my|any|a|an|their|our|its)\s+)?$"
+)
 _EN_MISSING_AFTER = re.compile(
     r"^\s*((that|which)\s+)?((is|was|were|are)\s+)?(missing|not (there|included|in (the|my) (bag|box|order))|absent|never (came|arrived)|"
-    r"didn'?t (come|arrive|show)|did not (come|arrive)|wasn'?t (there|included|in)|weren'?t)")
+    r"didn'?t (come|arrive|show)|did not (come|arrive)|wasn'?t (there|included|in)|weren'?t)"
+)
 _EN_ARRIVED_BEFORE = re.compile(r"\b(got|received|have|had|came with)\s+((the|my|a|an)\s+)?$")
 _EN_ARRIVED_AFTER = re.compile(r"^\s*((is|was|were|are)\s+)?(came|arrived|here|there|fine|ok|okay)\b")
 _ONLY_A_JOIN = re.compile(r"^\s*(,|、|と|や|and|&|\+)?\s*((the|my)\s+)?$")
@@ -481,8 +495,9 @@ def _without_overlaps(spans: List[Span]) -> List[Span]:
     return kept
 
 
-def claimed_items(text: str, items: Sequence[ItemView], mentions: Iterable[str] = (),
-                  said_missing: bool = False) -> List[ItemView]:
+def claimed_items(
+    text: str, items: Sequence[ItemView], mentions: Iterable[str] = (), said_missing: bool = False
+) -> List[ItemView]:
     """Of the order's items a message names, the ones it says are missing; when it only
     says which arrived, the others it names; every named one when it says neither.
     With `said_missing`, only the ones it says are missing."""
@@ -491,8 +506,8 @@ def claimed_items(text: str, items: Sequence[ItemView], mentions: Iterable[str] 
     states: List[Optional[str]] = []
     joined_to_next: List[bool] = []
     for n, (start, end, _) in enumerate(kept):
-        before = said[kept[n - 1][1] if n else 0:start]
-        after = said[end:kept[n + 1][0] if n + 1 < len(kept) else len(said)]
+        before = said[kept[n - 1][1] if n else 0 : start]
+        after = said[end : kept[n + 1][0] if n + 1 < len(kept) else len(said)]
         if _JA_MISSING_AFTER.search(after) or _EN_MISSING_BEFORE.search(before) or _EN_MISSING_AFTER.search(after):
             state: Optional[str] = "missing"
         elif _JA_ARRIVED_AFTER.search(after) or _EN_ARRIVED_BEFORE.search(before) or _EN_ARRIVED_AFTER.search(after):
@@ -517,4 +532,3 @@ def claimed_items(text: str, items: Sequence[ItemView], mentions: Iterable[str] 
         return missing
     arrived = {i.item_id for i in named if status[i.item_id] == "arrived"}
     return [i for i in named if i.item_id not in arrived] if arrived else named
-

@@ -3,6 +3,7 @@ offered after it (「別卵の件から伺います。配達の遅れはその�
 
 The words that tell of each problem are in bot/problem_words.yml.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,12 @@ from bot.policy.loader import LANGUAGES, _Reader, compose_yaml, load_owner_file
 WORDS_PATH = Path(__file__).resolve().parents[1] / "problem_words.yml"
 PROBLEMS = ("missing_item", "wrong_item", "damaged_item", "late_delivery")
 # The intent whose rule starts a claim for each problem (a button sends it).
-INTENT_OF = {"missing_item": "report_missing_item", "wrong_item": "report_wrong_item",
-             "damaged_item": "report_damaged_item", "late_delivery": "report_late_delivery"}
+INTENT_OF = {
+    "missing_item": "report_missing_item",
+    "wrong_item": "report_wrong_item",
+    "damaged_item": "report_damaged_item",
+    "late_delivery": "report_late_delivery",
+}
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ is applied, at the engine's amount and time, never at one taken from a slot, a p
 a request. The repository applies one remedy per case number, so a second tap, a retried
 request or a restarted action server never applies it twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,11 +22,11 @@ from rasa_sdk.types import DomainDict
 from bot.actions import services
 from bot.actions.claims import ITEM_PROBLEMS, WITHDRAWN, customer_for, inform_payload, owned_order, said_in_claim
 from bot.actions.decision import CaseNow, case_now
-from bot.formatting import clock, item_names
 from bot.actions.fallback import intent_choices
 from bot.actions.handoff import hand_off
 from bot.actions.problems import INTENT_OF
 from bot.actions.responses import response_text
+from bot.formatting import clock, item_names
 from bot.policy import render_button, render_confirmation, render_label
 from bot.policy.types import ItemView, OrderView, RemedyOffer
 
@@ -54,9 +55,7 @@ class ActionAskRemedy(Action):
     def name(self) -> Text:
         return "action_ask_remedy"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         language = services.language(tracker)
         order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
         shown = [offer_from_dict(o) for o in (tracker.get_slot("offers") or {}).get("remedies", [])]
@@ -81,14 +80,20 @@ class ActionAskRemedy(Action):
         ]
         # The same choices as a card (a Flex bubble on LINE): each one's amount or time in
         # full above its button; the first is the one the policy recommends.
-        dispatcher.utter_message(json_message={"remedy_card": {
-            "title": item_names(items, language) if tracker.get_slot("problem") in ITEM_PROBLEMS else f"#{order.number}",
-            "alt_text": options,
-            "options": [
-                {"label": b["title"], "detail": label, "payload": b["payload"], "recommended": n == 0}
-                for n, (b, label) in enumerate(zip(buttons, labels))
-            ],
-        }})
+        dispatcher.utter_message(
+            json_message={
+                "remedy_card": {
+                    "title": item_names(items, language)
+                    if tracker.get_slot("problem") in ITEM_PROBLEMS
+                    else f"#{order.number}",
+                    "alt_text": options,
+                    "options": [
+                        {"label": b["title"], "detail": label, "payload": b["payload"], "recommended": n == 0}
+                        for n, (b, label) in enumerate(zip(buttons, labels))
+                    ],
+                }
+            }
+        )
         buttons.append({"title": response_text(domain, "utter_refuse_all_button", language), "payload": "/deny"})
         if wanted and offers[0].kind == wanted and wanted != "cancel_order":
             # what they asked for, first: a "はい" takes it (validate_remedy), the others stay
@@ -112,14 +117,12 @@ _CONFIRM_BUTTONS = {
 
 
 class ActionAskRemedyConfirmed(Action):
-    """"注文をキャンセルして全額¥1,730を返金、でよろしいですか？" with yes / no buttons."""
+    """ "注文をキャンセルして全額¥1,730を返金、でよろしいですか？" with yes / no buttons."""
 
     def name(self) -> Text:
         return "action_ask_remedy_confirmed"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         language = services.language(tracker)
         kind = str(tracker.get_slot("remedy") or "")
         order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
@@ -131,7 +134,8 @@ class ActionAskRemedyConfirmed(Action):
         cancel_labels, other_labels = _CONFIRM_BUTTONS.get(language, _CONFIRM_BUTTONS["ja"])
         yes, no = cancel_labels if kind == "cancel_order" else other_labels
         dispatcher.utter_message(
-            response="utter_confirm_remedy", offer=label,
+            response="utter_confirm_remedy",
+            offer=label,
             buttons=[{"title": yes, "payload": "/affirm"}, {"title": no, "payload": "/deny"}],
         )
         return []
@@ -143,9 +147,7 @@ class ActionCompleteClaim(Action):
     def name(self) -> Text:
         return "action_complete_claim"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         reason = tracker.get_slot("handoff_reason")
         if reason:
             return hand_off(dispatcher, tracker, reason)
@@ -160,7 +162,9 @@ class ActionCompleteClaim(Action):
             tell_status(dispatcher, order)
         elif offers.get("notice") == "not_late_yet":
             dispatcher.utter_message(
-                response="utter_not_late_yet", order_number=order.number, shop=order.shop_name,
+                response="utter_not_late_yet",
+                order_number=order.number,
+                shop=order.shop_name,
                 eta_time=clock(order.promised_at),
             )
         else:
@@ -185,7 +189,7 @@ _THAT_IS_ALL = {"ja": "いいえ、大丈夫です", "en": "No, that's all"}
 
 
 def ask_what_else(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
-    """"Anything else?", or the other problem the first message told of, as a button."""
+    """ "Anything else?", or the other problem the first message told of, as a button."""
     other = tracker.get_slot("next_problem")
     if other not in INTENT_OF:
         dispatcher.utter_message(response="utter_anything_else")
@@ -196,8 +200,11 @@ def ask_what_else(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Ev
     # the same order goes with it (the customer told of both in one message about it)
     payload = f"/{INTENT_OF[other]}" + (json.dumps({"order_id": str(order)}) if order else "")
     no = _THAT_IS_ALL.get(language, _THAT_IS_ALL["ja"])
-    dispatcher.utter_message(response="utter_other_problem_now", problem=label,
-                             buttons=[{"title": label, "payload": payload}, {"title": no, "payload": "/deny"}])
+    dispatcher.utter_message(
+        response="utter_other_problem_now",
+        problem=label,
+        buttons=[{"title": label, "payload": payload}, {"title": no, "payload": "/deny"}],
+    )
     return [SlotSet("next_problem", None)]
 
 
@@ -214,7 +221,12 @@ def apply_and_confirm(dispatcher: CollectingDispatcher, tracker: Tracker, case: 
     # After a retry the remedy on record is the one to confirm, whatever was asked now.
     on_record = RemedyOffer(kind=applied.kind, amount=applied.amount, eta=applied.eta)
     confirmation = render_confirmation(
-        services.policy(), on_record, services.language(tracker), case.items, case_id, applied.applied_at,
+        services.policy(),
+        on_record,
+        services.language(tracker),
+        case.items,
+        case_id,
+        applied.applied_at,
     )
     response = "utter_remedy_applied" if applied.created else "utter_remedy_already_applied"
     dispatcher.utter_message(response=response, confirmation=confirmation, case_id=case_id)

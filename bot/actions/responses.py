@@ -1,4 +1,5 @@
 """Reading texts from the domain's responses, for labels an action builds itself."""
+
 from __future__ import annotations
 
 from typing import Any, Dict

@@ -3,6 +3,7 @@
 Created once per process on first use, so importing the actions costs nothing and tests
 can point ORDERS_DATABASE_URL at a fresh database before the first call.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -1,5 +1,6 @@
 """Session start: carry the slots over and take the customer's language and name from
 the metadata the gateway sends (LINE profile), so the very first answer is in their language."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -17,9 +18,7 @@ class ActionSessionStart(Action):
     def name(self) -> Text:
         return "action_session_start"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         events: List[EventType] = [SessionStarted()]
         for name, value in tracker.current_slot_values().items():
             if value is not None and name not in PER_CLAIM_SLOTS and name != "session_started_metadata":

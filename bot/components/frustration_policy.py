@@ -13,6 +13,7 @@ Nothing is learned: "training" only records that there is nothing to learn. The 
 are read from bot/policy.yml when Rasa loads the model, so a change of weights or
 threshold needs a restart, not a retraining.
 """
+
 import json
 import logging
 from pathlib import Path
@@ -39,9 +40,7 @@ logger = logging.getLogger(__name__)
 RULE_HANDOFF_INTENTS = ("request_human", "express_frustration", "report_safety_issue", "ask_payment_or_account")
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True)
 class FrustrationPolicy(Policy):
     """Predicts the handoff when the frustration score reaches the threshold."""
 

@@ -7,6 +7,7 @@ after the intent classifier and changes nothing the classifier decided: it adds
 `frustration_signals` to the parse result, a list of
 `{"signal": "angry_word"|"desperate_word"|"intensifier"|"shouting", "text", "weight"}`.
 """
+
 from __future__ import annotations
 
 import re
@@ -125,9 +126,7 @@ class FrustrationLexicon:
             if entry.language != "ja":
                 continue
             if entry.whole_token:
-                matches += [
-                    (tokens[i][0], tokens[i][1], entry) for i, pair in enumerate(words) if entry.key in pair
-                ]
+                matches += [(tokens[i][0], tokens[i][1], entry) for i, pair in enumerate(words) if entry.key in pair]
                 continue
             for m in re.finditer(re.escape(entry.key), lemmas):
                 if m.start() not in starts:
@@ -256,9 +255,15 @@ def _word_and_weight(item: yaml.Node, where: str, fail) -> Tuple[str, float]:
         word = fields["word"].value
         weight = 1.0
         if "weight" in fields:
-            raw = yaml.safe_load(yaml.serialize(fields["weight"])) if isinstance(fields["weight"], yaml.ScalarNode) else None
+            raw = (
+                yaml.safe_load(yaml.serialize(fields["weight"]))
+                if isinstance(fields["weight"], yaml.ScalarNode)
+                else None
+            )
             if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 < raw <= MAX_WEIGHT:
-                raise fail(fields["weight"], where, f"weight must be a number above 0 and at most {MAX_WEIGHT:g}, got {raw!r}")
+                raise fail(
+                    fields["weight"], where, f"weight must be a number above 0 and at most {MAX_WEIGHT:g}, got {raw!r}"
+                )
             weight = float(raw)
     else:
         raise fail(item, where, "each entry must be a word or {word: ..., weight: ...}")
@@ -268,9 +273,7 @@ def _word_and_weight(item: yaml.Node, where: str, fail) -> Tuple[str, float]:
 
 
 # --- the NLU component -----------------------------------------------------------------
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class FrustrationSignals(LexiconComponent):
     """Adds `frustration_signals` (angry/desperate words, intensifiers, shouting) to each message."""
 

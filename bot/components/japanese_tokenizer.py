@@ -7,6 +7,7 @@ the featurizers use lemmas, so the model sees one word where customers write sev
 Everything else (English, digits, order numbers) is split on word characters, like
 Rasa's WhitespaceTokenizer.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,9 +29,7 @@ _SKIPPED_POS = {"補助記号", "空白"}
 MECAB_POS = "mecab_pos"
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
 class JapaneseTokenizer(Tokenizer):
     """Segments Japanese with MeCab/UniDic and other text on word characters."""
 
@@ -67,10 +66,7 @@ class JapaneseTokenizer(Tokenizer):
 
     @staticmethod
     def _latin_tokens(chunk: str, offset: int) -> List[Token]:
-        return [
-            Token(normalize(m.group()), offset + m.start(), offset + m.end())
-            for m in _WORD.finditer(chunk)
-        ]
+        return [Token(normalize(m.group()), offset + m.start(), offset + m.end()) for m in _WORD.finditer(chunk)]
 
     def _japanese_tokens(self, chunk: str, offset: int) -> List[Token]:
         tokens = []

@@ -4,6 +4,7 @@ Such a component trains nothing: it loads its YAML file when the model is loaded
 file named by the `lexicon` option in config.yml, or its default beside the code), so a
 changed word list needs no retraining.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -13,6 +13,7 @@ fold), so conjugations and kana/kanji spellings need no listing. English has no 
 `word*` matches words starting with it, and a word of five letters or more also matches
 with two neighbouring letters swapped ("mouht"), the commonest typo on a phone.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -170,8 +171,9 @@ class LanguagePatterns:
                 found.append(f"pattern:{rule.name}: {text[words[start].start : words[end].end]}")
         return found
 
-    def _first_hit(self, rule: Rule, spans: Dict[str, List[Tuple[int, int]]],
-                   words: Sequence[Word]) -> Optional[Tuple[int, int]]:
+    def _first_hit(
+        self, rule: Rule, spans: Dict[str, List[Tuple[int, int]]], words: Sequence[Word]
+    ) -> Optional[Tuple[int, int]]:
         choices = [spans[g] for g in rule.groups]
         if not all(choices):
             return None
@@ -228,7 +230,8 @@ def _words(node: Any, where: str, path: Path) -> List[Tuple[str, int]]:
         if not value or value.rstrip("*") == "" or "*" in value.rstrip("*"):
             raise PatternError(
                 f"{path}:{item.start_mark.line + 1}: {where}: each entry must be a word or phrase "
-                "(a '*' only at the end)")
+                "(a '*' only at the end)"
+            )
         words.append((value, item.start_mark.line + 1))
     return words
 
@@ -278,7 +281,11 @@ def _language(node: Any, language: str, path: Path, line: int) -> LanguagePatter
     group_node, group_line = keys["groups"]
     for name, (value, name_line) in _mapping(group_node, f"{where}.groups", path, group_line).items():
         gw = f"{where}.groups.{name}"
-        entries = _mapping(value, gw, path, name_line) if isinstance(value, yaml.MappingNode) else {"words": (value, name_line)}
+        entries = (
+            _mapping(value, gw, path, name_line)
+            if isinstance(value, yaml.MappingNode)
+            else {"words": (value, name_line)}
+        )
         _expect_keys(entries, ("words", "not_before", "not_after"), gw, path)
         if "words" not in entries:
             raise PatternError(f"{path}:{name_line}: {gw}: needs 'words:'")
@@ -286,8 +293,11 @@ def _language(node: Any, language: str, path: Path, line: int) -> LanguagePatter
             Term(w, tuple(_part(p, language) for p in w.split()))
             for w, _ in _words(entries["words"][0], f"{gw}.words", path)
         )
-        extra = {k: tuple(_part(w, language) for w, _ in _words(entries[k][0], f"{gw}.{k}", path))
-                 for k in ("not_before", "not_after") if k in entries}
+        extra = {
+            k: tuple(_part(w, language) for w, _ in _words(entries[k][0], f"{gw}.{k}", path))
+            for k in ("not_before", "not_after")
+            if k in entries
+        }
         groups[name] = Group(name, terms, **extra)
 
     rules: List[Rule] = []
@@ -307,15 +317,25 @@ def _language(node: Any, language: str, path: Path, line: int) -> LanguagePatter
             if group not in groups:
                 raise PatternError(f"{path}:{group_at}: {rw}.all: no group named '{group}' in {where}.groups")
             needed.append(group)
-        rules.append(Rule(
-            name=name,
-            groups=tuple(needed),
-            within=_int(fields["within"][0], f"{rw}.within", path, fields["within"][1]) if "within" in fields else 6,
-            in_order=_bool(fields["in_order"][0], f"{rw}.in_order", path, fields["in_order"][1]) if "in_order" in fields else False,
-            not_negated=_bool(fields["not_negated"][0], f"{rw}.not_negated", path, fields["not_negated"][1]) if "not_negated" in fields else False,
-            line=item_line,
-        ))
-    return LanguagePatterns(groups, tuple(rules), parts("negators_after"), parts("negators_before"), parts("figurative_after"))
+        rules.append(
+            Rule(
+                name=name,
+                groups=tuple(needed),
+                within=_int(fields["within"][0], f"{rw}.within", path, fields["within"][1])
+                if "within" in fields
+                else 6,
+                in_order=_bool(fields["in_order"][0], f"{rw}.in_order", path, fields["in_order"][1])
+                if "in_order" in fields
+                else False,
+                not_negated=_bool(fields["not_negated"][0], f"{rw}.not_negated", path, fields["not_negated"][1])
+                if "not_negated" in fields
+                else False,
+                line=item_line,
+            )
+        )
+    return LanguagePatterns(
+        groups, tuple(rules), parts("negators_after"), parts("negators_before"), parts("figurative_after")
+    )
 
 
 def load_patterns(path: Path) -> SafetyPatterns:

@@ -10,6 +10,7 @@ same file's `safety_patterns:` combine word groups over the tokenizer's analysis
 (bot/components/safety_patterns.py); what a pattern matched is recorded as
 `pattern:<rule>: <the words>` beside the lexicon's words.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,6 +20,7 @@ from typing import Any, Dict, List, Sequence
 
 import yaml
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
@@ -26,7 +28,6 @@ from rasa.shared.nlu.constants import (
     PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
-from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.lexicon_component import LexiconComponent
@@ -128,9 +129,7 @@ def load_safety(path: Path = DEFAULT_LEXICON) -> SafetyDetector:
     return SafetyDetector(load_lexicon(path), load_patterns(path))
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class SafetySignals(LexiconComponent):
     """Overrides the intent with `report_safety_issue` when a safety word or pattern appears."""
 

@@ -1,11 +1,14 @@
 """Character-script helpers shared by the NLU components and the actions."""
+
 from __future__ import annotations
 
 import re
 import unicodedata
 
 # Hiragana, katakana (incl. half-width), CJK ideographs, the long-vowel mark and iteration marks.
-JAPANESE_CHARS = r"\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヵヶー"
+JAPANESE_CHARS = (
+    r"\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヵヶー"
+)
 JAPANESE_RUN = re.compile(f"[{JAPANESE_CHARS}]+")
 _HAS_JAPANESE = re.compile(f"[{JAPANESE_CHARS}]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")

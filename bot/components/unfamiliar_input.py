@@ -18,6 +18,7 @@ ranking stays, for the review queue's "predicted intent".
 A message without word characters ("。。。", "？？？", an emoji) counts only if the training
 data has it (👍, 👎): DIET read "。。。" as a yes at 0.8.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -126,17 +127,14 @@ def training_words(training_data: TrainingData, tokenizer: Optional[JapaneseToke
         if tokens is None and example.get(TEXT):
             tokens = tokenizer.tokenize(example, TEXT)
         add(tokens or [])
-    extra = [str(e) for table in training_data.lookup_tables for e in table.get("elements") or []
-             if isinstance(e, str)]
+    extra = [str(e) for table in training_data.lookup_tables for e in table.get("elements") or [] if isinstance(e, str)]
     extra += [str(s) for pair in training_data.entity_synonyms.items() for s in pair]
     for phrase in extra:
         add(tokenizer.tokenize(Message(data={TEXT: phrase}), TEXT))
     return words
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class UnfamiliarInputGuard(GraphComponent):
     """Sends a message with no recognisable word to the fallback instead of a guess."""
 
@@ -145,16 +143,26 @@ class UnfamiliarInputGuard(GraphComponent):
         # near_cutoff: how alike (0-1, difflib ratio) a typo must be to a known word.
         return {"near_cutoff": 0.85, "near_min_length": 4}
 
-    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-                 vocabulary: Optional[Vocabulary] = None) -> None:
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        vocabulary: Optional[Vocabulary] = None,
+    ) -> None:
         self._config = config
         self._model_storage = model_storage
         self._resource = resource
         self.vocabulary = vocabulary
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "UnfamiliarInputGuard":
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "UnfamiliarInputGuard":
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -165,8 +173,14 @@ class UnfamiliarInputGuard(GraphComponent):
         return self._resource
 
     @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "UnfamiliarInputGuard":
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "UnfamiliarInputGuard":
         guard = cls(config, model_storage, resource)
         try:
             with model_storage.read_from(resource) as directory:
@@ -177,8 +191,9 @@ class UnfamiliarInputGuard(GraphComponent):
         return guard
 
     def _vocabulary(self, words: Iterable[str]) -> Vocabulary:
-        return Vocabulary(words, float(self._config.get("near_cutoff", 0.85)),
-                          int(self._config.get("near_min_length", 4)))
+        return Vocabulary(
+            words, float(self._config.get("near_cutoff", 0.85)), int(self._config.get("near_min_length", 4))
+        )
 
     def process(self, messages: List[Message]) -> List[Message]:
         if self.vocabulary is None:

@@ -15,6 +15,7 @@ Order of the checks, first match wins:
    a never-alone remedy (coupon) is dropped when nothing real is offered before it;
 6. nothing left to offer -> a person (above the limit, or no remedy applies).
 """
+
 from __future__ import annotations
 
 import math
@@ -62,7 +63,9 @@ def decide(
     if offers:
         return PolicyDecision(problem=problem, offers=tuple(offers), needs_approval=tuple(needs_approval))
     if needs_approval:
-        return PolicyDecision(problem=problem, needs_approval=tuple(needs_approval), escalate_reason="amount_above_limit")
+        return PolicyDecision(
+            problem=problem, needs_approval=tuple(needs_approval), escalate_reason="amount_above_limit"
+        )
     if problem == "cancel_order":
         return PolicyDecision(problem=problem, escalate_reason="order_not_cancellable")
     return PolicyDecision(problem=problem, escalate_reason="no_remedy_available")

@@ -3,6 +3,7 @@
 Within hours: a person usually replies within `usual_wait_minutes`. Outside: from the next
 opening time (named as a day and a time), so nobody waits for a reply that cannot come.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,6 +24,7 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 @dataclass(frozen=True)
 class EscalationLimits:
     """How many misses the bot allows itself before a person takes over (`escalation:`)."""
+
     misunderstood_answers: int = 2  # answers to the same question of the claim form
     unclear_turns: int = 2  # messages in a row with no reading at all
     identity_failures: int = 3  # wrong phone/shop answers of an unknown customer
@@ -83,8 +85,9 @@ def parse_hours(text: str, source: str = "handoff.yml") -> HandoffHours:
         given = r.mapping(top["escalation"][1], "escalation")
         names = ("misunderstood_answers", "unclear_turns", "identity_failures")
         r.no_unknown(given, "escalation", names)
-        limits = EscalationLimits(**{
-            name: r.integer(given[name][1], f"escalation.{name}", minimum=1) for name in names if name in given})
+        limits = EscalationLimits(
+            **{name: r.integer(given[name][1], f"escalation.{name}", minimum=1) for name in names if name in given}
+        )
     return HandoffHours(zone, opening, closing, days, wait, limits)
 
 

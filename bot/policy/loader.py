@@ -4,12 +4,13 @@ Product owners edit the policy by hand, so every mistake is reported with the fi
 line and the field (`bot/policy.yml:42: remedies.refund_item.amount: ...`), and the
 action server refuses to start on a broken policy rather than offer the wrong remedy.
 """
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import yaml
 
@@ -85,8 +86,7 @@ def load_policy(path: Optional[os.PathLike] = None) -> Policy:
     return parse_policy(text, str(chosen))
 
 
-def load_owner_file(parse: Callable[[str, str], Any], path: Optional[os.PathLike], env_var: str,
-                    default: Path) -> Any:
+def load_owner_file(parse: Callable[[str, str], Any], path: Optional[os.PathLike], env_var: str, default: Path) -> Any:
     """Reads a file product owners edit (from `path`, `$env_var` or `default`) and parses
     it; an unreadable file is a PolicyError naming it."""
     chosen = Path(path or os.environ.get(env_var) or default)
@@ -104,8 +104,9 @@ def compose_yaml(text: str, source: str) -> yaml.Node:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        raise PolicyError(f"{source}:{mark.line + 1 if mark else 1}: not valid YAML: "
-                          f"{getattr(error, 'problem', error)}") from error
+        raise PolicyError(
+            f"{source}:{mark.line + 1 if mark else 1}: not valid YAML: {getattr(error, 'problem', error)}"
+        ) from error
     if root is None:
         raise PolicyError(f"{source}:1: the file is empty")
     return root
@@ -144,7 +145,9 @@ class _Reader:
     def no_unknown(self, entries: Dict, path: str, allowed: Tuple[str, ...]) -> None:
         for name, (key, _) in entries.items():
             if name not in allowed:
-                raise self.fail(key, f"{path}.{name}".lstrip("."), f"unknown field (expected one of: {', '.join(allowed)})")
+                raise self.fail(
+                    key, f"{path}.{name}".lstrip("."), f"unknown field (expected one of: {', '.join(allowed)})"
+                )
 
     def scalar(self, node: yaml.Node, path: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
@@ -175,16 +178,32 @@ class _Reader:
     # --- the policy ------------------------------------------------------------------
     def policy(self, root: yaml.Node) -> Policy:
         top = self.mapping(root, "")
-        self.no_unknown(top, "", ("version", "limits", "excluded_categories", "problems", "remedies", "frustration",
-                                  "approvals", "confirm_first"))
+        self.no_unknown(
+            top,
+            "",
+            (
+                "version",
+                "limits",
+                "excluded_categories",
+                "problems",
+                "remedies",
+                "frustration",
+                "approvals",
+                "confirm_first",
+            ),
+        )
         version = self.scalar(self.required(top, root, "version", "version"), "version")
         if version != 1:
             raise self.fail(top["version"][1], "version", f"unsupported version {version!r} (expected 1)")
         limits_node = self.required(top, root, "limits", "limits")
         limits = self.mapping(limits_node, "limits")
         limit_names = (
-            "auto_approve_limit", "claim_window_hours", "late_claim_window_hours", "max_claims",
-            "claims_period_days", "late_grace_minutes",
+            "auto_approve_limit",
+            "claim_window_hours",
+            "late_claim_window_hours",
+            "max_claims",
+            "claims_period_days",
+            "late_grace_minutes",
         )
         self.no_unknown(limits, "limits", limit_names)
         numbers = {
@@ -211,8 +230,14 @@ class _Reader:
         if "confirm_first" in top:
             confirm = self.confirm_first(top["confirm_first"][1], remedies)
         return Policy(
-            excluded_categories=excluded, problems=problems, remedies=remedies, source=self.source,
-            frustration=frustration, **numbers, **approvals, **confirm
+            excluded_categories=excluded,
+            problems=problems,
+            remedies=remedies,
+            source=self.source,
+            frustration=frustration,
+            **numbers,
+            **approvals,
+            **confirm,
         )
 
     def confirm_first(self, node: yaml.Node, remedies: Mapping[str, Any]) -> Dict[str, Any]:
@@ -222,8 +247,11 @@ class _Reader:
         values: Dict[str, Any] = {}
         if "remedies" in entries:
             listed = entries["remedies"][1]
-            values["confirm_remedies"] = () if isinstance(listed, yaml.SequenceNode) and not listed.value else \
-                self.string_list(listed, "confirm_first.remedies", tuple(remedies))
+            values["confirm_remedies"] = (
+                ()
+                if isinstance(listed, yaml.SequenceNode) and not listed.value
+                else self.string_list(listed, "confirm_first.remedies", tuple(remedies))
+            )
         if "typed_above" in entries:
             values["confirm_typed_above"] = self.integer(entries["typed_above"][1], "confirm_first.typed_above")
         return values
@@ -237,8 +265,9 @@ class _Reader:
             limit_node = entries["agent_limit"][1]
             values["agent_approval_limit"] = self.integer(limit_node, "approvals.agent_limit")
             if values["agent_approval_limit"] < auto_limit:
-                raise self.fail(limit_node, "approvals.agent_limit",
-                                f"must be at least limits.auto_approve_limit ({auto_limit})")
+                raise self.fail(
+                    limit_node, "approvals.agent_limit", f"must be at least limits.auto_approve_limit ({auto_limit})"
+                )
         if "supervisors" in entries:
             node = entries["supervisors"][1]
             if isinstance(node, yaml.SequenceNode) and not node.value:
@@ -262,8 +291,14 @@ class _Reader:
         path = "frustration"
         entries = self.mapping(node, path)
         fractions = ("decay", "repeat_similarity")  # 0 to 1
-        counts = ("max_intensifiers", "decay_turns", "repeat_min_length", "max_repeats", "fallback_count",
-                  "minutes_without_progress")
+        counts = (
+            "max_intensifiers",
+            "decay_turns",
+            "repeat_min_length",
+            "max_repeats",
+            "fallback_count",
+            "minutes_without_progress",
+        )
         self.no_unknown(entries, path, ("threshold", "weights", "intensifier") + fractions + counts)
         values: Dict[str, Any] = {}
         if "threshold" in entries:
@@ -313,13 +348,26 @@ class _Reader:
     def remedy(self, kind: str, node: yaml.Node, path: str) -> RemedyRule:
         entries = self.mapping(node, path)
         allowed = (
-            "amount", "fixed_amount", "bonus_percent", "eta_minutes", "eta_days", "categories", "statuses",
-            "within_minutes_of_delivery", "min_minutes_late_by_status", "never_alone", "keywords",
+            "amount",
+            "fixed_amount",
+            "bonus_percent",
+            "eta_minutes",
+            "eta_days",
+            "categories",
+            "statuses",
+            "within_minutes_of_delivery",
+            "min_minutes_late_by_status",
+            "never_alone",
+            "keywords",
         ) + TEXT_FIELDS
         self.no_unknown(entries, path, allowed)
         amount = self.scalar(self.required(entries, node, path, "amount"), f"{path}.amount")
         if amount not in AMOUNT_RULES:
-            raise self.fail(entries["amount"][1], f"{path}.amount", f"unknown rule {amount!r} (expected one of: {', '.join(AMOUNT_RULES)})")
+            raise self.fail(
+                entries["amount"][1],
+                f"{path}.amount",
+                f"unknown rule {amount!r} (expected one of: {', '.join(AMOUNT_RULES)})",
+            )
         values: Dict[str, Any] = {"kind": kind, "amount": amount}
         for name in ("fixed_amount", "bonus_percent", "eta_minutes", "eta_days", "within_minutes_of_delivery"):
             if name in entries:
@@ -368,7 +416,8 @@ class _Reader:
                 text.format(items="", amount="", eta="", case_id="")
             except (KeyError, IndexError, ValueError) as error:
                 raise self.fail(
-                    entries[lang][1], f"{path}.{lang}",
+                    entries[lang][1],
+                    f"{path}.{lang}",
                     f"unknown placeholder {error} (use {', '.join(PLACEHOLDERS)})",
                 ) from error
             result[lang] = text

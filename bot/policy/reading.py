@@ -8,6 +8,7 @@ on the second, so each keyword mention is read within its own phrase (up to a ph
 break or the next remedy named): Japanese negation follows the remedy, English negation
 precedes it (or follows in a few fixed forms).
 """
+
 from __future__ import annotations
 
 import re
@@ -59,7 +60,8 @@ def parse_choice_words(text: str, source: str = "choice_words.yml") -> ChoiceWor
         if name not in LISTS:
             raise PolicyError(f"{where}: unknown list (expected one of: {', '.join(LISTS)})")
         if not isinstance(value, yaml.SequenceNode) or not all(
-                isinstance(v, yaml.ScalarNode) and str(v.value).strip() for v in value.value):
+            isinstance(v, yaml.ScalarNode) and str(v.value).strip() for v in value.value
+        ):
             raise PolicyError(f"{where}: expected a list of words, e.g. [いらな, 不要]")
         found[name] = tuple(_fold(str(v.value)) for v in value.value)
     missing = [n for n in LISTS if n not in found]
@@ -83,14 +85,16 @@ def _has_en(text: str, words: Sequence[str]) -> bool:
     return False
 
 
-def read_remedy(policy: Policy, text: str, offered: Sequence[str], words: Optional[ChoiceWords] = None,
-                by_number: bool = True) -> RemedyReading:
+def read_remedy(
+    policy: Policy, text: str, offered: Sequence[str], words: Optional[ChoiceWords] = None, by_number: bool = True
+) -> RemedyReading:
     """What a typed answer to "which remedy?" says about the `offered` remedies (with
     `by_number`, "2" chooses the second; off for messages that answered another question)."""
     words = words or choice_words()
     said = _fold(text)
     retracted = any(w in said for w in words.retraction if not w.isascii()) or _has_en(
-        said, [w for w in words.retraction if w.isascii()])
+        said, [w for w in words.retraction if w.isascii()]
+    )
     mentions: List[Tuple[int, int, str]] = []
     for kind, rule in policy.remedies.items():
         for word in {_fold(w) for lang in ("ja", "en") for w in rule.keywords.get(lang, ())}:
@@ -113,8 +117,11 @@ def read_remedy(policy: Policy, text: str, offered: Sequence[str], words: Option
         phrase_start = max([previous_end] + [b for b in breaks if b <= start])
         phrase_end = min([next_start] + [b for b in breaks if b >= end])
         before, after = said[phrase_start:start], said[end:phrase_end]
-        is_negated = (any(w in after for w in words.negation_after_ja)
-                      or _has_en(before, words.negation_before_en) or _has_en(after, words.negation_after_en))
+        is_negated = (
+            any(w in after for w in words.negation_after_ja)
+            or _has_en(before, words.negation_before_en)
+            or _has_en(after, words.negation_after_en)
+        )
         # a remedy named twice counts as refused if either mention is negated
         negated[kind] = negated.get(kind, False) or is_negated
     refused = tuple(k for k, no in negated.items() if no)

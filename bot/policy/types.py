@@ -3,6 +3,7 @@
 They carry no database or Rasa state, so the policy engine stays a pure function over them
 and can be tested with literal tables.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -80,8 +81,12 @@ class RemedyOffer:
     def as_dict(self) -> dict:
         """As slots, payloads and the case context carry it (for display: nothing applied
         is ever read back from it)."""
-        return {"kind": self.kind, "amount": self.amount, "eta": self.eta.isoformat() if self.eta else None,
-                "needs_approval": self.needs_approval}
+        return {
+            "kind": self.kind,
+            "amount": self.amount,
+            "eta": self.eta.isoformat() if self.eta else None,
+            "needs_approval": self.needs_approval,
+        }
 
 
 @dataclass(frozen=True)

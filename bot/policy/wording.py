@@ -4,6 +4,7 @@ The words live in `bot/policy.yml` beside the rule they describe; this module fi
 the real items, amount and time, and recognises a remedy the customer typed instead of
 tapping a button.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from bot.policy.types import ItemView, RemedyOffer
 
 
 def eta_text(eta: Optional[datetime], language: str, now: datetime) -> str:
-    """"19:40" for today's deliveries; "11月27日" / "Nov 27" for parcels."""
+    """ "19:40" for today's deliveries; "11月27日" / "Nov 27" for parcels."""
     if eta is None:
         return "-"
     if eta - now < timedelta(hours=12):
@@ -24,9 +25,13 @@ def eta_text(eta: Optional[datetime], language: str, now: datetime) -> str:
     return local.strftime("%b %-d") if language == "en" else f"{local.month}月{local.day}日"
 
 
-def _fill(template: str, offer: RemedyOffer, language: str, items: Sequence[ItemView], case_id: str, now: datetime) -> str:
+def _fill(
+    template: str, offer: RemedyOffer, language: str, items: Sequence[ItemView], case_id: str, now: datetime
+) -> str:
     return template.format(
-        items=item_names(items, language), amount=yen(offer.amount), eta=eta_text(offer.eta, language, now),
+        items=item_names(items, language),
+        amount=yen(offer.amount),
+        eta=eta_text(offer.eta, language, now),
         case_id=case_id,
     )
 

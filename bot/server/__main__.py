@@ -1,9 +1,10 @@
 """`python -m bot.server run ...` is `rasa run ...` with bot/server/speedups.py (a measured
 speed-up) and bot/server/hardening.py (no model loaded from a request-supplied address).
 
-scripts/run.sh, scripts/stack.py (tests, benches) and the Docker image start Rasa this way,
+devkit/stack.py (make run, the tests, the benches) and the Docker image start Rasa this way,
 so what is tested and measured is what is deployed.
 """
+
 import sys
 
 from bot.server import hardening, speedups

@@ -18,6 +18,7 @@ Without ACTION_SERVER_TOKEN (or with one shorter than 16 characters) it refuses 
 
     ACTION_SERVER_TOKEN=... .venv-bot/bin/python -m bot.server.actions [--port N] [--interface H]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,16 +58,18 @@ def authorized(header_value: Optional[str], token: str) -> bool:
 def check_token(token: Optional[str]) -> str:
     """The token to serve with, or SystemExit naming the variable (never its value)."""
     if not token:
-        raise SystemExit(f"action server: {TOKEN_ENV} is empty; refusing to run actions for "
-                         "anyone who can reach the port (Rasa sends it, see endpoints.yml)")
+        raise SystemExit(
+            f"action server: {TOKEN_ENV} is empty; refusing to run actions for "
+            "anyone who can reach the port (Rasa sends it, see endpoints.yml)"
+        )
     if len(token) < MIN_TOKEN_LENGTH:
-        raise SystemExit(f"action server: {TOKEN_ENV} is shorter than {MIN_TOKEN_LENGTH} "
-                         "characters; use e.g. `openssl rand -hex 32`")
+        raise SystemExit(
+            f"action server: {TOKEN_ENV} is shorter than {MIN_TOKEN_LENGTH} characters; use e.g. `openssl rand -hex 32`"
+        )
     return token
 
 
-def create_app(token: str, actions_package: str = "bot.actions",
-               open_paths: Iterable[str] = OPEN_PATHS) -> "Sanic":
+def create_app(token: str, actions_package: str = "bot.actions", open_paths: Iterable[str] = OPEN_PATHS) -> "Sanic":
     """rasa_sdk's app (same routes, same executor) behind the shared-secret check."""
     from rasa_sdk.endpoint import create_app as sdk_create_app
     from sanic import response
@@ -83,8 +86,13 @@ def create_app(token: str, actions_package: str = "bot.actions",
         presented = request.headers.get(HEADER)
         if authorized(presented, token):
             return None
-        logger.warning("refused %s %s from %s: %s", request.method, request.path,
-                       request.ip or "?", "no secret" if not presented else "wrong secret")
+        logger.warning(
+            "refused %s %s from %s: %s",
+            request.method,
+            request.path,
+            request.ip or "?",
+            "no secret" if not presented else "wrong secret",
+        )
         return response.json({"error": "unauthorized"}, status=401)
 
     return app
@@ -93,13 +101,21 @@ def create_app(token: str, actions_package: str = "bot.actions",
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     from rasa_sdk import utils
 
-    parser = argparse.ArgumentParser(prog="python -m bot.server.actions",
-                                     description="the action server, for Rasa only")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.server.actions", description="the action server, for Rasa only"
+    )
     parser.add_argument("--actions", default="bot.actions", help="the actions package")
-    parser.add_argument("--interface", default=os.environ.get("ACTION_INTERFACE") or DEFAULT_INTERFACE,
-                        help=f"address to bind (ACTION_INTERFACE, default {DEFAULT_INTERFACE})")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("ACTION_PORT") or DEFAULT_PORT),
-                        help=f"port (ACTION_PORT, default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--interface",
+        default=os.environ.get("ACTION_INTERFACE") or DEFAULT_INTERFACE,
+        help=f"address to bind (ACTION_INTERFACE, default {DEFAULT_INTERFACE})",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("ACTION_PORT") or DEFAULT_PORT),
+        help=f"port (ACTION_PORT, default {DEFAULT_PORT})",
+    )
     utils.add_logging_level_option_arguments(parser)
     utils.add_logging_file_arguments(parser)
     return parser.parse_args(argv)
@@ -120,14 +136,14 @@ def main(argv: Optional[List[str]] = None) -> Union[int, None]:
 
     logging.getLogger("matplotlib").setLevel(logging.WARN)
     utils.configure_colored_logging(args.loglevel)
-    utils.configure_file_logging(logging.getLogger(APPLICATION_ROOT_LOGGER_NAME), args.log_file,
-                                 args.loglevel, args.logging_config_file)
+    utils.configure_file_logging(
+        logging.getLogger(APPLICATION_ROOT_LOGGER_NAME), args.log_file, args.loglevel, args.logging_config_file
+    )
     utils.update_sanic_log_level()
 
     app = create_app(token, args.actions)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
-    logger.info("action server on http://%s:%d (Rasa only: %s required)", args.interface, args.port,
-                TOKEN_ENV)
+    logger.info("action server on http://%s:%d (Rasa only: %s required)", args.interface, args.port, TOKEN_ENV)
     app.run(args.interface, args.port, workers=utils.number_of_sanic_workers())
     return None
 

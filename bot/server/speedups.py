@@ -8,6 +8,7 @@ message from 142 ms to 57 ms. Here the schema is checked once and its validator 
 every answer is still validated, and an invalid one still fails through Rasa's own code
 (same error, same message). RASA_FAST_VALIDATION=0 turns it off (to measure it).
 """
+
 from __future__ import annotations
 
 import os

@@ -2,6 +2,7 @@
 
 SQLite by default (a demo file seeded on first start), PostgreSQL by ORDERS_DATABASE_URL.
 """
+
 from bot.store.db import database_url, init_db, make_engine
 from bot.store.repository import (
     AppliedRemedy,

@@ -3,6 +3,7 @@
 The default is a SQLite file in `var/` so the demo needs no server; PostgreSQL (or any
 SQLAlchemy URL) is chosen with ORDERS_DATABASE_URL.
 """
+
 from __future__ import annotations
 
 import os

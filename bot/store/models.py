@@ -3,6 +3,7 @@
 Portable SQL only, so the same models run on SQLite (the local demo) and PostgreSQL.
 Every datetime is timezone-aware in Python and stored as UTC.
 """
+
 from __future__ import annotations
 
 import json

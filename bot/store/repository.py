@@ -4,6 +4,7 @@ Each call opens its own short session, so one repository serves every thread of 
 action server. Results are plain frozen values (bot.policy.types), never ORM objects, so
 nothing outside this module can touch a session by accident.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -65,7 +66,7 @@ class ClaimRecord:
 
 
 def normalize_order_number(text: str) -> str:
-    """"#１００１ " -> "1001": customers type full-width digits, '#' and spaces."""
+    """ "#１００１ " -> "1001": customers type full-width digits, '#' and spaces."""
     folded = unicodedata.normalize("NFKC", text)
     return "".join(ch for ch in folded if ch != "#" and not ch.isspace())
 
@@ -151,8 +152,14 @@ class OrdersRepository:
         for _ in range(CASE_NUMBER_ATTEMPTS):
             case_number = new_case_number(now)
             claim = Claim(
-                case_number=case_number, customer_id=customer_id, order_id=order_id, problem=problem,
-                status="open", item_ids=items, created_at=now, updated_at=now,
+                case_number=case_number,
+                customer_id=customer_id,
+                order_id=order_id,
+                problem=problem,
+                status="open",
+                item_ids=items,
+                created_at=now,
+                updated_at=now,
             )
             try:
                 with self._sessions.begin() as session:
@@ -173,8 +180,12 @@ class OrdersRepository:
             if claim.order_id is not None:
                 number = session.scalar(select(Order.number).where(Order.id == claim.order_id))
             return ClaimRecord(
-                case_number=claim.case_number, customer_id=claim.customer_id, order_number=number,
-                problem=claim.problem, item_ids=tuple(int(i) for i in claim.item_ids or ()), status=claim.status,
+                case_number=claim.case_number,
+                customer_id=claim.customer_id,
+                order_number=number,
+                problem=claim.problem,
+                item_ids=tuple(int(i) for i in claim.item_ids or ()),
+                status=claim.status,
             )
 
     def update_claim_items(self, case_number: str, item_ids: Iterable[int], now: Optional[datetime] = None) -> None:
@@ -218,9 +229,15 @@ class OrdersRepository:
     ) -> None:
         """Keeps what the agent was given, and marks the case as a person's."""
         with self._sessions.begin() as session:
-            session.add(Handoff(
-                case_number=case_number, customer_id=customer_id, reason=reason, context=context, created_at=now,
-            ))
+            session.add(
+                Handoff(
+                    case_number=case_number,
+                    customer_id=customer_id,
+                    reason=reason,
+                    context=context,
+                    created_at=now,
+                )
+            )
             session.execute(
                 update(Claim).where(Claim.case_number == case_number).values(status="handed_off", updated_at=now)
             )
@@ -298,10 +315,16 @@ def _find_claim(session: Session, case_number: str) -> Claim:
 def _insert_remedy(session: Session, case_number: str, offer: RemedyOffer, now: datetime) -> None:
     """Inserts first, so a concurrent duplicate fails before anything else changes."""
     claim = _find_claim(session, case_number)
-    session.add(Remedy(
-        claim_id=claim.id, kind=offer.kind, amount=offer.amount, eta=offer.eta,
-        idempotency_key=case_number, applied_at=now,
-    ))
+    session.add(
+        Remedy(
+            claim_id=claim.id,
+            kind=offer.kind,
+            amount=offer.amount,
+            eta=offer.eta,
+            idempotency_key=case_number,
+            applied_at=now,
+        )
+    )
     session.flush()
     claim.status = "remedied"
     claim.updated_at = now
@@ -311,7 +334,9 @@ def _insert_remedy(session: Session, case_number: str, offer: RemedyOffer, now: 
 
 def _customer_record(customer: Customer) -> CustomerRecord:
     return CustomerRecord(
-        id=customer.id, display_name=customer.display_name, language=customer.language,
+        id=customer.id,
+        display_name=customer.display_name,
+        language=customer.language,
         line_user_id=customer.line_user_id,
     )
 
@@ -329,8 +354,13 @@ def _order_view(order: Order) -> OrderView:
         delivery_fee=order.delivery_fee,
         items=tuple(
             ItemView(
-                item_id=i.id, sku=i.sku, name_ja=i.name_ja, name_en=i.name_en, category=i.category,
-                unit_price=i.unit_price, quantity=i.quantity,
+                item_id=i.id,
+                sku=i.sku,
+                name_ja=i.name_ja,
+                name_en=i.name_en,
+                category=i.category,
+                unit_price=i.unit_price,
+                quantity=i.quantity,
             )
             for i in order.items
         ),
@@ -339,8 +369,12 @@ def _order_view(order: Order) -> OrderView:
 
 def _applied(remedy: Remedy) -> AppliedRemedy:
     return AppliedRemedy(
-        case_number=remedy.idempotency_key, kind=remedy.kind, amount=remedy.amount, eta=remedy.eta,
-        applied_at=remedy.applied_at, created=False,
+        case_number=remedy.idempotency_key,
+        kind=remedy.kind,
+        amount=remedy.amount,
+        eta=remedy.eta,
+        applied_at=remedy.applied_at,
+        created=False,
     )
 
 

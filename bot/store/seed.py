@@ -12,6 +12,7 @@ What each order demonstrates (tests and the demo script rely on these exact valu
 
 Times are stored in UTC; the bot shows them in Asia/Tokyo.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,54 +82,115 @@ FRIES = ItemSeed("FRIES", "フライドポテト", "French fries", "side", 350)
 COLA = ItemSeed("COLA", "コーラ", "Cola", "drink", 200)
 
 DEMO_CUSTOMERS: Tuple[CustomerSeed, ...] = (
-    CustomerSeed("デモ 太郎", DEMO_LINE_USER_ID, "ja", "090-0000-0001", (
-        OrderSeed(
-            "1001", FOOD, "delivered", "とり政 渋谷店", 70 * MINUTE, 25 * MINUTE, 20 * MINUTE, 300, (
-                ItemSeed("OYAKODON", "親子丼", "Oyakodon", "dish", 980),
-                ItemSeed("EXTRA-EGG", "別卵", "Extra egg", "topping", 80),
-                ItemSeed("MISO-SOUP", "味噌汁", "Miso soup", "side", 150),
+    CustomerSeed(
+        "デモ 太郎",
+        DEMO_LINE_USER_ID,
+        "ja",
+        "090-0000-0001",
+        (
+            OrderSeed(
+                "1001",
+                FOOD,
+                "delivered",
+                "とり政 渋谷店",
+                70 * MINUTE,
+                25 * MINUTE,
+                20 * MINUTE,
+                300,
+                (
+                    ItemSeed("OYAKODON", "親子丼", "Oyakodon", "dish", 980),
+                    ItemSeed("EXTRA-EGG", "別卵", "Extra egg", "topping", 80),
+                    ItemSeed("MISO-SOUP", "味噌汁", "Miso soup", "side", 150),
+                ),
+            ),
+            _delivered(
+                "1002",
+                FOOD,
+                "すし匠",
+                26 * HOUR,
+                400,
+                ItemSeed("NIGIRI-PREMIUM", "特上にぎり寿司", "Premium nigiri sushi", "dish", 4800),
+                ItemSeed("CHAWANMUSHI", "茶碗蒸し", "Chawanmushi", "side", 380),
+            ),
+            _delivered(
+                "1003",
+                FOOD,
+                "カレーの店 ガネーシャ",
+                5 * DAY,
+                300,
+                ItemSeed("CURRY-RICE", "カレーライス", "Curry rice", "dish", 850),
+                FRIES,
+            ),
+            OrderSeed(
+                "1004",
+                FOOD,
+                "out_for_delivery",
+                "麺屋 一心",
+                75 * MINUTE,
+                35 * MINUTE,
+                None,
+                300,
+                (
+                    ItemSeed("SHOYU-RAMEN", "醤油ラーメン", "Shoyu ramen", "dish", 900),
+                    ItemSeed("GYOZA", "餃子", "Gyoza", "side", 400),
+                ),
+            ),
+            _delivered(
+                "1005",
+                SHIPPING,
+                "うつわ工房",
+                20 * HOUR,
+                500,
+                ItemSeed("HASAMI-MUG", "波佐見焼 マグカップ", "Hasami porcelain mug", "goods", 2400),
+            ),
+            OrderSeed(
+                "1006",
+                FOOD,
+                "preparing",
+                "バーガーズ 恵比寿",
+                5 * MINUTE,
+                -35 * MINUTE,
+                None,
+                300,
+                (CHEESEBURGER, FRIES, COLA),
             ),
         ),
-        _delivered(
-            "1002", FOOD, "すし匠", 26 * HOUR, 400,
-            ItemSeed("NIGIRI-PREMIUM", "特上にぎり寿司", "Premium nigiri sushi", "dish", 4800),
-            ItemSeed("CHAWANMUSHI", "茶碗蒸し", "Chawanmushi", "side", 380),
-        ),
-        _delivered(
-            "1003", FOOD, "カレーの店 ガネーシャ", 5 * DAY, 300,
-            ItemSeed("CURRY-RICE", "カレーライス", "Curry rice", "dish", 850),
-            FRIES,
-        ),
-        OrderSeed(
-            "1004", FOOD, "out_for_delivery", "麺屋 一心", 75 * MINUTE, 35 * MINUTE, None, 300, (
-                ItemSeed("SHOYU-RAMEN", "醤油ラーメン", "Shoyu ramen", "dish", 900),
-                ItemSeed("GYOZA", "餃子", "Gyoza", "side", 400),
+    ),
+    CustomerSeed(
+        "Emma Brown",
+        ENGLISH_LINE_USER_ID,
+        "en",
+        None,
+        (
+            _delivered("1101", FOOD, "Burger Lab Roppongi", 15 * MINUTE, 300, CHEESEBURGER, FRIES, COLA),
+            _delivered(
+                "1102",
+                SHIPPING,
+                "Kiln & Co.",
+                30 * HOUR,
+                500,
+                ItemSeed("CERAMIC-BOWL", "陶器の鉢", "Ceramic bowl", "goods", 1800),
             ),
         ),
-        _delivered(
-            "1005", SHIPPING, "うつわ工房", 20 * HOUR, 500,
-            ItemSeed("HASAMI-MUG", "波佐見焼 マグカップ", "Hasami porcelain mug", "goods", 2400),
-        ),
-        OrderSeed(
-            "1006", FOOD, "preparing", "バーガーズ 恵比寿", 5 * MINUTE, -35 * MINUTE, None, 300,
-            (CHEESEBURGER, FRIES, COLA),
-        ),
-    )),
-    CustomerSeed("Emma Brown", ENGLISH_LINE_USER_ID, "en", None, (
-        _delivered("1101", FOOD, "Burger Lab Roppongi", 15 * MINUTE, 300, CHEESEBURGER, FRIES, COLA),
-        _delivered(
-            "1102", SHIPPING, "Kiln & Co.", 30 * HOUR, 500,
-            ItemSeed("CERAMIC-BOWL", "陶器の鉢", "Ceramic bowl", "goods", 1800),
-        ),
-    )),
+    ),
     # A guest who ordered on the web: no LINE account yet (linked after a verified match).
-    CustomerSeed("山田 花子", None, "ja", "080-1234-5678", (
-        _delivered(
-            "2001", FOOD, "牛丼太郎 新宿店", 30 * MINUTE, 250,
-            ItemSeed("GYUDON", "牛丼", "Gyudon", "dish", 650),
-            ItemSeed("ONSEN-TAMAGO", "温泉卵", "Soft-boiled egg", "topping", 100),
+    CustomerSeed(
+        "山田 花子",
+        None,
+        "ja",
+        "080-1234-5678",
+        (
+            _delivered(
+                "2001",
+                FOOD,
+                "牛丼太郎 新宿店",
+                30 * MINUTE,
+                250,
+                ItemSeed("GYUDON", "牛丼", "Gyudon", "dish", 650),
+                ItemSeed("ONSEN-TAMAGO", "温泉卵", "Soft-boiled egg", "topping", 100),
+            ),
         ),
-    )),
+    ),
 )
 
 
@@ -171,4 +233,3 @@ def _item(seed: ItemSeed) -> OrderItem:
         unit_price=seed.unit_price,
         quantity=seed.quantity,
     )
-

@@ -28,6 +28,7 @@ Emulator-only endpoints (no auth, not recorded):
 Reply tokens are issued by the emulator itself (`issue_reply_token`), as LINE issues them
 with each webhook event; the webhook client (line_client.py) asks for them.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -43,8 +44,7 @@ MAX_MESSAGES = 5
 REPLY_TOKEN_TTL_S = 60.0
 LOADING_SECONDS = set(range(5, 61, 5))
 
-AUTH_FAILED = ("Authentication failed. Confirm that the access token in the authorization "
-               "header is valid.")
+AUTH_FAILED = "Authentication failed. Confirm that the access token in the authorization header is valid."
 
 
 @dataclass
@@ -56,8 +56,7 @@ class Profile:
     status_message: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
-        d: Dict[str, Any] = {"userId": self.user_id, "displayName": self.display_name,
-                             "language": self.language}
+        d: Dict[str, Any] = {"userId": self.user_id, "displayName": self.display_name, "language": self.language}
         if self.picture_url:
             d["pictureUrl"] = self.picture_url
         if self.status_message:
@@ -74,8 +73,9 @@ class _Failure:
     headers: Dict[str, str] = field(default_factory=dict)
 
 
-def _error(status: int, message: str, details: Optional[List[Dict[str, str]]] = None,
-           headers: Optional[Dict[str, str]] = None) -> web.Response:
+def _error(
+    status: int, message: str, details: Optional[List[Dict[str, str]]] = None, headers: Optional[Dict[str, str]] = None
+) -> web.Response:
     body: Dict[str, Any] = {"message": message}
     if details:
         body["details"] = details
@@ -89,8 +89,7 @@ def _units(s: str) -> int:
 def validate_messages(messages: Any) -> List[Dict[str, str]]:
     """LINE-like validation of a `messages` array; returns error details (empty when OK)."""
     if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_MESSAGES:
-        return [{"message": f"Size must be between 1 and {MAX_MESSAGES}",
-                 "property": "messages"}]
+        return [{"message": f"Size must be between 1 and {MAX_MESSAGES}", "property": "messages"}]
     details: List[Dict[str, str]] = []
     for i, m in enumerate(messages):
         prop = f"messages[{i}]"
@@ -102,8 +101,7 @@ def validate_messages(messages: Any) -> List[Dict[str, str]]:
             if not isinstance(text, str) or not text:
                 details.append({"message": "Must be specified", "property": f"{prop}.text"})
             elif _units(text) > 5000:
-                details.append({"message": "Length must be between 0 and 5000",
-                                "property": f"{prop}.text"})
+                details.append({"message": "Length must be between 0 and 5000", "property": f"{prop}.text"})
         elif m["type"] == "flex":
             if not m.get("altText") or not isinstance(m.get("contents"), dict):
                 details.append({"message": "Must be specified", "property": f"{prop}.contents"})
@@ -111,32 +109,31 @@ def validate_messages(messages: Any) -> List[Dict[str, str]]:
         if qr is not None:
             items = qr.get("items") if isinstance(qr, dict) else None
             if not isinstance(items, list) or not 1 <= len(items) <= 13:
-                details.append({"message": "Size must be between 1 and 13",
-                                "property": f"{prop}.quickReply.items"})
+                details.append({"message": "Size must be between 1 and 13", "property": f"{prop}.quickReply.items"})
                 continue
             for j, item in enumerate(items):
                 action = (item or {}).get("action") or {}
                 p = f"{prop}.quickReply.items[{j}].action"
                 if _units(str(action.get("label", ""))) > 20:
-                    details.append({"message": "Length must be between 0 and 20",
-                                    "property": f"{p}.label"})
+                    details.append({"message": "Length must be between 0 and 20", "property": f"{p}.label"})
                 if action.get("type") == "postback":
                     if _units(str(action.get("data", ""))) > 300:
-                        details.append({"message": "Length must be between 0 and 300",
-                                        "property": f"{p}.data"})
+                        details.append({"message": "Length must be between 0 and 300", "property": f"{p}.data"})
                     if _units(str(action.get("displayText", ""))) > 300:
-                        details.append({"message": "Length must be between 0 and 300",
-                                        "property": f"{p}.displayText"})
+                        details.append({"message": "Length must be between 0 and 300", "property": f"{p}.displayText"})
     return details
 
 
 class LineApiEmulator:
     """State and handlers of the emulated LINE API. `app` is the aiohttp application."""
 
-    def __init__(self, channel_access_token: str,
-                 reply_token_ttl_s: float = REPLY_TOKEN_TTL_S,
-                 clock: Callable[[], float] = time.monotonic,
-                 auto_profiles: bool = True) -> None:
+    def __init__(
+        self,
+        channel_access_token: str,
+        reply_token_ttl_s: float = REPLY_TOKEN_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+        auto_profiles: bool = True,
+    ) -> None:
         self.channel_access_token = channel_access_token
         self.reply_token_ttl_s = reply_token_ttl_s
         self.auto_profiles = auto_profiles
@@ -161,26 +158,29 @@ class LineApiEmulator:
         self._reply_tokens[token] = (self._clock() + self.reply_token_ttl_s, user_id)
         return token
 
-    def set_profile(self, user_id: str, display_name: str, language: str = "ja",
-                    picture_url: Optional[str] = None) -> None:
+    def set_profile(
+        self, user_id: str, display_name: str, language: str = "ja", picture_url: Optional[str] = None
+    ) -> None:
         self.profiles[user_id] = Profile(user_id, display_name, language, picture_url)
 
-    def add_member(self, chat_id: str, user_id: str, display_name: str,
-                   picture_url: Optional[str] = None) -> None:
+    def add_member(self, chat_id: str, user_id: str, display_name: str, picture_url: Optional[str] = None) -> None:
         """`user_id` is a member of the group (id C...) or room (id R...) `chat_id`."""
         kind = "room" if chat_id.startswith("R") else "group"
-        self.members.setdefault((kind, chat_id), {})[user_id] = Profile(
-            user_id, display_name, picture_url=picture_url)
+        self.members.setdefault((kind, chat_id), {})[user_id] = Profile(user_id, display_name, picture_url=picture_url)
 
     def add_content(self, message_id: str, data: bytes, content_type: str = "image/jpeg") -> None:
         self.contents[message_id] = (data, content_type)
 
-    def fail_next(self, path_prefix: str, status: int, times: int = 1,
-                  message: str = "emulated failure",
-                  headers: Optional[Dict[str, str]] = None) -> None:
+    def fail_next(
+        self,
+        path_prefix: str,
+        status: int,
+        times: int = 1,
+        message: str = "emulated failure",
+        headers: Optional[Dict[str, str]] = None,
+    ) -> None:
         """Answer the next `times` matching API calls with `status` (429/5xx retry tests)."""
-        self._failures.append(_Failure(path_prefix, status, times, {"message": message},
-                                       dict(headers or {})))
+        self._failures.append(_Failure(path_prefix, status, times, {"message": message}, dict(headers or {})))
 
     def clear_failures(self) -> None:
         """Drop the failures injected with fail_next that are not used up yet."""
@@ -198,8 +198,7 @@ class LineApiEmulator:
         app.router.add_post("/v2/bot/message/reply", self._reply)
         app.router.add_post("/v2/bot/message/push", self._push)
         app.router.add_get("/v2/bot/profile/{user_id}", self._profile)
-        app.router.add_get("/v2/bot/{kind:group|room}/{chat_id}/member/{user_id}",
-                           self._member_profile)
+        app.router.add_get("/v2/bot/{kind:group|room}/{chat_id}/member/{user_id}", self._member_profile)
         app.router.add_get("/v2/bot/message/{message_id}/content", self._content)
         app.router.add_post("/v2/bot/chat/loading/start", self._loading)
         app.router.add_get("/_emulator/requests", self._list_requests)
@@ -218,19 +217,21 @@ class LineApiEmulator:
         except ValueError:
             body = None
         entry: Dict[str, Any] = {
-            "time": time.time(), "method": request.method, "path": request.path,
-            "json": body, "headers": {k: v for k, v in request.headers.items()
-                                      if k.lower() != "authorization"},
-            "authorized": request.headers.get("Authorization")
-            == f"Bearer {self.channel_access_token}",
+            "time": time.time(),
+            "method": request.method,
+            "path": request.path,
+            "json": body,
+            "headers": {k: v for k, v in request.headers.items() if k.lower() != "authorization"},
+            "authorized": request.headers.get("Authorization") == f"Bearer {self.channel_access_token}",
         }
         self.requests.append(entry)
         response = await self._dispatch(request, handler, entry, raw, body)
         entry["status"] = response.status
         return response
 
-    async def _dispatch(self, request: web.Request, handler: Callable, entry: Dict[str, Any],
-                        raw: bytes, body: Any) -> web.StreamResponse:
+    async def _dispatch(
+        self, request: web.Request, handler: Callable, entry: Dict[str, Any], raw: bytes, body: Any
+    ) -> web.StreamResponse:
         if not entry["authorized"]:
             return _error(401, AUTH_FAILED)
         for f in self._failures:
@@ -238,8 +239,7 @@ class LineApiEmulator:
                 f.remaining -= 1
                 return web.json_response(f.body, status=f.status, headers=f.headers)
         if request.method == "POST" and raw and body is None:
-            return _error(400, "The request body has 1 error(s)",
-                          [{"message": "Invalid JSON", "property": ""}])
+            return _error(400, "The request body has 1 error(s)", [{"message": "Invalid JSON", "property": ""}])
         request["json"] = body if isinstance(body, dict) else {}
         try:
             return await handler(request)
@@ -271,15 +271,17 @@ class LineApiEmulator:
         body = request["json"]
         to = body.get("to")
         if not isinstance(to, str) or not to:
-            return _error(400, "The request body has 1 error(s)",
-                          [{"message": "Must be specified", "property": "to"}])
+            return _error(400, "The request body has 1 error(s)", [{"message": "Must be specified", "property": "to"}])
         details = validate_messages(body.get("messages"))
         if details:
             return _error(400, f"The request body has {len(details)} error(s)", details)
         retry_key = request.headers.get("X-Line-Retry-Key")
         if retry_key and retry_key in self._retry_keys:
-            return _error(409, "The retry key is already accepted",
-                          headers={"x-line-accepted-request-id": self._retry_keys[retry_key]})
+            return _error(
+                409,
+                "The retry key is already accepted",
+                headers={"x-line-accepted-request-id": self._retry_keys[retry_key]},
+            )
         if retry_key:
             self._retry_keys[retry_key] = secrets.token_hex(16)
         return web.json_response(self._sent(to, "push", body["messages"]))
@@ -317,9 +319,11 @@ class LineApiEmulator:
         body = request["json"]
         seconds = body.get("loadingSeconds", 20)
         if not body.get("chatId") or seconds not in LOADING_SECONDS:
-            return _error(400, "The request body has 1 error(s)",
-                          [{"message": "Invalid chatId or loadingSeconds",
-                            "property": "loadingSeconds"}])
+            return _error(
+                400,
+                "The request body has 1 error(s)",
+                [{"message": "Invalid chatId or loadingSeconds", "property": "loadingSeconds"}],
+            )
         return web.json_response({}, status=202)
 
     # --- emulator endpoints -----------------------------------------------------------

@@ -15,6 +15,7 @@ and replyToken and `deliveryContext.isRedelivery: true`.
 Reply tokens come from a token source: the in-process emulator (`emulator_tokens`), an
 emulator in another process over HTTP (`http_tokens`), or random ones (no emulator).
 """
+
 from __future__ import annotations
 
 import base64
@@ -74,8 +75,7 @@ def http_tokens(emulator_url: str, session: Optional[aiohttp.ClientSession] = No
         own = session is None
         s = session or aiohttp.ClientSession()
         try:
-            async with s.post(f"{emulator_url.rstrip('/')}/_emulator/reply_tokens",
-                              params={"userId": user_id}) as resp:
+            async with s.post(f"{emulator_url.rstrip('/')}/_emulator/reply_tokens", params={"userId": user_id}) as resp:
                 resp.raise_for_status()
                 return (await resp.json())["replyToken"]
         finally:
@@ -100,10 +100,14 @@ class WebhookResult:
 class LineWebhookClient:
     """Plays the LINE platform's side of the webhook."""
 
-    def __init__(self, webhook_url: str, channel_secret: str,
-                 token_source: TokenSource = random_tokens,
-                 destination: Optional[str] = None,
-                 session: Optional[aiohttp.ClientSession] = None) -> None:
+    def __init__(
+        self,
+        webhook_url: str,
+        channel_secret: str,
+        token_source: TokenSource = random_tokens,
+        destination: Optional[str] = None,
+        session: Optional[aiohttp.ClientSession] = None,
+    ) -> None:
         self.webhook_url = webhook_url
         self.channel_secret = channel_secret
         self.destination = destination or "U" + secrets.token_hex(16)
@@ -150,8 +154,12 @@ class LineWebhookClient:
 
     async def text_event(self, user_id: str, text: str) -> Dict[str, Any]:
         event = await self._base("message", user_id)
-        event["message"] = {"id": self._message_id(), "type": "text",
-                            "quoteToken": secrets.token_urlsafe(24), "text": text}
+        event["message"] = {
+            "id": self._message_id(),
+            "type": "text",
+            "quoteToken": secrets.token_urlsafe(24),
+            "text": text,
+        }
         return event
 
     async def postback_event(self, user_id: str, data: str) -> Dict[str, Any]:
@@ -161,18 +169,25 @@ class LineWebhookClient:
 
     async def image_event(self, user_id: str, message_id: Optional[str] = None) -> Dict[str, Any]:
         event = await self._base("message", user_id)
-        event["message"] = {"id": message_id or self._message_id(), "type": "image",
-                            "quoteToken": secrets.token_urlsafe(24),
-                            "contentProvider": {"type": "line"}}
+        event["message"] = {
+            "id": message_id or self._message_id(),
+            "type": "image",
+            "quoteToken": secrets.token_urlsafe(24),
+            "contentProvider": {"type": "line"},
+        }
         return event
 
-    async def sticker_event(self, user_id: str, package_id: str = "446",
-                            sticker_id: str = "1988") -> Dict[str, Any]:
+    async def sticker_event(self, user_id: str, package_id: str = "446", sticker_id: str = "1988") -> Dict[str, Any]:
         event = await self._base("message", user_id)
-        event["message"] = {"id": self._message_id(), "type": "sticker",
-                            "quoteToken": secrets.token_urlsafe(24), "packageId": package_id,
-                            "stickerId": sticker_id, "stickerResourceType": "STATIC",
-                            "keywords": []}
+        event["message"] = {
+            "id": self._message_id(),
+            "type": "sticker",
+            "quoteToken": secrets.token_urlsafe(24),
+            "packageId": package_id,
+            "stickerId": sticker_id,
+            "stickerResourceType": "STATIC",
+            "keywords": [],
+        }
         return event
 
     async def follow_event(self, user_id: str) -> Dict[str, Any]:
@@ -184,17 +199,16 @@ class LineWebhookClient:
         return await self._base("unfollow", user_id, reply=False)
 
     def body(self, events: Sequence[Dict[str, Any]]) -> bytes:
-        return json.dumps({"destination": self.destination, "events": list(events)},
-                          ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return json.dumps(
+            {"destination": self.destination, "events": list(events)}, ensure_ascii=False, separators=(",", ":")
+        ).encode("utf-8")
 
     # --- posting -------------------------------------------------------------------------
-    async def post_body(self, body: bytes, signature: Optional[str] = None,
-                        sign_body: bool = True) -> WebhookResult:
+    async def post_body(self, body: bytes, signature: Optional[str] = None, sign_body: bool = True) -> WebhookResult:
         """POST raw bytes; `signature` overrides (forgery tests), sign_body=False omits it."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        headers = {"Content-Type": "application/json; charset=utf-8",
-                   "User-Agent": "LineBotWebhook/2.0"}
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "LineBotWebhook/2.0"}
         if signature is not None:
             headers[HEADER] = signature
         elif sign_body:
@@ -228,6 +242,13 @@ def redelivery_of(events: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 __all__ = [
-    "LineWebhookClient", "TokenSource", "WebhookResult", "emulator_tokens", "http_tokens",
-    "new_ulid", "new_user_id", "random_tokens", "redelivery_of",
+    "LineWebhookClient",
+    "TokenSource",
+    "WebhookResult",
+    "emulator_tokens",
+    "http_tokens",
+    "new_ulid",
+    "new_user_id",
+    "random_tokens",
+    "redelivery_of",
 ]

@@ -33,6 +33,7 @@ Emulator-only endpoints (no auth, not recorded in `calls`):
 Run as a process: `python -m devkit.emulators.slack_api --port 8092 --token xoxb-test`
 (token and signing secret default to SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -142,8 +143,7 @@ def validate_blocks(blocks: Any) -> List[str]:
                 errors.append(f"no more than 10 items allowed {where[:-1]}/fields]")
             for j, f in enumerate(fields):
                 if _text_len(f) > 2000:
-                    errors.append(f"must be less than 2001 characters "
-                                  f"{where[:-1]}/fields/{j}/text]")
+                    errors.append(f"must be less than 2001 characters {where[:-1]}/fields/{j}/text]")
         elif kind == "header":
             text = b.get("text")
             if not isinstance(text, dict) or text.get("type") != "plain_text":
@@ -187,25 +187,35 @@ def validate_blocks(blocks: Any) -> List[str]:
 class SlackApiEmulator:
     """State and handlers of the emulated Slack Web API; `app()` is the aiohttp app."""
 
-    def __init__(self, bot_token: str, *, team_id: str = DEFAULT_TEAM_ID,
-                 bot_user_id: str = DEFAULT_BOT_USER_ID, bot_id: str = DEFAULT_BOT_ID,
-                 channels: Optional[Dict[str, List[str]]] = None,
-                 users: Optional[Dict[str, Dict[str, str]]] = None,
-                 events_url: Optional[str] = None, signing_secret: Optional[str] = None,
-                 echo_bot_messages: bool = False, api_app_id: str = DEFAULT_APP_ID,
-                 channel_names: Optional[Dict[str, str]] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        bot_token: str,
+        *,
+        team_id: str = DEFAULT_TEAM_ID,
+        bot_user_id: str = DEFAULT_BOT_USER_ID,
+        bot_id: str = DEFAULT_BOT_ID,
+        channels: Optional[Dict[str, List[str]]] = None,
+        users: Optional[Dict[str, Dict[str, str]]] = None,
+        events_url: Optional[str] = None,
+        signing_secret: Optional[str] = None,
+        echo_bot_messages: bool = False,
+        api_app_id: str = DEFAULT_APP_ID,
+        channel_names: Optional[Dict[str, str]] = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.bot_token = bot_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.api_app_id = api_app_id
         self.channels: Dict[str, List[str]] = {
-            c: list(m) for c, m in (DEFAULT_CHANNELS if channels is None else channels).items()}
+            c: list(m) for c, m in (DEFAULT_CHANNELS if channels is None else channels).items()
+        }
         self.channel_names: Dict[str, str] = dict(DEFAULT_CHANNEL_NAMES)
         self.channel_names.update(channel_names or {})
         self.users: Dict[str, Dict[str, str]] = {
-            u: dict(p) for u, p in (DEFAULT_USERS if users is None else users).items()}
+            u: dict(p) for u, p in (DEFAULT_USERS if users is None else users).items()
+        }
         self.events_url = events_url
         self.signing_secret = signing_secret
         self.echo_bot_messages = echo_bot_messages
@@ -280,8 +290,14 @@ class SlackApiEmulator:
         """Forget calls, messages, uploads, responses and pending failures (not the config)."""
         self._init_state()
 
-    def fail_next(self, method: str, status: int = 500, count: int = 1,
-                  retry_after: Optional[int] = None, error: Optional[str] = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        status: int = 500,
+        count: int = 1,
+        retry_after: Optional[int] = None,
+        error: Optional[str] = None,
+    ) -> None:
         """The next `count` calls of `method` fail: HTTP 429 + Retry-After, a 5xx with a
         plain body, or (with `error`) HTTP 200 {"ok": false, "error": error}.
         `method` "upload" targets the upload URL step of files_upload_v2."""
@@ -293,8 +309,7 @@ class SlackApiEmulator:
         """Drop the failures injected with fail_next that are not used up yet."""
         self._failures.clear()
 
-    def messages(self, channel: Optional[str] = None,
-                 thread_ts: Optional[str] = None) -> List[Dict[str, Any]]:
+    def messages(self, channel: Optional[str] = None, thread_ts: Optional[str] = None) -> List[Dict[str, Any]]:
         """Posted messages as they are now (after chat.update), oldest first, each with
         channel, ts, thread_ts (None outside threads; a parent with replies has its own
         ts), text, blocks (None if none), user, bot_id (bot posts), reactions, files.
@@ -318,9 +333,14 @@ class SlackApiEmulator:
     def calls_to(self, method: str) -> List[Dict[str, Any]]:
         return [c for c in self.calls if c["method"] == method]
 
-    def add_user_message(self, channel: str, user: str, text: str,
-                         thread_ts: Optional[str] = None,
-                         blocks: Optional[List[Dict[str, Any]]] = None) -> str:
+    def add_user_message(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        thread_ts: Optional[str] = None,
+        blocks: Optional[List[Dict[str, Any]]] = None,
+    ) -> str:
         """Store a human's message, as if typed in Slack; returns its ts.
         Raises KeyError for an unknown channel or thread."""
         if channel not in self.channels:
@@ -329,8 +349,13 @@ class SlackApiEmulator:
             raise KeyError(f"thread_not_found: {channel} {thread_ts}")
         ts = self._next_ts()
         msg: Dict[str, Any] = {
-            "type": "message", "channel": channel, "ts": ts, "user": user, "text": text,
-            "team": self.team_id, "client_msg_id": _uuid(),
+            "type": "message",
+            "channel": channel,
+            "ts": ts,
+            "user": user,
+            "text": text,
+            "team": self.team_id,
+            "client_msg_id": _uuid(),
             "blocks": blocks if blocks is not None else rich_text_blocks(text),
             "reactions": [],
         }
@@ -373,12 +398,15 @@ class SlackApiEmulator:
         if f.error is not None:
             return web.json_response({"ok": False, "error": f.error})
         if f.status == 429:
-            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                     headers={"Retry-After": str(1 if f.retry_after is None
-                                                               else f.retry_after)})
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(1 if f.retry_after is None else f.retry_after)},
+            )
         headers = {"Retry-After": str(f.retry_after)} if f.retry_after is not None else None
-        return web.Response(status=f.status, text=f"emulated HTTP {f.status} failure",
-                            content_type="text/plain", headers=headers)
+        return web.Response(
+            status=f.status, text=f"emulated HTTP {f.status} failure", content_type="text/plain", headers=headers
+        )
 
     async def _read_args(self, request: web.Request) -> Dict[str, Any]:
         args: Dict[str, Any] = dict(request.query)
@@ -411,16 +439,20 @@ class SlackApiEmulator:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        entry: Dict[str, Any] = {"method": method, "args": {}, "status": None,
-                                 "error": None, "time": time.time(),
-                                 "http_method": request.method}
+        entry: Dict[str, Any] = {
+            "method": method,
+            "args": {},
+            "status": None,
+            "error": None,
+            "time": time.time(),
+            "http_method": request.method,
+        }
         self.calls.append(entry)
         response = await self._api_inner(request, method, entry)
         entry["status"] = response.status
         return response
 
-    async def _api_inner(self, request: web.Request, method: str,
-                         entry: Dict[str, Any]) -> web.Response:
+    async def _api_inner(self, request: web.Request, method: str, entry: Dict[str, Any]) -> web.Response:
         try:
             args = await self._read_args(request)
         except SlackError as err:
@@ -432,8 +464,7 @@ class SlackApiEmulator:
         handler = self._methods().get(method)
         if handler is None:
             entry["error"] = "unknown_method"
-            return web.json_response({"ok": False, "error": "unknown_method",
-                                      "req_method": method}, status=404)
+            return web.json_response({"ok": False, "error": "unknown_method", "req_method": method}, status=404)
         if token is None:
             entry["error"] = "not_authed"
             return web.json_response({"ok": False, "error": "not_authed"})
@@ -442,16 +473,14 @@ class SlackApiEmulator:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         failure = self._take_failure(method)
         if failure is not None:
-            entry["error"] = failure.error or ("ratelimited" if failure.status == 429
-                                               else f"http_{failure.status}")
+            entry["error"] = failure.error or ("ratelimited" if failure.status == 429 else f"http_{failure.status}")
             entry["injected"] = True
             return self._failure_response(failure)
         try:
             result = handler(request, args)
         except SlackError as err:
             entry["error"] = err.error
-            return web.json_response({"ok": False, "error": err.error, **err.extra},
-                                     status=err.status)
+            return web.json_response({"ok": False, "error": err.error, **err.extra}, status=err.status)
         return web.json_response({"ok": True, **result})
 
     def _methods(self) -> Dict[str, Callable[[web.Request, Dict[str, Any]], Dict[str, Any]]]:
@@ -510,11 +539,21 @@ class SlackApiEmulator:
 
     def _bot_message(self, channel: str, text: str, blocks: Any) -> Dict[str, Any]:
         msg: Dict[str, Any] = {
-            "type": "message", "channel": channel, "ts": self._next_ts(),
-            "user": self.bot_user_id, "bot_id": self.bot_id, "app_id": self.api_app_id,
-            "team": self.team_id, "text": text, "reactions": [],
-            "bot_profile": {"id": self.bot_id, "app_id": self.api_app_id,
-                            "name": "order-support", "team_id": self.team_id},
+            "type": "message",
+            "channel": channel,
+            "ts": self._next_ts(),
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.api_app_id,
+            "team": self.team_id,
+            "text": text,
+            "reactions": [],
+            "bot_profile": {
+                "id": self.bot_id,
+                "app_id": self.api_app_id,
+                "name": "order-support",
+                "team_id": self.team_id,
+            },
         }
         if blocks is not None:
             msg["blocks"] = blocks
@@ -530,16 +569,16 @@ class SlackApiEmulator:
             out.pop("parent_user_id", None)
         return out
 
-    def _text_and_blocks(self, args: Dict[str, Any], required: bool = True
-                         ) -> Tuple[Optional[str], Any]:
+    def _text_and_blocks(self, args: Dict[str, Any], required: bool = True) -> Tuple[Optional[str], Any]:
         text = args.get("text")
         blocks = args.get("blocks")
         if blocks is not None:
             blocks = _json_arg(blocks, "blocks")
             errors = validate_blocks(blocks)
             if errors:
-                raise SlackError("invalid_blocks", errors=errors,
-                                 response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
+                raise SlackError(
+                    "invalid_blocks", errors=errors, response_metadata={"messages": [f"[ERROR] {e}" for e in errors]}
+                )
         attachments = args.get("attachments")
         if required and not text and not blocks and not attachments:
             raise SlackError("no_text")
@@ -549,10 +588,15 @@ class SlackApiEmulator:
 
     # --- Web API methods --------------------------------------------------------------
     def _auth_test(self, request: web.Request, args: Dict[str, Any]) -> Dict[str, Any]:
-        return {"url": "https://emulated-workspace.slack.com/", "team": "Emulated Workspace",
-                "user": "order-support", "team_id": self.team_id,
-                "user_id": self.bot_user_id, "bot_id": self.bot_id,
-                "is_enterprise_install": False}
+        return {
+            "url": "https://emulated-workspace.slack.com/",
+            "team": "Emulated Workspace",
+            "user": "order-support",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
 
     def _post_message(self, request: web.Request, args: Dict[str, Any]) -> Dict[str, Any]:
         channel = self._channel(args)
@@ -586,8 +630,7 @@ class SlackApiEmulator:
             else:
                 msg.pop("blocks", None)
         msg["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
-        return {"channel": channel, "ts": ts, "text": msg["text"],
-                "message": self._public(msg)}
+        return {"channel": channel, "ts": ts, "text": msg["text"], "message": self._public(msg)}
 
     def _post_ephemeral(self, request: web.Request, args: Dict[str, Any]) -> Dict[str, Any]:
         channel = self._channel(args)
@@ -598,9 +641,16 @@ class SlackApiEmulator:
             raise SlackError("user_not_in_channel")
         text, blocks = self._text_and_blocks(args)
         message_ts = self._next_ts()
-        self.ephemerals.append({"channel": channel, "user": user, "text": text or "",
-                                "blocks": blocks, "thread_ts": args.get("thread_ts"),
-                                "message_ts": message_ts})
+        self.ephemerals.append(
+            {
+                "channel": channel,
+                "user": user,
+                "text": text or "",
+                "blocks": blocks,
+                "thread_ts": args.get("thread_ts"),
+                "message_ts": message_ts,
+            }
+        )
         return {"message_ts": message_ts}
 
     def _members(self, request: web.Request, args: Dict[str, Any]) -> Dict[str, Any]:
@@ -615,20 +665,26 @@ class SlackApiEmulator:
         cursor = args.get("cursor")
         if cursor:
             try:
-                start = members.index(base64.b64decode(str(cursor)).decode()[len("user:"):])
+                start = members.index(base64.b64decode(str(cursor)).decode()[len("user:") :])
             except (ValueError, UnicodeDecodeError):
                 raise SlackError("invalid_cursor") from None
-        page = members[start:start + limit]
-        rest = members[start + limit:]
+        page = members[start : start + limit]
+        rest = members[start + limit :]
         next_cursor = base64.b64encode(f"user:{rest[0]}".encode()).decode() if rest else ""
         return {"members": page, "response_metadata": {"next_cursor": next_cursor}}
 
     def _conversation_info(self, request: web.Request, args: Dict[str, Any]) -> Dict[str, Any]:
         channel = self._channel(args)
         name = self.channel_names.get(channel, channel.lower())
-        info: Dict[str, Any] = {"id": channel, "name": name, "is_channel": True,
-                                "is_private": False, "is_archived": False, "is_member": True,
-                                "context_team_id": self.team_id}
+        info: Dict[str, Any] = {
+            "id": channel,
+            "name": name,
+            "is_channel": True,
+            "is_private": False,
+            "is_archived": False,
+            "is_member": True,
+            "context_team_id": self.team_id,
+        }
         if _bool(args.get("include_num_members", False)):
             info["num_members"] = len(self.channels[channel])
         return {"channel": info}
@@ -643,8 +699,11 @@ class SlackApiEmulator:
             found = [msg]  # a reply's ts: Slack answers with that reply alone
         else:
             found = self.messages(channel, thread_ts=ts)
-        return {"messages": [self._public(m) for m in found], "has_more": False,
-                "response_metadata": {"next_cursor": ""}}
+        return {
+            "messages": [self._public(m) for m in found],
+            "has_more": False,
+            "response_metadata": {"next_cursor": ""},
+        }
 
     def _user_info(self, request: web.Request, args: Dict[str, Any]) -> Dict[str, Any]:
         user = str(args.get("user") or "")
@@ -658,10 +717,18 @@ class SlackApiEmulator:
         else:
             raise SlackError("user_not_found")
         display = self.users.get(user, {}).get("display_name", real_name)
-        return {"user": {"id": user, "team_id": self.team_id, "name": name,
-                         "real_name": real_name, "deleted": False, "is_bot": is_bot,
-                         "tz": "Asia/Tokyo",
-                         "profile": {"display_name": display, "real_name": real_name}}}
+        return {
+            "user": {
+                "id": user,
+                "team_id": self.team_id,
+                "name": name,
+                "real_name": real_name,
+                "deleted": False,
+                "is_bot": is_bot,
+                "tz": "Asia/Tokyo",
+                "profile": {"display_name": display, "real_name": real_name},
+            }
+        }
 
     def _reactions_add(self, request: web.Request, args: Dict[str, Any]) -> Dict[str, Any]:
         channel = self._channel(args)
@@ -692,8 +759,7 @@ class SlackApiEmulator:
         file_id = "F" + secrets.token_hex(5).upper()
         upload_id = secrets.token_urlsafe(12)
         self._upload_ids[upload_id] = file_id
-        self._files[file_id] = {"id": file_id, "filename": filename, "length": length,
-                                "data": None, "completed": False}
+        self._files[file_id] = {"id": file_id, "filename": filename, "length": length, "data": None, "completed": False}
         origin = f"{request.url.scheme}://{request.host}"
         return {"upload_url": f"{origin}/upload/v1/{upload_id}", "file_id": file_id}
 
@@ -719,16 +785,28 @@ class SlackApiEmulator:
         for record, title in pending:
             record["completed"] = True
             data = record["data"]
-            info = {"id": record["id"], "name": record["filename"], "title": title,
-                    "size": len(data), "mimetype": _mimetype(record["filename"]),
-                    "user": self.bot_user_id}
+            info = {
+                "id": record["id"],
+                "name": record["filename"],
+                "title": title,
+                "size": len(data),
+                "mimetype": _mimetype(record["filename"]),
+                "user": self.bot_user_id,
+            }
             out.append(info)
-            self.uploads.append({"file_id": record["id"], "filename": record["filename"],
-                                 "title": title, "size": len(data),
-                                 "declared_length": record["length"], "channel": channel,
-                                 "thread_ts": thread_ts,
-                                 "sha256": hashlib.sha256(data).hexdigest(),
-                                 "initial_comment": args.get("initial_comment")})
+            self.uploads.append(
+                {
+                    "file_id": record["id"],
+                    "filename": record["filename"],
+                    "title": title,
+                    "size": len(data),
+                    "declared_length": record["length"],
+                    "channel": channel,
+                    "thread_ts": thread_ts,
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "initial_comment": args.get("initial_comment"),
+                }
+            )
         if channel is not None:
             # like Slack, sharing posts a message carrying the files (in the thread if any)
             msg = self._bot_message(channel, str(args.get("initial_comment") or ""), None)
@@ -739,8 +817,14 @@ class SlackApiEmulator:
 
     # --- the upload URL -------------------------------------------------------------------
     async def _upload(self, request: web.Request) -> web.Response:
-        entry: Dict[str, Any] = {"method": UPLOAD_METHOD, "args": {}, "status": None,
-                                 "error": None, "time": time.time(), "http_method": "POST"}
+        entry: Dict[str, Any] = {
+            "method": UPLOAD_METHOD,
+            "args": {},
+            "status": None,
+            "error": None,
+            "time": time.time(),
+            "http_method": "POST",
+        }
         self.calls.append(entry)
         response = await self._upload_inner(request, entry)
         entry["status"] = response.status
@@ -778,11 +862,17 @@ class SlackApiEmulator:
 
         if self._events_client is None:
             self._events_client = SlackEventsClient(
-                self.events_url, self.signing_secret, team_id=self.team_id,
-                api_app_id=self.api_app_id, bot_user_id=self.bot_user_id)
-        event = {k: copy.deepcopy(v) for k, v in msg.items()
-                 if k not in ("reactions", "reply_count", "reply_users",
-                              "reply_users_count", "latest_reply")}
+                self.events_url,
+                self.signing_secret,
+                team_id=self.team_id,
+                api_app_id=self.api_app_id,
+                bot_user_id=self.bot_user_id,
+            )
+        event = {
+            k: copy.deepcopy(v)
+            for k, v in msg.items()
+            if k not in ("reactions", "reply_count", "reply_users", "reply_users_count", "latest_reply")
+        }
         event["event_ts"] = msg["ts"]
         event["channel_type"] = "channel"
         record: Dict[str, Any] = {"event": event, "status": None, "error": None}
@@ -805,12 +895,12 @@ class SlackApiEmulator:
         return web.json_response([c for c in self.calls if method is None or c["method"] == method])
 
     async def _e_messages(self, request: web.Request) -> web.Response:
-        return web.json_response(self.messages(request.query.get("channel") or None,
-                                               request.query.get("thread_ts") or None))
+        return web.json_response(
+            self.messages(request.query.get("channel") or None, request.query.get("thread_ts") or None)
+        )
 
     async def _e_thread(self, request: web.Request) -> web.Response:
-        return web.json_response(self.thread(request.query.get("channel", ""),
-                                             request.query.get("ts", "")))
+        return web.json_response(self.thread(request.query.get("channel", ""), request.query.get("ts", "")))
 
     async def _e_uploads(self, request: web.Request) -> web.Response:
         return web.json_response(self.uploads)
@@ -830,16 +920,22 @@ class SlackApiEmulator:
 
     async def _e_fail(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.fail_next(body["method"], int(body.get("status", 500)), int(body.get("count", 1)),
-                       body.get("retry_after"), body.get("error"))
+        self.fail_next(
+            body["method"],
+            int(body.get("status", 500)),
+            int(body.get("count", 1)),
+            body.get("retry_after"),
+            body.get("error"),
+        )
         return web.json_response({"ok": True})
 
     async def _e_user_message(self, request: web.Request) -> web.Response:
         body = await request.json()
         channel, thread_ts = body.get("channel", ""), body.get("thread_ts")
         try:
-            ts = self.add_user_message(channel, body.get("user", ""), body.get("text", ""),
-                                       thread_ts, body.get("blocks"))
+            ts = self.add_user_message(
+                channel, body.get("user", ""), body.get("text", ""), thread_ts, body.get("blocks")
+            )
         except KeyError as exc:
             error = str(exc.args[0]).split(":")[0]
             return web.json_response({"ok": False, "error": error}, status=404)
@@ -855,8 +951,9 @@ class SlackApiEmulator:
             body = {"_raw": raw.decode("utf-8", "replace")}
         channel = request.query.get("channel")
         ts = request.query.get("ts")
-        self.responses.append({"id": request.match_info["id"], "channel": channel,
-                               "message_ts": ts, "body": body, "time": time.time()})
+        self.responses.append(
+            {"id": request.match_info["id"], "channel": channel, "message_ts": ts, "body": body, "time": time.time()}
+        )
         if not isinstance(body, dict) or not channel:
             return web.json_response({"ok": True})
         original = self._messages.get((channel, ts or ""))
@@ -875,10 +972,17 @@ class SlackApiEmulator:
             parent = (original or {}).get("thread_ts")
             self._store(channel, msg, parent if parent and self._parent(channel, parent) else None)
         else:
-            self.ephemerals.append({"channel": channel, "user": None,
-                                    "text": body.get("text", ""), "blocks": body.get("blocks"),
-                                    "thread_ts": (original or {}).get("thread_ts"),
-                                    "message_ts": self._next_ts(), "via": "response_url"})
+            self.ephemerals.append(
+                {
+                    "channel": channel,
+                    "user": None,
+                    "text": body.get("text", ""),
+                    "blocks": body.get("blocks"),
+                    "thread_ts": (original or {}).get("thread_ts"),
+                    "message_ts": self._next_ts(),
+                    "via": "response_url",
+                }
+            )
         return web.json_response({"ok": True})
 
 
@@ -889,9 +993,13 @@ def _ts_key(ts: str) -> Tuple[int, int]:
 
 def rich_text_blocks(text: str) -> List[Dict[str, Any]]:
     """The `rich_text` block Slack's clients attach to a typed message."""
-    return [{"type": "rich_text", "block_id": secrets.token_urlsafe(4)[:5],
-             "elements": [{"type": "rich_text_section",
-                           "elements": [{"type": "text", "text": text}]}]}]
+    return [
+        {
+            "type": "rich_text",
+            "block_id": secrets.token_urlsafe(4)[:5],
+            "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}],
+        }
+    ]
 
 
 def _uuid() -> str:
@@ -920,22 +1028,31 @@ def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover - proces
 
     parser = argparse.ArgumentParser(description="Local Slack Web API emulator")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int,
-                        default=int(os.environ.get("SLACK_EMULATOR_PORT", 8092)))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SLACK_EMULATOR_PORT", 8092)))
     parser.add_argument("--token", default=os.environ.get("SLACK_BOT_TOKEN") or "xoxb-local-demo")
     parser.add_argument("--signing-secret", default=os.environ.get("SLACK_SIGNING_SECRET"))
-    parser.add_argument("--events-url", default=os.environ.get("SLACK_EVENTS_URL"),
-                        help="the app's request URL (for --echo-bot-messages)")
+    parser.add_argument(
+        "--events-url",
+        default=os.environ.get("SLACK_EVENTS_URL"),
+        help="the app's request URL (for --echo-bot-messages)",
+    )
     parser.add_argument("--echo-bot-messages", action="store_true")
-    parser.add_argument("--channel", default=os.environ.get("SLACK_HANDOFF_CHANNEL"),
-                        help="handoff channel id (default C0HANDOFF1), with the demo agents")
+    parser.add_argument(
+        "--channel",
+        default=os.environ.get("SLACK_HANDOFF_CHANNEL"),
+        help="handoff channel id (default C0HANDOFF1), with the demo agents",
+    )
     args = parser.parse_args(argv)
     channels = None
     if args.channel and args.channel != HANDOFF_CHANNEL:
         channels = {args.channel: [AGENT_1, AGENT_2]}
-    emulator = SlackApiEmulator(args.token, channels=channels, events_url=args.events_url,
-                                signing_secret=args.signing_secret,
-                                echo_bot_messages=args.echo_bot_messages)
+    emulator = SlackApiEmulator(
+        args.token,
+        channels=channels,
+        events_url=args.events_url,
+        signing_secret=args.signing_secret,
+        echo_bot_messages=args.echo_bot_messages,
+    )
     print(f"Slack API emulator on http://{args.host}:{args.port}/api/", flush=True)
     web.run_app(emulator.app(), host=args.host, port=args.port, print=None)
 
@@ -944,5 +1061,4 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 
-__all__ = ["EMULATOR_KEY", "SlackApiEmulator", "SlackError", "make_app", "rich_text_blocks",
-           "validate_blocks", "main"]
+__all__ = ["EMULATOR_KEY", "SlackApiEmulator", "SlackError", "make_app", "rich_text_blocks", "validate_blocks", "main"]

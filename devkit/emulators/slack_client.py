@@ -19,6 +19,7 @@ With `api_emulator_url` (a SlackApiEmulator, in-process or not), human messages 
 stored in the emulator (POST /_emulator/user_message) so thread history stays realistic,
 and response_urls point at the emulator (POST /_emulator/response/{id}).
 """
+
 from __future__ import annotations
 
 import base64
@@ -69,11 +70,19 @@ def _api_root(url: Optional[str]) -> Optional[str]:
 class SlackEventsClient:
     """Plays Slack's side of the Events API and interactivity request URL."""
 
-    def __init__(self, url: str, signing_secret: str, *, team_id: str = DEFAULT_TEAM_ID,
-                 api_app_id: str = DEFAULT_APP_ID, api_emulator_url: Optional[str] = None,
-                 session: Optional[aiohttp.ClientSession] = None,
-                 bot_user_id: str = DEFAULT_BOT_USER_ID, team_domain: str = "emulated",
-                 timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        signing_secret: str,
+        *,
+        team_id: str = DEFAULT_TEAM_ID,
+        api_app_id: str = DEFAULT_APP_ID,
+        api_emulator_url: Optional[str] = None,
+        session: Optional[aiohttp.ClientSession] = None,
+        bot_user_id: str = DEFAULT_BOT_USER_ID,
+        team_domain: str = "emulated",
+        timeout_s: float = 30.0,
+    ) -> None:
         self.url = url
         self.signing_secret = signing_secret
         self.team_id = team_id
@@ -104,27 +113,36 @@ class SlackEventsClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
             self._own_session = True
         return self._session
 
     # --- signing ---------------------------------------------------------------------------
-    def sign(self, body: bytes, timestamp: Optional[int] = None,
-             secret: Optional[str] = None) -> Dict[str, str]:
+    def sign(self, body: bytes, timestamp: Optional[int] = None, secret: Optional[str] = None) -> Dict[str, str]:
         """X-Slack-Request-Timestamp and X-Slack-Signature headers for `body`."""
         ts = int(time.time()) if timestamp is None else int(timestamp)
-        return {"X-Slack-Request-Timestamp": str(ts),
-                "X-Slack-Signature": sign(body, secret or self.signing_secret, ts)}
+        return {
+            "X-Slack-Request-Timestamp": str(ts),
+            "X-Slack-Signature": sign(body, secret or self.signing_secret, ts),
+        }
 
-    async def post_body(self, body: bytes, content_type: str, *,
-                        timestamp: Optional[int] = None, signature: Optional[str] = None,
-                        secret: Optional[str] = None,
-                        extra_headers: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
+    async def post_body(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        timestamp: Optional[int] = None,
+        signature: Optional[str] = None,
+        secret: Optional[str] = None,
+        extra_headers: Optional[Dict[str, str]] = None,
+    ) -> Tuple[int, str]:
         """POST signed bytes to the request URL; returns (HTTP status, body text)."""
-        headers = {"Content-Type": content_type,
-                   "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-                   "Accept": "application/json,*/*", "Accept-Encoding": "gzip,deflate"}
+        headers = {
+            "Content-Type": content_type,
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+            "Accept": "application/json,*/*",
+            "Accept-Encoding": "gzip,deflate",
+        }
         headers.update(self.sign(body, timestamp, secret))
         if signature is not None:
             headers["X-Slack-Signature"] = signature
@@ -154,20 +172,33 @@ class SlackEventsClient:
             "type": "event_callback",
             "event_id": event_id,
             "event_time": int(float(event.get("event_ts") or time.time())),
-            "authorizations": [{"enterprise_id": None, "team_id": self.team_id,
-                                "user_id": self.bot_user_id, "is_bot": True,
-                                "is_enterprise_install": False}],
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
             "is_ext_shared_channel": False,
-            "event_context": "4-" + base64.urlsafe_b64encode(
-                json.dumps(context, separators=(",", ":")).encode()).decode().rstrip("="),
+            "event_context": "4-"
+            + base64.urlsafe_b64encode(json.dumps(context, separators=(",", ":")).encode()).decode().rstrip("="),
         }
         self._envelopes[event_id] = env
         return env
 
-    async def post_event(self, event: Dict[str, Any], *, event_id: Optional[str] = None,
-                         retry_num: Optional[int] = None, retry_reason: Optional[str] = None,
-                         timestamp: Optional[int] = None, signature: Optional[str] = None,
-                         secret: Optional[str] = None) -> Tuple[int, str]:
+    async def post_event(
+        self,
+        event: Dict[str, Any],
+        *,
+        event_id: Optional[str] = None,
+        retry_num: Optional[int] = None,
+        retry_reason: Optional[str] = None,
+        timestamp: Optional[int] = None,
+        signature: Optional[str] = None,
+        secret: Optional[str] = None,
+    ) -> Tuple[int, str]:
         """Deliver `event` in the Events API envelope. With `retry_num` (and no event_id)
         the last event is retried with its event_id, as Slack does after no ack in 3 s."""
         if retry_num is not None and event_id is None:
@@ -180,41 +211,48 @@ class SlackEventsClient:
         if retry_num is not None:
             extra["X-Slack-Retry-Num"] = str(retry_num)
             extra["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
-        return await self.post_body(body, "application/json", timestamp=timestamp,
-                                    signature=signature, secret=secret, extra_headers=extra)
+        return await self.post_body(
+            body, "application/json", timestamp=timestamp, signature=signature, secret=secret, extra_headers=extra
+        )
 
-    async def retry_last(self, retry_num: int = 1, retry_reason: str = "http_timeout",
-                         **kw: Any) -> Tuple[int, str]:
+    async def retry_last(self, retry_num: int = 1, retry_reason: str = "http_timeout", **kw: Any) -> Tuple[int, str]:
         """Redeliver the last event (same body and event_id) as Slack's retry number N."""
         if self.last_event_id is None:
             raise RuntimeError("no event to retry")
         env = self._envelopes[self.last_event_id]
-        return await self.post_event(env["event"], event_id=self.last_event_id,
-                                     retry_num=retry_num, retry_reason=retry_reason, **kw)
+        return await self.post_event(
+            env["event"], event_id=self.last_event_id, retry_num=retry_num, retry_reason=retry_reason, **kw
+        )
 
     def _next_ts(self) -> str:
         self._last_ts_us = max(int(time.time() * 1_000_000), self._last_ts_us + 1)
         return f"{self._last_ts_us // 1_000_000}.{self._last_ts_us % 1_000_000:06d}"
 
-    async def _record_user_message(self, channel: str, user: str, text: str,
-                                   thread_ts: Optional[str],
-                                   blocks: Any) -> Dict[str, Any]:
-        async with self._http().post(f"{self.api_emulator_url}/_emulator/user_message",
-                                     json={"channel": channel, "user": user, "text": text,
-                                           "thread_ts": thread_ts, "blocks": blocks}) as resp:
+    async def _record_user_message(
+        self, channel: str, user: str, text: str, thread_ts: Optional[str], blocks: Any
+    ) -> Dict[str, Any]:
+        async with self._http().post(
+            f"{self.api_emulator_url}/_emulator/user_message",
+            json={"channel": channel, "user": user, "text": text, "thread_ts": thread_ts, "blocks": blocks},
+        ) as resp:
             body = await resp.json()
         if resp.status != 200 or not body.get("ok"):
             raise RuntimeError(f"the Slack emulator refused the message: {body}")
         return body["message"]
 
-    async def user_message(self, channel: str, user: str, text: str,
-                           thread_ts: Optional[str] = None, **kw: Any) -> Tuple[int, str]:
+    async def user_message(
+        self, channel: str, user: str, text: str, thread_ts: Optional[str] = None, **kw: Any
+    ) -> Tuple[int, str]:
         """A human's message in `channel` (in a thread when thread_ts is given), stored in
         the emulator first when known, then delivered as Slack's `message` event.
         kw goes to post_event (retry_num, timestamp, ...)."""
-        blocks = [{"type": "rich_text", "block_id": secrets.token_urlsafe(4)[:5],
-                   "elements": [{"type": "rich_text_section",
-                                 "elements": [{"type": "text", "text": text}]}]}]
+        blocks = [
+            {
+                "type": "rich_text",
+                "block_id": secrets.token_urlsafe(4)[:5],
+                "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}],
+            }
+        ]
         parent_user_id = None
         if self.api_emulator_url:
             stored = await self._record_user_message(channel, user, text, thread_ts, blocks)
@@ -223,9 +261,16 @@ class SlackEventsClient:
         else:
             ts = self._next_ts()
         event: Dict[str, Any] = {
-            "user": user, "type": "message", "ts": ts, "client_msg_id": str(uuid.uuid4()),
-            "text": text, "team": self.team_id, "blocks": blocks, "channel": channel,
-            "event_ts": ts, "channel_type": "channel",
+            "user": user,
+            "type": "message",
+            "ts": ts,
+            "client_msg_id": str(uuid.uuid4()),
+            "text": text,
+            "team": self.team_id,
+            "blocks": blocks,
+            "channel": channel,
+            "event_ts": ts,
+            "channel_type": "channel",
         }
         if thread_ts is not None:
             event["thread_ts"] = thread_ts
@@ -233,70 +278,101 @@ class SlackEventsClient:
                 event["parent_user_id"] = parent_user_id
         return await self.post_event(event, **kw)
 
-    async def thread_reply(self, channel: str, thread_ts: str, user: str, text: str,
-                           **kw: Any) -> Tuple[int, str]:
+    async def thread_reply(self, channel: str, thread_ts: str, user: str, text: str, **kw: Any) -> Tuple[int, str]:
         """An agent's reply in a thread, as Slack delivers it (`self.last_event["ts"]`)."""
         return await self.user_message(channel, user, text, thread_ts=thread_ts, **kw)
 
     async def url_verification(self, challenge: str, **kw: Any) -> Tuple[int, str]:
-        body = json.dumps({"token": VERIFICATION_TOKEN, "challenge": challenge,
-                           "type": "url_verification"}).encode()
+        body = json.dumps({"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}).encode()
         return await self.post_body(body, "application/json", **kw)
 
     # --- interactivity -------------------------------------------------------------------------
-    def block_actions_payload(self, action_id: str, value: str, *, user_id: str, channel: str,
-                              message_ts: str, message: Optional[Dict[str, Any]] = None,
-                              block_id: str = "case_actions", user_name: str = "agent",
-                              channel_name: str = "order-support-handoff",
-                              **overrides: Any) -> Dict[str, Any]:
+    def block_actions_payload(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user_id: str,
+        channel: str,
+        message_ts: str,
+        message: Optional[Dict[str, Any]] = None,
+        block_id: str = "case_actions",
+        user_name: str = "agent",
+        channel_name: str = "order-support-handoff",
+        **overrides: Any,
+    ) -> Dict[str, Any]:
         now = time.time()
         response_id = secrets.token_hex(8)
         if self.api_emulator_url:
-            response_url = (f"{self.api_emulator_url}/_emulator/response/{response_id}?"
-                            + urlencode({"channel": channel, "ts": message_ts}))
+            response_url = f"{self.api_emulator_url}/_emulator/response/{response_id}?" + urlencode(
+                {"channel": channel, "ts": message_ts}
+            )
         else:
-            response_url = (f"https://hooks.slack.com/actions/{self.team_id}/"
-                            f"{secrets.randbelow(10**13)}/{response_id}")
+            response_url = f"https://hooks.slack.com/actions/{self.team_id}/{secrets.randbelow(10**13)}/{response_id}"
         payload: Dict[str, Any] = {
             "type": "block_actions",
-            "user": {"id": user_id, "username": user_name, "name": user_name,
-                     "team_id": self.team_id},
+            "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": self.team_id},
             "api_app_id": self.api_app_id,
             "token": VERIFICATION_TOKEN,
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel,
-                          "is_ephemeral": False},
-            "trigger_id": f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}."
-                          f"{secrets.token_hex(16)}",
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+            "trigger_id": f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(16)}",
             "team": {"id": self.team_id, "domain": self.team_domain},
             "enterprise": None,
             "is_enterprise_install": False,
             "channel": {"id": channel, "name": channel_name},
-            "message": copy.deepcopy(message) if message is not None
+            "message": copy.deepcopy(message)
+            if message is not None
             else {"type": "message", "ts": message_ts, "text": ""},
             "state": {"values": {}},
             "response_url": response_url,
-            "actions": [{"action_id": action_id, "block_id": block_id, "value": value,
-                         "type": "button", "action_ts": f"{now:.6f}",
-                         "text": {"type": "plain_text", "text": action_id, "emoji": True}}],
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "value": value,
+                    "type": "button",
+                    "action_ts": f"{now:.6f}",
+                    "text": {"type": "plain_text", "text": action_id, "emoji": True},
+                }
+            ],
         }
         payload.update(overrides)
         return payload
 
-    async def press_button(self, action_id: str, value: str, *, user_id: str, channel: str,
-                           message_ts: str, message: Optional[Dict[str, Any]] = None,
-                           block_id: str = "case_actions", user_name: str = "agent",
-                           timestamp: Optional[int] = None, signature: Optional[str] = None,
-                           secret: Optional[str] = None, **overrides: Any) -> Tuple[int, str]:
+    async def press_button(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user_id: str,
+        channel: str,
+        message_ts: str,
+        message: Optional[Dict[str, Any]] = None,
+        block_id: str = "case_actions",
+        user_name: str = "agent",
+        timestamp: Optional[int] = None,
+        signature: Optional[str] = None,
+        secret: Optional[str] = None,
+        **overrides: Any,
+    ) -> Tuple[int, str]:
         """A button click (block_actions) as Slack posts it: form field `payload=<JSON>`.
         `overrides` replace top-level payload keys."""
         payload = self.block_actions_payload(
-            action_id, value, user_id=user_id, channel=channel, message_ts=message_ts,
-            message=message, block_id=block_id, user_name=user_name, **overrides)
+            action_id,
+            value,
+            user_id=user_id,
+            channel=channel,
+            message_ts=message_ts,
+            message=message,
+            block_id=block_id,
+            user_name=user_name,
+            **overrides,
+        )
         self.last_payload = payload
-        body = urlencode({"payload": json.dumps(payload, ensure_ascii=False,
-                                                separators=(",", ":"))}).encode()
-        return await self.post_body(body, "application/x-www-form-urlencoded",
-                                    timestamp=timestamp, signature=signature, secret=secret)
+        body = urlencode({"payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":"))}).encode()
+        return await self.post_body(
+            body, "application/x-www-form-urlencoded", timestamp=timestamp, signature=signature, secret=secret
+        )
 
 
 __all__ = ["SlackEventsClient", "VERIFICATION_TOKEN", "new_event_id", "sign"]

@@ -11,6 +11,7 @@ Slack would send them:
     /approve N        press the N-th Approve button of the card
     /resolve          resolve: the bot takes the conversation back
 """
+
 from __future__ import annotations
 
 import json
@@ -39,21 +40,26 @@ def card_summary(message: Dict[str, Any]) -> List[str]:
 
 
 class TerminalAgent:
-    def __init__(self, session: aiohttp.ClientSession, slack_emulator_url: str, events_url: str,
-                 signing_secret: str, channel: str, agent_id: str = DEMO_AGENT) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        slack_emulator_url: str,
+        events_url: str,
+        signing_secret: str,
+        channel: str,
+        agent_id: str = DEMO_AGENT,
+    ) -> None:
         self.session = session
         self.emulator_url = slack_emulator_url.rstrip("/")
         self.channel = channel
         self.agent_id = agent_id
-        self.client = SlackEventsClient(events_url, signing_secret, api_emulator_url=self.emulator_url,
-                                        session=session)
+        self.client = SlackEventsClient(events_url, signing_secret, api_emulator_url=self.emulator_url, session=session)
         self.seen: Dict[str, str] = {}  # ts -> last printed rendering
         self.card: Optional[Dict[str, Any]] = None
 
     async def poll_once(self) -> List[str]:
         """New or changed messages of the handoff channel, as printable lines."""
-        async with self.session.get(f"{self.emulator_url}/_emulator/messages",
-                                    params={"channel": self.channel}) as r:
+        async with self.session.get(f"{self.emulator_url}/_emulator/messages", params={"channel": self.channel}) as r:
             messages = await r.json()
         out: List[str] = []
         for m in messages:
@@ -79,8 +85,9 @@ class TerminalAgent:
             return "(no case yet: the bot hands one over when the customer needs a person)"
         word, _, rest = line.partition(" ")
         ts = self.card["ts"]
-        buttons = [e for b in self.card.get("blocks") or [] if b.get("type") == "actions"
-                   for e in b.get("elements") or []]
+        buttons = [
+            e for b in self.card.get("blocks") or [] if b.get("type") == "actions" for e in b.get("elements") or []
+        ]
         if word in ("/agent", "/note"):
             text = rest.strip() if word == "/agent" else f"// {rest.strip()}"
             status, _ = await self.client.thread_reply(self.channel, ts, self.agent_id, text)
@@ -96,8 +103,14 @@ class TerminalAgent:
             button = next((b for b in buttons if b["action_id"] == wanted), None)
             if button is None:
                 return f"(the card has no {word[1:]} button now)"
-        status, _ = await self.client.press_button(button["action_id"], button["value"], user_id=self.agent_id,
-                                                   channel=self.channel, message_ts=ts, message=self.card)
+        status, _ = await self.client.press_button(
+            button["action_id"],
+            button["value"],
+            user_id=self.agent_id,
+            channel=self.channel,
+            message_ts=ts,
+            message=self.card,
+        )
         return f"(pressed {button['text']['text']}: HTTP {status})"
 
 

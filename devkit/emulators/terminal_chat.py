@@ -17,6 +17,7 @@ With --slack-emulator URL you are also the agent in Slack (terminal_agent.py): h
 cards and thread messages print as `slack>` lines, and /claim, /agent TEXT, /note TEXT,
 /approve N and /resolve act on the latest case.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,8 @@ from typing import Any, Dict, List, Optional
 import aiohttp
 
 from devkit.emulators.line_client import LineWebhookClient, http_tokens
-from devkit.emulators.terminal_agent import COMMANDS as AGENT_COMMANDS, TerminalAgent
+from devkit.emulators.terminal_agent import COMMANDS as AGENT_COMMANDS
+from devkit.emulators.terminal_agent import TerminalAgent
 
 DEMO_USER = "U00000000000000000000000000000001"
 
@@ -47,15 +49,17 @@ def render(message: Dict[str, Any]) -> str:
 
 
 class TerminalChat:
-    def __init__(self, gateway_url: str, emulator_url: str, secret: str, user_id: str,
-                 emulator: Any = None) -> None:
+    def __init__(self, gateway_url: str, emulator_url: str, secret: str, user_id: str, emulator: Any = None) -> None:
         self.emulator = emulator  # the in-process LineApiEmulator, when hosted here
         self.emulator_url = emulator_url.rstrip("/")
         self.user_id = user_id
         self.session = aiohttp.ClientSession()
-        self.client = LineWebhookClient(gateway_url.rstrip("/") + "/line/webhook", secret,
-                                        token_source=http_tokens(self.emulator_url, self.session),
-                                        session=self.session)
+        self.client = LineWebhookClient(
+            gateway_url.rstrip("/") + "/line/webhook",
+            secret,
+            token_source=http_tokens(self.emulator_url, self.session),
+            session=self.session,
+        )
         self.seen = 0
         self.quick_replies: List[Dict[str, Any]] = []
         self.agent: Optional[TerminalAgent] = None  # set when Slack is emulated too
@@ -63,13 +67,14 @@ class TerminalChat:
     async def poll(self) -> None:
         while True:
             try:
-                async with self.session.get(f"{self.emulator_url}/_emulator/messages",
-                                            params={"to": self.user_id}) as r:
+                async with self.session.get(
+                    f"{self.emulator_url}/_emulator/messages", params={"to": self.user_id}
+                ) as r:
                     delivered = await r.json()
             except aiohttp.ClientError:
                 await asyncio.sleep(1)
                 continue
-            for d in delivered[self.seen:]:
+            for d in delivered[self.seen :]:
                 m = d["message"]
                 via = "" if d.get("via") == "reply" else " (push)"
                 print(f"\nbot{via}> {render(m)}")
@@ -104,14 +109,15 @@ class TerminalChat:
         elif line == "/follow":
             event = await self.client.follow_event(self.user_id)
         elif line.startswith("/image"):
-            path = line[len("/image"):].strip()
+            path = line[len("/image") :].strip()
             if self.emulator is None or not path or not os.path.isfile(path):
                 print("(usage: /image PATH, with --serve-emulator so the emulator can serve it)")
                 return True
             event = await self.client.image_event(self.user_id)
             with open(path, "rb") as f:
-                self.emulator.add_content(event["message"]["id"], f.read(),
-                                          "image/png" if path.endswith(".png") else "image/jpeg")
+                self.emulator.add_content(
+                    event["message"]["id"], f.read(), "image/png" if path.endswith(".png") else "image/jpeg"
+                )
         elif line.isdigit() and 1 <= int(line) <= len(self.quick_replies):
             action = self.quick_replies[int(line) - 1]
             print(f"you tapped> {action.get('displayText') or action.get('label')}")
@@ -169,9 +175,13 @@ async def amain(args: argparse.Namespace) -> None:
     try:
         chat = TerminalChat(args.gateway, emulator_url, args.secret, args.user, emu)
         if args.slack_emulator:
-            chat.agent = TerminalAgent(chat.session, args.slack_emulator,
-                                       args.gateway.rstrip("/") + "/slack/events",
-                                       args.slack_secret, args.slack_channel)
+            chat.agent = TerminalAgent(
+                chat.session,
+                args.slack_emulator,
+                args.gateway.rstrip("/") + "/slack/events",
+                args.slack_secret,
+                args.slack_channel,
+            )
         await chat.run()
     finally:
         if runner is not None:
@@ -182,12 +192,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Chat as a LINE customer in the terminal")
     parser.add_argument("--gateway", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080"))
     parser.add_argument("--emulator", default=os.environ.get("LINE_API_BASE_URL", "http://127.0.0.1:8091"))
-    parser.add_argument("--serve-emulator", type=int, default=0, metavar="PORT",
-                        help="host the LINE API emulator in this process on PORT")
+    parser.add_argument(
+        "--serve-emulator",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="host the LINE API emulator in this process on PORT",
+    )
     parser.add_argument("--user", default=os.environ.get("DEMO_SENDER", DEMO_USER))
     parser.add_argument("--secret", default=os.environ.get("LINE_CHANNEL_SECRET") or "local-demo-secret")
-    parser.add_argument("--slack-emulator", default="", metavar="URL",
-                        help="the local Slack API emulator's root URL: act as the agent too")
+    parser.add_argument(
+        "--slack-emulator",
+        default="",
+        metavar="URL",
+        help="the local Slack API emulator's root URL: act as the agent too",
+    )
     parser.add_argument("--slack-secret", default=os.environ.get("SLACK_SIGNING_SECRET") or "local-demo-slack-secret")
     parser.add_argument("--slack-channel", default=os.environ.get("SLACK_HANDOFF_CHANNEL") or "C0HANDOFF1")
     asyncio.run(amain(parser.parse_args()))

@@ -13,6 +13,7 @@
 Local use only: it binds to 127.0.0.1 by default and refuses cross-site POSTs, because
 its buttons run scripts and speak for customers and agents.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,17 +28,13 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from aiohttp import web
 
-from devkit.emulators.slack_api import DEFAULT_BOT_USER_ID, DEFAULT_USERS
 from contracts.vocabulary import Label, problem_label, reason_label, remedy_label
+from devkit.emulators.slack_api import DEFAULT_BOT_USER_ID, DEFAULT_USERS
 from devkit.workbench import charts
-from devkit.workbench.cases import (COUPON_KINDS, TOKYO, histogram, load_cases, median,
-                                        period, summarize)
-from devkit.workbench.live import (AGENTS, DEFAULT_AGENT, DEFAULT_CUSTOMER, DEMO_CUSTOMERS,
-                                       AgentSlack, CustomerPhone)
-from devkit.workbench.pages import (LANG_COOKIE, esc, json_script, layout, pick_lang, t,
-                                        texts_for)
-from devkit.workbench.review import (RunResult, domain_intents, markdown_to_html, read_queue,
-                                         run_script, write_one_row)
+from devkit.workbench.cases import COUPON_KINDS, TOKYO, histogram, load_cases, median, period, summarize
+from devkit.workbench.live import AGENTS, DEFAULT_AGENT, DEFAULT_CUSTOMER, DEMO_CUSTOMERS, AgentSlack, CustomerPhone
+from devkit.workbench.pages import LANG_COOKIE, esc, json_script, layout, pick_lang, t, texts_for
+from devkit.workbench.review import RunResult, domain_intents, markdown_to_html, read_queue, run_script, write_one_row
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +43,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
 PEOPLE = (DEFAULT_BOT_USER_ID, *DEFAULT_USERS)  # who a Slack <@mention> can name
 MAX_TEXT = 5000  # what LINE takes in one text message; Slack takes more, but be plain
-
 
 
 @dataclass
@@ -58,8 +54,8 @@ class Settings:
     slack_signing_secret: str = "local-demo-slack-secret"
     slack_channel: str = "C0HANDOFF1"
     redis_url: str = ""
-    database_url: str = ""                       # empty: bot.store's default (var/orders.db)
-    root: Path = ROOT                            # where the scripts run (the repository)
+    database_url: str = ""  # empty: bot.store's default (var/orders.db)
+    root: Path = ROOT  # where the scripts run (the repository)
     review_csv: Path = ROOT / "results" / "review" / "review.csv"
     evaluate_dir: Path = ROOT / "results" / "evaluate" / "latest"
     domain: Path = ROOT / "domain.yml"
@@ -72,10 +68,13 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
         env = os.environ
-        s = cls(line_channel_secret=env.get("LINE_CHANNEL_SECRET") or cls.line_channel_secret,
-                slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or cls.slack_signing_secret,
-                slack_channel=env.get("SLACK_HANDOFF_CHANNEL") or cls.slack_channel,
-                redis_url=env.get("REDIS_URL", ""), database_url=env.get("ORDERS_DATABASE_URL", ""))
+        s = cls(
+            line_channel_secret=env.get("LINE_CHANNEL_SECRET") or cls.line_channel_secret,
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or cls.slack_signing_secret,
+            slack_channel=env.get("SLACK_HANDOFF_CHANNEL") or cls.slack_channel,
+            redis_url=env.get("REDIS_URL", ""),
+            database_url=env.get("ORDERS_DATABASE_URL", ""),
+        )
         for key, value in overrides.items():
             if value is not None:
                 setattr(s, key, value)
@@ -93,8 +92,8 @@ class State:
     case_store: Any = None
     engine: Any = None
     results: Dict[int, RunResult] = field(default_factory=dict)  # shown after a redirect
-    added_rows: Set[str] = field(default_factory=set)            # review rows labelled here
-    busy: asyncio.Lock = field(default_factory=asyncio.Lock)     # one script at a time
+    added_rows: Set[str] = field(default_factory=set)  # review rows labelled here
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)  # one script at a time
 
 
 STATE = web.AppKey("workbench_state", State)
@@ -102,9 +101,11 @@ STATE = web.AppKey("workbench_state", State)
 
 # --- plumbing ------------------------------------------------------------------------------
 
+
 @web.middleware
-async def same_origin_posts(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                            ) -> web.StreamResponse:
+async def same_origin_posts(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Another site's page must not be able to press our buttons (scripts, messages)."""
     if request.method == "POST":
         origin = request.headers.get("Origin")
@@ -203,8 +204,9 @@ LIVE_BODY = """
 
 
 def _options(choices: Dict[str, str], selected: str) -> str:
-    return "".join(f'<option value="{esc(k)}"{" selected" if k == selected else ""}>{esc(v)}</option>'
-                   for k, v in choices.items())
+    return "".join(
+        f'<option value="{esc(k)}"{" selected" if k == selected else ""}>{esc(v)}</option>' for k, v in choices.items()
+    )
 
 
 async def live_page(request: web.Request) -> web.Response:
@@ -217,19 +219,31 @@ async def live_page(request: web.Request) -> web.Response:
     if user not in customers:
         customers[user] = user
     body = LIVE_BODY.format(
-        user=esc(user), agent=esc(DEFAULT_AGENT), poll_ms=state.settings.poll_ms,
-        phone_title=esc(t(lang, "phone")), customer_label=esc(t(lang, "customer")),
-        customer_options=_options(customers, user), type_message=esc(t(lang, "type_message")),
-        send=esc(t(lang, "send")), customer_hint=esc(t(lang, "you_are_customer")),
-        slack_title=esc(t(lang, "slack")), agent_label=esc(t(lang, "agent")),
-        agent_options=_options(AGENTS, DEFAULT_AGENT), channel_empty=esc(t(lang, "channel_empty")),
-        thread_title=esc(t(lang, "thread")), thread_none=esc(t(lang, "thread_none")),
-        reply_label=esc(t(lang, "reply")), reply_send=esc(t(lang, "reply_send")),
-        reply_hint=esc(t(lang, "reply_hint")), max_text=MAX_TEXT)
+        user=esc(user),
+        agent=esc(DEFAULT_AGENT),
+        poll_ms=state.settings.poll_ms,
+        phone_title=esc(t(lang, "phone")),
+        customer_label=esc(t(lang, "customer")),
+        customer_options=_options(customers, user),
+        type_message=esc(t(lang, "type_message")),
+        send=esc(t(lang, "send")),
+        customer_hint=esc(t(lang, "you_are_customer")),
+        slack_title=esc(t(lang, "slack")),
+        agent_label=esc(t(lang, "agent")),
+        agent_options=_options(AGENTS, DEFAULT_AGENT),
+        channel_empty=esc(t(lang, "channel_empty")),
+        thread_title=esc(t(lang, "thread")),
+        thread_none=esc(t(lang, "thread_none")),
+        reply_label=esc(t(lang, "reply")),
+        reply_send=esc(t(lang, "reply_send")),
+        reply_hint=esc(t(lang, "reply_hint")),
+        max_text=MAX_TEXT,
+    )
     body += json_script("wb-texts", texts_for(lang))
     body += json_script("wb-people", {u: AgentSlack.name_of(u) for u in PEOPLE})
-    return html_response(request, layout(lang, "live", t(lang, "nav_live"), body, request.query,
-                                         scripts=["/static/live.js"]))
+    return html_response(
+        request, layout(lang, "live", t(lang, "nav_live"), body, request.query, scripts=["/static/live.js"])
+    )
 
 
 async def live_state(request: web.Request) -> web.Response:
@@ -322,36 +336,45 @@ async def slack_reply(request: web.Request) -> web.Response:
 
 # --- the review page ----------------------------------------------------------------------------
 
+
 def _result_box(lang: str, result: RunResult) -> str:
     cls = "ok" if result.ok else "error"
-    return (f'<section id="result" class="result {cls}" role="status" tabindex="-1">'
-            f'<h2>{esc(t(lang, "output_of"))} <code>{esc(result.command)}</code> '
-            f'({esc(t(lang, "exit_code"))} {result.code})</h2>'
-            f'<pre>{esc(result.output.strip() or "(no output)")}</pre></section>')
+    return (
+        f'<section id="result" class="result {cls}" role="status" tabindex="-1">'
+        f"<h2>{esc(t(lang, 'output_of'))} <code>{esc(result.command)}</code> "
+        f"({esc(t(lang, 'exit_code'))} {result.code})</h2>"
+        f"<pre>{esc(result.output.strip() or '(no output)')}</pre></section>"
+    )
 
 
 def _queue_table(lang: str, rows: List[Dict[str, str]], intents: List[str], added: Set[str]) -> str:
-    head = "".join(f'<th scope="col">{esc(t(lang, k))}</th>' for k in (
-        "col_message", "col_lang", "col_predicted", "col_confidence", "col_reason", "col_time", "col_label"))
+    head = "".join(
+        f'<th scope="col">{esc(t(lang, k))}</th>'
+        for k in ("col_message", "col_lang", "col_predicted", "col_confidence", "col_reason", "col_time", "col_label")
+    )
     body = []
     for row in rows:
         rid = row.get("id", "")
         chosen = row.get("correct_intent") or row.get("predicted_intent") or ""
-        options = "".join(f'<option value="{esc(i)}"{" selected" if i == chosen else ""}>{esc(i)}</option>'
-                          for i in intents)
+        options = "".join(
+            f'<option value="{esc(i)}"{" selected" if i == chosen else ""}>{esc(i)}</option>' for i in intents
+        )
         if rid in added:
             control = f'<span class="added">✓ {esc(t(lang, "added"))}</span>'
         else:
-            control = (f'<form method="post" action="/review/label" class="label-form">'
-                       f'<input type="hidden" name="row_id" value="{esc(rid)}">'
-                       f'<label class="sr-only" for="intent-{esc(rid)}">{esc(t(lang, "col_label"))}</label>'
-                       f'<select id="intent-{esc(rid)}" name="intent">{options}</select> '
-                       f'<button type="submit">{esc(t(lang, "add_training"))}</button></form>')
+            control = (
+                f'<form method="post" action="/review/label" class="label-form">'
+                f'<input type="hidden" name="row_id" value="{esc(rid)}">'
+                f'<label class="sr-only" for="intent-{esc(rid)}">{esc(t(lang, "col_label"))}</label>'
+                f'<select id="intent-{esc(rid)}" name="intent">{options}</select> '
+                f'<button type="submit">{esc(t(lang, "add_training"))}</button></form>'
+            )
         body.append(
             f'<tr data-row-id="{esc(rid)}"><td class="message">{esc(row.get("message"))}</td>'
-            f'<td>{esc(row.get("language"))}</td><td><code>{esc(row.get("predicted_intent"))}</code></td>'
+            f"<td>{esc(row.get('language'))}</td><td><code>{esc(row.get('predicted_intent'))}</code></td>"
             f'<td class="num">{esc(_confidence(row.get("confidence")))}</td><td>{esc(row.get("reason"))}</td>'
-            f'<td class="time">{esc(row.get("timestamp"))}</td><td>{control}</td></tr>')
+            f'<td class="time">{esc(row.get("timestamp"))}</td><td>{control}</td></tr>'
+        )
     return f'<table class="queue"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
@@ -366,19 +389,23 @@ async def review_page(request: web.Request) -> web.Response:
     lang = lang_of(request)
     state = request.app[STATE]
     s = state.settings
-    parts = [f'<h1>{esc(t(lang, "review_title"))}</h1>']
+    parts = [f"<h1>{esc(t(lang, 'review_title'))}</h1>"]
     try:
         result = state.results.get(int(request.query.get("result", "")))
     except ValueError:
         result = None
     if result is not None:
         parts.append(_result_box(lang, result))
-    parts.append(f'<p>{esc(t(lang, "review_intro"))}</p>'
-                 f'<form method="post" action="/review/refresh" class="inline">'
-                 f'<button type="submit">↻ {esc(t(lang, "refresh_queue"))}</button></form>')
+    parts.append(
+        f"<p>{esc(t(lang, 'review_intro'))}</p>"
+        f'<form method="post" action="/review/refresh" class="inline">'
+        f'<button type="submit">↻ {esc(t(lang, "refresh_queue"))}</button></form>'
+    )
     rows = await asyncio.to_thread(read_queue, s.review_csv)
     if rows is None:
-        parts.append(f'<p class="notice">{esc(t(lang, "queue_missing"))}: <code>{esc(_shown(s.review_csv, s.root))}</code></p>')
+        parts.append(
+            f'<p class="notice">{esc(t(lang, "queue_missing"))}: <code>{esc(_shown(s.review_csv, s.root))}</code></p>'
+        )
     elif not rows:
         parts.append(f'<p class="notice">{esc(t(lang, "queue_empty"))}</p>')
     else:
@@ -388,17 +415,23 @@ async def review_page(request: web.Request) -> web.Response:
     if summary.is_file():
         parts.append(f'<div class="markdown">{markdown_to_html(summary.read_text(encoding="utf-8"))}</div>')
     else:
-        parts.append(f'<p class="notice">{esc(t(lang, "eval_missing"))}: <code>{esc(_shown(summary, s.root))}</code></p>')
+        parts.append(
+            f'<p class="notice">{esc(t(lang, "eval_missing"))}: <code>{esc(_shown(summary, s.root))}</code></p>'
+        )
     figures = []
     for code in ("ja", "en"):
         image = s.evaluate_dir / code / "intent_confusion_matrix.png"
-        caption = f'{esc(t(lang, "matrix"))} ({code})'
+        caption = f"{esc(t(lang, 'matrix'))} ({code})"
         if image.is_file():
-            figures.append(f'<figure class="matrix"><img src="/review/matrix/{code}.png?v={int(image.stat().st_mtime)}" '
-                           f'alt="{caption}" loading="lazy"><figcaption>{caption}</figcaption></figure>')
+            figures.append(
+                f'<figure class="matrix"><img src="/review/matrix/{code}.png?v={int(image.stat().st_mtime)}" '
+                f'alt="{caption}" loading="lazy"><figcaption>{caption}</figcaption></figure>'
+            )
         else:
-            figures.append(f'<figure class="matrix"><p class="notice">{esc(t(lang, "matrix_missing"))}</p>'
-                           f'<figcaption>{caption}</figcaption></figure>')
+            figures.append(
+                f'<figure class="matrix"><p class="notice">{esc(t(lang, "matrix_missing"))}</p>'
+                f"<figcaption>{caption}</figcaption></figure>"
+            )
     parts.append(f'<div class="matrices">{"".join(figures)}</div>')
     return html_response(request, layout(lang, "review", t(lang, "nav_review"), "\n".join(parts), request.query))
 
@@ -440,8 +473,7 @@ async def review_label(request: web.Request) -> web.Response:
     path = write_one_row(row, intent)
     try:
         async with state.busy:
-            result = await run_script(s.bot_python, s.import_script,
-                                      ["--file", str(path), *s.import_args], s.root)
+            result = await run_script(s.bot_python, s.import_script, ["--file", str(path), *s.import_args], s.root)
     finally:
         path.unlink(missing_ok=True)
     if result.ok:
@@ -460,6 +492,7 @@ async def review_matrix(request: web.Request) -> web.StreamResponse:
 
 
 # --- the cases page -------------------------------------------------------------------------------
+
 
 async def _live_cases(state: State) -> tuple:
     """(cases, note key): the gateway's case state in Redis, when there is one."""
@@ -489,7 +522,7 @@ async def cases_page(request: web.Request) -> web.Response:
     live, note = await _live_cases(state)
     if preset is None and not q.get("from") and not q.get("to"):
         preset = "30"  # what period() shows by default
-    parts = [f'<h1>{esc(t(lang, "cases_title"))}</h1>', _period_form(lang, preset, shown_from, shown_to)]
+    parts = [f"<h1>{esc(t(lang, 'cases_title'))}</h1>", _period_form(lang, preset, shown_from, shown_to)]
     try:
         rows = await asyncio.to_thread(load_cases, _engine(state), live, lo, hi)
     except Exception as error:  # noqa: BLE001 - show why instead of a 500 page
@@ -499,28 +532,40 @@ async def cases_page(request: web.Request) -> web.Response:
     s = summarize(rows)
     total = len(rows)
     rate = f"{s.handed_off / total:.0%}" if total else "-"
-    parts.append(f'<p class="totals"><span id="case-count"><strong>{total}</strong> {esc(t(lang, "n_cases"))}</span> · '
-                 f'<span id="handoff-count">{esc(t(lang, "handed_off"))} <strong>{s.handed_off}</strong> ({rate})</span> · '
-                 f'<span class="muted">{esc(t(lang, note))}. {esc(t(lang, "times_note"))}</span></p>')
+    parts.append(
+        f'<p class="totals"><span id="case-count"><strong>{total}</strong> {esc(t(lang, "n_cases"))}</span> · '
+        f'<span id="handoff-count">{esc(t(lang, "handed_off"))} <strong>{s.handed_off}</strong> ({rate})</span> · '
+        f'<span class="muted">{esc(t(lang, note))}. {esc(t(lang, "times_note"))}</span></p>'
+    )
     empty = t(lang, "no_data")
     real, coupon = t(lang, "real_remedy"), t(lang, "coupon")
     remedy_items = sorted(s.remedies.items(), key=lambda kv: (kv[0] in COUPON_KINDS, -kv[1]))
     grid = [
-        charts.bar_chart(t(lang, "by_problem"), [(problem_name(k, lang), v) for k, v in s.by_problem.most_common()],
-                         empty=empty),
-        charts.bar_chart(t(lang, "by_remedy"),
-                         [(_paren(remedy_name(k, lang), coupon if k in COUPON_KINDS else real, lang), v)
-                          for k, v in remedy_items],
-                         colors=[charts.PALETTE[2] if k in COUPON_KINDS else charts.PALETTE[0] for k, _ in remedy_items],
-                         empty=empty),
-        charts.share_bar(t(lang, "handoff_rate"), [(t(lang, "handed_off"), s.handed_off),
-                                                   (t(lang, "bot_only"), total - s.handed_off)]),
-        charts.bar_chart(t(lang, "handoff_reasons"),
-                         [(reason_name(k, lang), v) for k, v in s.handoff_reasons.most_common()], empty=empty),
+        charts.bar_chart(
+            t(lang, "by_problem"), [(problem_name(k, lang), v) for k, v in s.by_problem.most_common()], empty=empty
+        ),
+        charts.bar_chart(
+            t(lang, "by_remedy"),
+            [(_paren(remedy_name(k, lang), coupon if k in COUPON_KINDS else real, lang), v) for k, v in remedy_items],
+            colors=[charts.PALETTE[2] if k in COUPON_KINDS else charts.PALETTE[0] for k, _ in remedy_items],
+            empty=empty,
+        ),
+        charts.share_bar(
+            t(lang, "handoff_rate"),
+            [(t(lang, "handed_off"), s.handed_off), (t(lang, "bot_only"), total - s.handed_off)],
+        ),
+        charts.bar_chart(
+            t(lang, "handoff_reasons"),
+            [(reason_name(k, lang), v) for k, v in s.handoff_reasons.most_common()],
+            empty=empty,
+        ),
         _resolution_charts(lang, s.bot_minutes, s.agent_minutes),
-        charts.bar_chart(t(lang, "satisfaction"),
-                         [(t(lang, k), s.satisfaction.get(k, 0)) for k in ("satisfied", "not_satisfied", "no_answer")],
-                         colors=[charts.PALETTE[0], charts.PALETTE[3], charts.PALETTE[6]], empty=empty),
+        charts.bar_chart(
+            t(lang, "satisfaction"),
+            [(t(lang, k), s.satisfaction.get(k, 0)) for k in ("satisfied", "not_satisfied", "no_answer")],
+            colors=[charts.PALETTE[0], charts.PALETTE[3], charts.PALETTE[6]],
+            empty=empty,
+        ),
     ]
     parts.append(f'<div class="chart-grid">{"".join(grid)}</div>')
     parts.append(_cases_table(lang, rows))
@@ -530,62 +575,89 @@ async def cases_page(request: web.Request) -> web.Response:
 def _resolution_charts(lang: str, bot: List[float], agent: List[float]) -> str:
     def note(values: List[float]) -> str:
         m = median(values)
-        return f'{t(lang, "median")} {m:.1f} {t(lang, "minutes")} (n={len(values)})' if m is not None else "n=0"
+        return f"{t(lang, 'median')} {m:.1f} {t(lang, 'minutes')} (n={len(values)})" if m is not None else "n=0"
 
-    return ('<div class="chart-pair">'
-            + charts.column_chart(f'{t(lang, "resolution_time")}: {t(lang, "by_bot")}', histogram(bot), note(bot))
-            + charts.column_chart(f'{t(lang, "resolution_time")}: {t(lang, "by_agent")}', histogram(agent), note(agent))
-            + "</div>")
+    return (
+        '<div class="chart-pair">'
+        + charts.column_chart(f"{t(lang, 'resolution_time')}: {t(lang, 'by_bot')}", histogram(bot), note(bot))
+        + charts.column_chart(f"{t(lang, 'resolution_time')}: {t(lang, 'by_agent')}", histogram(agent), note(agent))
+        + "</div>"
+    )
 
 
 def _period_form(lang: str, preset: Optional[str], start: str, end: str) -> str:
     presets = []
     for value, key in (("7", "last_7"), ("30", "last_30"), ("all", "all_time")):
         current = ' aria-current="true"' if preset == value else ""
-        presets.append(f'<a class="preset" href="/cases?{urlencode({"preset": value})}"{current}>{esc(t(lang, key))}</a>')
-    return (f'<form class="period" method="get" action="/cases" aria-label="{esc(t(lang, "period"))}">'
-            f'<label>{esc(t(lang, "from"))} <input type="date" name="from" value="{esc(start)}"></label> '
-            f'<label>{esc(t(lang, "to"))} <input type="date" name="to" value="{esc(end)}"></label> '
-            f'<button type="submit">{esc(t(lang, "show"))}</button> '
-            f'<span class="presets">{"".join(presets)}</span></form>')
+        presets.append(
+            f'<a class="preset" href="/cases?{urlencode({"preset": value})}"{current}>{esc(t(lang, key))}</a>'
+        )
+    return (
+        f'<form class="period" method="get" action="/cases" aria-label="{esc(t(lang, "period"))}">'
+        f'<label>{esc(t(lang, "from"))} <input type="date" name="from" value="{esc(start)}"></label> '
+        f'<label>{esc(t(lang, "to"))} <input type="date" name="to" value="{esc(end)}"></label> '
+        f'<button type="submit">{esc(t(lang, "show"))}</button> '
+        f'<span class="presets">{"".join(presets)}</span></form>'
+    )
 
 
 def _cases_table(lang: str, rows: List[Any]) -> str:
     if not rows:
         return f'<p class="notice">{esc(t(lang, "no_data"))}</p>'
-    head = "".join(f'<th scope="col">{esc(t(lang, k))}</th>' for k in (
-        "col_case", "col_opened", "col_problem", "col_status", "col_remedy", "col_handoff",
-        "col_resolved", "col_minutes", "col_satisfaction"))
+    head = "".join(
+        f'<th scope="col">{esc(t(lang, k))}</th>'
+        for k in (
+            "col_case",
+            "col_opened",
+            "col_problem",
+            "col_status",
+            "col_remedy",
+            "col_handoff",
+            "col_resolved",
+            "col_minutes",
+            "col_satisfaction",
+        )
+    )
     body = []
     for r in rows[:200]:
         minutes = r.minutes_to_resolution
-        status_key = {"open": "status_open", "claimed": "status_claimed", "resolved": "status_resolved",
-                      "remedied": "status_remedied", "handed_off": "status_handed_off"}.get(r.status, "status_in_progress")
+        status_key = {
+            "open": "status_open",
+            "claimed": "status_claimed",
+            "resolved": "status_resolved",
+            "remedied": "status_remedied",
+            "handed_off": "status_handed_off",
+        }.get(r.status, "status_in_progress")
         if r.status == "open" and not r.handed_off:
             status_key = "status_in_progress"  # the bot's claim, not an agent's unclaimed case
         remedy = remedy_name(r.remedy, lang) + (f" ¥{r.remedy_amount:,}" if r.remedy_amount else "") if r.remedy else ""
         body.append(
             f'<tr data-case="{esc(r.case_number)}"><td><code>{esc(r.case_number)}</code></td>'
             f'<td class="time">{esc(r.opened_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M"))}</td>'
-            f'<td>{esc(problem_name(r.problem, lang))}</td>'
+            f"<td>{esc(problem_name(r.problem, lang))}</td>"
             f'<td><span class="status status-{esc(r.status)}">{esc(t(lang, status_key))}</span></td>'
-            f'<td>{esc(remedy)}</td><td>{esc(reason_name(r.handoff_reason, lang) if r.handoff_reason else "")}</td>'
-            f'<td>{esc(r.resolved_by or "")}</td>'
+            f"<td>{esc(remedy)}</td><td>{esc(reason_name(r.handoff_reason, lang) if r.handoff_reason else '')}</td>"
+            f"<td>{esc(r.resolved_by or '')}</td>"
             f'<td class="num">{esc(f"{minutes:.1f} " + t(lang, "minutes") if minutes is not None else "")}</td>'
-            f'<td>{esc(t(lang, r.satisfaction) if r.satisfaction else "")}</td></tr>')
-    return (f'<h2>{esc(t(lang, "recent_cases"))}</h2><table class="cases"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+            f"<td>{esc(t(lang, r.satisfaction) if r.satisfaction else '')}</td></tr>"
+        )
+    return (
+        f'<h2>{esc(t(lang, "recent_cases"))}</h2><table class="cases"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 # --- the app ----------------------------------------------------------------------------------------
+
 
 async def _startup(app: web.Application) -> None:
     state = app[STATE]
     s = state.settings
     state.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
     state.phone = CustomerPhone(state.session, s.gateway_url, s.line_emulator_url, s.line_channel_secret)
-    state.slack = AgentSlack(state.session, s.gateway_url, s.slack_emulator_url, s.slack_signing_secret,
-                             s.slack_channel)
+    state.slack = AgentSlack(
+        state.session, s.gateway_url, s.slack_emulator_url, s.slack_signing_secret, s.slack_channel
+    )
     if s.redis_url:
         from gateway.core.cases import RedisCaseStore
 

@@ -5,6 +5,7 @@ state (gateway/core/cases.py), which knows claimed/unclaimed before the DB does.
 A case is a claim (a reported problem); a handoff without a claim row (a person asked for
 before any problem was named) is a case too.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -17,8 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
-from contracts.vocabulary import not_fixes
 from bot.store.models import CaseOutcome, Claim, Handoff, Remedy
+from contracts.vocabulary import not_fixes
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # A coupon or store credit is not a fix for the order (DESIGN: "a fixed discount is not a
@@ -28,8 +29,14 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 COUPON_KINDS = tuple(sorted(not_fixes()))
 # Buckets for the time-to-resolution histogram: (upper bound in minutes, label).
 TIME_BUCKETS: Tuple[Tuple[float, str], ...] = (
-    (1, "<1 min"), (5, "1–5 min"), (15, "5–15 min"), (60, "15–60 min"),
-    (240, "1–4 h"), (1440, "4–24 h"), (float("inf"), ">1 day"))
+    (1, "<1 min"),
+    (5, "1–5 min"),
+    (15, "5–15 min"),
+    (60, "15–60 min"),
+    (240, "1–4 h"),
+    (1440, "4–24 h"),
+    (float("inf"), ">1 day"),
+)
 
 
 @dataclass
@@ -37,7 +44,7 @@ class CaseRow:
     case_number: str
     opened_at: datetime
     problem: str
-    status: str                        # remedied | handed_off | open | claimed | resolved
+    status: str  # remedied | handed_off | open | claimed | resolved
     remedy: Optional[str] = None
     remedy_amount: Optional[int] = None
     handoff_reason: Optional[str] = None
@@ -79,8 +86,9 @@ class Summary:
         return sum(n for kind, n in self.remedies.items() if kind not in COUPON_KINDS)
 
 
-def period(preset: Optional[str], start: Optional[str], end: Optional[str],
-           today: Optional[datetime] = None) -> Tuple[Optional[datetime], Optional[datetime], str, str]:
+def period(
+    preset: Optional[str], start: Optional[str], end: Optional[str], today: Optional[datetime] = None
+) -> Tuple[Optional[datetime], Optional[datetime], str, str]:
     """(from, to) as aware datetimes for the query, [from, to); and the dates to show in
     the form. Dates are Japan days; a preset ("7", "30", "all") wins over the dates."""
     now = (today or datetime.now(timezone.utc)).astimezone(TOKYO)
@@ -92,8 +100,7 @@ def period(preset: Optional[str], start: Optional[str], end: Optional[str],
 
     def day(value: Optional[str]) -> Optional[datetime]:
         try:
-            return datetime.combine(datetime.strptime(value or "", "%Y-%m-%d").date(),
-                                    datetime.min.time(), TOKYO)
+            return datetime.combine(datetime.strptime(value or "", "%Y-%m-%d").date(), datetime.min.time(), TOKYO)
         except ValueError:
             return None
 
@@ -101,8 +108,12 @@ def period(preset: Optional[str], start: Optional[str], end: Optional[str],
     if lo is None and hi is None and not start and not end:
         first = (now - timedelta(days=29)).date()  # the default view: the last 30 days
         return datetime.combine(first, datetime.min.time(), TOKYO), None, first.isoformat(), ""
-    return (lo, hi + timedelta(days=1) if hi else None,
-            lo.date().isoformat() if lo else "", hi.date().isoformat() if hi else "")
+    return (
+        lo,
+        hi + timedelta(days=1) if hi else None,
+        lo.date().isoformat() if lo else "",
+        hi.date().isoformat() if hi else "",
+    )
 
 
 def _in(moment: Optional[datetime], lo: Optional[datetime], hi: Optional[datetime]) -> bool:
@@ -115,8 +126,9 @@ def _utc(ts: Optional[float]) -> Optional[datetime]:
     return datetime.fromtimestamp(ts, timezone.utc) if ts else None
 
 
-def load_cases(engine: Engine, live_cases: Iterable[Any], lo: Optional[datetime],
-               hi: Optional[datetime]) -> List[CaseRow]:
+def load_cases(
+    engine: Engine, live_cases: Iterable[Any], lo: Optional[datetime], hi: Optional[datetime]
+) -> List[CaseRow]:
     """The cases opened in [lo, hi), newest first. `live_cases` are
     gateway.core.cases.Case objects (empty without Redis)."""
     live = {c.case_id: c for c in live_cases}
@@ -124,17 +136,25 @@ def load_cases(engine: Engine, live_cases: Iterable[Any], lo: Optional[datetime]
     if not inspect(engine).has_table(Claim.__tablename__):
         return []  # the action server creates the tables on its first use: no case yet
     with engine.connect() as conn:
-        claims = conn.execute(select(Claim.id, Claim.case_number, Claim.problem, Claim.status,
-                                     Claim.created_at)).all()
-        remedies = {r.claim_id: r for r in conn.execute(
-            select(Remedy.claim_id, Remedy.kind, Remedy.amount, Remedy.applied_at))}
+        claims = conn.execute(select(Claim.id, Claim.case_number, Claim.problem, Claim.status, Claim.created_at)).all()
+        remedies = {
+            r.claim_id: r for r in conn.execute(select(Remedy.claim_id, Remedy.kind, Remedy.amount, Remedy.applied_at))
+        }
         handoffs: Dict[str, Any] = {}
-        for h in conn.execute(select(Handoff.case_number, Handoff.reason, Handoff.context,
-                                     Handoff.created_at).order_by(Handoff.created_at)):
+        for h in conn.execute(
+            select(Handoff.case_number, Handoff.reason, Handoff.context, Handoff.created_at).order_by(
+                Handoff.created_at
+            )
+        ):
             handoffs.setdefault(h.case_number, h)  # the first handoff of a case says why
-        outcomes = {o.case_number: o for o in conn.execute(
-            select(CaseOutcome.case_number, CaseOutcome.resolved_at, CaseOutcome.resolved_by,
-                   CaseOutcome.satisfaction))}
+        outcomes = {
+            o.case_number: o
+            for o in conn.execute(
+                select(
+                    CaseOutcome.case_number, CaseOutcome.resolved_at, CaseOutcome.resolved_by, CaseOutcome.satisfaction
+                )
+            )
+        }
     for c in claims:
         if not _in(c.created_at, lo, hi):
             continue
@@ -161,8 +181,13 @@ def load_cases(engine: Engine, live_cases: Iterable[Any], lo: Optional[datetime]
             opened = _utc(case.created_at)
             if not _in(opened, lo, hi):
                 continue
-            row = rows[number] = CaseRow(number, opened, (case.context or {}).get("problem") or "none",
-                                         case.status, handoff_reason=(case.context or {}).get("reason") or "?")
+            row = rows[number] = CaseRow(
+                number,
+                opened,
+                (case.context or {}).get("problem") or "none",
+                case.status,
+                handoff_reason=(case.context or {}).get("reason") or "?",
+            )
         if row.handed_off:
             row.status = case.status  # open / claimed / resolved, as the agents see it
             if case.resolved_at and row.resolved_at is None:
@@ -206,5 +231,4 @@ def median(minutes: List[float]) -> Optional[float]:
     return statistics.median(minutes) if minutes else None
 
 
-__all__ = ["COUPON_KINDS", "CaseRow", "Summary", "TOKYO", "histogram", "load_cases", "median",
-           "period", "summarize"]
+__all__ = ["COUPON_KINDS", "CaseRow", "Summary", "TOKYO", "histogram", "load_cases", "median", "period", "summarize"]

@@ -6,6 +6,7 @@ gateway sent to the LINE emulator (its recorded deliveries), the agents' clicks 
 replies are signed Slack requests to the gateway (slack_client.py), and the channel is
 what the gateway posted to the Slack emulator. So the page shows what the platforms would.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,10 @@ DEMO_CUSTOMERS: Dict[str, Dict[str, str]] = {
 }
 DEFAULT_CUSTOMER = "U00000000000000000000000000000001"
 # The emulated workspace's agents who may act in the handoff channel.
-AGENTS: Dict[str, str] = {"U0AGENT001": DEFAULT_USERS["U0AGENT001"]["real_name"],
-                          "U0AGENT002": DEFAULT_USERS["U0AGENT002"]["real_name"]}
+AGENTS: Dict[str, str] = {
+    "U0AGENT001": DEFAULT_USERS["U0AGENT001"]["real_name"],
+    "U0AGENT002": DEFAULT_USERS["U0AGENT002"]["real_name"],
+}
 DEFAULT_AGENT = "U0AGENT001"
 
 
@@ -34,13 +37,17 @@ class CustomerPhone:
     """One timeline per customer: what they sent (kept here, as LINE keeps it on the
     phone) merged in arrival order with what the gateway delivered to them."""
 
-    def __init__(self, session: aiohttp.ClientSession, gateway_url: str,
-                 line_emulator_url: str, channel_secret: str) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, gateway_url: str, line_emulator_url: str, channel_secret: str
+    ) -> None:
         self.session = session
         self.emulator_url = line_emulator_url.rstrip("/")
-        self.client = LineWebhookClient(gateway_url.rstrip("/") + "/line/webhook", channel_secret,
-                                        token_source=http_tokens(self.emulator_url, session),
-                                        session=session)
+        self.client = LineWebhookClient(
+            gateway_url.rstrip("/") + "/line/webhook",
+            channel_secret,
+            token_source=http_tokens(self.emulator_url, session),
+            session=session,
+        )
         self._timelines: Dict[str, List[Dict[str, Any]]] = {}
         self._seen: Dict[str, int] = {}  # deliveries to the user already in the timeline
         self._locks: Dict[str, asyncio.Lock] = {}
@@ -56,8 +63,7 @@ class CustomerPhone:
 
     async def _sync(self, user_id: str) -> None:
         """Append what the emulator delivered to the user since the last look."""
-        async with self.session.get(f"{self.emulator_url}/_emulator/messages",
-                                    params={"to": user_id}) as resp:
+        async with self.session.get(f"{self.emulator_url}/_emulator/messages", params={"to": user_id}) as resp:
             resp.raise_for_status()
             delivered = await resp.json()
         seen = self._seen.get(user_id, 0)
@@ -86,8 +92,7 @@ class CustomerPhone:
         async with self._lock(user_id):
             await self._sync(user_id)
             if display_text:
-                self._append(user_id, {"from": "customer",
-                                       "message": {"type": "text", "text": display_text}})
+                self._append(user_id, {"from": "customer", "message": {"type": "text", "text": display_text}})
             event = await self.client.postback_event(user_id, data)
             return await self._post(user_id, event)
 
@@ -101,20 +106,31 @@ class CustomerPhone:
 class AgentSlack:
     """The handoff channel as the Slack emulator holds it, and the agent's actions on it."""
 
-    def __init__(self, session: aiohttp.ClientSession, gateway_url: str,
-                 slack_emulator_url: str, signing_secret: str, channel: str) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        gateway_url: str,
+        slack_emulator_url: str,
+        signing_secret: str,
+        channel: str,
+    ) -> None:
         self.session = session
         self.emulator_url = slack_emulator_url.rstrip("/")
         if self.emulator_url.endswith("/api"):
             self.emulator_url = self.emulator_url[: -len("/api")]
         self.channel = channel
-        self.client = SlackEventsClient(gateway_url.rstrip("/") + "/slack/events", signing_secret,
-                                        api_emulator_url=self.emulator_url, session=session)
+        self.client = SlackEventsClient(
+            gateway_url.rstrip("/") + "/slack/events",
+            signing_secret,
+            api_emulator_url=self.emulator_url,
+            session=session,
+        )
 
     async def messages(self) -> List[Dict[str, Any]]:
         """The channel's messages as they are now (after chat.update), oldest first."""
-        async with self.session.get(f"{self.emulator_url}/_emulator/messages",
-                                    params={"channel": self.channel}) as resp:
+        async with self.session.get(
+            f"{self.emulator_url}/_emulator/messages", params={"channel": self.channel}
+        ) as resp:
             resp.raise_for_status()
             messages = await resp.json()
         for m in messages:
@@ -137,22 +153,35 @@ class AgentSlack:
         card = await self._message(ts)
         if card is None:
             return 404, "no such card"
-        found = next(((b, e) for b in card.get("blocks") or [] if b.get("type") == "actions"
-                      for e in b.get("elements") or [] if e.get("action_id") == action_id), None)
+        found = next(
+            (
+                (b, e)
+                for b in card.get("blocks") or []
+                if b.get("type") == "actions"
+                for e in b.get("elements") or []
+                if e.get("action_id") == action_id
+            ),
+            None,
+        )
         if found is None:
             return 404, "the card has no such button now"
         block, button = found
         card.pop("user_name", None)
         profile = DEFAULT_USERS.get(agent_id, {})
         return await self.client.press_button(
-            action_id, str(button.get("value", "")), user_id=agent_id, channel=self.channel,
-            message_ts=ts, message=card, block_id=str(block.get("block_id") or "case_actions"),
-            user_name=profile.get("name", "agent"))
+            action_id,
+            str(button.get("value", "")),
+            user_id=agent_id,
+            channel=self.channel,
+            message_ts=ts,
+            message=card,
+            block_id=str(block.get("block_id") or "case_actions"),
+            user_name=profile.get("name", "agent"),
+        )
 
     async def reply(self, ts: str, text: str, agent_id: str) -> Tuple[int, str]:
         """The agent's reply in the card's thread (a `//` note stays in Slack)."""
         return await self.client.thread_reply(self.channel, ts, agent_id, text)
 
 
-__all__ = ["AGENTS", "AgentSlack", "CustomerPhone", "DEFAULT_AGENT", "DEFAULT_CUSTOMER",
-           "DEMO_CUSTOMERS"]
+__all__ = ["AGENTS", "AgentSlack", "CustomerPhone", "DEFAULT_AGENT", "DEFAULT_CUSTOMER", "DEMO_CUSTOMERS"]

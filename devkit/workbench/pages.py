@@ -2,6 +2,7 @@
 
 Every value put into a page goes through `esc` unless it is HTML this package built.
 """
+
 from __future__ import annotations
 
 import html
@@ -29,31 +30,41 @@ TEXTS: Dict[str, tuple] = {
     "type_message": ("メッセージを入力", "Type a message"),
     "send": ("送信", "Send"),
     "bot_name": ("注文サポート", "Order support"),
-    "you_are_customer": ("あなたはお客様です。チップをタップすると LINE のクイックリプライと同じく送信されます。",
-                         "You are the customer. Chips are LINE quick replies: tap one to send it."),
+    "you_are_customer": (
+        "あなたはお客様です。チップをタップすると LINE のクイックリプライと同じく送信されます。",
+        "You are the customer. Chips are LINE quick replies: tap one to send it.",
+    ),
     "slack": ("担当者の Slack", "The agents' Slack"),
     "agent": ("担当者として操作", "Acting as agent"),
-    "channel_empty": ("まだケースはありません。ボットが担当者に引き継ぐと、ここにカードが届きます。",
-                      "No case yet. When the bot hands a case over, its card arrives here."),
+    "channel_empty": (
+        "まだケースはありません。ボットが担当者に引き継ぐと、ここにカードが届きます。",
+        "No case yet. When the bot hands a case over, its card arrives here.",
+    ),
     "thread": ("スレッド", "Thread"),
     "thread_none": ("カードの「返信」を押すとスレッドが開きます。", "Open a card's replies to see its thread."),
     "replies": ("件の返信", "replies"),
     "open_thread": ("スレッドを開く", "Open thread"),
     "reply": ("スレッドに返信", "Reply in thread"),
-    "reply_hint": ("返信はお客様の LINE に届きます。// で始めると社内メモ（お客様には届きません）。",
-                   "Replies reach the customer on LINE. Start with // for an internal note (never sent)."),
+    "reply_hint": (
+        "返信はお客様の LINE に届きます。// で始めると社内メモ（お客様には届きません）。",
+        "Replies reach the customer on LINE. Start with // for an internal note (never sent).",
+    ),
     "reply_send": ("送信", "Send"),
     "gateway_error": ("ゲートウェイが受け付けませんでした", "The gateway refused it"),
-    "unreachable": ("接続できません（エミュレーターまたはゲートウェイが停止中？）",
-                    "Cannot reach the emulator or the gateway (are they running?)"),
+    "unreachable": (
+        "接続できません（エミュレーターまたはゲートウェイが停止中？）",
+        "Cannot reach the emulator or the gateway (are they running?)",
+    ),
     "pressed": ("ボタンを押しました", "Pressed"),
     "app": ("アプリ", "APP"),
     "photo": ("写真", "Photo"),
     "sticker": ("スタンプ", "Sticker"),
     # review page
     "review_title": ("ボットが誤解したメッセージ", "Messages the bot misunderstood"),
-    "review_intro": ("正しい意図を選んで「学習データに追加」を押すと、scripts/import_review.py が bot/data/nlu/ に追記します（再学習は make train）。",
-                     "Pick the right intent and press “Add to training data”: scripts/import_review.py appends it to bot/data/nlu/ (then retrain with make train)."),
+    "review_intro": (
+        "正しい意図を選んで「学習データに追加」を押すと、scripts/import_review.py が bot/data/nlu/ に追記します（再学習は make train）。",
+        "Pick the right intent and press “Add to training data”: scripts/import_review.py appends it to bot/data/nlu/ (then retrain with make train).",
+    ),
     "refresh_queue": ("キューを更新", "Refresh the queue"),
     "queue_missing": ("キューのファイルがまだありません", "The queue file does not exist yet"),
     "queue_empty": ("キューは空です。", "The queue is empty."),
@@ -174,8 +185,7 @@ $scripts
 NAV = (("live", "/", "nav_live"), ("review", "/review", "nav_review"), ("cases", "/cases", "nav_cases"))
 
 
-def layout(lang: str, page: str, title: str, body: str, query: Mapping[str, str],
-           scripts: List[str] = ()) -> str:
+def layout(lang: str, page: str, title: str, body: str, query: Mapping[str, str], scripts: List[str] = ()) -> str:
     """The whole document: top bar with the pages and the language toggle, then `body`."""
     links = []
     for name, href, key in NAV:
@@ -187,10 +197,19 @@ def layout(lang: str, page: str, title: str, body: str, query: Mapping[str, str]
     toggled["lang"] = other
     script_tags = "\n".join(f'<script src="{esc(s)}" defer></script>' for s in scripts)
     return LAYOUT.substitute(
-        lang=lang, title=esc(title), brand=esc(t(lang, "brand")), page=page,
-        skip=esc(t(lang, "skip")), nav_label=esc(t(lang, "nav")), nav="\n".join(links),
-        other_lang=other, other_lang_href=esc("?" + urlencode(toggled)),
-        other_lang_label=esc(t(lang, "other_lang")), body=body, scripts=script_tags)
+        lang=lang,
+        title=esc(title),
+        brand=esc(t(lang, "brand")),
+        page=page,
+        skip=esc(t(lang, "skip")),
+        nav_label=esc(t(lang, "nav")),
+        nav="\n".join(links),
+        other_lang=other,
+        other_lang_href=esc("?" + urlencode(toggled)),
+        other_lang_label=esc(t(lang, "other_lang")),
+        body=body,
+        scripts=script_tags,
+    )
 
 
 def json_script(element_id: str, data: object) -> str:
@@ -199,5 +218,15 @@ def json_script(element_id: str, data: object) -> str:
     return f'<script id="{esc(element_id)}" type="application/json">{raw}</script>'
 
 
-__all__ = ["DEFAULT_LANG", "LANGS", "LANG_COOKIE", "TEXTS", "esc", "json_script", "layout",
-           "pick_lang", "t", "texts_for"]
+__all__ = [
+    "DEFAULT_LANG",
+    "LANGS",
+    "LANG_COOKIE",
+    "TEXTS",
+    "esc",
+    "json_script",
+    "layout",
+    "pick_lang",
+    "t",
+    "texts_for",
+]

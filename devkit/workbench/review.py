@@ -4,6 +4,7 @@ scripts/import_review.py, and the last evaluation's summary (a little Markdown).
 The scripts run in the bot's environment as subprocesses: this process never imports
 Rasa and never writes bot/data/ itself.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,17 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-QUEUE_COLUMNS = ("id", "conversation", "language", "message", "predicted_intent", "confidence",
-                 "reason", "timestamp", "correct_intent")
+QUEUE_COLUMNS = (
+    "id",
+    "conversation",
+    "language",
+    "message",
+    "predicted_intent",
+    "confidence",
+    "reason",
+    "timestamp",
+    "correct_intent",
+)
 # Intents no customer types: the gateway triggers them (domain.yml says so).
 NOT_LABELS = ("relayed_to_agent",)
 
@@ -67,8 +77,7 @@ def write_one_row(row: Dict[str, str], correct_intent: str, folder: Optional[Pat
     return Path(name)
 
 
-async def run_script(python: Path, script: Path, args: Sequence[str], cwd: Path,
-                     timeout_s: float = 900.0) -> RunResult:
+async def run_script(python: Path, script: Path, args: Sequence[str], cwd: Path, timeout_s: float = 900.0) -> RunResult:
     """Run a project script and keep its output (stdout and stderr together). A missing
     interpreter or script is reported as such, not as a traceback."""
     shown = " ".join([_rel(python, cwd), _rel(script, cwd), *args])
@@ -77,8 +86,8 @@ async def run_script(python: Path, script: Path, args: Sequence[str], cwd: Path,
     if not script.is_file():
         return RunResult(shown, 127, f"{_rel(script, cwd)} does not exist (yet): nothing was run.")
     proc = await asyncio.create_subprocess_exec(
-        str(python), str(script), *args, cwd=str(cwd),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        str(python), str(script), *args, cwd=str(cwd), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
     except asyncio.TimeoutError:
@@ -96,6 +105,7 @@ def _rel(path: Path, root: Path) -> str:
 
 
 # --- Markdown, just enough for summary.md: headings, tables, lists, code, paragraphs -------
+
 
 def _inline(text: str) -> str:
     out = html.escape(text, quote=False)
@@ -130,15 +140,19 @@ def markdown_to_html(text: str) -> str:
             level = min(len(stripped) - len(stripped.lstrip("#")) + 1, 6)  # page has the h1
             out.append(f"<h{level}>{_inline(stripped.lstrip('#').strip())}</h{level}>")
             i += 1
-        elif stripped.startswith("|") and i + 1 < len(lines) and re.match(r"^\s*\|?[\s:|-]+\|?\s*$", lines[i + 1]) \
-                and "-" in lines[i + 1]:
+        elif (
+            stripped.startswith("|")
+            and i + 1 < len(lines)
+            and re.match(r"^\s*\|?[\s:|-]+\|?\s*$", lines[i + 1])
+            and "-" in lines[i + 1]
+        ):
             head = _cells(stripped)
             rows = []
             i += 2
             while i < len(lines) and lines[i].strip().startswith("|"):
                 rows.append(_cells(lines[i]))
                 i += 1
-            thead = "".join(f"<th scope=\"col\">{_inline(c)}</th>" for c in head)
+            thead = "".join(f'<th scope="col">{_inline(c)}</th>' for c in head)
             tbody = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in rows)
             out.append(f'<table class="md"><thead><tr>{thead}</tr></thead><tbody>{tbody}</tbody></table>')
         elif re.match(r"([-*+]|\d+[.)]) ", stripped):
@@ -151,8 +165,9 @@ def markdown_to_html(text: str) -> str:
             out.append(f"<{tag}>" + "".join(f"<li>{_inline(x)}</li>" for x in items) + f"</{tag}>")
         else:
             para = []
-            while i < len(lines) and lines[i].strip() and not re.match(
-                    r"\s*(#{1,6} |```|\||[-*+] |\d+[.)] )", lines[i]):
+            while (
+                i < len(lines) and lines[i].strip() and not re.match(r"\s*(#{1,6} |```|\||[-*+] |\d+[.)] )", lines[i])
+            ):
                 para.append(lines[i].strip())
                 i += 1
             if not para:  # a line no rule above took (e.g. a lone "|"): keep it as text
@@ -161,5 +176,12 @@ def markdown_to_html(text: str) -> str:
     return "\n".join(out)
 
 
-__all__ = ["QUEUE_COLUMNS", "RunResult", "domain_intents", "markdown_to_html", "read_queue",
-           "run_script", "write_one_row"]
+__all__ = [
+    "QUEUE_COLUMNS",
+    "RunResult",
+    "domain_intents",
+    "markdown_to_html",
+    "read_queue",
+    "run_script",
+    "write_one_row",
+]

@@ -13,6 +13,7 @@ agents pressing Claim at once cannot both win.
 Plain module: no platform SDK. Redis when REDIS_URL is set (state survives a gateway
 restart and is shared by gateway instances), memory otherwise.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,17 +26,17 @@ BOT, WAITING, AGENT = "bot", "waiting", "agent"
 # case status
 OPEN, CLAIMED, RESOLVED = "open", "claimed", "resolved"
 RESOLVED_TTL_S = 90 * 24 * 3600  # resolved cases are kept for reporting, then expire
-SEEN_TTL_S = 24 * 3600           # Slack retries an event for minutes, not days
+SEEN_TTL_S = 24 * 3600  # Slack retries an event for minutes, not days
 
 
 @dataclass
 class Case:
     case_id: str
-    user_id: str                      # LINE user id (the customer)
-    context: Dict[str, Any]           # what the bot's handoff action built
+    user_id: str  # LINE user id (the customer)
+    context: Dict[str, Any]  # what the bot's handoff action built
     status: str = OPEN
     created_at: float = field(default_factory=time.time)
-    channel: Optional[str] = None     # Slack channel and the card's ts (= thread parent)
+    channel: Optional[str] = None  # Slack channel and the card's ts (= thread parent)
     thread_ts: Optional[str] = None
     announced_at: Optional[float] = None
     agent_id: Optional[str] = None
@@ -135,6 +136,7 @@ class CaseStore:
         def mutate(case: Case) -> None:
             case.channel, case.thread_ts = channel, thread_ts
             case.announced_at = now
+
         return await self.update(case_id, mutate)
 
     async def claim(self, case_id: str, agent_id: str, agent_name: str, now: float) -> Case:
@@ -146,6 +148,7 @@ class CaseStore:
             if case.status == OPEN:
                 case.status, case.claimed_at = CLAIMED, now
                 case.agent_id, case.agent_name = agent_id, agent_name
+
         return await self.update(case_id, mutate)
 
     async def resolve(self, case_id: str, agent_id: str, agent_name: str, now: float) -> Case:
@@ -155,6 +158,7 @@ class CaseStore:
             case.status, case.resolved_at, case.resolved_by = RESOLVED, now, agent_name
             if case.agent_id is None:
                 case.agent_id, case.agent_name, case.claimed_at = agent_id, agent_name, now
+
         return await self.update(case_id, mutate)
 
 
@@ -320,8 +324,7 @@ class RedisCaseStore(CaseStore):
                     else:
                         pipe.set(key, case.to_json())
                     if case.thread_ts and case.channel:
-                        pipe.set(self._k("thread", case.channel, case.thread_ts), case_id,
-                                 ex=RESOLVED_TTL_S)
+                        pipe.set(self._k("thread", case.channel, case.thread_ts), case_id, ex=RESOLVED_TTL_S)
                     await pipe.execute()
                     break
                 except WatchError:
@@ -351,9 +354,10 @@ class RedisCaseStore(CaseStore):
 
     async def journal_agent_event(self, key: str, entry: Dict[str, Any]) -> bool:
         record = json.dumps(dict(entry, key=key), ensure_ascii=False)
-        created = await self._journal(keys=[self._k("seen", f"agent-event:{key}"),
-                                            self._k("agent_event", key), self._k("agent_events")],
-                                      args=[record, SEEN_TTL_S, key])
+        created = await self._journal(
+            keys=[self._k("seen", f"agent-event:{key}"), self._k("agent_event", key), self._k("agent_events")],
+            args=[record, SEEN_TTL_S, key],
+        )
         return bool(created)
 
     async def pending_agent_events(self) -> List[Dict[str, Any]]:
@@ -368,8 +372,7 @@ class RedisCaseStore(CaseStore):
         return out
 
     async def take_agent_event(self, key: str, lease_s: float) -> bool:
-        return bool(await self._r.set(self._k("agent_event_lease", key), "1", nx=True,
-                                      px=int(lease_s * 1000)))
+        return bool(await self._r.set(self._k("agent_event_lease", key), "1", nx=True, px=int(lease_s * 1000)))
 
     async def agent_event_done(self, key: str) -> None:
         async with self._r.pipeline(transaction=True) as pipe:
@@ -392,5 +395,17 @@ def make_case_store(redis_url: Optional[str]) -> CaseStore:
     return RedisCaseStore.from_url(redis_url) if redis_url else MemoryCaseStore()
 
 
-__all__ = ["AGENT", "BOT", "CLAIMED", "Case", "CaseConflict", "CaseStore", "MemoryCaseStore",
-           "OPEN", "RESOLVED", "RedisCaseStore", "WAITING", "make_case_store"]
+__all__ = [
+    "AGENT",
+    "BOT",
+    "CLAIMED",
+    "Case",
+    "CaseConflict",
+    "CaseStore",
+    "MemoryCaseStore",
+    "OPEN",
+    "RESOLVED",
+    "RedisCaseStore",
+    "WAITING",
+    "make_case_store",
+]

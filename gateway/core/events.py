@@ -12,6 +12,7 @@ Two backends behind one interface:
 The store is platform-neutral: callers pass the dedupe id, the ordering key (user id),
 the ordering timestamp and the raw payload.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -69,8 +70,7 @@ class StoredEvent:
 
 
 class EventStore(Protocol):
-    async def record(self, event_id: str, user_id: str, timestamp: int,
-                     payload: Dict[str, Any]) -> bool:
+    async def record(self, event_id: str, user_id: str, timestamp: int, payload: Dict[str, Any]) -> bool:
         """Record a new event as pending. False if this id was seen before (a duplicate)."""
 
     async def mark_done(self, event_id: str) -> None:
@@ -92,15 +92,13 @@ class EventStore(Protocol):
     async def ping(self) -> bool:
         """True when events can be recorded now (the gateway's readiness)."""
 
-    async def close(self) -> None:
-        ...
+    async def close(self) -> None: ...
 
 
 class MemoryEventStore:
     """In-process store, for the embedded default (no REDIS_URL) and for tests."""
 
-    def __init__(self, dedupe_ttl_s: float = DEFAULT_DEDUPE_TTL_S,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, dedupe_ttl_s: float = DEFAULT_DEDUPE_TTL_S, clock: Callable[[], float] = time.time) -> None:
         self._ttl = dedupe_ttl_s
         self._clock = clock
         self._pending: Dict[str, StoredEvent] = {}
@@ -113,8 +111,7 @@ class MemoryEventStore:
         for k in expired:
             del self._seen[k]
 
-    async def record(self, event_id: str, user_id: str, timestamp: int,
-                     payload: Dict[str, Any]) -> bool:
+    async def record(self, event_id: str, user_id: str, timestamp: int, payload: Dict[str, Any]) -> bool:
         now = self._clock()
         self._prune(now)
         if event_id in self._seen:
@@ -181,8 +178,7 @@ class RedisEventStore:
       when it is done; expires after the TTL).
     """
 
-    def __init__(self, redis: Any, prefix: str = "gw:line:",
-                 dedupe_ttl_s: int = DEFAULT_DEDUPE_TTL_S) -> None:
+    def __init__(self, redis: Any, prefix: str = "gw:line:", dedupe_ttl_s: int = DEFAULT_DEDUPE_TTL_S) -> None:
         self._r = redis
         self._prefix = prefix
         self._ttl = int(dedupe_ttl_s)
@@ -199,8 +195,7 @@ class RedisEventStore:
     def _key(self, event_id: str) -> str:
         return f"{self._prefix}event:{event_id}"
 
-    async def record(self, event_id: str, user_id: str, timestamp: int,
-                     payload: Dict[str, Any]) -> bool:
+    async def record(self, event_id: str, user_id: str, timestamp: int, payload: Dict[str, Any]) -> bool:
         ev = StoredEvent(event_id, user_id, int(timestamp), payload, time.time())
         created = await self._record(
             keys=[self._key(event_id), self._pending_key],
@@ -210,8 +205,9 @@ class RedisEventStore:
 
     async def mark_done(self, event_id: str) -> None:
         marker = json.dumps({"status": DONE, "event_id": event_id, "done_at": time.time()})
-        await self._done(keys=[self._key(event_id), self._pending_key, self._steps_key(event_id)],
-                         args=[event_id, marker, self._ttl])
+        await self._done(
+            keys=[self._key(event_id), self._pending_key, self._steps_key(event_id)], args=[event_id, marker, self._ttl]
+        )
 
     def _steps_key(self, event_id: str) -> str:
         return f"{self._prefix}steps:{event_id}"
@@ -272,6 +268,11 @@ def make_event_store(redis_url: Optional[str] = None, **kwargs: Any) -> EventSto
 
 
 __all__ = [
-    "DONE", "PENDING", "EventStore", "MemoryEventStore", "RedisEventStore", "StoredEvent",
+    "DONE",
+    "PENDING",
+    "EventStore",
+    "MemoryEventStore",
+    "RedisEventStore",
+    "StoredEvent",
     "make_event_store",
 ]

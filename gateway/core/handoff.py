@@ -23,6 +23,7 @@ case read in one place:
 - Resolve hands the conversation back: ownership -> bot, Rasa resumed, and the bot
   asks the customer a short satisfaction question.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,9 +33,13 @@ from dataclasses import asdict
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
 
 from contracts.approvals import AgentApproval, Approver, add_approver, agent_notices, sign_approval
-
 from gateway.core.cases import (
-    CLAIMED, OPEN, RESOLVED, Case, CaseConflict, CaseStore,
+    CLAIMED,
+    OPEN,
+    RESOLVED,
+    Case,
+    CaseConflict,
+    CaseStore,
 )
 from gateway.core.rasa_client import RasaClient, RasaError
 
@@ -51,7 +56,7 @@ class AgentDeskError(Exception):
 
 
 class AgentDesk(Protocol):
-    async def post_case(self, case: Case) -> tuple: ...            # -> (channel, thread ts)
+    async def post_case(self, case: Case) -> tuple: ...  # -> (channel, thread ts)
     async def update_card(self, case: Case) -> None: ...
     async def post_in_thread(self, case: Case, text: str, *, broadcast: bool = False) -> None: ...
     async def post_photo(self, case: Case, photo: Dict[str, Any]) -> None: ...
@@ -59,8 +64,9 @@ class AgentDesk(Protocol):
 
 
 class CustomerChannel(Protocol):
-    async def send_agent_text(self, user_id: str, text: str, agent_name: str,
-                              idempotency_key: Optional[str] = None) -> bool: ...
+    async def send_agent_text(
+        self, user_id: str, text: str, agent_name: str, idempotency_key: Optional[str] = None
+    ) -> bool: ...
     async def send_bot_responses(self, user_id: str, responses: List[Dict[str, Any]]) -> bool: ...
 
 
@@ -79,9 +85,17 @@ def handoff_payloads(responses: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]
 
 
 class HandoffService:
-    def __init__(self, cases: CaseStore, rasa: RasaClient, desk: AgentDesk,
-                 customers: CustomerChannel, *, reannounce_after_s: float = 600.0,
-                 clock: Callable[[], float] = time.time, approval_key: str = "") -> None:
+    def __init__(
+        self,
+        cases: CaseStore,
+        rasa: RasaClient,
+        desk: AgentDesk,
+        customers: CustomerChannel,
+        *,
+        reannounce_after_s: float = 600.0,
+        clock: Callable[[], float] = time.time,
+        approval_key: str = "",
+    ) -> None:
         self.cases = cases
         self.rasa = rasa
         self.desk = desk
@@ -92,11 +106,9 @@ class HandoffService:
         self._clock = clock
 
     # --- a case opens ------------------------------------------------------------------------
-    async def open_from_bot(self, user_id: str, context: Dict[str, Any],
-                            photos: Sequence[Dict[str, Any]] = ()) -> Case:
+    async def open_from_bot(self, user_id: str, context: Dict[str, Any], photos: Sequence[Dict[str, Any]] = ()) -> Case:
         case_id = str(context.get("case_id") or f"H{int(self._clock() * 1000)}")
-        case = Case(case_id=case_id, user_id=user_id, context=context,
-                    created_at=self._clock(), photos=list(photos))
+        case = Case(case_id=case_id, user_id=user_id, context=context, created_at=self._clock(), photos=list(photos))
         case, new = await self.cases.open(case)
         if not new:
             log.info("customer already has open case %s; context added to it", case.case_id)
@@ -137,14 +149,16 @@ class HandoffService:
                 await self._post_entry(case, entry)
                 sent += 1
         except AgentDeskError as exc:
-            log.warning("case %s: %d of %d waiting messages posted (%s); the rest later",
-                        case.case_id, sent, len(backlog), exc)
+            log.warning(
+                "case %s: %d of %d waiting messages posted (%s); the rest later", case.case_id, sent, len(backlog), exc
+            )
         if not sent:
             return
 
         def clear_and_count(c: Case) -> None:
             c.context["backlog"] = c.context.get("backlog", [])[sent:]
             _count_relayed(c, "to_agent", sent)
+
         await self.cases.update(case.case_id, clear_and_count)
 
     async def announce_pending(self) -> int:
@@ -165,27 +179,37 @@ class HandoffService:
                 waited = int((now - case.created_at) // 60)
                 try:
                     await self.desk.post_in_thread(
-                        case, f"⏰ Still unclaimed after {waited} min: please claim this case.",
-                        broadcast=True)
+                        case, f"⏰ Still unclaimed after {waited} min: please claim this case.", broadcast=True
+                    )
                 except AgentDeskError as exc:
                     log.warning("re-announce of case %s failed (%s)", case.case_id, exc)
                     continue
 
                 def mark(c: Case) -> None:
                     c.announced_at = now
+
                 await self.cases.update(case.case_id, mark)
                 posted += 1
         return posted
 
     # --- the customer speaks while a case is open -----------------------------------------
-    async def customer_message(self, case: Case, text: str,
-                               metadata: Optional[Dict[str, Any]] = None) -> None:
-        await self._record_in_tracker(case.user_id, [{
-            "event": "user", "text": text, "timestamp": self._clock(),
-            "parse_data": {"intent": {"name": "relayed_to_agent", "confidence": 1.0},
-                           "entities": [], "text": text},
-            "metadata": {**(metadata or {}), "case_id": case.case_id, "relayed": "to_agent"},
-        }])
+    async def customer_message(self, case: Case, text: str, metadata: Optional[Dict[str, Any]] = None) -> None:
+        await self._record_in_tracker(
+            case.user_id,
+            [
+                {
+                    "event": "user",
+                    "text": text,
+                    "timestamp": self._clock(),
+                    "parse_data": {
+                        "intent": {"name": "relayed_to_agent", "confidence": 1.0},
+                        "entities": [],
+                        "text": text,
+                    },
+                    "metadata": {**(metadata or {}), "case_id": case.case_id, "relayed": "to_agent"},
+                }
+            ],
+        )
         await self._to_thread(case, {"text": text})
 
     async def customer_photo(self, case: Case, photo: Dict[str, Any]) -> None:
@@ -203,6 +227,7 @@ class HandoffService:
 
         def keep(c: Case) -> None:
             c.context.setdefault("backlog", []).append(entry)
+
         await self.cases.update(case.case_id, keep)
 
     async def _post_entry(self, case: Case, entry: Dict[str, Any]) -> None:
@@ -215,16 +240,23 @@ class HandoffService:
     # --- agents act ------------------------------------------------------------------------
     AGENT_EVENT_LEASE_S = 15.0
 
-    async def agent_reply(self, channel: str, thread_ts: str, message_ts: str, agent_id: str,
-                          agent_name: str, text: str) -> str:
+    async def agent_reply(
+        self, channel: str, thread_ts: str, message_ts: str, agent_id: str, agent_name: str, text: str
+    ) -> str:
         """An agent wrote in a case thread. Returns what happened: "note", "no_case",
         "closed", "delivered", "not_delivered" or "duplicate".
 
         The reply is journalled first and marked done once handled, so a gateway killed
         before the push to LINE delivers it after its restart (`resume_agent_replies`)."""
         key = f"{channel}:{message_ts}"
-        entry = {"channel": channel, "thread_ts": thread_ts, "message_ts": message_ts,
-                 "agent_id": agent_id, "agent_name": agent_name, "text": text}
+        entry = {
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "message_ts": message_ts,
+            "agent_id": agent_id,
+            "agent_name": agent_name,
+            "text": text,
+        }
         if not await self.cases.journal_agent_event(key, entry):
             return "duplicate"
         if not await self.cases.take_agent_event(key, self.AGENT_EVENT_LEASE_S):
@@ -248,16 +280,18 @@ class HandoffService:
             resumed += 1
         return resumed
 
-    async def _agent_reply(self, channel: str, thread_ts: str, message_ts: str, agent_id: str,
-                           agent_name: str, text: str) -> str:
+    async def _agent_reply(
+        self, channel: str, thread_ts: str, message_ts: str, agent_id: str, agent_name: str, text: str
+    ) -> str:
         case = await self.cases.by_thread(channel, thread_ts)
         if case is None:
             return "no_case"
         if is_internal_note(text):
             return "note"
         if case.status == RESOLVED:
-            await self.desk.post_in_thread(case, "This case is resolved: the bot has the "
-                                           "conversation again, so that reply was not sent.")
+            await self.desk.post_in_thread(
+                case, "This case is resolved: the bot has the conversation again, so that reply was not sent."
+            )
             return "closed"
         if case.status == OPEN:
             case = await self._claim(case, agent_id, agent_name)
@@ -266,12 +300,20 @@ class HandoffService:
         if current is None or current.status != CLAIMED:
             return "closed"
         delivered = await self.customers.send_agent_text(
-            case.user_id, text, agent_name, idempotency_key=f"agent:{channel}:{message_ts}")
+            case.user_id, text, agent_name, idempotency_key=f"agent:{channel}:{message_ts}"
+        )
         if delivered:
-            await self._record_in_tracker(case.user_id, [{
-                "event": "bot", "text": text, "timestamp": self._clock(),
-                "metadata": {"agent_id": agent_id, "agent_name": agent_name, "case_id": case.case_id},
-            }])
+            await self._record_in_tracker(
+                case.user_id,
+                [
+                    {
+                        "event": "bot",
+                        "text": text,
+                        "timestamp": self._clock(),
+                        "metadata": {"agent_id": agent_id, "agent_name": agent_name, "case_id": case.case_id},
+                    }
+                ],
+            )
             await self._count(case.case_id, "to_customer")
         try:
             await self.desk.mark_delivered(case, message_ts, delivered)
@@ -303,8 +345,11 @@ class HandoffService:
         if case.status == RESOLVED:
             raise CaseConflict(case, "the case is already resolved")
         if not self.approval_key:
-            await self._safe_desk(self.desk.post_in_thread(
-                case, "⚠️ Approvals are off: AGENT_APPROVAL_KEY is not set on the gateway. Nothing was applied."))
+            await self._safe_desk(
+                self.desk.post_in_thread(
+                    case, "⚠️ Approvals are off: AGENT_APPROVAL_KEY is not set on the gateway. Nothing was applied."
+                )
+            )
             return case
         # One approval of a case at a time in this gateway: a double click must not reach
         # Rasa while the first is still running (the second would find the case paused).
@@ -320,17 +365,30 @@ class HandoffService:
         def add(c: Case) -> None:
             so_far = [Approver(**a) for a in c.approvals.get(remedy, [])]
             c.approvals[remedy] = [asdict(a) for a in add_approver(so_far, Approver(agent_id, agent_name))]
+
         case = await self.cases.update(case_id, add)
-        record = sign_approval(self.approval_key, AgentApproval(
-            case_id=case.case_id, sender_id=case.user_id, remedy=remedy,
-            approvers=tuple(Approver(**a) for a in case.approvals[remedy]), issued_at=self._clock()))
-        responses = await self._run_in_bot(case.user_id, APPROVED_INTENT, agent_name,
-                                           {"approved_remedy": remedy, "agent_approval": record})
+        record = sign_approval(
+            self.approval_key,
+            AgentApproval(
+                case_id=case.case_id,
+                sender_id=case.user_id,
+                remedy=remedy,
+                approvers=tuple(Approver(**a) for a in case.approvals[remedy]),
+                issued_at=self._clock(),
+            ),
+        )
+        responses = await self._run_in_bot(
+            case.user_id, APPROVED_INTENT, agent_name, {"approved_remedy": remedy, "agent_approval": record}
+        )
         for_customer, notices = agent_notices(responses)
         if not responses:
-            await self._safe_desk(self.desk.post_in_thread(
-                case, f"⚠️ The bot did not answer {agent_name}'s approval of {remedy}; nothing was applied. "
-                      "Press Approve again."))
+            await self._safe_desk(
+                self.desk.post_in_thread(
+                    case,
+                    f"⚠️ The bot did not answer {agent_name}'s approval of {remedy}; nothing was applied. "
+                    "Press Approve again.",
+                )
+            )
             return case
         if notices:
             for notice in notices:
@@ -339,13 +397,14 @@ class HandoffService:
         delivered = await self.customers.send_bot_responses(case.user_id, for_customer)
 
         def note(c: Case) -> None:
-            c.approved.append({"remedy": remedy, "by": agent_name, "at": self._clock(),
-                               "delivered": delivered})
+            c.approved.append({"remedy": remedy, "by": agent_name, "at": self._clock(), "delivered": delivered})
+
         case = await self.cases.update(case_id, note)
         told = " / ".join(r["text"] for r in for_customer if r.get("text")) or "(nothing)"
         await self._safe_desk(self.desk.update_card(case))
-        await self._safe_desk(self.desk.post_in_thread(
-            case, f"✅ {agent_name} approved {remedy}. The customer was told: {told}"))
+        await self._safe_desk(
+            self.desk.post_in_thread(case, f"✅ {agent_name} approved {remedy}. The customer was told: {told}")
+        )
         return case
 
     async def resolve(self, case_id: str, agent_id: str, agent_name: str) -> Case:
@@ -359,17 +418,22 @@ class HandoffService:
             # which resumes on its own once it sees the resume event below retried
             log.error("Rasa did not take the case back (%s)", exc)
         await self._safe_desk(self.desk.update_card(case))
-        await self._safe_desk(self.desk.post_in_thread(
-            case, f"🏁 {agent_name} resolved this case; the bot has the conversation again."))
+        await self._safe_desk(
+            self.desk.post_in_thread(case, f"🏁 {agent_name} resolved this case; the bot has the conversation again.")
+        )
         return case
 
     # --- helpers ---------------------------------------------------------------------------
-    async def _run_in_bot(self, user_id: str, intent: str, agent_name: str,
-                          slots: Dict[str, Any]) -> List[Dict[str, Any]]:
+    async def _run_in_bot(
+        self, user_id: str, intent: str, agent_name: str, slots: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
         # A paused conversation stopped before Rasa's usual action_listen; add it, so the
         # triggered intent is read like any customer turn (rules match on it).
-        events = [{"event": "resume"}, {"event": "action", "name": "action_listen"},
-                  {"event": "slot", "name": "agent_name", "value": agent_name}]
+        events = [
+            {"event": "resume"},
+            {"event": "action", "name": "action_listen"},
+            {"event": "slot", "name": "agent_name", "value": agent_name},
+        ]
         events += [{"event": "slot", "name": k, "value": v} for k, v in slots.items()]
         await self.rasa.append_events(user_id, events)
         return await self.rasa.trigger_intent(user_id, intent)
@@ -403,9 +467,11 @@ def approval_notice_text(notice: Dict[str, Any], agent_name: str) -> str:
     remedy = notice.get("remedy") or "?"
     if notice.get("kind") == "needs_supervisor":
         by = ", ".join(str(n) for n in notice.get("approvers") or []) or agent_name
-        return (f"⏳ {remedy} (¥{int(notice.get('value') or 0):,}) is above an agent's own limit "
-                f"(¥{int(notice.get('agent_limit') or 0):,}): approved by {by}; a supervisor must approve it "
-                f"too (press Approve). Nothing was applied or sent yet.")
+        return (
+            f"⏳ {remedy} (¥{int(notice.get('value') or 0):,}) is above an agent's own limit "
+            f"(¥{int(notice.get('agent_limit') or 0):,}): approved by {by}; a supervisor must approve it "
+            f"too (press Approve). Nothing was applied or sent yet."
+        )
     reason = REFUSAL_TEXTS.get(str(notice.get("reason")), str(notice.get("reason") or "refused"))
     return f"⚠️ {remedy} was not applied: {reason}. Nothing was sent to the customer."
 
@@ -415,8 +481,15 @@ def customer_line(case: Case, text: str) -> str:
     return f"👤 *{name}*: {text}"
 
 
-__all__ = ["AgentDesk", "AgentDeskError", "CustomerChannel", "HandoffService",
-           "handoff_payloads", "is_internal_note", "customer_line"]
+__all__ = [
+    "AgentDesk",
+    "AgentDeskError",
+    "CustomerChannel",
+    "HandoffService",
+    "handoff_payloads",
+    "is_internal_note",
+    "customer_line",
+]
 
 
 def _count_relayed(case: Case, direction: str, messages: int = 1) -> None:

@@ -9,6 +9,7 @@ open source), so the gateway serialises each user itself:
 - across processes: a per-user lease key in Redis (SET NX PX + renewal), so two gateway
   processes never handle the same user at once, and a crashed holder's lease expires.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,7 @@ class UserLease(Protocol):
     async def renew(self, user_id: str, token: str) -> bool:
         """Extend a held lease; False if it was lost (expired and taken by another)."""
 
-    async def release(self, user_id: str, token: str) -> None:
-        ...
+    async def release(self, user_id: str, token: str) -> None: ...
 
 
 class LocalLease:
@@ -74,8 +74,14 @@ return 0
 class RedisUserLease:
     """Per-user lease `{prefix}{user_id}` with expiry, shared by gateway processes."""
 
-    def __init__(self, redis: Any, prefix: str = "gw:lease:user:", ttl_s: float = 30.0,
-                 poll_s: float = 0.02, max_poll_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        prefix: str = "gw:lease:user:",
+        ttl_s: float = 30.0,
+        poll_s: float = 0.02,
+        max_poll_s: float = 0.5,
+    ) -> None:
         self._r = redis
         self._prefix = prefix
         self.ttl_s = ttl_s
@@ -109,8 +115,7 @@ class RedisUserLease:
             delay = min(delay * 2, self._max_poll_s)
 
     async def renew(self, user_id: str, token: str) -> bool:
-        return bool(await self._renew(keys=[self._key(user_id)],
-                                      args=[token, int(self.ttl_s * 1000)]))
+        return bool(await self._renew(keys=[self._key(user_id)], args=[token, int(self.ttl_s * 1000)]))
 
     async def release(self, user_id: str, token: str) -> None:
         await self._release(keys=[self._key(user_id)], args=[token])
@@ -128,8 +133,9 @@ class UserSerializer:
     retrying is the handler's business (the event stays pending in the store until done).
     """
 
-    def __init__(self, handler: Handler, lease: Optional[UserLease] = None,
-                 max_concurrency: Optional[int] = None) -> None:
+    def __init__(
+        self, handler: Handler, lease: Optional[UserLease] = None, max_concurrency: Optional[int] = None
+    ) -> None:
         self._handler = handler
         self._lease: UserLease = lease or LocalLease()
         self._heaps: Dict[str, List[Tuple[int, int, StoredEvent]]] = {}

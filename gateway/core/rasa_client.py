@@ -9,6 +9,7 @@ Rasa's token travels as `?token=` in the URL (CVE-2024-49375 hardening requires 
 no URL ever goes into an exception message or a log line, and exceptions are raised
 `from None` so aiohttp's (URL-bearing) errors don't ride along to Sentry.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,9 +35,14 @@ class RasaRejected(RasaError):
 
 
 class RasaClient:
-    def __init__(self, base_url: str, token: Optional[str] = None, timeout_s: float = 25.0,
-                 connect_timeout_s: float = 3.0,
-                 session: Optional[aiohttp.ClientSession] = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: Optional[str] = None,
+        timeout_s: float = 25.0,
+        connect_timeout_s: float = 3.0,
+        session: Optional[aiohttp.ClientSession] = None,
+    ) -> None:
         # total timeout stays under LINE's 60 s reply-token life, leaving time to reply
         self._base = base_url.rstrip("/")
         self._token = token or None
@@ -47,8 +53,9 @@ class RasaClient:
     @classmethod
     def from_env(cls, **kwargs: Any) -> "RasaClient":
         """RASA_URL (default http://127.0.0.1:5005) and RASA_TOKEN."""
-        return cls(os.environ.get("RASA_URL") or "http://127.0.0.1:5005",
-                   os.environ.get("RASA_TOKEN") or None, **kwargs)
+        return cls(
+            os.environ.get("RASA_URL") or "http://127.0.0.1:5005", os.environ.get("RASA_TOKEN") or None, **kwargs
+        )
 
     def _params(self) -> Dict[str, str]:
         return {"token": self._token} if self._token else {}
@@ -59,8 +66,7 @@ class RasaClient:
             self._own_session = True
         return self._session
 
-    async def send(self, sender: str, message: str,
-                   metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+    async def send(self, sender: str, message: str, metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
         """Send one user message; returns Rasa's bot messages (possibly empty)."""
         payload: Dict[str, Any] = {"sender": sender, "message": message}
         if metadata:
@@ -73,15 +79,18 @@ class RasaClient:
     async def append_events(self, sender: str, events: List[Dict[str, Any]]) -> None:
         """Appends events to the conversation's tracker (relayed turns, resume, slots)
         without running the bot."""
-        await self._post(f"/conversations/{quote(sender, safe='')}/tracker/events", events,
-                         "the events")
+        await self._post(f"/conversations/{quote(sender, safe='')}/tracker/events", events, "the events")
 
-    async def trigger_intent(self, sender: str, intent: str,
-                             entities: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+    async def trigger_intent(
+        self, sender: str, intent: str, entities: Optional[Dict[str, Any]] = None
+    ) -> List[Dict[str, Any]]:
         """Runs the bot on an intent the customer did not type (an agent's resolve or
         approval); returns the bot's messages."""
-        body = await self._post(f"/conversations/{quote(sender, safe='')}/trigger_intent",
-                                {"name": intent, "entities": entities or {}}, "the intent")
+        body = await self._post(
+            f"/conversations/{quote(sender, safe='')}/trigger_intent",
+            {"name": intent, "entities": entities or {}},
+            "the intent",
+        )
         messages = body.get("messages") if isinstance(body, dict) else None
         if not isinstance(messages, list):
             raise RasaRejected("Rasa's trigger_intent answer has no messages")
@@ -98,7 +107,8 @@ class RasaClient:
         try:
             async with self._get_session().get(
                 f"{self._base}/conversations/{quote(sender, safe='')}/tracker",
-                params=self._params(), timeout=self._timeout,
+                params=self._params(),
+                timeout=self._timeout,
             ) as resp:
                 if resp.status >= 500:
                     raise RasaUnavailable(f"Rasa answered HTTP {resp.status}")
@@ -130,7 +140,10 @@ class RasaClient:
     async def _post(self, path: str, payload: Any, what: str) -> Any:
         try:
             async with self._get_session().post(
-                self._base + path, json=payload, params=self._params(), timeout=self._timeout,
+                self._base + path,
+                json=payload,
+                params=self._params(),
+                timeout=self._timeout,
             ) as resp:
                 status = resp.status
                 if status >= 500:

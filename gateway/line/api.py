@@ -18,6 +18,7 @@ Errors:
 
 No URL, token or body goes into a log line or an exception message.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -75,12 +76,18 @@ def _retry_after(headers: Mapping[str, str]) -> Optional[float]:
 
 
 class LineApi:
-    def __init__(self, access_token: str, api_base_url: str = DEFAULT_API_BASE,
-                 data_api_base_url: str = DEFAULT_DATA_API_BASE,
-                 session: Optional[aiohttp.ClientSession] = None,
-                 max_attempts: int = 5, backoff_base_s: float = 0.5,
-                 backoff_max_s: float = 8.0, retry_after_max_s: float = 30.0,
-                 timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        access_token: str,
+        api_base_url: str = DEFAULT_API_BASE,
+        data_api_base_url: str = DEFAULT_DATA_API_BASE,
+        session: Optional[aiohttp.ClientSession] = None,
+        max_attempts: int = 5,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 8.0,
+        retry_after_max_s: float = 30.0,
+        timeout_s: float = 10.0,
+    ) -> None:
         self._token = access_token
         self._api = api_base_url.rstrip("/")
         self._data = data_api_base_url.rstrip("/")
@@ -107,9 +114,16 @@ class LineApi:
         base = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))
         return base * (0.75 + random.random() / 2)
 
-    async def _request(self, what: str, method: str, url: str, *,
-                       json_body: Any = None, headers: Optional[Dict[str, str]] = None,
-                       retry: bool = True) -> _Result:
+    async def _request(
+        self,
+        what: str,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        headers: Optional[Dict[str, str]] = None,
+        retry: bool = True,
+    ) -> _Result:
         """One logical call; 429/5xx/network errors retried (same headers, so the same
         retry key) up to max_attempts. Returns the final result for the caller to judge."""
         h = {"Authorization": f"Bearer {self._token}"}
@@ -119,17 +133,16 @@ class LineApi:
         for attempt in range(1, attempts + 1):
             delay: Optional[float] = None
             try:
-                async with self._get_session().request(method, url, json=json_body, headers=h,
-                                                       timeout=self._timeout) as resp:
+                async with self._get_session().request(
+                    method, url, json=json_body, headers=h, timeout=self._timeout
+                ) as resp:
                     body = await resp.read()
-                    result = _Result(resp.status, resp.headers, body,
-                                     resp.headers.get("Content-Type", ""))
+                    result = _Result(resp.status, resp.headers, body, resp.headers.get("Content-Type", ""))
                 if result.status == 429 or result.status >= 500:
                     last_status = result.status
                     ra = _retry_after(result.headers)
                     delay = min(ra, self.retry_after_max_s) if ra is not None else None
-                    log.warning("LINE %s answered HTTP %d (attempt %d/%d)", what, result.status,
-                                attempt, attempts)
+                    log.warning("LINE %s answered HTTP %d (attempt %d/%d)", what, result.status, attempt, attempts)
                 else:
                     return result
             except asyncio.TimeoutError:
@@ -137,16 +150,19 @@ class LineApi:
                 log.warning("LINE %s timed out (attempt %d/%d)", what, attempt, attempts)
             except aiohttp.ClientError as exc:
                 last_status = None
-                log.warning("LINE %s unreachable: %s (attempt %d/%d)", what,
-                            type(exc).__name__, attempt, attempts)
+                log.warning("LINE %s unreachable: %s (attempt %d/%d)", what, type(exc).__name__, attempt, attempts)
             if attempt < attempts:
                 await asyncio.sleep(delay if delay is not None else self._backoff(attempt))
         raise LineApiError(what, last_status, "gave up after retries")
 
     # --- Messaging API ------------------------------------------------------------------
     async def reply(self, reply_token: str, messages: List[Dict[str, Any]]) -> Dict[str, Any]:
-        r = await self._request("reply", "POST", f"{self._api}/v2/bot/message/reply",
-                                json_body={"replyToken": reply_token, "messages": messages})
+        r = await self._request(
+            "reply",
+            "POST",
+            f"{self._api}/v2/bot/message/reply",
+            json_body={"replyToken": reply_token, "messages": messages},
+        )
         if r.status == 200:
             return r.json() or {}
         body = r.json() or {}
@@ -155,14 +171,17 @@ class LineApi:
             raise InvalidReplyToken("reply", 400, "invalid reply token")
         raise LineApiError("reply", r.status, _details(body))
 
-    async def push(self, to: str, messages: List[Dict[str, Any]],
-                   retry_key: Optional[str] = None) -> Dict[str, Any]:
+    async def push(self, to: str, messages: List[Dict[str, Any]], retry_key: Optional[str] = None) -> Dict[str, Any]:
         """Push with an X-Line-Retry-Key (one uuid per logical push, kept across retries):
         409 means LINE already accepted this push, i.e. it is delivered exactly once."""
         key = retry_key or str(uuid.uuid4())
-        r = await self._request("push", "POST", f"{self._api}/v2/bot/message/push",
-                                json_body={"to": to, "messages": messages},
-                                headers={RETRY_KEY_HEADER: key})
+        r = await self._request(
+            "push",
+            "POST",
+            f"{self._api}/v2/bot/message/push",
+            json_body={"to": to, "messages": messages},
+            headers={RETRY_KEY_HEADER: key},
+        )
         if r.status == 200:
             return r.json() or {}
         if r.status == 409:
@@ -174,14 +193,19 @@ class LineApi:
         """Loading animation; cosmetic, so a single attempt and errors are the caller's to
         ignore."""
         seconds = max(5, min(60, int(round(seconds / 5.0)) * 5))
-        r = await self._request("loading", "POST", f"{self._api}/v2/bot/chat/loading/start",
-                                json_body={"chatId": chat_id, "loadingSeconds": seconds},
-                                retry=False)
+        r = await self._request(
+            "loading",
+            "POST",
+            f"{self._api}/v2/bot/chat/loading/start",
+            json_body={"chatId": chat_id, "loadingSeconds": seconds},
+            retry=False,
+        )
         if r.status not in (200, 202):
             raise LineApiError("loading", r.status)
 
-    async def profile(self, user_id: str, *, group_id: Optional[str] = None,
-                      room_id: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    async def profile(
+        self, user_id: str, *, group_id: Optional[str] = None, room_id: Optional[str] = None
+    ) -> Optional[Dict[str, Any]]:
         """The user's profile as a member of `group_id` / `room_id`, else as a friend; None
         when LINE has none for us (404: not a friend, or not a member)."""
         user = quote(user_id, safe="")
@@ -201,8 +225,7 @@ class LineApi:
 
     async def content(self, message_id: str) -> Tuple[bytes, str]:
         """Binary content of an image/video/audio/file message from the data API."""
-        r = await self._request("content", "GET",
-                                f"{self._data}/v2/bot/message/{message_id}/content")
+        r = await self._request("content", "GET", f"{self._data}/v2/bot/message/{message_id}/content")
         if r.status == 200:
             return r.body, r.content_type.split(";")[0].strip() or "application/octet-stream"
         raise LineApiError("content", r.status)
@@ -216,5 +239,11 @@ def _details(body: Any) -> str:
     return ", ".join(p for p in props if p)[:200]
 
 
-__all__ = ["DEFAULT_API_BASE", "DEFAULT_DATA_API_BASE", "InvalidReplyToken", "LineApi",
-           "LineApiError", "RETRY_KEY_HEADER"]
+__all__ = [
+    "DEFAULT_API_BASE",
+    "DEFAULT_DATA_API_BASE",
+    "InvalidReplyToken",
+    "LineApi",
+    "LineApiError",
+    "RETRY_KEY_HEADER",
+]

@@ -39,6 +39,7 @@ Rules (LINE limits from the Messaging API reference):
   text messages are merged first (pushes cost quota, replies are free); what still
   exceeds 5 is split into batches: the first for the reply, the rest for push.
 """
+
 from __future__ import annotations
 
 import logging
@@ -94,7 +95,7 @@ def split_text(text: str, limit: int = MAX_TEXT) -> List[str]:
                 current = ""
             head = _cut(line, limit)
             chunks.append(head)
-            line = line[len(head):]
+            line = line[len(head) :]
         if _units(current) + _units(line) > limit:
             chunks.append(current)
             current = ""
@@ -167,8 +168,7 @@ def order_card(card: Dict[str, Any]) -> Message:
     ]
     for key in ("status", "placed_at"):
         if card.get(key):
-            header.append({"type": "text", "text": str(card[key]), "size": "sm",
-                           "color": "#888888", "wrap": True})
+            header.append({"type": "text", "text": str(card[key]), "size": "sm", "color": "#888888", "wrap": True})
 
     rows: List[Dict[str, Any]] = []
     computed_total = 0.0
@@ -178,35 +178,60 @@ def order_card(card: Dict[str, Any]) -> Message:
         computed_total += price * qty
         name = str(it.get("name", ""))
         label = f"{name} ×{qty}" if qty != 1 else name
-        rows.append({
-            "type": "box", "layout": "horizontal",
-            "contents": [
-                {"type": "text", "text": label or "-", "size": "sm", "flex": 3, "wrap": True},
-                {"type": "text", "text": format_price(price * qty, currency), "size": "sm",
-                 "flex": 2, "align": "end"},
-            ],
-        })
+        rows.append(
+            {
+                "type": "box",
+                "layout": "horizontal",
+                "contents": [
+                    {"type": "text", "text": label or "-", "size": "sm", "flex": 3, "wrap": True},
+                    {
+                        "type": "text",
+                        "text": format_price(price * qty, currency),
+                        "size": "sm",
+                        "flex": 2,
+                        "align": "end",
+                    },
+                ],
+            }
+        )
     total = card.get("total", computed_total)
     body = header + [{"type": "separator", "margin": "md"}]
-    body.append({"type": "box", "layout": "vertical", "margin": "md", "spacing": "sm",
-                 "contents": rows or [{"type": "text", "text": "-", "size": "sm"}]})
+    body.append(
+        {
+            "type": "box",
+            "layout": "vertical",
+            "margin": "md",
+            "spacing": "sm",
+            "contents": rows or [{"type": "text", "text": "-", "size": "sm"}],
+        }
+    )
     body.append({"type": "separator", "margin": "md"})
-    body.append({
-        "type": "box", "layout": "horizontal", "margin": "md",
-        "contents": [
-            {"type": "text", "text": "合計 / Total", "size": "sm", "weight": "bold", "flex": 3},
-            {"type": "text", "text": format_price(total, currency), "size": "sm",
-             "weight": "bold", "flex": 2, "align": "end"},
-        ],
-    })
+    body.append(
+        {
+            "type": "box",
+            "layout": "horizontal",
+            "margin": "md",
+            "contents": [
+                {"type": "text", "text": "合計 / Total", "size": "sm", "weight": "bold", "flex": 3},
+                {
+                    "type": "text",
+                    "text": format_price(total, currency),
+                    "size": "sm",
+                    "weight": "bold",
+                    "flex": 2,
+                    "align": "end",
+                },
+            ],
+        }
+    )
     alt = card.get("alt_text") or f"{title}: " + ", ".join(
         f"{it.get('name', '')} {format_price(float(it.get('price') or 0) * int(it.get('quantity') or 1), currency)}"
-        for it in items)
+        for it in items
+    )
     return {
         "type": "flex",
         "altText": _shorten(str(alt), MAX_ALT_TEXT),
-        "contents": {"type": "bubble",
-                     "body": {"type": "box", "layout": "vertical", "contents": body}},
+        "contents": {"type": "bubble", "body": {"type": "box", "layout": "vertical", "contents": body}},
     }
 
 
@@ -224,14 +249,21 @@ def remedy_card(card: Dict[str, Any]) -> Message:
             continue
         label = str(option.get("label") or payload)
         if option.get("detail"):
-            contents.append({"type": "text", "text": str(option["detail"]), "size": "sm", "wrap": True,
-                             "margin": "lg"})
-        contents.append({
-            "type": "button", "style": "primary" if option.get("recommended") else "secondary",
-            "height": "sm", "margin": "sm",
-            "action": {"type": "postback", "label": _shorten(label, MAX_LABEL), "data": payload,
-                       "displayText": _shorten(label, MAX_DISPLAY_TEXT)},
-        })
+            contents.append({"type": "text", "text": str(option["detail"]), "size": "sm", "wrap": True, "margin": "lg"})
+        contents.append(
+            {
+                "type": "button",
+                "style": "primary" if option.get("recommended") else "secondary",
+                "height": "sm",
+                "margin": "sm",
+                "action": {
+                    "type": "postback",
+                    "label": _shorten(label, MAX_LABEL),
+                    "data": payload,
+                    "displayText": _shorten(label, MAX_DISPLAY_TEXT),
+                },
+            }
+        )
     alt = card.get("alt_text") or title or "Options"
     return {
         "type": "flex",
@@ -264,16 +296,21 @@ def _merge_texts(messages: List[Message]) -> List[Message]:
     """Merge adjacent plain text messages, staying within the 5000-character limit."""
     out: List[Message] = []
     for m in messages:
-        if (out and _is_plain_text(m) and _is_plain_text(out[-1])
-                and _units(out[-1]["text"]) + 2 + _units(m["text"]) <= MAX_TEXT):
+        if (
+            out
+            and _is_plain_text(m)
+            and _is_plain_text(out[-1])
+            and _units(out[-1]["text"]) + 2 + _units(m["text"]) <= MAX_TEXT
+        ):
             out[-1] = text_message(out[-1]["text"] + "\n\n" + m["text"])
         else:
             out.append(m)
     return out
 
 
-def to_line_messages(responses: Sequence[Dict[str, Any]], merge: bool = True,
-                     fallback_prompt: str = "ご選択ください / Please choose") -> List[Message]:
+def to_line_messages(
+    responses: Sequence[Dict[str, Any]], merge: bool = True, fallback_prompt: str = "ご選択ください / Please choose"
+) -> List[Message]:
     """Convert one Rasa turn to a flat list of LINE messages (not yet batched)."""
     messages: List[Message] = []
     buttons: List[Dict[str, Any]] = []
@@ -302,7 +339,7 @@ def to_line_messages(responses: Sequence[Dict[str, Any]], merge: bool = True,
 
 def batches(messages: Sequence[Message], size: int = MAX_MESSAGES_PER_CALL) -> List[List[Message]]:
     """At most `size` messages per API call: [reply batch, push batch, push batch, ...]."""
-    return [list(messages[i:i + size]) for i in range(0, len(messages), size)]
+    return [list(messages[i : i + size]) for i in range(0, len(messages), size)]
 
 
 def convert(responses: Sequence[Dict[str, Any]]) -> List[List[Message]]:
@@ -311,7 +348,16 @@ def convert(responses: Sequence[Dict[str, Any]]) -> List[List[Message]]:
 
 
 __all__ = [
-    "MAX_LABEL", "MAX_MESSAGES_PER_CALL", "MAX_POSTBACK_DATA", "MAX_QUICK_REPLY_ITEMS",
-    "MAX_TEXT", "batches", "convert", "format_price", "order_card", "quick_reply",
-    "split_text", "to_line_messages",
+    "MAX_LABEL",
+    "MAX_MESSAGES_PER_CALL",
+    "MAX_POSTBACK_DATA",
+    "MAX_QUICK_REPLY_ITEMS",
+    "MAX_TEXT",
+    "batches",
+    "convert",
+    "format_price",
+    "order_card",
+    "quick_reply",
+    "split_text",
+    "to_line_messages",
 ]

@@ -1,4 +1,5 @@
 """Who is writing: a LINE user's profile (name, language), cached for the gateway."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,14 @@ class ProfileCache:
     group or room member's from that chat's member endpoint, a friend's from
     /v2/bot/profile (which serves friends only); see LineApi.profile."""
 
-    def __init__(self, line: LineApi, ttl_s: float = 3600.0, negative_ttl_s: float = 60.0,
-                 max_size: int = 50000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        line: LineApi,
+        ttl_s: float = 3600.0,
+        negative_ttl_s: float = 60.0,
+        max_size: int = 50000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._line = line
         self._ttl = ttl_s
         self._neg_ttl = negative_ttl_s
@@ -30,8 +37,9 @@ class ProfileCache:
         self._clock = clock
         self._cache: "OrderedDict[Tuple[str, str, str], Tuple[float, Optional[Dict[str, Any]]]]" = OrderedDict()
 
-    async def get(self, user_id: str, *, group_id: Optional[str] = None,
-                  room_id: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    async def get(
+        self, user_id: str, *, group_id: Optional[str] = None, room_id: Optional[str] = None
+    ) -> Optional[Dict[str, Any]]:
         key = (user_id, group_id or "", room_id or "")  # one profile per endpoint
         hit = self._cache.get(key)
         now = self._clock()

@@ -3,6 +3,7 @@
 Verification runs on the raw bytes before any parsing: re-serialising JSON would change
 the bytes and break the signature, and nothing may be stored for a forged request.
 """
+
 from __future__ import annotations
 
 import base64

@@ -15,6 +15,7 @@ carry objects where a string might be expected (channel_created's `event.channel
 `event.user` of user_change, a legacy interactive_message without `action_id`).
 Each listener is small; the case rules live in gateway/core/handoff.py.
 """
+
 from __future__ import annotations
 
 import html
@@ -47,11 +48,11 @@ def slack_to_plain(text: str) -> str:
     return html.unescape(text)
 
 
-def build_slack_app(*, signing_secret: str, desk: SlackDesk, service: HandoffService,
-                    first_time: Callable[[str], Any]) -> AsyncApp:
+def build_slack_app(
+    *, signing_secret: str, desk: SlackDesk, service: HandoffService, first_time: Callable[[str], Any]
+) -> AsyncApp:
     # unhandled requests raise into on_error below, which acks them (bolt's default is 404)
-    app = AsyncApp(client=desk.client, signing_secret=signing_secret,
-                   raise_error_for_unhandled_request=True)
+    app = AsyncApp(client=desk.client, signing_secret=signing_secret, raise_error_for_unhandled_request=True)
 
     @app.error
     async def on_error(error: Exception, body: Dict[str, Any]) -> Optional[BoltResponse]:
@@ -88,8 +89,7 @@ def build_slack_app(*, signing_secret: str, desk: SlackDesk, service: HandoffSer
             log.info("a thread reply from outside the handoff channel was ignored")
             return
         name = await desk.agent_name(user)
-        outcome = await service.agent_reply(desk.channel, thread_ts, ts, user, name,
-                                            slack_to_plain(text))
+        outcome = await service.agent_reply(desk.channel, thread_ts, ts, user, name, slack_to_plain(text))
         log.info("agent reply in a case thread: %s", outcome)
 
     async def tell(respond: Callable[..., Any], text: str) -> None:
@@ -106,12 +106,13 @@ def build_slack_app(*, signing_secret: str, desk: SlackDesk, service: HandoffSer
         if isinstance(user_id, str) and await desk.is_member(user_id):
             return user_id
         log.warning("a case button was pressed by someone outside the handoff channel; refused")
-        await tell(respond, "Only members of the handoff channel can act on cases. "
-                            "/ 対応チャンネルのメンバーのみ操作できます。")
+        await tell(
+            respond,
+            "Only members of the handoff channel can act on cases. / 対応チャンネルのメンバーのみ操作できます。",
+        )
         return None
 
-    async def act(user: str, respond: Callable[..., Any], what: str,
-                  coro_factory: Callable[[str], Any]) -> None:
+    async def act(user: str, respond: Callable[..., Any], what: str, coro_factory: Callable[[str], Any]) -> None:
         name = await desk.agent_name(user)
         try:
             await coro_factory(name)
@@ -126,8 +127,9 @@ def build_slack_app(*, signing_secret: str, desk: SlackDesk, service: HandoffSer
     # Our buttons are Block Kit ones: block_actions only (a legacy interactive_message or
     # a dialog never reaches these listeners).
     @app.action({"type": "block_actions", "action_id": CLAIM})
-    async def on_claim(ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any],
-                       respond: Callable[..., Any]) -> None:
+    async def on_claim(
+        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
         await ack()
         user = await allowed(body, respond)
         case_id = _value(action)
@@ -135,18 +137,19 @@ def build_slack_app(*, signing_secret: str, desk: SlackDesk, service: HandoffSer
             await act(user, respond, "claim", lambda name: service.claim(case_id, user, name))
 
     @app.action({"type": "block_actions", "action_id": re.compile(f"^{APPROVE_PREFIX}")})
-    async def on_approve(ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any],
-                         respond: Callable[..., Any]) -> None:
+    async def on_approve(
+        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
         await ack()
         user = await allowed(body, respond)
         case_id, _, remedy = _value(action).partition("|")
         if user and case_id and remedy:
-            await act(user, respond, "approve",
-                      lambda name: service.approve(case_id, remedy, user, name))
+            await act(user, respond, "approve", lambda name: service.approve(case_id, remedy, user, name))
 
     @app.action({"type": "block_actions", "action_id": RESOLVE})
-    async def on_resolve(ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any],
-                         respond: Callable[..., Any]) -> None:
+    async def on_resolve(
+        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
         await ack()
         user = await allowed(body, respond)
         case_id = _value(action)
@@ -197,7 +200,8 @@ def signed_by_slack(body: bytes, headers: Any, signing_secret: str) -> bool:
         return False
     try:
         return SignatureVerifier(signing_secret).is_valid(
-            body, headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature"))
+            body, headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")
+        )
     except (ValueError, TypeError, OverflowError):
         return False
 
@@ -209,8 +213,7 @@ def _ignored(verified: bool) -> web.Response:
     return web.json_response({"error": "not a Slack payload"}, status=400)
 
 
-async def handle(app: AsyncApp, request: web.Request,
-                 signing_secret: Optional[str] = None) -> web.Response:
+async def handle(app: AsyncApp, request: web.Request, signing_secret: Optional[str] = None) -> web.Response:
     """aiohttp -> bolt -> aiohttp.
 
     With `signing_secret` the signature is checked on the raw bytes before anything is
@@ -221,14 +224,14 @@ async def handle(app: AsyncApp, request: web.Request,
     (or whoever holds the secret) signs, and any non-2xx makes Slack send it again."""
     raw = await request.read()
     if signing_secret is not None and not signed_by_slack(raw, request.headers, signing_secret):
-        log.warning("Slack request refused: missing, invalid or stale signature (%d bytes)",
-                    len(raw))
+        log.warning("Slack request refused: missing, invalid or stale signature (%d bytes)", len(raw))
         return web.json_response({"error": "invalid request"}, status=401)
     try:
         bolt_request = await to_bolt_request(request)
     except Exception as exc:  # noqa: BLE001 - parsing and bolt's context building only
-        log.warning("Slack request ignored: the body is not a Slack payload (%s, %d bytes)",
-                    type(exc).__name__, len(raw))
+        log.warning(
+            "Slack request ignored: the body is not a Slack payload (%s, %d bytes)", type(exc).__name__, len(raw)
+        )
         return _ignored(signing_secret is not None)
     problem = payload_problem(bolt_request.body)
     if problem is not None:

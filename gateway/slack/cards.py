@@ -4,6 +4,7 @@ frustration, status, buttons) and the transcript posted in the case's thread.
 Agents read Japanese and English, so labels carry both. Customer text appears here on
 purpose (Slack is where agents work); it never goes into logs.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -19,6 +20,7 @@ CLAIM, RESOLVE, APPROVE_PREFIX = "case_claim", "case_resolve", "case_approve"
 APPLY_INFIX = "_offered"  # case_approve_offered_N: an offered remedy an agent applies
 MAX_SECTION = 2900  # Slack allows 3000 characters in a section's text
 MAX_BLOCKS_PER_MESSAGE = 45
+
 
 def yen(amount: Any) -> str:
     try:
@@ -75,54 +77,103 @@ def case_card(case: Case) -> Dict[str, Any]:
     blocks: List[Dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150], "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_esc(ctx.summary or reason)}*"[:MAX_SECTION]}},
-        {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": "*Customer / お客様*\n" + _esc(
-                f"{customer.display_name or '(no name)'} · id {customer.customer_id or 'guest'} · "
-                f"{customer.language or 'ja'}")},
-            {"type": "mrkdwn", "text": "*Order / 注文*\n" + (_esc(
-                f"#{order.number} {order.shop or ''} · {yen(order.total)} · "
-                f"{order.status or ''}") if order else "(not identified)")},
-            {"type": "mrkdwn", "text": "*Problem / 内容*\n" + _esc(
-                problem_label(ctx.problem).bilingual() if ctx.problem else "-")},
-            {"type": "mrkdwn", "text": "*Status / 状態*\n" + status_line(case)},
-        ]},
+        {
+            "type": "section",
+            "fields": [
+                {
+                    "type": "mrkdwn",
+                    "text": "*Customer / お客様*\n"
+                    + _esc(
+                        f"{customer.display_name or '(no name)'} · id {customer.customer_id or 'guest'} · "
+                        f"{customer.language or 'ja'}"
+                    ),
+                },
+                {
+                    "type": "mrkdwn",
+                    "text": "*Order / 注文*\n"
+                    + (
+                        _esc(f"#{order.number} {order.shop or ''} · {yen(order.total)} · {order.status or ''}")
+                        if order
+                        else "(not identified)"
+                    ),
+                },
+                {
+                    "type": "mrkdwn",
+                    "text": "*Problem / 内容*\n" + _esc(problem_label(ctx.problem).bilingual() if ctx.problem else "-"),
+                },
+                {"type": "mrkdwn", "text": "*Status / 状態*\n" + status_line(case)},
+            ],
+        },
     ]
     if ctx.items:
-        lines = [f"{'• *' if i.claimed else '◦ '}{_esc(i.name_ja)} / {_esc(i.name_en)}"
-                 f" ×{i.quantity} {yen(i.total)}"
-                 f"{'*  ← claimed' if i.claimed else ''}" for i in ctx.items]
-        blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                       "text": ("*Items / 商品*\n" + "\n".join(lines))[:MAX_SECTION]}})
+        lines = [
+            f"{'• *' if i.claimed else '◦ '}{_esc(i.name_ja)} / {_esc(i.name_en)}"
+            f" ×{i.quantity} {yen(i.total)}"
+            f"{'*  ← claimed' if i.claimed else ''}"
+            for i in ctx.items
+        ]
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": ("*Items / 商品*\n" + "\n".join(lines))[:MAX_SECTION]},
+            }
+        )
     remedy_lines = []
     if ctx.remedies_offered:
         remedy_lines.append("Offered / 提案: " + ", ".join(remedy_text(o, ctx.timezone) for o in ctx.remedies_offered))
     if ctx.remedies_refused:
         remedy_lines.append("Refused / 辞退: " + ", ".join(remedy_label(k).en for k in ctx.remedies_refused))
     if ctx.remedies_needing_approval:
-        remedy_lines.append("Needs your approval / 要承認: " + ", ".join(
-            remedy_text(o, ctx.timezone) for o in ctx.remedies_needing_approval))
+        remedy_lines.append(
+            "Needs your approval / 要承認: "
+            + ", ".join(remedy_text(o, ctx.timezone) for o in ctx.remedies_needing_approval)
+        )
     for a in case.approved:
         remedy_lines.append(f"Approved / 承認済み: {remedy_label(a['remedy']).en} by {_esc(a['by'])}")
     if remedy_lines:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                       "text": ("*Remedies / 対応*\n" + "\n".join(remedy_lines))[:MAX_SECTION]}})
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": ("*Remedies / 対応*\n" + "\n".join(remedy_lines))[:MAX_SECTION]},
+            }
+        )
     signals = []
     frustration = ctx.frustration
     if frustration.score or frustration.reasons:
-        reasons = ", ".join(f"{r.get('signal')}" + (f" ({_esc(r['detail'])})" if r.get("detail") else "")
-                            for r in frustration.reasons)
-        signals.append(f"Frustration / 不満度 {frustration.score:.1f} of "
-                       f"{frustration.threshold:.1f}" + (f": {reasons}" if reasons else ""))
+        reasons = ", ".join(
+            f"{r.get('signal')}" + (f" ({_esc(r['detail'])})" if r.get("detail") else "") for r in frustration.reasons
+        )
+        signals.append(
+            f"Frustration / 不満度 {frustration.score:.1f} of "
+            f"{frustration.threshold:.1f}" + (f": {reasons}" if reasons else "")
+        )
     if ctx.safety_signals:
-        signals.append("Safety words / 安全に関する語: " + ", ".join(
-            _esc(s.get("text", s) if isinstance(s, dict) else s) for s in ctx.safety_signals))
+        signals.append(
+            "Safety words / 安全に関する語: "
+            + ", ".join(_esc(s.get("text", s) if isinstance(s, dict) else s) for s in ctx.safety_signals)
+        )
     if signals:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                       "text": ("*Signals / シグナル*\n" + "\n".join(signals))[:MAX_SECTION]}})
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
-        f"Case {case.case_id} · opened {_time(ctx.created_at, ctx.timezone)} · "
-        f"{len(case.photos)} photo(s) · transcript in the thread · "
-        "replies in the thread reach the customer on LINE; start with `//` for an internal note")}]})
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": ("*Signals / シグナル*\n" + "\n".join(signals))[:MAX_SECTION]},
+            }
+        )
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": (
+                        f"Case {case.case_id} · opened {_time(ctx.created_at, ctx.timezone)} · "
+                        f"{len(case.photos)} photo(s) · transcript in the thread · "
+                        "replies in the thread reach the customer on LINE; start with `//` for an internal note"
+                    ),
+                }
+            ],
+        }
+    )
     buttons = _buttons(case, ctx)
     if buttons:
         blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK, "elements": buttons})
@@ -135,8 +186,15 @@ def _buttons(case: Case, ctx: CaseContext) -> List[Dict[str, Any]]:
         return []
     buttons: List[Dict[str, Any]] = []
     if case.status == OPEN:
-        buttons.append({"type": "button", "action_id": CLAIM, "value": case.case_id,
-                        "text": {"type": "plain_text", "text": "Claim / 担当する"}, "style": "primary"})
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": CLAIM,
+                "value": case.case_id,
+                "text": {"type": "plain_text", "text": "Claim / 担当する"},
+                "style": "primary",
+            }
+        )
     # one remedy per case (the bot's idempotent path): once one is applied, none is offered
     done = {o.kind for o in ctx.remedies_offered + ctx.remedies_needing_approval} if case.approved else set()
     # Apply: what the engine offers for this case, refused by the customer or not (an agent
@@ -147,15 +205,31 @@ def _buttons(case: Case, ctx: CaseContext) -> List[Dict[str, Any]]:
     for n, (verb, infix, offer) in enumerate(choices):
         if offer.kind in done or not offer.kind:
             continue
-        buttons.append({"type": "button", "action_id": f"{APPROVE_PREFIX}{infix}_{n}",
-                        "value": f"{case.case_id}|{offer.kind}",
-                        "text": {"type": "plain_text", "text": f"{verb} {remedy_text(offer, ctx.timezone)}"[:75]},
-                        "confirm": {"title": {"type": "plain_text", "text": f"{verb}? / 実行しますか"},
-                                    "text": {"type": "mrkdwn", "text": f"Apply *{_esc(remedy_text(offer, ctx.timezone))}* for this customer now."},
-                                    "confirm": {"type": "plain_text", "text": verb},
-                                    "deny": {"type": "plain_text", "text": "Cancel"}}})
-    buttons.append({"type": "button", "action_id": RESOLVE, "value": case.case_id,
-                    "text": {"type": "plain_text", "text": "Resolve → bot / 解決"}})
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": f"{APPROVE_PREFIX}{infix}_{n}",
+                "value": f"{case.case_id}|{offer.kind}",
+                "text": {"type": "plain_text", "text": f"{verb} {remedy_text(offer, ctx.timezone)}"[:75]},
+                "confirm": {
+                    "title": {"type": "plain_text", "text": f"{verb}? / 実行しますか"},
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": f"Apply *{_esc(remedy_text(offer, ctx.timezone))}* for this customer now.",
+                    },
+                    "confirm": {"type": "plain_text", "text": verb},
+                    "deny": {"type": "plain_text", "text": "Cancel"},
+                },
+            }
+        )
+    buttons.append(
+        {
+            "type": "button",
+            "action_id": RESOLVE,
+            "value": case.case_id,
+            "text": {"type": "plain_text", "text": "Resolve → bot / 解決"},
+        }
+    )
     return buttons
 
 
@@ -178,9 +252,13 @@ def transcript_messages(case: Case) -> List[Dict[str, Any]]:
     sections.append(current)
     messages = []
     for start in range(0, len(sections), MAX_BLOCKS_PER_MESSAGE):
-        chunk = sections[start:start + MAX_BLOCKS_PER_MESSAGE]
-        messages.append({"text": "Transcript / 会話履歴",
-                         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in chunk]})
+        chunk = sections[start : start + MAX_BLOCKS_PER_MESSAGE]
+        messages.append(
+            {
+                "text": "Transcript / 会話履歴",
+                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in chunk],
+            }
+        )
     return messages
 
 

@@ -5,6 +5,7 @@ Every Web API failure becomes `AgentDeskError`, so the case logic (gateway/core/
 keeps the case and retries instead of losing it. 429 and 5xx are retried by slack_sdk's
 retry handlers first (Retry-After is honoured).
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,7 +16,9 @@ from typing import Any, Dict, Optional, Tuple
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler, AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler,
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -29,11 +32,16 @@ NAMES_TTL_S = 3600.0
 
 
 def make_web_client(token: str, base_url: str) -> AsyncWebClient:
-    return AsyncWebClient(token=token, base_url=base_url, timeout=10, retry_handlers=[
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-        AsyncServerErrorRetryHandler(max_retry_count=2),
-    ])
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
 
 
 def _error_of(exc: SlackApiError) -> str:
@@ -67,8 +75,13 @@ class SlackDesk:
         card = case_card(case)
         if self.oncall_mention:
             card["text"] = f"{self.oncall_mention} {card['text']}"
-            card["blocks"].insert(1, {"type": "section", "text": {"type": "mrkdwn",
-                                      "text": f"{self.oncall_mention} a customer needs a person."}})
+            card["blocks"].insert(
+                1,
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": f"{self.oncall_mention} a customer needs a person."},
+                },
+            )
         response = await self._call("chat.postMessage", channel=self.channel, unfurl_links=False, **card)
         channel, ts = response["channel"], response["ts"]
         thread = Case.from_json(case.to_json())
@@ -92,8 +105,14 @@ class SlackDesk:
             raise AgentDeskError("the case has no thread yet")
         if broadcast and self.oncall_mention:
             text = f"{self.oncall_mention} {text}"
-        await self._call("chat.postMessage", channel=case.channel, thread_ts=case.thread_ts,
-                         text=text, reply_broadcast=broadcast, unfurl_links=False)
+        await self._call(
+            "chat.postMessage",
+            channel=case.channel,
+            thread_ts=case.thread_ts,
+            text=text,
+            reply_broadcast=broadcast,
+            unfurl_links=False,
+        )
 
     async def post_photo(self, case: Case, photo: Dict[str, Any]) -> None:
         if not case.thread_ts:
@@ -102,17 +121,24 @@ class SlackDesk:
         if not path.is_file():
             await self.post_in_thread(case, "📷 The customer sent a photo, but its file is gone.")
             return
-        await self._call("files.upload_v2", channel=case.channel, thread_ts=case.thread_ts,
-                         file=str(path), filename=path.name,
-                         title="Photo from the customer / お客様の写真",
-                         initial_comment="📷 Photo from the customer / お客様の写真")
+        await self._call(
+            "files.upload_v2",
+            channel=case.channel,
+            thread_ts=case.thread_ts,
+            file=str(path),
+            filename=path.name,
+            title="Photo from the customer / お客様の写真",
+            initial_comment="📷 Photo from the customer / お客様の写真",
+        )
 
     async def mark_delivered(self, case: Case, message_ts: str, delivered: bool) -> None:
-        await self._call("reactions.add", channel=case.channel, timestamp=message_ts,
-                         name="white_check_mark" if delivered else "x")
+        await self._call(
+            "reactions.add", channel=case.channel, timestamp=message_ts, name="white_check_mark" if delivered else "x"
+        )
         if not delivered:
-            await self.post_in_thread(case, "⚠️ That reply could not be delivered on LINE; "
-                                      "please try again in a moment.")
+            await self.post_in_thread(
+                case, "⚠️ That reply could not be delivered on LINE; please try again in a moment."
+            )
 
     # --- who may act -------------------------------------------------------------------------
     async def is_member(self, user_id: Optional[str]) -> bool:
@@ -145,8 +171,13 @@ class SlackDesk:
         except AgentDeskError:
             return hit[1] if hit else user_id
         profile = user.get("profile") or {}
-        name = (profile.get("display_name") or profile.get("real_name") or user.get("real_name")
-                or user.get("name") or user_id)
+        name = (
+            profile.get("display_name")
+            or profile.get("real_name")
+            or user.get("real_name")
+            or user.get("name")
+            or user_id
+        )
         self._names[user_id] = (time.monotonic(), name)
         return name
 
