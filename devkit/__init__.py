@@ -1,0 +1,1 @@
+"""The harness: emulators, balancer, workbench and the service start-up (never in an image)."""
