@@ -20,7 +20,14 @@ from rasa_sdk.types import DomainDict
 
 from bot import escalation
 from bot.actions import identify, services
-from bot.actions.matching import claimed_items, match_items, match_order, order_number_in, orders_mentioning
+from bot.actions.matching import (
+    claimed_items,
+    marked_order_number,
+    match_items,
+    match_order,
+    order_number_in,
+    orders_mentioning,
+)
 from bot.actions.problems import INTENT_OF, other_problem
 from bot.components.scripts import normalize
 from bot.formatting import (
@@ -278,6 +285,19 @@ class ValidateClaimForm(FormValidationAction):
         return slots
 
     # --- order -----------------------------------------------------------------------
+    async def extract_order_id(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """An order number the customer wrote as one ("Order #2001 - ...", 「注文1001の」)
+        even when the NLU did not tag it: they are never asked for what they already said.
+        Only a number marked as an order's, so a price or a phone number is never taken."""
+        if tracker.get_slot("order_id") or tracker.get_slot("requested_slot") == "order_id":
+            return {}
+        if any(e.get("entity") == "order_id" for e in tracker.latest_message.get("entities") or []):
+            return {}
+        number = marked_order_number(str(tracker.latest_message.get("text") or ""))
+        return {"order_id": number} if number else {}
+
     def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:

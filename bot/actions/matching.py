@@ -37,6 +37,20 @@ def order_number_in(text: str) -> Optional[str]:
     return match.group() if match else None
 
 
+# A number written as an order's: "#2001", "order 2001", "order no. 2001", 「注文1001」,
+# 「注文番号1001」, "No.1001".
+_MARKED_ORDER_NUMBER = re.compile(
+    r"(?:#|no\.?\s*|order\s*(?:no\.?|number|num|#)?\s*|注文\s*(?:番号|no\.?|#)?\s*(?:は|:)?\s*)(\d{3,8})(?!\d)",
+    re.IGNORECASE,
+)
+
+
+def marked_order_number(text: str) -> Optional[str]:
+    """The number the text marks as an order's ("#2001", "order 2001", 「注文1001」), if any."""
+    match = _MARKED_ORDER_NUMBER.search(normalize(text))
+    return match.group(1) if match else None
+
+
 def ordinal_in(text: str, count: int) -> Optional[int]:
     """0-based index chosen by "2番目", "the second one", "最後" ... among `count` options."""
     folded = normalize(text).strip()
