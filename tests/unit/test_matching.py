@@ -133,3 +133,14 @@ def test_a_mistake_in_the_lexicon_names_the_file_and_line(text, where):
     with pytest.raises(PolicyError) as error:
         parse_item_words(text, "item_words.yml")
     assert str(error.value).startswith(where)
+
+
+def test_an_order_number_is_taken_only_where_it_is_marked_as_one():
+    from bot.actions.matching import marked_order_number
+
+    assert marked_order_number("Order #2001 - the soft boiled egg was missing") == "2001"
+    assert marked_order_number("注文番号は1003です") == "1003"
+    assert marked_order_number("#１００１の別卵") == "1001"
+    # a price or a phone number is not an order
+    assert marked_order_number("It was 4800 yen!") is None
+    assert marked_order_number("080-1234-5678") is None
