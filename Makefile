@@ -4,7 +4,7 @@ SHELL := /bin/bash
 RASA := .venv-bot/bin/rasa
 PYTHON := .venv-bot/bin/python
 
-.PHONY: help system-packages install train run shell serve test test-unit test-gateway test-gateway-e2e test-tasks test-e2e test-workbench test-faults test-security test-scale load validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
+.PHONY: help system-packages install lint format check train run shell serve test test-unit test-gateway test-gateway-e2e test-tasks test-e2e test-workbench test-faults test-security test-scale load validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -36,7 +36,17 @@ check-policy: install ## Check policy.yml, handoff.yml and the lexicons (errors 
 check-deploy: install ## Lint and validate the Dockerfile, docker-compose.yml and deploy/k8s (no Docker engine needed; docs/deploy.md)
 	./scripts/check_deploy.sh
 
-test: system-packages install train validate check-policy check-deploy test-unit test-gateway test-e2e test-gateway-e2e test-tasks test-security test-faults test-scale test-workbench test-stories check-nlu-baseline ## Every test
+lint: install ## One style for all code: ruff's lint and its formatter's check (pyproject.toml)
+	.venv-devkit/bin/ruff check .
+	.venv-devkit/bin/ruff format --check .
+
+format: install ## Format all code and fix what the linter can
+	.venv-devkit/bin/ruff format .
+	.venv-devkit/bin/ruff check --fix .
+
+check: lint test-unit test-gateway ## The inner loop (about 3 minutes): lint, the bot's unit tests, the gateway's tests
+
+test: system-packages install lint train validate check-policy check-deploy test-unit test-gateway test-e2e test-gateway-e2e test-tasks test-security test-faults test-scale test-workbench test-stories check-nlu-baseline ## Every test
 
 test-unit: install ## Unit tests (policy, store, matching, NLU components, actions with real Trackers)
 	$(PYTHON) -m pytest tests/unit -q

@@ -10,6 +10,7 @@ actions (start claim, form validation, listing the customer's orders from the da
 Figures are medians and 95th percentiles in milliseconds; the machine is shared, so compare
 figures from the same run, not across runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,11 +21,12 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import MESSAGES, percentile  # noqa: E402
-from scripts import stack  # noqa: E402
+from devkit import stack  # noqa: E402
+
 
 def measure(call: Callable[[int], None], requests: int, concurrency: int) -> Dict[str, float]:
     def timed(n: int) -> float:

@@ -1,18 +1,17 @@
-"""What the benchmarks share: the customer messages they send, how they summarise, and how
-they start a gateway's environment, a load balancer and measure CPU."""
+"""What the benchmarks share: the customer messages they send, the LINE channel of their
+emulator, how they summarise and measure CPU. The processes they start are started by
+devkit/stack.py (as `make run` and the tests start them); no bench imports tests/."""
+
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
-from scripts.stack import Service, free_port, wait_http  # noqa: E402  (stdlib only)
 
 # First turns of typical conversations, both languages, each starting a different flow.
 MESSAGES = [
@@ -31,41 +30,9 @@ def percentile(values: List[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-# --- processes the load bench and the scale test start alike --------------------------------
-
-def gateway_env(port: int, *, line_api_url: str, redis_url: str, rasa_url: str,
-                rasa_token: str, actions_url: str, attachments_dir: Path,
-                channel_secret: str, channel_access_token: str,
-                extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """The environment of one gateway process (`python -m gateway`) against the
-    LINE emulator, without Slack; SENTRY_DSN is dropped so no event leaves the machine."""
-    env = {
-        **os.environ,
-        "PORT": str(port), "HOST": "127.0.0.1",
-        "LINE_CHANNEL_SECRET": channel_secret, "LINE_CHANNEL_ACCESS_TOKEN": channel_access_token,
-        "LINE_API_BASE_URL": line_api_url, "LINE_DATA_API_BASE_URL": line_api_url,
-        "REDIS_URL": redis_url, "RASA_URL": rasa_url, "RASA_TOKEN": rasa_token,
-        "ACTION_SERVER_URL": f"{actions_url}/webhook",
-        "ATTACHMENTS_DIR": str(attachments_dir), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
-        **(extra or {}),
-    }
-    env.pop("SENTRY_DSN", None)
-    return env
-
-
-def start_balancer(upstreams: Sequence[str], log_dir: Path, name: str = "balancer") -> Service:
-    """devkit/balancer.py as its own process on a free port, round robin over
-    `upstreams`; the returned Service's url is the balancer's."""
-    port = free_port()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{name}.log"
-    args = [sys.executable, "-m", "devkit.balancer", "--port", str(port)]
-    for upstream in upstreams:
-        args += ["--upstream", upstream]
-    process = subprocess.Popen(args, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/_balancer/stats", 30, process, log)
-    return Service(name, process, url, log)
+# The LINE channel of the benches' emulator and gateways (any values: both ends are ours).
+CHANNEL_SECRET = "bench-channel-secret"
+CHANNEL_ACCESS_TOKEN = "bench-channel-access-token"
 
 
 def cpu_seconds(pid: int) -> float:

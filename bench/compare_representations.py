@@ -27,6 +27,7 @@ The snapshot (bot/, config.yml, domain.yml, tests/nlu, bench/ja_vectors.py) goes
 <work>/../snap unless --snapshot names an existing one; both pipelines use it. Models and
 Rasa's reports go under <work>; figures are saved to <work>/results.json after each step.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,8 +89,12 @@ def snapshot(dest: Path) -> str:
     for name in ("__init__.py", "ja_vectors.py"):
         shutil.copy(ROOT / "bench" / name, dest / "bench" / name)
     digest = hashlib.sha256()
-    for path in sorted(p for base in ("bot/data", "bot/components", "tests/nlu") for p in (dest / base).rglob("*")
-                       if p.is_file() and "__pycache__" not in p.parts):
+    for path in sorted(
+        p
+        for base in ("bot/data", "bot/components", "tests/nlu")
+        for p in (dest / base).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    ):
         digest.update(path.relative_to(dest).as_posix().encode() + path.read_bytes())
     for name in ("config.yml", "domain.yml"):
         digest.update((dest / name).read_bytes())
@@ -109,16 +114,20 @@ def write_configs(snap: Path) -> dict:
 class Runner:
     def __init__(self, snap: Path, work: Path, python: str):
         self.snap, self.work, self.python = snap, work, python
-        self.env = {**os.environ, "PYTHONPATH": str(snap), "TF_CPP_MIN_LOG_LEVEL": "2",
-                    "PYTHONWARNINGS": "ignore"}
+        self.env = {**os.environ, "PYTHONPATH": str(snap), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
 
     def run(self, args: list, log: Path) -> dict:
         """Runs `python <args>` under nice -n 15 in the snapshot; wall and CPU seconds."""
         log.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         with log.open("w") as out:
-            proc = subprocess.Popen(["nice", "-n", "15", self.python, *args], cwd=self.snap, env=self.env,
-                                    stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                ["nice", "-n", "15", self.python, *args],
+                cwd=self.snap,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
             # wait4: this child's own CPU time (other steps may run at the same time)
             _, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -133,22 +142,44 @@ class Runner:
 
 def summary(report_path: Path) -> dict:
     report = json.loads(report_path.read_text())
-    per_intent = {name: r["f1-score"] for name, r in report.items() if isinstance(r, dict) and "support" in r
-                  and name not in ("macro avg", "weighted avg", "micro avg")}
-    return {"accuracy": round(report["accuracy"], 4), "macro_f1": round(report["macro avg"]["f1-score"], 4),
-            "weakest": sorted(per_intent.items(), key=lambda pair: pair[1])[:3], "per_intent": per_intent}
+    per_intent = {
+        name: r["f1-score"]
+        for name, r in report.items()
+        if isinstance(r, dict) and "support" in r and name not in ("macro avg", "weighted avg", "micro avg")
+    }
+    return {
+        "accuracy": round(report["accuracy"], 4),
+        "macro_f1": round(report["macro avg"]["f1-score"], 4),
+        "weakest": sorted(per_intent.items(), key=lambda pair: pair[1])[:3],
+        "per_intent": per_intent,
+    }
 
 
 def fixed_split(runner: Runner, name: str, config: str, results: dict) -> None:
     out = runner.work / name
     model = out / "models" / f"{name}.tar.gz"
-    timing = runner.rasa(["train", "nlu", "--config", config, "--nlu", "bot/data/nlu", "--out", str(out / "models"),
-                          "--fixed-model-name", name], out / "train.log")
+    timing = runner.rasa(
+        [
+            "train",
+            "nlu",
+            "--config",
+            config,
+            "--nlu",
+            "bot/data/nlu",
+            "--out",
+            str(out / "models"),
+            "--fixed-model-name",
+            name,
+        ],
+        out / "train.log",
+    )
     results[name]["train"] = {**timing, "model_mb": round(model.stat().st_size / 2**20, 2)}
     for language in LANGUAGES:
         report = out / f"heldout_{language}"
-        runner.rasa(["test", "nlu", "--model", str(model), "--nlu", f"tests/nlu/heldout_{language}.yml",
-                     "--out", str(report)], out / f"test_{language}.log")
+        runner.rasa(
+            ["test", "nlu", "--model", str(model), "--nlu", f"tests/nlu/heldout_{language}.yml", "--out", str(report)],
+            out / f"test_{language}.log",
+        )
         results[name]["heldout"][language] = summary(report / "intent_report.json")
 
 
@@ -158,8 +189,8 @@ def latency(runner: Runner, name: str, results: dict) -> None:
     model = out / "models" / f"{name}.tar.gz"
     log = out / "latency.log"
     runner.run(["-c", LATENCY_SCRIPT, str(model), *(f"tests/nlu/heldout_{lang}.yml" for lang in LANGUAGES)], log)
-    line = next(l for l in log.read_text().splitlines() if l.startswith("LATENCY "))
-    results[name]["latency"] = json.loads(line[len("LATENCY "):])
+    line = next(row for row in log.read_text().splitlines() if row.startswith("LATENCY "))
+    results[name]["latency"] = json.loads(line[len("LATENCY ") :])
 
 
 def cross_validation(runner: Runner, name: str, config: str, language: str, folds: int, results: dict) -> None:
@@ -168,8 +199,22 @@ def cross_validation(runner: Runner, name: str, config: str, language: str, fold
         nlu = runner.snap / "bot" / "data" / "nlu"
         for source in [*(nlu / language).glob("*.yml"), *nlu.glob("*.yml")]:
             shutil.copy(source, Path(data) / f"{source.parent.name}_{source.name}")
-        timing = runner.rasa(["test", "nlu", "--cross-validation", "--folds", str(folds), "--config", config,
-                              "--nlu", data, "--out", str(out)], runner.work / name / f"cv{folds}_{language}.log")
+        timing = runner.rasa(
+            [
+                "test",
+                "nlu",
+                "--cross-validation",
+                "--folds",
+                str(folds),
+                "--config",
+                config,
+                "--nlu",
+                data,
+                "--out",
+                str(out),
+            ],
+            runner.work / name / f"cv{folds}_{language}.log",
+        )
     results[name]["cv"][language] = {**summary(out / "intent_report.json"), **timing, "folds": folds}
 
 
@@ -185,18 +230,24 @@ def table(results: dict) -> str:
                 a, b = cell(section, language, key, "sparse"), cell(section, language, key, "dense")
                 delta = "n/a" if "n/a" in (a, b) else f"{float(b) - float(a):+.3f}"
                 lines.append(f"| {label} {title} | {language} | {a} | {b} | {delta} |")
+
     def get(name, *keys):
         value = results.get(name, {})
         for key in keys:
             value = value.get(key, {}) if isinstance(value, dict) else {}
         return value if value != {} else None
-    rows = [("training wall s (NLU only)", ("train", "wall_s"), "{:.0f}"), ("training CPU s", ("train", "cpu_s"), "{:.0f}"),
-            ("model .tar.gz MB", ("train", "model_mb"), "{:.1f}"), ("model load s", ("latency", "load_s"), "{:.1f}"),
-            ("parse median ms, ja", ("latency", "ja", "median_ms"), "{:.1f}"),
-            ("parse p95 ms, ja", ("latency", "ja", "p95_ms"), "{:.1f}"),
-            ("parse median ms, en", ("latency", "en", "median_ms"), "{:.1f}"),
-            ("parse p95 ms, en", ("latency", "en", "p95_ms"), "{:.1f}"),
-            ("server max RSS MB", ("latency", "max_rss_mb"), "{:.0f}")]
+
+    rows = [
+        ("training wall s (NLU only)", ("train", "wall_s"), "{:.0f}"),
+        ("training CPU s", ("train", "cpu_s"), "{:.0f}"),
+        ("model .tar.gz MB", ("train", "model_mb"), "{:.1f}"),
+        ("model load s", ("latency", "load_s"), "{:.1f}"),
+        ("parse median ms, ja", ("latency", "ja", "median_ms"), "{:.1f}"),
+        ("parse p95 ms, ja", ("latency", "ja", "p95_ms"), "{:.1f}"),
+        ("parse median ms, en", ("latency", "en", "median_ms"), "{:.1f}"),
+        ("parse p95 ms, en", ("latency", "en", "p95_ms"), "{:.1f}"),
+        ("server max RSS MB", ("latency", "max_rss_mb"), "{:.0f}"),
+    ]
     for language in LANGUAGES:
         rows.append((f"CV wall s, {language}", ("cv", language, "wall_s"), "{:.0f}"))
     lines += ["", "| cost | sparse (today) | sparse + ja_ginza vectors |", "|---|---|---|"]
@@ -213,8 +264,9 @@ def main() -> int:
     parser.add_argument("--python", default=sys.executable, help="the dense venv's python (has rasa + spacy)")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--no-cv", action="store_true")
-    parser.add_argument("--cv-only", action="store_true",
-                        help="only cross-validation, merged into an existing <work>/results.json")
+    parser.add_argument(
+        "--cv-only", action="store_true", help="only cross-validation, merged into an existing <work>/results.json"
+    )
     parser.add_argument("--languages", default=",".join(LANGUAGES), help="for cross-validation, e.g. ja")
     parser.add_argument("--jobs", type=int, default=2, help="steps run at once (each under nice -n 15)")
     parser.add_argument("--report", action="store_true", help="only print the saved figures")
@@ -233,9 +285,14 @@ def main() -> int:
         results["folds"] = args.folds
         results.pop("failed", None)
     else:
-        results = {"snapshot": str(snap), "data_hash": data_hash, "folds": args.folds,
-                   "started": time.strftime("%Y-%m-%d %H:%M:%S"), "loadavg_start": os.getloadavg(),
-                   **{name: {"heldout": {}, "cv": {}} for name in PIPELINES}}
+        results = {
+            "snapshot": str(snap),
+            "data_hash": data_hash,
+            "folds": args.folds,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "loadavg_start": os.getloadavg(),
+            **{name: {"heldout": {}, "cv": {}} for name in PIPELINES},
+        }
     configs = write_configs(snap)
     runner = Runner(snap, args.work, args.python)
 
@@ -257,12 +314,26 @@ def main() -> int:
 
     # The same step of both pipelines is queued side by side, so both see the same load.
     languages = [language for language in args.languages.split(",") if language]
-    steps = [] if args.cv_only else [(f"fixed split, {name}", fixed_split, runner, name, configs[name], results)
-                                     for name in PIPELINES]
+    steps = (
+        []
+        if args.cv_only
+        else [(f"fixed split, {name}", fixed_split, runner, name, configs[name], results) for name in PIPELINES]
+    )
     if not args.no_cv:
-        steps += [(f"{args.folds}-fold CV {language}, {name}", cross_validation,
-                   runner, name, configs[name], language, args.folds, results)
-                  for language in languages for name in PIPELINES]
+        steps += [
+            (
+                f"{args.folds}-fold CV {language}, {name}",
+                cross_validation,
+                runner,
+                name,
+                configs[name],
+                language,
+                args.folds,
+                results,
+            )
+            for language in languages
+            for name in PIPELINES
+        ]
     results["jobs"] = args.jobs
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for future in [pool.submit(do, *step) for step in steps]:

@@ -10,6 +10,7 @@ customer of its own, with one order delivered a few minutes ago:
 
 So "remedies applied twice" is simply an order with more than one remedy.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,8 +66,7 @@ class CustomerPool:
         made = []
         for _ in range(count):
             number = str(next(self._numbers))
-            made.append(LoadCustomer("U" + secrets.token_hex(16), language, number,
-                                     f"Load {language} {number[-4:]}"))
+            made.append(LoadCustomer("U" + secrets.token_hex(16), language, number, f"Load {language} {number[-4:]}"))
         with Session(self.engine, future=True) as session, session.begin():
             session.add_all(_customer_row(c, now) for c in made)
         self.seeded += count
@@ -78,11 +78,13 @@ class CustomerPool:
         numbers = list(order_numbers)
         with Session(self.engine, future=True) as session:
             for start in range(0, len(numbers), 500):  # SQLite's bound-parameter limit
-                query = (select(Order.number, func.count(Remedy.id))
-                         .join(Claim, Claim.order_id == Order.id)
-                         .join(Remedy, Remedy.claim_id == Claim.id)
-                         .where(Order.number.in_(numbers[start:start + 500]))
-                         .group_by(Order.number))
+                query = (
+                    select(Order.number, func.count(Remedy.id))
+                    .join(Claim, Claim.order_id == Order.id)
+                    .join(Remedy, Remedy.claim_id == Claim.id)
+                    .where(Order.number.in_(numbers[start : start + 500]))
+                    .group_by(Order.number)
+                )
                 counts.update({number: n for number, n in session.execute(query)})
         return counts
 
@@ -93,8 +95,7 @@ class CustomerPool:
 def _customer_row(customer: LoadCustomer, now: datetime):
     """The demo's customer builder, with this customer's id, name and order number."""
     order = dataclasses.replace(ORDER_BY_LANGUAGE[customer.language], number=customer.order_number)
-    seed = demo.CustomerSeed(customer.display_name, customer.line_user_id, customer.language,
-                             None, (order,))
+    seed = demo.CustomerSeed(customer.display_name, customer.line_user_id, customer.language, None, (order,))
     return demo._customer(seed, now)  # noqa: SLF001 (the store's own builder, reused)
 
 

@@ -20,14 +20,13 @@ Every turn is a customer's first message of a claim from a fresh user (so it inc
 the custom actions), like bench/bot_latency.py. The machine is shared: compare figures
 from the same run.
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,12 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
+from bench.common import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET, MESSAGES, percentile  # noqa: E402
+from devkit import stack  # noqa: E402  (every process is started there, as make run and the tests do)
 from devkit.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id  # noqa: E402
-from bench.common import MESSAGES, percentile  # noqa: E402
-from scripts import stack  # noqa: E402
-from tests.gateway_e2e.conftest import (  # noqa: E402  (process helpers shared with the e2e tests)
-    ACCESS_TOKEN, SECRET, EmulatorThread, RestartableRasa,
-)
+from devkit.stack import EmulatorThread  # noqa: E402
+
 
 async def run_concurrently(n: int, concurrency: int, one) -> None:
     sem = asyncio.Semaphore(concurrency)
@@ -60,11 +58,13 @@ async def run_concurrently(n: int, concurrency: int, one) -> None:
 async def bench_rasa(rasa_url: str, n: int, concurrency: int) -> Dict[str, float]:
     samples: List[float] = []
     async with aiohttp.ClientSession() as s:
+
         async def one(i: int) -> None:
             start = time.perf_counter()
-            async with s.post(f"{rasa_url}/webhooks/rest/webhook",
-                              json={"sender": f"U{uuid.uuid4().hex}",
-                                    "message": MESSAGES[i % len(MESSAGES)]}) as r:
+            async with s.post(
+                f"{rasa_url}/webhooks/rest/webhook",
+                json={"sender": f"U{uuid.uuid4().hex}", "message": MESSAGES[i % len(MESSAGES)]},
+            ) as r:
                 await r.read()
             samples.append((time.perf_counter() - start) * 1000)
 
@@ -85,7 +85,7 @@ class ReplyWatcher:
     def poll(self) -> None:
         requests = self.emu.requests
         end = len(requests)
-        for r in requests[self.cursor:end]:
+        for r in requests[self.cursor : end]:
             token = (r.get("json") or {}).get("replyToken")
             if r["path"] == "/v2/bot/message/reply" and token:
                 self.replied.setdefault(token, r["time"])
@@ -101,13 +101,13 @@ class ReplyWatcher:
         raise TimeoutError("no reply")
 
 
-async def bench_gateway(webhook_url: str, emu_thread: EmulatorThread, n: int,
-                        concurrency: int) -> Dict[str, float]:
+async def bench_gateway(webhook_url: str, emu_thread: EmulatorThread, n: int, concurrency: int) -> Dict[str, float]:
     emu = emu_thread.emu
     watcher = ReplyWatcher(emu)
     acks: List[float] = []
     sent_at: Dict[str, float] = {}
-    async with LineWebhookClient(webhook_url, SECRET, token_source=emulator_tokens(emu)) as client:
+    async with LineWebhookClient(webhook_url, CHANNEL_SECRET, token_source=emulator_tokens(emu)) as client:
+
         async def one(i: int) -> None:
             event = await client.text_event(new_user_id(), MESSAGES[i % len(MESSAGES)])
             body = client.body([event])
@@ -121,19 +121,14 @@ async def bench_gateway(webhook_url: str, emu_thread: EmulatorThread, n: int,
 
         await run_concurrently(n, concurrency, one)
     watcher.poll()
-    e2e = [(watcher.replied[token] - t0) * 1000 for token, t0 in sent_at.items()
-           if token in watcher.replied]
-    return {"ack_p50": statistics.median(acks), "ack_p99": percentile(acks, 0.99),
-            "e2e_p50": statistics.median(e2e), "e2e_p95": percentile(e2e, 0.95), "n": len(e2e)}
-
-
-def start_redis(workdir: Path):
-    port = stack.free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    return proc, f"redis://127.0.0.1:{port}/0"
+    e2e = [(watcher.replied[token] - t0) * 1000 for token, t0 in sent_at.items() if token in watcher.replied]
+    return {
+        "ack_p50": statistics.median(acks),
+        "ack_p99": percentile(acks, 0.99),
+        "e2e_p50": statistics.median(e2e),
+        "e2e_p95": percentile(e2e, 0.95),
+        "n": len(e2e),
+    }
 
 
 async def measure(args, rasa, gateways: Dict[str, str], emu_thread) -> List[Dict[str, Any]]:
@@ -152,66 +147,70 @@ async def measure(args, rasa, gateways: Dict[str, str], emu_thread) -> List[Dict
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--model", help="a model .tar.gz (default: stack.trained_model())")
-    parser.add_argument("--loops", default="asyncio,uvloop",
-                        help="gateway event loops to compare, side by side (GATEWAY_EVENT_LOOP)")
+    parser.add_argument(
+        "--loops", default="asyncio,uvloop", help="gateway event loops to compare, side by side (GATEWAY_EVENT_LOOP)"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
-    print(f"starting redis, the LINE emulator, the action server, Rasa and the gateway "
-          f"(logs in {workdir})...", flush=True)
-    redis_proc, redis_url = start_redis(workdir)
-    from devkit.emulators.line_api import LineApiEmulator
-
-    line_api = LineApiEmulator(ACCESS_TOKEN)
-    emu_thread = EmulatorThread(line_api, line_api.app).start()
-    actions = stack.start_action_server(workdir, env={
-        "ORDERS_DATABASE_URL": f"sqlite:///{workdir / 'orders.db'}"})
-    rasa = RestartableRasa(args.model or stack.trained_model(), actions.url, workdir)
-    rasa.start()
-    gateways: Dict[str, str] = {}
-    processes = []
-    for loop_kind in args.loops.split(","):
-        port = stack.free_port()
-        env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "GATEWAY_EVENT_LOOP": loop_kind,
-           "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": ACCESS_TOKEN,
-           "LINE_API_BASE_URL": emu_thread.url, "LINE_DATA_API_BASE_URL": emu_thread.url,
-               "REDIS_URL": redis_url, "RASA_URL": rasa.url, "RASA_TOKEN": rasa.token,
-               "ACTION_SERVER_URL": f"{actions.url}/webhook", "LOG_LEVEL": "WARNING",
-               "ATTACHMENTS_DIR": str(workdir / "attachments")}
-        env.pop("SENTRY_DSN", None)
-        log_path = workdir / f"gateway-{loop_kind}.log"
-        processes.append(subprocess.Popen(
-            [str(ROOT / ".venv-gateway" / "bin" / "python"), "-m", "gateway"],
-            cwd=ROOT, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT))
-        gateways[loop_kind] = f"http://127.0.0.1:{port}"
-        stack.wait_http(f"{gateways[loop_kind]}/healthz", 60, processes[-1], log_path)
+    print(
+        f"starting redis, the LINE emulator, the action server, Rasa and the gateway (logs in {workdir})...", flush=True
+    )
+    st = stack.Stack(workdir)
+    emu_thread = stack.start_line_emulator(CHANNEL_ACCESS_TOKEN)
     try:
+        redis = st.add("redis", stack.start_redis())
+        actions = st.add(
+            "actions",
+            stack.start_action_server(workdir, env={"ORDERS_DATABASE_URL": f"sqlite:///{workdir / 'orders.db'}"}),
+        )
+        rasa = st.add("rasa", stack.start_rasa(args.model or stack.trained_model(), actions.url, workdir))
+        gateways: Dict[str, str] = {}
+        for loop_kind in args.loops.split(","):
+            port = stack.free_port()
+            env = stack.gateway_env(
+                port,
+                line_api_url=emu_thread.url,
+                redis_url=redis.url,
+                rasa_url=rasa.url,
+                rasa_token=rasa.token,
+                actions_url=actions.url,
+                attachments_dir=workdir / "attachments",
+                channel_secret=CHANNEL_SECRET,
+                channel_access_token=CHANNEL_ACCESS_TOKEN,
+                log_level="WARNING",
+                extra={"GATEWAY_EVENT_LOOP": loop_kind},
+            )
+            gateway = st.add(
+                f"gateway-{loop_kind}", stack.start_gateway(env, port, workdir / f"gateway-{loop_kind}.log")
+            )
+            gateways[loop_kind] = gateway.url
         rows = asyncio.run(measure(args, rasa, gateways, emu_thread))
     finally:
-        for gw in processes:
-            gw.terminate()
-            gw.wait(timeout=15)
-        rasa.stop()
-        actions.stop()
+        st.stop()
         emu_thread.stop()
-        redis_proc.terminate()
 
-    print(f"\n{'conc':>4} {'loop':>7} | {'ack p50':>8} {'ack p99':>8} | {'gw e2e p50':>10} {'gw e2e p95':>10} "
-          f"| {'rasa p50':>8} {'rasa p95':>8} | {'added p95':>9}")
+    print(
+        f"\n{'conc':>4} {'loop':>7} | {'ack p50':>8} {'ack p99':>8} | {'gw e2e p50':>10} {'gw e2e p95':>10} "
+        f"| {'rasa p50':>8} {'rasa p95':>8} | {'added p95':>9}"
+    )
     for row in rows:
         g, r = row["gateway"], row["rasa"]
         added = (g["e2e_p95"] / r["p95"] - 1) * 100
         row["added_p95_percent"] = added
-        print(f"{row['concurrency']:>4} {row['loop']:>7} | {g['ack_p50']:>8.1f} {g['ack_p99']:>8.1f} | "
-              f"{g['e2e_p50']:>10.1f} {g['e2e_p95']:>10.1f} | {r['p50']:>8.1f} {r['p95']:>8.1f} "
-              f"| {added:>8.1f}%")
-    print(f"\nms; {args.requests} turns per row (fresh user each, first claim turn); "
-          "targets: ack p99 < 50 ms, added p95 < 20 %")
+        print(
+            f"{row['concurrency']:>4} {row['loop']:>7} | {g['ack_p50']:>8.1f} {g['ack_p99']:>8.1f} | "
+            f"{g['e2e_p50']:>10.1f} {g['e2e_p95']:>10.1f} | {r['p50']:>8.1f} {r['p95']:>8.1f} "
+            f"| {added:>8.1f}%"
+        )
+    print(
+        f"\nms; {args.requests} turns per row (fresh user each, first claim turn); "
+        "targets: ack p99 < 50 ms, added p95 < 20 %"
+    )
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"gateway_latency-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -20,6 +20,7 @@ Rasa's own SpacyNLP + SpacyFeaturizer would need SpacyTokenizer (spaCy's token s
 line up with the other featurizers' tokens), i.e. replacing the MeCab tokenizer that
 bot/components/unfamiliar_input.py relies on; hence this component.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -84,8 +85,13 @@ class JapaneseVectorFeaturizer(DenseFeaturizer, GraphComponent):
         self._dim = int(self._vectors.vectors.shape[1])
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> GraphComponent:
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> GraphComponent:
         return cls(config, execution_context.node_name)
 
     @classmethod

@@ -37,6 +37,7 @@ second.
 
 Markdown table on stdout, JSON in bench/results/load-<timestamp>.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,6 @@ import json
 import os
 import random
 import re
-import secrets
 import signal
 import statistics
 import sys
@@ -62,22 +62,25 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 
 from bench.common import (  # noqa: E402
-    cpu_seconds, gateway_env, machine_busy_seconds, percentile, start_balancer,
+    CHANNEL_ACCESS_TOKEN,
+    CHANNEL_SECRET,
+    cpu_seconds,
+    machine_busy_seconds,
+    percentile,
 )
 from bench.customers import CustomerPool, LoadCustomer  # noqa: E402
+from devkit import stack  # noqa: E402  (every process is started there, as make run and the tests do)
 from devkit.emulators.line_client import LineWebhookClient, emulator_tokens  # noqa: E402
+from devkit.stack import EmulatorThread, Stack  # noqa: E402
 from gateway import texts as gateway_texts  # noqa: E402
-from scripts import stack  # noqa: E402
 from scripts.endpoints import write_endpoints  # noqa: E402
-from tests.gateway_e2e.conftest import (  # noqa: E402  (process helpers shared with the e2e tests)
-    ACCESS_TOKEN, SECRET, EmulatorThread, GatewayProcess,
-)
 
 CASE_NUMBER = re.compile(r"C-\d{8}-[0-9A-Z]{4}")
 APOLOGIES = {gateway_texts.text("apology", lang) for lang in ("ja", "en")}
 
 
 # --- the conversations ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Script:
@@ -155,6 +158,7 @@ def next_message(script: Script, customer: LoadCustomer, answer: Answer) -> Opti
 
 # --- what a phase records -------------------------------------------------------------------
 
+
 @dataclass
 class Turn:
     user: str
@@ -204,6 +208,7 @@ class NoAnswer(Exception):
 
 # --- channels -------------------------------------------------------------------------------
 
+
 class RestChannel:
     """Rasa's REST endpoint, as the gateway calls it (same metadata)."""
 
@@ -213,8 +218,7 @@ class RestChannel:
         self.session: Optional[aiohttp.ClientSession] = None
 
     async def open(self) -> None:
-        self.session = aiohttp.ClientSession(timeout=self.timeout,
-                                             connector=aiohttp.TCPConnector(limit=0))
+        self.session = aiohttp.ClientSession(timeout=self.timeout, connector=aiohttp.TCPConnector(limit=0))
 
     async def close(self) -> None:
         if self.session is not None:
@@ -225,10 +229,15 @@ class RestChannel:
 
     async def say(self, phase: Phase, customer: LoadCustomer, turn: Turn, tap: bool) -> Answer:
         assert self.session is not None
-        body = {"sender": customer.line_user_id, "message": turn.text,
-                "metadata": {"line_user_id": customer.line_user_id,
-                             "display_name": customer.display_name,
-                             "language": customer.language}}
+        body = {
+            "sender": customer.line_user_id,
+            "message": turn.text,
+            "metadata": {
+                "line_user_id": customer.line_user_id,
+                "display_name": customer.display_name,
+                "language": customer.language,
+            },
+        }
         turn.sent_at = time.time()
         try:
             async with self.session.post(self.url, json=body) as resp:
@@ -275,8 +284,7 @@ class LineAnswers:
             else:
                 continue
             if user in self.queues:
-                self.queues[user].put_nowait(Answer(kind, index, body.get("messages") or [],
-                                                    entry["time"]))
+                self.queues[user].put_nowait(Answer(kind, index, body.get("messages") or [], entry["time"]))
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -333,8 +341,9 @@ class LineChannel:
 
     async def open(self) -> None:
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        self.client = LineWebhookClient(self.webhook_url, SECRET, session=session,
-                                        token_source=emulator_tokens(self.emu))
+        self.client = LineWebhookClient(
+            self.webhook_url, CHANNEL_SECRET, session=session, token_source=emulator_tokens(self.emu)
+        )
         self.client._own_session = True  # close the session with the client
         self.answers = LineAnswers(self.emu)
         self._stop.clear()
@@ -354,8 +363,7 @@ class LineChannel:
     async def say(self, phase: Phase, customer: LoadCustomer, turn: Turn, tap: bool) -> Answer:
         assert self.client is not None
         user = customer.line_user_id
-        event = await (self.client.postback_event(user, turn.text) if tap
-                       else self.client.text_event(user, turn.text))
+        event = await (self.client.postback_event(user, turn.text) if tap else self.client.text_event(user, turn.text))
         self.answers.expect(user, event["replyToken"], turn.index)
         turn.sent_at = time.time()
         try:
@@ -372,8 +380,8 @@ class LineChannel:
 
 # --- running a phase ------------------------------------------------------------------------
 
-async def converse(phase: Phase, channel: Any, pool: CustomerPool, language: str,
-                   think_s: float) -> None:
+
+async def converse(phase: Phase, channel: Any, pool: CustomerPool, language: str, think_s: float) -> None:
     """One simulated person: conversation after conversation until the deadline."""
     script = SCRIPTS[language]
     while time.time() < phase.deadline:
@@ -402,8 +410,9 @@ async def converse(phase: Phase, channel: Any, pool: CustomerPool, language: str
                 await asyncio.sleep(random.uniform(0.5, 1.5) * think_s)
 
 
-async def run_phase(phase: Phase, channel: Any, pool: CustomerPool, users: int,
-                    duration_s: float, think_s: float) -> None:
+async def run_phase(
+    phase: Phase, channel: Any, pool: CustomerPool, users: int, duration_s: float, think_s: float
+) -> None:
     await channel.open()
     first_turn = len(phase.turns)
     try:
@@ -422,8 +431,9 @@ async def run_phase(phase: Phase, channel: Any, pool: CustomerPool, users: int,
     finally:
         await channel.close()
     phase.unanswered = sum(1 for t in phase.turns if t.answered_at is None)
-    phase.answered_in_time += sum(1 for t in phase.turns[first_turn:]
-                                  if t.answered_at is not None and t.answered_at <= phase.deadline)
+    phase.answered_in_time += sum(
+        1 for t in phase.turns[first_turn:] if t.answered_at is not None and t.answered_at <= phase.deadline
+    )
     phase.measured_s += duration_s
 
 
@@ -433,11 +443,11 @@ async def tracker_check(rasa_url: str, token: str, sent: Dict[str, List[str]]) -
     missing = duplicated = reordered = 0
     sem = asyncio.Semaphore(4)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+
         async def one(user: str, texts: List[str]) -> None:
             nonlocal missing, duplicated, reordered
             async with sem:
-                async with session.get(f"{rasa_url}/conversations/{user}/tracker",
-                                       params={"token": token}) as resp:
+                async with session.get(f"{rasa_url}/conversations/{user}/tracker", params={"token": token}) as resp:
                     events = (await resp.json())["events"]
             seen = [e.get("text") for e in events if e.get("event") == "user"]
             lacking = Counter(texts) - Counter(seen)
@@ -448,8 +458,7 @@ async def tracker_check(rasa_url: str, token: str, sent: Dict[str, List[str]]) -
                 reordered += 1
 
         await asyncio.gather(*(one(u, t) for u, t in sent.items()))
-    return {"tracker_missing": missing, "tracker_duplicated": duplicated,
-            "tracker_out_of_order": reordered}
+    return {"tracker_missing": missing, "tracker_duplicated": duplicated, "tracker_out_of_order": reordered}
 
 
 def summarise(phase: Phase, tracker: Dict[str, int], remedies: Dict[str, int]) -> Dict[str, Any]:
@@ -461,11 +470,16 @@ def summarise(phase: Phase, tracker: Dict[str, int], remedies: Dict[str, int]) -
         return round(percentile(values, fraction), 1) if values else None
 
     return {
-        "phase": phase.name, "channel": phase.channel, "rasa_servers": phase.rasa_servers,
-        "messages_sent": len(phase.turns), "messages_answered": len(answered),
+        "phase": phase.name,
+        "channel": phase.channel,
+        "rasa_servers": phase.rasa_servers,
+        "messages_sent": len(phase.turns),
+        "messages_answered": len(answered),
         "messages_per_s": round(phase.answered_in_time / phase.measured_s, 2),
-        "ack_p50_ms": pct(acks, 0.5), "ack_p99_ms": pct(acks, 0.99),
-        "e2e_p50_ms": pct(e2e, 0.5), "e2e_p95_ms": pct(e2e, 0.95),
+        "ack_p50_ms": pct(acks, 0.5),
+        "ack_p99_ms": pct(acks, 0.99),
+        "e2e_p50_ms": pct(e2e, 0.5),
+        "e2e_p95_ms": pct(e2e, 0.95),
         "e2e_mean_ms": round(statistics.mean(e2e), 1) if e2e else None,
         "conversations_done": phase.conversations_done,
         "conversations_unexpected": phase.conversations_unexpected,
@@ -475,14 +489,19 @@ def summarise(phase: Phase, tracker: Dict[str, int], remedies: Dict[str, int]) -
         "out_of_order": phase.out_of_order + tracker["tracker_out_of_order"],
         "remedies_twice": sum(1 for n in remedies.values() if n > 1),
         # the details behind them
-        "unanswered": phase.unanswered, **tracker,
+        "unanswered": phase.unanswered,
+        **tracker,
         "remedies_applied": sum(remedies.values()),
-        "apologies": phase.apologies, "pushes": phase.pushes, "ack_errors": phase.ack_errors,
+        "apologies": phase.apologies,
+        "pushes": phase.pushes,
+        "ack_errors": phase.ack_errors,
         "cpu_percent": CpuMeter.percent(phase.cpu),
         # CPU per answered message: comparable between runs even on a shared machine
-        "cpu_ms_per_message": {n: round(v / max(1, len(answered)) * 1000, 1)
-                               for n, v in phase.cpu.items()
-                               if n not in ("wall", "machine_busy", "machine_total")},
+        "cpu_ms_per_message": {
+            n: round(v / max(1, len(answered)) * 1000, 1)
+            for n, v in phase.cpu.items()
+            if n not in ("wall", "machine_busy", "machine_total")
+        },
     }
 
 
@@ -494,8 +513,12 @@ class CpuMeter:
 
     def read(self) -> Dict[str, float]:
         busy, total = machine_busy_seconds()
-        return {"wall": time.time(), "machine_busy": busy, "machine_total": total,
-                **{n: cpu_seconds(p) for n, p in self.pids.items()}}
+        return {
+            "wall": time.time(),
+            "machine_busy": busy,
+            "machine_total": total,
+            **{n: cpu_seconds(p) for n, p in self.pids.items()},
+        }
 
     @staticmethod
     def add(into: Dict[str, float], before: Dict[str, float], after: Dict[str, float]) -> None:
@@ -523,7 +546,7 @@ class CpuMeter:
 #   and is saved on SIGUSR2.
 # The bottleneck the profile showed (Rasa checking its action-answer schema against the
 # meta-schema on every custom action) is fixed in bot/server/speedups.py, which every Rasa
-# started by scripts/stack.py uses; RASA_FAST_VALIDATION=0 turns it off for a comparison.
+# started by devkit/stack.py uses; RASA_FAST_VALIDATION=0 turns it off for a comparison.
 RASA_SITE = """
 import os, signal
 _out = os.environ.get("BENCH_PROFILE_OUT")
@@ -569,59 +592,56 @@ def profile_summary(path: Path, top: int = 30) -> str:
 
 # --- the stack ------------------------------------------------------------------------------
 
-class Stack:
-    """Every process of the run (stopped in reverse order)."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.services: List[Any] = []
-        self.pids: Dict[str, int] = {"bench+emulator": os.getpid()}
-        self.token = secrets.token_urlsafe(24)
-
-    def add(self, name: str, service: Any) -> Any:
-        self.services.append(service)
-        self.pids[name] = service.process.pid
-        return service
-
-    def stop(self) -> None:
-        for service in reversed(self.services):
-            try:
-                service.stop()
-            except Exception as exc:  # keep stopping the others
-                print(f"could not stop a process: {type(exc).__name__}", file=sys.stderr)
-
-
-def start_stack(args: argparse.Namespace, counts: Sequence[int], emu_thread: EmulatorThread,
-                orders_url: str, st: Stack) -> Dict[int, Dict[str, str]]:
+def start_stack(
+    args: argparse.Namespace, counts: Sequence[int], emu_thread: EmulatorThread, orders_url: str, st: Stack
+) -> Dict[int, Dict[str, str]]:
     """redis, actions, max(counts) Rasa servers on Redis stores, a Rasa balancer when two or
     more, one gateway per Rasa set-up. Returns per count: {"rasa": url, "gateway": url}."""
     work = st.workdir
     redis = st.add("redis", stack.start_redis())
-    actions = st.add("actions", stack.start_action_server(work / "actions",
-                                                          env={"ORDERS_DATABASE_URL": orders_url}))
+    actions = st.add("actions", stack.start_action_server(work / "actions", env={"ORDERS_DATABASE_URL": orders_url}))
     endpoints = write_endpoints(work / "endpoints.yml", {"REDIS_URL": redis.url})
     model = args.model or stack.trained_model()
     servers = []
     for i in range(max(counts)):
         # one after the other: two model loads at once on a busy 2-core machine can exceed
         # stack.start_rasa's 240 s start-up limit
-        servers.append(st.add(f"rasa-{i}", stack.start_rasa(
-            model, actions.url, work / f"rasa-{i}", token=st.token, endpoints=str(endpoints),
-            env=rasa_env(work, args.profile_rasa and i == 0, not args.without_speedup))))
+        servers.append(
+            st.add(
+                f"rasa-{i}",
+                stack.start_rasa(
+                    model,
+                    actions.url,
+                    work / f"rasa-{i}",
+                    token=st.token,
+                    endpoints=str(endpoints),
+                    env=rasa_env(work, args.profile_rasa and i == 0, not args.without_speedup),
+                ),
+            )
+        )
     setups: Dict[int, Dict[str, str]] = {}
     for count in counts:
         rasa_url = servers[0].url
         if count > 1:
-            rasa_url = st.add(f"rasa-balancer-{count}", start_balancer(
-                [s.url for s in servers[:count]], work, f"rasa-balancer-{count}")).url
+            rasa_url = st.add(
+                f"rasa-balancer-{count}",
+                stack.start_balancer([s.url for s in servers[:count]], work, f"rasa-balancer-{count}"),
+            ).url
         port = stack.free_port()
-        env = gateway_env(port, line_api_url=emu_thread.url, redis_url=redis.url,
-                          rasa_url=rasa_url, rasa_token=st.token, actions_url=actions.url,
-                          attachments_dir=work / "attachments", channel_secret=SECRET,
-                          channel_access_token=ACCESS_TOKEN)
-        gateway = GatewayProcess(env, port, work / f"gateway-{count}.log")
-        gateway.start()
-        st.add(f"gateway-{count}", gateway)
+        env = stack.gateway_env(
+            port,
+            line_api_url=emu_thread.url,
+            redis_url=redis.url,
+            rasa_url=rasa_url,
+            rasa_token=st.token,
+            actions_url=actions.url,
+            attachments_dir=work / "attachments",
+            channel_secret=CHANNEL_SECRET,
+            channel_access_token=CHANNEL_ACCESS_TOKEN,
+            log_level="WARNING",
+        )
+        gateway = st.add(f"gateway-{count}", stack.start_gateway(env, port, work / f"gateway-{count}.log"))
         setups[count] = {"rasa": rasa_url, "gateway": gateway.webhook_url}
     setups[0] = {"rasa": servers[0].url}  # trackers are read from any server (shared Redis)
     return setups
@@ -629,56 +649,96 @@ def start_stack(args: argparse.Namespace, counts: Sequence[int], emu_thread: Emu
 
 # --- report ---------------------------------------------------------------------------------
 
+
 def markdown(rows: List[Dict[str, Any]], args: argparse.Namespace) -> str:
     def f(value: Any) -> str:
-        return "—" if value is None else (f"{value:.0f}" if isinstance(value, float) and value >= 100
-                                           else str(value))
+        return "—" if value is None else (f"{value:.0f}" if isinstance(value, float) and value >= 100 else str(value))
 
-    head = ("| phase | Rasa servers | msg/s | ack p50 ms | ack p99 ms | e2e p50 ms | e2e p95 ms "
-            "| conversations | lost | duplicated | out of order | remedies twice | apologies "
-            "| machine busy % (all cores) |")
+    head = (
+        "| phase | Rasa servers | msg/s | ack p50 ms | ack p99 ms | e2e p50 ms | e2e p95 ms "
+        "| conversations | lost | duplicated | out of order | remedies twice | apologies "
+        "| machine busy % (all cores) |"
+    )
     lines = [head, "|" + "|".join("---" for _ in range(head.count("|") - 1)) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(f(v) for v in (
-            r["channel"], r["rasa_servers"], r["messages_per_s"], r["ack_p50_ms"], r["ack_p99_ms"],
-            r["e2e_p50_ms"], r["e2e_p95_ms"],
-            f"{r['conversations_done']} (+{r['conversations_unexpected']} unexpected)",
-            r["lost"], r["duplicated"], r["out_of_order"], r["remedies_twice"], r["apologies"],
-            r["cpu_percent"]["machine_busy"])) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                f(v)
+                for v in (
+                    r["channel"],
+                    r["rasa_servers"],
+                    r["messages_per_s"],
+                    r["ack_p50_ms"],
+                    r["ack_p99_ms"],
+                    r["e2e_p50_ms"],
+                    r["e2e_p95_ms"],
+                    f"{r['conversations_done']} (+{r['conversations_unexpected']} unexpected)",
+                    r["lost"],
+                    r["duplicated"],
+                    r["out_of_order"],
+                    r["remedies_twice"],
+                    r["apologies"],
+                    r["cpu_percent"]["machine_busy"],
+                )
+            )
+            + " |"
+        )
     names = [n for n in rows[0]["cpu_percent"] if n != "machine_busy"]
-    lines += ["", "CPU % per process during each phase (100 % = one core):", "",
-              "| phase | " + " | ".join(names) + " |",
-              "|" + "|".join("---" for _ in range(len(names) + 1)) + "|"]
+    lines += [
+        "",
+        "CPU % per process during each phase (100 % = one core):",
+        "",
+        "| phase | " + " | ".join(names) + " |",
+        "|" + "|".join("---" for _ in range(len(names) + 1)) + "|",
+    ]
     for r in rows:
         lines.append(f"| {r['phase']} | " + " | ".join(str(r["cpu_percent"][n]) for n in names) + " |")
-    lines += ["", f"{args.users} customers at once, {args.duration:.0f} s per phase in {args.rounds} "
-              f"rounds, think time {args.think} s; ja/en half each; e2e = message sent -> answer "
-              f"recorded; machine busy = all processes on this shared machine, {os.cpu_count()} cores "
-              "= 100 % each."]
+    lines += [
+        "",
+        f"{args.users} customers at once, {args.duration:.0f} s per phase in {args.rounds} "
+        f"rounds, think time {args.think} s; ja/en half each; e2e = message sent -> answer "
+        f"recorded; machine busy = all processes on this shared machine, {os.cpu_count()} cores "
+        "= 100 % each.",
+    ]
     return "\n".join(lines)
 
 
-async def measure(args: argparse.Namespace, counts: Sequence[int], setups: Dict[int, Dict[str, str]],
-                  emu_thread: EmulatorThread, pool: CustomerPool, st: Stack) -> List[Dict[str, Any]]:
+async def measure(
+    args: argparse.Namespace,
+    counts: Sequence[int],
+    setups: Dict[int, Dict[str, str]],
+    emu_thread: EmulatorThread,
+    pool: CustomerPool,
+    st: Stack,
+) -> List[Dict[str, Any]]:
     meter = CpuMeter(st.pids)
     warm = Phase("warm-up", "warm", 0)
     for count in counts:  # model graph, action imports, profile cache paths, DB connections
-        for channel in (RestChannel(setups[count]["rasa"], args.answer_timeout),
-                        LineChannel(setups[count]["gateway"], emu_thread, args.answer_timeout)):
+        for channel in (
+            RestChannel(setups[count]["rasa"], args.answer_timeout),
+            LineChannel(setups[count]["gateway"], emu_thread, args.answer_timeout),
+        ):
             await run_phase(warm, channel, pool, 4, 8.0, 0)
     # Rounds alternate the set-ups, so a burst of other work on this shared machine does not
     # fall on one set-up only.
-    phases = {(count, kind): Phase(f"{kind}-{count}", kind, count)
-              for count in counts for kind in args.channels.split(",")}
+    phases = {
+        (count, kind): Phase(f"{kind}-{count}", kind, count) for count in counts for kind in args.channels.split(",")
+    }
     per_round = args.duration / args.rounds
     if args.profile_rasa:
         os.kill(st.pids["rasa-0"], signal.SIGUSR1)
     for round_no in range(args.rounds):
         for (count, kind), phase in phases.items():
-            channel = (RestChannel(setups[count]["rasa"], args.answer_timeout) if kind == "rest"
-                       else LineChannel(setups[count]["gateway"], emu_thread, args.answer_timeout))
-            print(f"round {round_no + 1}/{args.rounds}, {phase.name}: {args.users} customers for "
-                  f"{per_round:.0f} s ...", flush=True)
+            channel = (
+                RestChannel(setups[count]["rasa"], args.answer_timeout)
+                if kind == "rest"
+                else LineChannel(setups[count]["gateway"], emu_thread, args.answer_timeout)
+            )
+            print(
+                f"round {round_no + 1}/{args.rounds}, {phase.name}: {args.users} customers for {per_round:.0f} s ...",
+                flush=True,
+            )
             before = meter.read()
             await run_phase(phase, channel, pool, args.users, per_round, args.think)
             CpuMeter.add(phase.cpu, before, meter.read())
@@ -699,26 +759,38 @@ async def measure(args: argparse.Namespace, counts: Sequence[int], setups: Dict[
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=50, help="customers at once")
     parser.add_argument("--duration", type=float, default=120.0, help="seconds per phase")
-    parser.add_argument("--rasa-servers", default="1,2",
-                        help="Rasa set-ups to compare in this run: 1 = one server, 2 = two behind "
-                             "the balancer (Redis tracker and lock store in both cases)")
+    parser.add_argument(
+        "--rasa-servers",
+        default="1,2",
+        help="Rasa set-ups to compare in this run: 1 = one server, 2 = two behind "
+        "the balancer (Redis tracker and lock store in both cases)",
+    )
     parser.add_argument("--channels", default="rest,line", help="phases per set-up")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="split each phase's time into this many rounds, set-ups alternating")
-    parser.add_argument("--think", type=float, default=0.0,
-                        help="mean seconds a customer waits after an answer (0: at once)")
-    parser.add_argument("--answer-timeout", type=float, default=120.0,
-                        help="seconds a customer waits for an answer before counting it lost")
-    parser.add_argument("--profile-rasa", action="store_true",
-                        help="cProfile the first Rasa server during the phases (slows it: "
-                             "a diagnosis run, not for the figures)")
-    parser.add_argument("--without-speedup", action="store_true",
-                        help="Rasa without bot/server/speedups.py (its cached validator for "
-                             "action answers), to measure the fix")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="split each phase's time into this many rounds, set-ups alternating"
+    )
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="mean seconds a customer waits after an answer (0: at once)"
+    )
+    parser.add_argument(
+        "--answer-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a customer waits for an answer before counting it lost",
+    )
+    parser.add_argument(
+        "--profile-rasa",
+        action="store_true",
+        help="cProfile the first Rasa server during the phases (slows it: a diagnosis run, not for the figures)",
+    )
+    parser.add_argument(
+        "--without-speedup",
+        action="store_true",
+        help="Rasa without bot/server/speedups.py (its cached validator for action answers), to measure the fix",
+    )
     parser.add_argument("--model", help="a model .tar.gz (default: stack.trained_model())")
     args = parser.parse_args()
     counts = sorted({int(c) for c in args.rasa_servers.split(",")})
@@ -726,15 +798,16 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    print(f"starting redis, the LINE emulator, the action server, {max(counts)} Rasa server(s), "
-          f"balancer and gateways (logs in {workdir}) ...", flush=True)
-    from devkit.emulators.line_api import LineApiEmulator
-
-    line_api = LineApiEmulator(ACCESS_TOKEN)
-    emu_thread = EmulatorThread(line_api, line_api.app).start()
+    print(
+        f"starting redis, the LINE emulator, the action server, {max(counts)} Rasa server(s), "
+        f"balancer and gateways (logs in {workdir}) ...",
+        flush=True,
+    )
+    emu_thread = stack.start_line_emulator(CHANNEL_ACCESS_TOKEN)
     orders_url = f"sqlite:///{workdir / 'orders.db'}"
     pool = CustomerPool(orders_url)
     st = Stack(workdir)
+    st.pids["bench+emulator"] = os.getpid()
     try:
         setups = start_stack(args, counts, emu_thread, orders_url, st)
         rows = asyncio.run(measure(args, counts, setups, emu_thread, pool, st))
@@ -748,9 +821,19 @@ def main() -> int:
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"load-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"command": " ".join(sys.argv), "args": vars(args),
-                               "customers_seeded": pool.seeded, "rows": rows,
-                               "table": table}, indent=2, ensure_ascii=False))
+    out.write_text(
+        json.dumps(
+            {
+                "command": " ".join(sys.argv),
+                "args": vars(args),
+                "customers_seeded": pool.seeded,
+                "rows": rows,
+                "table": table,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
     print(f"saved {out.relative_to(ROOT)}")
     return 0
 

@@ -3,6 +3,7 @@
 Used by the Dockerfile's HEALTHCHECK and docker-compose.yml (the slim images have no curl).
 Standard library only, so it runs with the image's own Python in every target.
 """
+
 from __future__ import annotations
 
 import sys

@@ -14,6 +14,7 @@ remedy policy will offer.
    the bot would offer now with the exact amounts, or why it would hand the case to a
    person: the quickest way to see the effect of a change before restarting anything.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,13 @@ def load_all(policy_path: Optional[Path]) -> tuple:
     for name, load in checks:
         try:
             loaded = load()
-        except (PolicyError, safety_signals.LexiconError, frustration_signals.LexiconError, ValueError, OSError) as error:
+        except (
+            PolicyError,
+            safety_signals.LexiconError,
+            frustration_signals.LexiconError,
+            ValueError,
+            OSError,
+        ) as error:
             errors.append(str(error))
             continue
         if name == "policy":
@@ -69,13 +76,17 @@ def warnings_for(policy: Policy) -> List[str]:
         if kind not in offered:
             warnings.append(f"{policy.source}: remedies.{kind} is defined but no problem offers it")
         if rule.amount == "fixed" and rule.fixed_amount > policy.auto_approve_limit:
-            warnings.append(f"{policy.source}: remedies.{kind}.fixed_amount ¥{rule.fixed_amount:,} is above "
-                            f"limits.auto_approve_limit ¥{policy.auto_approve_limit:,}: only a person can grant it")
+            warnings.append(
+                f"{policy.source}: remedies.{kind}.fixed_amount ¥{rule.fixed_amount:,} is above "
+                f"limits.auto_approve_limit ¥{policy.auto_approve_limit:,}: only a person can grant it"
+            )
     for problem, by_kind in policy.problems.items():
         for order_kind, kinds in by_kind.items():
             if kinds and all(policy.remedies[k].never_alone for k in kinds):
-                warnings.append(f"{policy.source}: problems.{problem}.{order_kind} lists only never_alone "
-                                "remedies: the bot can never offer anything and always hands off")
+                warnings.append(
+                    f"{policy.source}: problems.{problem}.{order_kind} lists only never_alone "
+                    "remedies: the bot can never offer anything and always hands off"
+                )
     return warnings
 
 
@@ -98,11 +109,17 @@ def preview(policy: Policy, now: datetime) -> List[str]:
                     continue
                 items = [] if problem in ("late_delivery", "cancel_order") else [item]
                 decision = engine.decide(policy, problem, order, items, history, now)
-                what = f"#{order.number} {order.kind} {order.status}, {problem}" + (f" of {item.name_en} ¥{item.line_total:,}" if items else "")
+                what = f"#{order.number} {order.kind} {order.status}, {problem}" + (
+                    f" of {item.name_en} ¥{item.line_total:,}" if items else ""
+                )
                 if decision.offers:
                     offers = ", ".join(f"{o.kind} ¥{o.amount:,}" for o in decision.offers)
-                    approval = "; a person may approve " + ", ".join(
-                        f"{o.kind} ¥{o.amount:,}" for o in decision.needs_approval) if decision.needs_approval else ""
+                    approval = (
+                        "; a person may approve "
+                        + ", ".join(f"{o.kind} ¥{o.amount:,}" for o in decision.needs_approval)
+                        if decision.needs_approval
+                        else ""
+                    )
                     lines.append(f"  {what}: offers {offers}{approval}")
                 elif decision.notice:
                     lines.append(f"  {what}: tells the customer {decision.notice}")
@@ -128,8 +145,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("check-policy: what the bot would offer now for the demo orders (bot/store/seed.py):")
         for line in preview(policy, datetime.now(timezone.utc)):
             print(line)
-    print("check-policy: OK (policy.yml, handoff.yml, signals.yml, frustration_lexicon.yml, choice_words.yml, item_words.yml, intent_choices.yml, problem_words.yml). "
-          "Restart the action server (or make run) to use a changed policy; no retraining needed.")
+    print(
+        "check-policy: OK (policy.yml, handoff.yml, signals.yml, frustration_lexicon.yml, choice_words.yml, item_words.yml, intent_choices.yml, problem_words.yml). "
+        "Restart the action server (or make run) to use a changed policy; no retraining needed."
+    )
     return 0
 
 

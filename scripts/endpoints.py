@@ -18,6 +18,7 @@ the file, so the secret itself is never written here).
 
     .venv-bot/bin/python scripts/endpoints.py --out var/endpoints.yml
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,12 @@ def sql_tracker_store(url: str) -> Dict[str, Any]:
             raise ValueError("TRACKER_STORE_URL for SQLite must look like sqlite:///path/to/file.db")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return {"tracker_store": {"type": "SQL", "dialect": "sqlite", "db": path}}
-    store: Dict[str, Any] = {"type": "SQL", "dialect": parts.scheme, "url": parts.hostname or "localhost",
-                             "db": parts.path.lstrip("/")}
+    store: Dict[str, Any] = {
+        "type": "SQL",
+        "dialect": parts.scheme,
+        "url": parts.hostname or "localhost",
+        "db": parts.path.lstrip("/"),
+    }
     if parts.port:
         store["port"] = parts.port
     if parts.username:
@@ -76,8 +81,7 @@ ACTION_HEADERS = {"Authorization": "Bearer ${ACTION_SERVER_TOKEN}"}
 
 
 def endpoints(env: Mapping[str, str]) -> Dict[str, Any]:
-    config: Dict[str, Any] = {"action_endpoint": {"url": "${ACTION_SERVER_URL}",
-                                                  "headers": dict(ACTION_HEADERS)}}
+    config: Dict[str, Any] = {"action_endpoint": {"url": "${ACTION_SERVER_URL}", "headers": dict(ACTION_HEADERS)}}
     if env.get("REDIS_URL"):
         config.update(redis_stores(env["REDIS_URL"]))
     else:

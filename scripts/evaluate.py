@@ -21,6 +21,7 @@ models/promoted/previous.tar.gz) and asks the running Rasa server to load it (PU
 with the API token, RASA_URL / RASA_TOKEN or var/rasa-token), so the gateway keeps running.
 Exit status: 0 promoted or not needed, 2 not promoted (a regression), 1 an error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,11 @@ def split_fingerprint() -> str:
 
 def per_intent_f1(report_dir: Path) -> Dict[str, float]:
     report = json.loads((report_dir / "intent_report.json").read_text())
-    return {name: r["f1-score"] for name, r in report.items()
-            if isinstance(r, dict) and "support" in r and name not in ("macro avg", "weighted avg", "micro avg")}
+    return {
+        name: r["f1-score"]
+        for name, r in report.items()
+        if isinstance(r, dict) and "support" in r and name not in ("macro avg", "weighted avg", "micro avg")
+    }
 
 
 def confusions(report_dir: Path, top: int = 5) -> List[Dict[str, Any]]:
@@ -71,16 +75,32 @@ def confusions(report_dir: Path, top: int = 5) -> List[Dict[str, Any]]:
     example = {}
     for e in errors:
         example.setdefault((e["intent"], (e.get("intent_prediction") or {}).get("name")), e["text"])
-    return [{"intent": a, "predicted": b, "count": n, "example": example[(a, b)]}
-            for (a, b), n in pairs.most_common(top)]
+    return [
+        {"intent": a, "predicted": b, "count": n, "example": example[(a, b)]} for (a, b), n in pairs.most_common(top)
+    ]
 
 
 def run_stories(model: str, out: Path) -> Dict[str, Any]:
     """Rasa's test stories: how many stories failed (0 is the only good answer)."""
     out.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([RASA, "test", "core", "--model", model, "--stories", str(ROOT / "tests" / "stories"),
-                             "--out", str(out), "--no-plot"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    result = subprocess.run(
+        [
+            RASA,
+            "test",
+            "core",
+            "--model",
+            model,
+            "--stories",
+            str(ROOT / "tests" / "stories"),
+            "--out",
+            str(out),
+            "--no-plot",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     (out / "rasa.log").write_text(result.stdout)
     failed_file = out / "failed_test_stories.yml"
     failed = failed_file.read_text().count("- story:") if failed_file.exists() else 0
@@ -107,8 +127,13 @@ def evaluate_model(model: str, out: Path, prefix: str = "") -> Dict[str, Any]:
     return result
 
 
-def decide(candidate: Dict[str, Any], previous: Optional[Dict[str, Any]], max_regression: float,
-           stories: Optional[Dict[str, Any]], force: bool) -> Tuple[bool, List[str]]:
+def decide(
+    candidate: Dict[str, Any],
+    previous: Optional[Dict[str, Any]],
+    max_regression: float,
+    stories: Optional[Dict[str, Any]],
+    force: bool,
+) -> Tuple[bool, List[str]]:
     """(promote?, reasons in plain words)."""
     reasons: List[str] = []
     if previous is None:
@@ -118,8 +143,10 @@ def decide(candidate: Dict[str, Any], previous: Optional[Dict[str, Any]], max_re
             now = candidate["languages"][language]["macro_f1"]
             before = previous["languages"][language]["macro_f1"]
             if before - now > max_regression:
-                reasons.append(f"{language} macro F1 fell from {before:.3f} to {now:.3f} "
-                               f"(more than the allowed {max_regression:.3f})")
+                reasons.append(
+                    f"{language} macro F1 fell from {before:.3f} to {now:.3f} "
+                    f"(more than the allowed {max_regression:.3f})"
+                )
     if stories is not None and not stories["ok"]:
         reasons.append(f"{stories['failed']} test stor{'y' if stories['failed'] == 1 else 'ies'} failed")
     regressed = [r for r in reasons if r != "no model was promoted before"]
@@ -130,22 +157,36 @@ def decide(candidate: Dict[str, Any], previous: Optional[Dict[str, Any]], max_re
     return True, reasons or ["no regression"]
 
 
-def summary_markdown(candidate: Dict[str, Any], previous: Optional[Dict[str, Any]], stories: Optional[Dict[str, Any]],
-                     promoted: bool, reasons: List[str], when: datetime, cv: Optional[Dict[str, Any]]) -> str:
+def summary_markdown(
+    candidate: Dict[str, Any],
+    previous: Optional[Dict[str, Any]],
+    stories: Optional[Dict[str, Any]],
+    promoted: bool,
+    reasons: List[str],
+    when: datetime,
+    cv: Optional[Dict[str, Any]],
+) -> str:
     lines = [f"# Evaluation {when:%Y-%m-%d %H:%M} UTC", ""]
     lines.append(f"- Candidate: `{Path(candidate['model']).name}`")
     if previous:
         lines.append(f"- Compared with the promoted model: `{previous.get('source') or Path(previous['model']).name}`")
     lines.append(f"- Decision: **{'PROMOTED' if promoted else 'NOT PROMOTED'}** ({'; '.join(reasons)})")
-    lines += ["", "## Intent classification on the fixed test split (tests/nlu)", "",
-              "| language | accuracy | macro F1 | previous macro F1 | change |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Intent classification on the fixed test split (tests/nlu)",
+        "",
+        "| language | accuracy | macro F1 | previous macro F1 | change |",
+        "|---|---|---|---|---|",
+    ]
     for language in LANGUAGES:
         now = candidate["languages"][language]
         before = previous["languages"][language] if previous else None
         change = f"{now['macro_f1'] - before['macro_f1']:+.3f}" if before else "–"
-        lines.append(f"| {language} | {now['accuracy']:.3f} | {now['macro_f1']:.3f} | "
-                     f"{before['macro_f1']:.3f} | {change} |" if before else
-                     f"| {language} | {now['accuracy']:.3f} | {now['macro_f1']:.3f} | – | – |")
+        lines.append(
+            f"| {language} | {now['accuracy']:.3f} | {now['macro_f1']:.3f} | {before['macro_f1']:.3f} | {change} |"
+            if before
+            else f"| {language} | {now['accuracy']:.3f} | {now['macro_f1']:.3f} | – | – |"
+        )
     if previous:
         lines += ["", f"## Intents that got better or worse (F1 change of {INTENT_CHANGE} or more)", ""]
         changed = []
@@ -161,24 +202,38 @@ def summary_markdown(candidate: Dict[str, Any], previous: Optional[Dict[str, Any
                 lines.append(f"| {language} | {intent} | {before:.2f} | {now:.2f} | {delta:+.2f} |")
         else:
             lines.append("None.")
-    lines += ["", "## Worst confusions (true intent → predicted)", "",
-              "| language | intent | predicted as | times | example |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Worst confusions (true intent → predicted)",
+        "",
+        "| language | intent | predicted as | times | example |",
+        "|---|---|---|---|---|",
+    ]
     for language in LANGUAGES:
         for c in candidate["languages"][language]["confusions"]:
             example = c["example"].replace("|", "\\|")
             lines.append(f"| {language} | {c['intent']} | {c['predicted']} | {c['count']} | {example} |")
     if stories is not None:
         lines += ["", "## Test stories (tests/stories)", ""]
-        lines.append("All passed." if stories["ok"] else f"{stories['failed']} failed: see stories/failed_test_stories.yml.")
+        lines.append(
+            "All passed." if stories["ok"] else f"{stories['failed']} failed: see stories/failed_test_stories.yml."
+        )
     if cv:
-        lines += ["", "## Cross-validation (each language's training data)", "",
-                  "| language | accuracy | macro F1 |", "|---|---|---|"]
+        lines += [
+            "",
+            "## Cross-validation (each language's training data)",
+            "",
+            "| language | accuracy | macro F1 |",
+            "|---|---|---|",
+        ]
         for language, figures in cv.items():
             lines.append(f"| {language} | {figures['accuracy']:.3f} | {figures['macro_f1']:.3f} |")
     lines += ["", "## Rasa's reports", ""]
     for language in LANGUAGES:
-        lines.append(f"- {language}: `{language}/intent_report.json`, "
-                     f"`{language}/intent_confusion_matrix.png`, `{language}/intent_histogram.png`")
+        lines.append(
+            f"- {language}: `{language}/intent_report.json`, "
+            f"`{language}/intent_confusion_matrix.png`, `{language}/intent_histogram.png`"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -193,8 +248,13 @@ def promote(model: str, evaluation: Dict[str, Any], forced: bool) -> Path:
     tmp.replace(target)
     # The evaluation is kept with the model, so the next `make evaluate` compares against it
     # without testing the promoted model again (when the test split is unchanged).
-    record = {"source": Path(model).name, "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "forced": forced, "split": split_fingerprint(), "evaluation": evaluation}
+    record = {
+        "source": Path(model).name,
+        "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "forced": forced,
+        "split": split_fingerprint(),
+        "evaluation": evaluation,
+    }
     (PROMOTED_DIR / "promoted.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     return target
 
@@ -212,9 +272,11 @@ def load_into_server(model_path: Path, rasa_url: str, token: Optional[str]) -> s
     if not token:
         return "no Rasa API token (RASA_TOKEN or var/rasa-token): the next `make run` serves it"
     request = urllib.request.Request(
-        f"{rasa_url.rstrip('/')}/model?token={token}", method="PUT",
+        f"{rasa_url.rstrip('/')}/model?token={token}",
+        method="PUT",
         data=json.dumps({"model_file": str(model_path.resolve())}).encode(),
-        headers={"Content-Type": "application/json"})
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=300) as response:
             if response.status not in (200, 204):
@@ -233,20 +295,27 @@ def check_baseline(model: str, out: Path, baseline_path: Path) -> int:
     for language in LANGUAGES:
         now = result["languages"][language]["macro_f1"]
         floor = baseline[language]["macro_f1"] - baseline.get("tolerance", 0.0)
-        print(f"check-nlu-baseline: {language} macro F1 {now:.3f} (baseline {baseline[language]['macro_f1']:.3f}, "
-              f"floor {floor:.3f})")
+        print(
+            f"check-nlu-baseline: {language} macro F1 {now:.3f} (baseline {baseline[language]['macro_f1']:.3f}, "
+            f"floor {floor:.3f})"
+        )
         if now < floor:
             failures.append(language)
     if failures:
-        print(f"check-nlu-baseline: FAILED for {', '.join(failures)}: the model got worse on the fixed test split. "
-              "Look at results/evaluate/ for the confusions; raise tests/nlu/baseline.json only for a better model.")
+        print(
+            f"check-nlu-baseline: FAILED for {', '.join(failures)}: the model got worse on the fixed test split. "
+            "Look at results/evaluate/ for the confusions; raise tests/nlu/baseline.json only for a better model."
+        )
         return 1
     return 0
 
 
 def latest_model() -> str:
-    out = subprocess.run([str(ROOT / "scripts" / "train.sh")], cwd=ROOT, check=True,
-                         stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
+    out = (
+        subprocess.run([str(ROOT / "scripts" / "train.sh")], cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     return str(ROOT / out)
 
 
@@ -288,23 +357,39 @@ def main(argv: Optional[List[str]] = None) -> int:
     promoted, reasons = decide(candidate, previous, args.max_regression, stories, args.force)
     same_model = previous is not None and previous.get("source") == Path(model).name
     (out / "summary.md").write_text(summary_markdown(candidate, previous, stories, promoted, reasons, when, cv))
-    (out / "summary.json").write_text(json.dumps(
-        {"when": when.isoformat(), "candidate": candidate, "previous": previous, "stories": stories,
-         "promoted": promoted, "reasons": reasons, "cross_validation": cv}, indent=2, ensure_ascii=False))
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "when": when.isoformat(),
+                "candidate": candidate,
+                "previous": previous,
+                "stories": stories,
+                "promoted": promoted,
+                "reasons": reasons,
+                "cross_validation": cv,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
     for language in LANGUAGES:
         figures = candidate["languages"][language]
         print(f"evaluate: {language}: accuracy {figures['accuracy']:.3f}, macro F1 {figures['macro_f1']:.3f}")
     print(f"evaluate: summary in {out / 'summary.md'} (also results/evaluate/latest/)")
     if not promoted:
-        print("evaluate: NOT PROMOTED: " + "; ".join(reasons) + ". The served model is unchanged; "
-              "make evaluate FORCE_PROMOTE=1 promotes it anyway.")
+        print(
+            "evaluate: NOT PROMOTED: " + "; ".join(reasons) + ". The served model is unchanged; "
+            "make evaluate FORCE_PROMOTE=1 promotes it anyway."
+        )
         return 2
     if same_model:
         print("evaluate: this model is already the promoted one.")
         return 0
     target = promote(model, candidate, forced=args.force)
-    print(f"evaluate: PROMOTED ({'; '.join(reasons)}) to {target}; "
-          + load_into_server(target, args.rasa_url, rasa_token()))
+    print(
+        f"evaluate: PROMOTED ({'; '.join(reasons)}) to {target}; "
+        + load_into_server(target, args.rasa_url, rasa_token())
+    )
     return 0
 
 

@@ -13,10 +13,11 @@ person" overall, per category (safety must be 1.0) and which conversations were 
         --token "$RASA_TOKEN" --orders-url sqlite:///var/orders.db   # a stack already running
 
 Without --rasa-url it starts the action server (on a fresh SQLite orders database) and Rasa
-with the trained model (scripts/stack.py; training first if the model is stale). The demo
+with the trained model (devkit/stack.py; training first if the model is stale). The demo
 orders are recreated before each conversation when the orders database is known, so that
 one conversation's remedies do not change the next one's policy decisions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 import yaml  # noqa: E402
 
-from scripts import stack  # noqa: E402
+from devkit import stack  # noqa: E402
 
 DEFAULT_SET = ROOT / "tests" / "handoff" / "conversations.yml"
 CATEGORIES = ("calm", "mildly_annoyed", "frustrated", "safety", "out_of_policy")
@@ -73,7 +74,7 @@ def load_conversations(path: Path = DEFAULT_SET) -> List[Dict[str, Any]]:
             raise LabelledSetError(f"{where}: give 2-4 customer messages")
         for message in messages:
             if not isinstance(message, (str, int)) and not (isinstance(message, dict) and "tap" in message):
-                raise LabelledSetError(f"{where}: a message is a line of text or {{tap: \"button text\"}}")
+                raise LabelledSetError(f'{where}: a message is a line of text or {{tap: "button text"}}')
     return conversations
 
 
@@ -101,8 +102,9 @@ class Outcome:
 class Bot:
     """Rasa's REST channel, and its HTTP API for restarting a conversation (needs the token)."""
 
-    def __init__(self, rasa_url: str, token: Optional[str] = None,
-                 reset_orders: Optional[Callable[[], None]] = None) -> None:
+    def __init__(
+        self, rasa_url: str, token: Optional[str] = None, reset_orders: Optional[Callable[[], None]] = None
+    ) -> None:
         self.url = rasa_url.rstrip("/")
         self.token = token
         self.reset_orders = reset_orders
@@ -119,7 +121,9 @@ class Bot:
 
     def restart(self, sender: str, metadata: Dict[str, Any]) -> None:
         if self.token:
-            stack.post_json(f"{self.url}/conversations/{sender}/tracker/events?token={self.token}", {"event": "restart"})
+            stack.post_json(
+                f"{self.url}/conversations/{sender}/tracker/events?token={self.token}", {"event": "restart"}
+            )
         else:  # the restart intent works over the webhook too, even in a paused conversation
             self.say(sender, "/restart", metadata)
 
@@ -190,8 +194,12 @@ def run_all(bot: Bot, conversations: Sequence[Dict[str, Any]], progress: bool = 
         outcomes.append(outcome)
         if progress:
             mark = "ok " if outcome.correct else "XX "
-            print(f"  {mark}{outcome.id:<28} expected {str(outcome.expected):<5} got {str(outcome.handed_off):<5} "
-                  f"{outcome.reason or ''}", file=sys.stderr, flush=True)
+            print(
+                f"  {mark}{outcome.id:<28} expected {str(outcome.expected):<5} got {str(outcome.handed_off):<5} "
+                f"{outcome.reason or ''}",
+                file=sys.stderr,
+                flush=True,
+            )
     return outcomes
 
 
@@ -202,6 +210,7 @@ def _ratio(numerator: int, denominator: int) -> Optional[float]:
 
 def figures(outcomes: Sequence[Outcome]) -> Dict[str, Any]:
     """Precision, recall, F1 of the handoff (positive = handed to a person), per category too."""
+
     def counts(items: Sequence[Outcome]) -> Dict[str, int]:
         return {
             "tp": sum(o.expected and o.handed_off for o in items),
@@ -227,15 +236,24 @@ def figures(outcomes: Sequence[Outcome]) -> Dict[str, Any]:
         "by_category": {},
         "by_language": {},
         "wrong": [
-            {"id": o.id, "category": o.category, "expected": o.expected, "handed_off": o.handed_off,
-             "reason": o.reason, "error": o.error, "max_score": o.max_score}
-            for o in outcomes if not o.correct
+            {
+                "id": o.id,
+                "category": o.category,
+                "expected": o.expected,
+                "handed_off": o.handed_off,
+                "reason": o.reason,
+                "error": o.error,
+                "max_score": o.max_score,
+            }
+            for o in outcomes
+            if not o.correct
         ],
         "reasons": {},
         # How close the calm and mildly annoyed conversations came to the frustration threshold.
         "threshold": _threshold(),
         "highest_score_without_expected_handoff": max(
-            (o.max_score for o in outcomes if not o.expected and o.max_score is not None), default=None),
+            (o.max_score for o in outcomes if not o.expected and o.max_score is not None), default=None
+        ),
     }
     for category in CATEGORIES:
         items = [o for o in outcomes if o.category == category]
@@ -243,7 +261,9 @@ def figures(outcomes: Sequence[Outcome]) -> Dict[str, Any]:
             c = counts(items)
             highest = [o.max_score for o in items if o.max_score is not None]
             result["by_category"][category] = {
-                "conversations": len(items), **c, "recall": _ratio(c["tp"], c["tp"] + c["fn"]),
+                "conversations": len(items),
+                **c,
+                "recall": _ratio(c["tp"], c["tp"] + c["fn"]),
                 "accuracy": _ratio(c["tp"] + c["tn"], len(items)),
                 "max_score": {"min": min(highest), "max": max(highest)} if highest else None,
             }
@@ -275,17 +295,23 @@ def table(result: Dict[str, Any]) -> str:
         f"F1 {show(result['f1'])}  accuracy {show(result['accuracy'])}",
     ]
     for language, row in result["by_language"].items():
-        lines.append(f"  {language:<10} precision {show(row['precision'])}  recall {show(row['recall'])}  "
-                     f"F1 {show(row['f1'])}  ({row['conversations']})")
+        lines.append(
+            f"  {language:<10} precision {show(row['precision'])}  recall {show(row['recall'])}  "
+            f"F1 {show(row['f1'])}  ({row['conversations']})"
+        )
     lines.append("  category         n  handed off  recall  accuracy  frustration score (highest per conversation)")
     for category, row in result["by_category"].items():
         spread = row.get("max_score")
         spread_text = f"{spread['min']:.2f} - {spread['max']:.2f}" if spread else "-"
-        lines.append(f"  {category:<15} {row['conversations']:>2}  {row['tp'] + row['fp']:>10}  "
-                     f"{show(row['recall']):>6}  {show(row['accuracy']):>8}  {spread_text}")
+        lines.append(
+            f"  {category:<15} {row['conversations']:>2}  {row['tp'] + row['fp']:>10}  "
+            f"{show(row['recall']):>6}  {show(row['accuracy']):>8}  {spread_text}"
+        )
     if result.get("highest_score_without_expected_handoff") is not None:
-        lines.append(f"  frustration threshold {result['threshold']:.2f}; highest score in a conversation that "
-                     f"should stay with the bot: {result['highest_score_without_expected_handoff']:.2f}")
+        lines.append(
+            f"  frustration threshold {result['threshold']:.2f}; highest score in a conversation that "
+            f"should stay with the bot: {result['highest_score_without_expected_handoff']:.2f}"
+        )
     lines.append("  reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(result["reasons"].items())))
     if result["wrong"]:
         lines.append("  wrong:")
@@ -294,7 +320,9 @@ def table(result: Dict[str, Any]) -> str:
             extra = f" ({w['reason']})" if w["reason"] else ""
             extra += f", highest score {w['max_score']:.2f}" if w["max_score"] is not None else ""
             extra += f" ERROR {w['error']}" if w["error"] else ""
-            lines.append(f"    {w['id']:<28} {w['category']:<15} expected {'handoff' if w['expected'] else 'none'}, {got}{extra}")
+            lines.append(
+                f"    {w['id']:<28} {w['category']:<15} expected {'handoff' if w['expected'] else 'none'}, {got}{extra}"
+            )
     return "\n".join(lines)
 
 
@@ -353,8 +381,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(table(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({**result, "outcomes": [asdict(o) for o in outcomes]},
-                                        ensure_ascii=False, indent=2), encoding="utf-8")
+        args.json.write_text(
+            json.dumps({**result, "outcomes": [asdict(o) for o in outcomes]}, ensure_ascii=False, indent=2),
+            encoding="utf-8",
+        )
     safety = result["by_category"].get("safety", {}).get("recall")
     return 0 if safety in (None, 1.0) and not any(w["error"] for w in result["wrong"]) else 1
 

@@ -5,6 +5,7 @@
 
 Rasa's own reports (intent_report.json, confusion matrix) land in results/nlu/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,11 @@ def summary(report_path: Path) -> dict:
         "accuracy": report["accuracy"],
         "macro_f1": report["macro avg"]["f1-score"],
         "weakest": sorted(
-            ((name, r["f1-score"]) for name, r in report.items() if isinstance(r, dict) and "support" in r
-             and name not in ("macro avg", "weighted avg", "micro avg")),
+            (
+                (name, r["f1-score"])
+                for name, r in report.items()
+                if isinstance(r, dict) and "support" in r and name not in ("macro avg", "weighted avg", "micro avg")
+            ),
             key=lambda pair: pair[1],
         )[:3],
     }
@@ -41,7 +45,10 @@ def held_out(model: str, out_root: Path = ROOT / "results" / "nlu", prefix: str 
         out = out_root / f"{prefix}{language}"
         subprocess.run(
             [RASA, "test", "nlu", "--model", model, "--nlu", f"tests/nlu/heldout_{language}.yml", "--out", str(out)],
-            cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         results[language] = summary(out / "intent_report.json")
     return results
@@ -56,9 +63,24 @@ def cross_validated(folds: int) -> dict:
             for source in [*(ROOT / "bot/data/nlu" / language).glob("*.yml"), *(ROOT / "bot/data/nlu").glob("*.yml")]:
                 shutil.copy(source, Path(data) / f"{source.parent.name}_{source.name}")
             subprocess.run(
-                [RASA, "test", "nlu", "--cross-validation", "--folds", str(folds), "--config", "config.yml",
-                 "--nlu", data, "--out", str(out)],
-                cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    RASA,
+                    "test",
+                    "nlu",
+                    "--cross-validation",
+                    "--folds",
+                    str(folds),
+                    "--config",
+                    "config.yml",
+                    "--nlu",
+                    data,
+                    "--out",
+                    str(out),
+                ],
+                cwd=ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         results[language] = summary(out / "intent_report.json")
     return results
@@ -69,8 +91,11 @@ def main() -> int:
     parser.add_argument("--cross-validation", action="store_true")
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args()
-    model = subprocess.run([str(ROOT / "scripts" / "train.sh")], cwd=ROOT, check=True,
-                           stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
+    model = (
+        subprocess.run([str(ROOT / "scripts" / "train.sh")], cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     sections = {"held-out": held_out(str(ROOT / model))}
     if args.cross_validation:
         sections[f"{args.folds}-fold cross-validation"] = cross_validated(args.folds)
@@ -78,7 +103,9 @@ def main() -> int:
         print(f"\n{title}")
         for language, figures in results.items():
             weakest = ", ".join(f"{name} {f1:.2f}" for name, f1 in figures["weakest"])
-            print(f"  {language}: accuracy {figures['accuracy']:.3f}  macro F1 {figures['macro_f1']:.3f}  weakest: {weakest}")
+            print(
+                f"  {language}: accuracy {figures['accuracy']:.3f}  macro F1 {figures['macro_f1']:.3f}  weakest: {weakest}"
+            )
     return 0
 
 

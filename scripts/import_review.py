@@ -15,6 +15,7 @@ the row and what to do:
 A message that is already an example of the same intent is skipped (no duplicates), so
 importing the same file twice changes nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ from scripts.review import read_rows  # noqa: E402
 
 @dataclass
 class Labelled:
-    row: int          # as a spreadsheet shows it: the header is row 1
+    row: int  # as a spreadsheet shows it: the header is row 1
     language: str
     message: str
     intent: str
@@ -49,13 +50,16 @@ def load_rows(path: Path) -> List[Tuple[int, Dict[str, str]]]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
         if not isinstance(data, list):
             raise ImportError_(f"{path}: expected a list of rows (mappings with message, language, correct_intent)")
-        return [(index + 1, {k: "" if v is None else str(v) for k, v in (row or {}).items()})
-                for index, row in enumerate(data)]
+        return [
+            (index + 1, {k: "" if v is None else str(v) for k, v in (row or {}).items()})
+            for index, row in enumerate(data)
+        ]
     return [(index + 2, row) for index, row in enumerate(read_rows(path))]
 
 
-def check(path: Path, nlu_dir: Path = nlu_data.NLU_DIR,
-          domain_path: Path = nlu_data.ROOT / "domain.yml") -> Tuple[List[Labelled], List[str], int]:
+def check(
+    path: Path, nlu_dir: Path = nlu_data.NLU_DIR, domain_path: Path = nlu_data.ROOT / "domain.yml"
+) -> Tuple[List[Labelled], List[str], int]:
     """(rows to add, errors, rows without a label)."""
     intents = nlu_data.domain_intents(domain_path)
     known = {lang: nlu_data.known_texts(lang, nlu_dir) for lang in nlu_data.LANGUAGES}
@@ -87,8 +91,10 @@ def check(path: Path, nlu_dir: Path = nlu_data.NLU_DIR,
         existing = known[language].get(key)
         if existing and existing[0] != intent:
             other, other_path, line = existing
-            errors.append(f"{where}: {message!r} is already an example of {other!r} in "
-                          f"{other_path}:{line}; label it {other!r} or change that line first")
+            errors.append(
+                f"{where}: {message!r} is already an example of {other!r} in "
+                f"{other_path}:{line}; label it {other!r} or change that line first"
+            )
             continue
         earlier = seen.get((language, key))
         if earlier and earlier.intent != intent:
@@ -102,8 +108,12 @@ def check(path: Path, nlu_dir: Path = nlu_data.NLU_DIR,
     return labelled, errors, unlabelled
 
 
-def import_file(path: Path, nlu_dir: Path = nlu_data.NLU_DIR, dry_run: bool = False,
-                domain_path: Path = nlu_data.ROOT / "domain.yml") -> Dict[Path, int]:
+def import_file(
+    path: Path,
+    nlu_dir: Path = nlu_data.NLU_DIR,
+    dry_run: bool = False,
+    domain_path: Path = nlu_data.ROOT / "domain.yml",
+) -> Dict[Path, int]:
     """Append the labelled rows; returns lines added per file. Raises ImportError_ on any error."""
     labelled, errors, _ = check(path, nlu_dir, domain_path)
     if errors:
@@ -111,8 +121,9 @@ def import_file(path: Path, nlu_dir: Path = nlu_data.NLU_DIR, dry_run: bool = Fa
     return write_examples(labelled, nlu_dir, dry_run)
 
 
-def write_examples(labelled: List[Labelled], nlu_dir: Path = nlu_data.NLU_DIR,
-                   dry_run: bool = False) -> Dict[Path, int]:
+def write_examples(
+    labelled: List[Labelled], nlu_dir: Path = nlu_data.NLU_DIR, dry_run: bool = False
+) -> Dict[Path, int]:
     """Append checked rows to their intents' files; returns lines added per file."""
     groups: Dict[Tuple[Path, str], List[str]] = {}
     for item in labelled:
@@ -138,8 +149,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="check and show what would be added")
     args = parser.parse_args(argv)
     if not args.file.exists():
-        print(f"import-review: {args.file} does not exist (make review writes results/review/review.csv)",
-              file=sys.stderr)
+        print(
+            f"import-review: {args.file} does not exist (make review writes results/review/review.csv)", file=sys.stderr
+        )
         return 1
     try:
         labelled, errors, unlabelled = check(args.file, args.nlu_dir)

@@ -3,6 +3,7 @@
 Reading and appending work on the text, not through a YAML dump, so that comments, order
 and the `[text](entity)` markup that product owners wrote stay exactly as they were.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,10 +45,10 @@ def domain_intents(domain_path: Path = ROOT / "domain.yml") -> List[str]:
 
 @dataclass(frozen=True)
 class Example:
-    text: str        # as written, with entity markup
+    text: str  # as written, with entity markup
     intent: str
     path: Path
-    line: int        # 1-based
+    line: int  # 1-based
 
 
 def read_examples(language: str, nlu_dir: Path = NLU_DIR) -> List[Example]:
@@ -116,8 +117,9 @@ def append_examples(path: Path, intent: str, texts: Iterable[str]) -> int:
     if not texts:
         return 0
     if not path.exists():
-        path.write_text('# Examples added from the review queue (make import-review).\nversion: "3.1"\nnlu:\n',
-                        encoding="utf-8")
+        path.write_text(
+            '# Examples added from the review queue (make import-review).\nversion: "3.1"\nnlu:\n', encoding="utf-8"
+        )
     content = path.read_text(encoding="utf-8")
     lines = content.splitlines()
     end = _block_end(path, intent)

@@ -18,6 +18,7 @@ e-mail addresses and the customer's name are masked in the text. Messages that a
 already training examples are left out, and labels in an existing output file are kept.
 The CSV is UTF-8 with a byte-order mark, so spreadsheet programs show Japanese correctly.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,13 +42,27 @@ sys.path.insert(0, str(ROOT))
 from bot.components.scripts import detect_language  # noqa: E402
 from scripts import nlu_data  # noqa: E402
 
-COLUMNS = ["id", "conversation", "language", "message", "predicted_intent", "confidence", "reason",
-           "timestamp", "correct_intent"]
+COLUMNS = [
+    "id",
+    "conversation",
+    "language",
+    "message",
+    "predicted_intent",
+    "confidence",
+    "reason",
+    "timestamp",
+    "correct_intent",
+]
 DEFAULT_OUT = ROOT / "results" / "review" / "review.csv"
 KEY_FILE = ROOT / "var" / "review-key"
 # Bot actions that mean "I did not understand": the message before them was misread.
-FALLBACK_ACTIONS = {"action_clarify_or_handoff", "action_default_fallback", "utter_clarify",
-                    "action_default_ask_affirmation", "utter_ask_rephrase"}
+FALLBACK_ACTIONS = {
+    "action_clarify_or_handoff",
+    "action_default_fallback",
+    "utter_clarify",
+    "action_default_ask_affirmation",
+    "utter_ask_rephrase",
+}
 # Responses that say "I could not use what you wrote" (in the claim form, for instance).
 NOT_UNDERSTOOD_RESPONSE = re.compile(r"^utter_(clarify|\w+_not_understood)$")
 HANDOFF_REASONS_TO_REVIEW = {"frustration", "repeated_misunderstanding", "all_remedies_refused"}
@@ -115,8 +130,9 @@ def _predicted(parse: Dict[str, Any]) -> tuple:
     return name, confidence, False
 
 
-def review_events(sender_id: str, events: Sequence[Dict[str, Any]], key: bytes,
-                  min_confidence: float) -> List[ReviewRow]:
+def review_events(
+    sender_id: str, events: Sequence[Dict[str, Any]], key: bytes, min_confidence: float
+) -> List[ReviewRow]:
     """The rows of one conversation (its events as Rasa stores them)."""
     users: List[Dict[str, Any]] = []  # {"event", "reasons", "language"}
     language = None
@@ -132,18 +148,30 @@ def review_events(sender_id: str, events: Sequence[Dict[str, Any]], key: bytes,
                 users[-1]["reasons"].add("frustration_handoff")
         elif kind == "action" and event.get("name") in FALLBACK_ACTIONS and users:
             users[-1]["reasons"].add("fallback")
-        elif kind == "bot" and users and NOT_UNDERSTOOD_RESPONSE.match(
-                str((event.get("metadata") or {}).get("utter_action") or "")):
+        elif (
+            kind == "bot"
+            and users
+            and NOT_UNDERSTOOD_RESPONSE.match(str((event.get("metadata") or {}).get("utter_action") or ""))
+        ):
             users[-1]["reasons"].add("not_understood")
         elif kind == "user":
             text = (event.get("text") or "").strip()
             intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
             # Buttons ("/intent{...}"), gateway triggers and messages to an agent are not NLU.
-            if not text or text.startswith("/") or text.startswith("EXTERNAL:") or intent == "relayed_to_agent" \
-                    or intent.startswith("EXTERNAL_"):
+            if (
+                not text
+                or text.startswith("/")
+                or text.startswith("EXTERNAL:")
+                or intent == "relayed_to_agent"
+                or intent.startswith("EXTERNAL_")
+            ):
                 continue
-            if users and _similar(users[-1]["event"].get("text") or "", text) \
-                    and float(event.get("timestamp") or 0) - float(users[-1]["event"].get("timestamp") or 0) <= REPHRASE_WITHIN_S:
+            if (
+                users
+                and _similar(users[-1]["event"].get("text") or "", text)
+                and float(event.get("timestamp") or 0) - float(users[-1]["event"].get("timestamp") or 0)
+                <= REPHRASE_WITHIN_S
+            ):
                 users[-1]["reasons"].add("rephrased")
             reasons = set()
             name, confidence, fell_back = _predicted(event.get("parse_data") or {})
@@ -162,8 +190,18 @@ def review_events(sender_id: str, events: Sequence[Dict[str, Any]], key: bytes,
         stamp = datetime.fromtimestamp(float(event.get("timestamp") or 0), timezone.utc)
         message = scrub(event["text"].strip(), names)
         row_id = hashlib.sha256(f"{conversation}|{event.get('timestamp')}|{message}".encode()).hexdigest()[:12]
-        rows.append(ReviewRow(row_id, conversation, user["language"], message, name, round(confidence, 3),
-                              "+".join(sorted(user["reasons"])), stamp.isoformat(timespec="seconds")))
+        rows.append(
+            ReviewRow(
+                row_id,
+                conversation,
+                user["language"],
+                message,
+                name,
+                round(confidence, 3),
+                "+".join(sorted(user["reasons"])),
+                stamp.isoformat(timespec="seconds"),
+            )
+        )
     return rows
 
 
@@ -179,8 +217,10 @@ async def _conversations(endpoints: Path):
     os.environ.setdefault("ACTION_SERVER_TOKEN", "")
     config = read_endpoint_config(str(endpoints), "tracker_store")
     if config is None:
-        raise SystemExit(f"review: {endpoints} has no tracker_store: conversations are only kept in memory "
-                         "(make run writes var/endpoints.yml with a persistent store)")
+        raise SystemExit(
+            f"review: {endpoints} has no tracker_store: conversations are only kept in memory "
+            "(make run writes var/endpoints.yml with a persistent store)"
+        )
     store = TrackerStore.create(config, Domain.load(str(ROOT / "domain.yml")))
     for sender_id in await store.keys():
         tracker = await store.retrieve_full_tracker(sender_id)
@@ -218,14 +258,20 @@ async def build_queue(endpoints: Path, min_confidence: float, nlu_dir: Path = nl
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--endpoints", type=Path, default=ROOT / "var" / "endpoints.yml",
-                        help="Rasa endpoints file naming the tracker store (default: what make run uses)")
+    parser.add_argument(
+        "--endpoints",
+        type=Path,
+        default=ROOT / "var" / "endpoints.yml",
+        help="Rasa endpoints file naming the tracker store (default: what make run uses)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--min-confidence", type=float, default=0.6)
     args = parser.parse_args(argv)
     if not args.endpoints.exists():
-        print(f"review: {args.endpoints} does not exist; start the assistant once with `make run` "
-              "or pass --endpoints", file=sys.stderr)
+        print(
+            f"review: {args.endpoints} does not exist; start the assistant once with `make run` or pass --endpoints",
+            file=sys.stderr,
+        )
         return 1
     rows = asyncio.run(build_queue(args.endpoints, args.min_confidence))
     labels = {r["id"]: r.get("correct_intent", "") for r in read_rows(args.out)} if args.out.exists() else {}

@@ -1,4 +1,5 @@
 """Makes the repository importable (`bot.*`, `scripts.*`) from every test."""
+
 import os
 import secrets
 import sys
@@ -11,3 +12,14 @@ if str(ROOT) not in sys.path:
 # Every process a test starts (gateway, action server) inherits this environment: the key
 # the gateway signs agents' approvals with and the action server checks them with.
 os.environ.setdefault("AGENT_APPROVAL_KEY", secrets.token_urlsafe(32))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Says loudly which folders this environment did not run (a plain `pytest` runs only
+    the half of `tests/` that belongs to the environment it was started from)."""
+    from tests.environments import LEFT_OUT
+
+    if LEFT_OUT:
+        terminalreporter.write_sep("!", "folders not run in this environment", yellow=True)
+        for line in dict.fromkeys(LEFT_OUT):
+            terminalreporter.write_line(line, yellow=True)

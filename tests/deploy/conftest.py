@@ -7,6 +7,7 @@ live in their own environment, var/deploy-tools, installed from deploy/check-too
 
 Run: .venv-devkit/bin/python -m pytest tests/deploy -q   (or scripts/check_deploy.sh)
 """
+
 from __future__ import annotations
 
 import json
@@ -19,16 +20,16 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Set
 import pytest
 import yaml
 
-from tests.environments import in_devkit_environment
+from tests.environments import in_devkit_environment, left_out
 
 ROOT = Path(__file__).resolve().parents[2]
 
-from scripts import stack  # noqa: E402  (stdlib only)
+from devkit import stack  # noqa: E402  (stdlib only)
 
 # These tests run in .venv-devkit (they start the gateway's Settings); the bot environment
 # collects `tests/` too and lacks the devkit packages, so it leaves this folder alone.
 if not in_devkit_environment():
-    collect_ignore_glob = ["test_*.py"]
+    collect_ignore_glob = left_out("tests/deploy", "make check-deploy")
 
 K8S_DIR = ROOT / "deploy" / "k8s"
 TOOLS_BIN = ROOT / "var" / "deploy-tools" / "bin"
@@ -39,8 +40,7 @@ SERVICE_TARGETS = ("actions", "rasa", "gateway")
 @pytest.fixture(scope="session")
 def tools() -> Path:
     """The check tools' bin folder (installed on first use; PyPI only, no other download)."""
-    subprocess.run(["bash", str(ROOT / "scripts" / "check_deploy.sh"), "--tools"], cwd=ROOT,
-                   check=True, timeout=600)
+    subprocess.run(["bash", str(ROOT / "scripts" / "check_deploy.sh"), "--tools"], cwd=ROOT, check=True, timeout=600)
     return TOOLS_BIN
 
 
@@ -49,6 +49,7 @@ def run_tool(args: List[str], timeout: float = 120) -> subprocess.CompletedProce
 
 
 # ---- Dockerfile ---------------------------------------------------------------------------
+
 
 @dataclass
 class Stage:
@@ -83,8 +84,9 @@ class Dockerfile:
 @pytest.fixture(scope="session")
 def dockerfile(tools: Path) -> Dockerfile:
     """The Dockerfile as BuildKit's parser reads it, grouped into stages."""
-    out = run_tool([str(tools / "python"), str(ROOT / "tests" / "deploy" / "dockerfile_dump.py"),
-                    str(ROOT / "Dockerfile")])
+    out = run_tool(
+        [str(tools / "python"), str(ROOT / "tests" / "deploy" / "dockerfile_dump.py"), str(ROOT / "Dockerfile")]
+    )
     assert out.returncode == 0, out.stderr
     stages: Dict[str, Stage] = {}
     current: Optional[Stage] = None
@@ -212,6 +214,7 @@ def endpoints_variables() -> Set[str]:
 
 # ---- Kubernetes ---------------------------------------------------------------------------
 
+
 @dataclass
 class Manifest:
     path: Path
@@ -249,7 +252,7 @@ def find(manifests: List[Manifest], kind: str, name: str) -> Dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[stack.Service]:
-    """A private redis-server on a free loopback port (scripts/stack.py)."""
+    """A private redis-server on a free loopback port (devkit/stack.py)."""
     server = stack.start_redis()
     try:
         yield server

@@ -10,6 +10,7 @@ Prints one JSON object:
 - lock_serialised: while replica A holds a conversation's lock, replica B waits for it.
 No Rasa server is started; only Rasa's own store classes talk to Redis.
 """
+
 from __future__ import annotations
 
 import asyncio

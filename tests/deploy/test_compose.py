@@ -1,6 +1,7 @@
 """docker-compose.yml: valid against the Compose Specification, the five services with
 health checks and healthy-dependency ordering, Rasa unreachable from outside, secrets only
 from .env, and the environment each service gets is what its code needs."""
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,17 @@ from typing import Any, Dict
 
 import pytest
 
-from tests.deploy.conftest import (ROOT, SERVICE_TARGETS, Dockerfile, MissingVariable,
-                                   compose_variables, endpoints_variables, env_example_names, interpolate, run_tool)
+from tests.deploy.conftest import (
+    ROOT,
+    SERVICE_TARGETS,
+    Dockerfile,
+    MissingVariable,
+    compose_variables,
+    endpoints_variables,
+    env_example_names,
+    interpolate,
+    run_tool,
+)
 
 # Variables the compose file reads that .env.example does not have (documented in
 # docs/deploy.md; .env.example is not ours to change).
@@ -33,8 +43,7 @@ def resolved(compose: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def test_valid_against_the_compose_specification(tools: Path) -> None:
-    out = run_tool([str(tools / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
-                    "docker-compose.yml"])
+    out = run_tool([str(tools / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"])
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -47,8 +56,7 @@ def test_the_five_services_each_with_a_health_check(compose: Dict[str, Any]) -> 
         assert service.get("restart") == "unless-stopped", f"{name} is not restarted"
 
 
-def test_our_services_build_their_dockerfile_target(compose: Dict[str, Any],
-                                                    dockerfile: Dockerfile) -> None:
+def test_our_services_build_their_dockerfile_target(compose: Dict[str, Any], dockerfile: Dockerfile) -> None:
     for name in SERVICE_TARGETS:
         service = compose["services"][name]
         assert service["build"] == {"context": ".", "target": name}
@@ -61,13 +69,15 @@ def test_our_services_build_their_dockerfile_target(compose: Dict[str, Any],
         assert "no-new-privileges:true" in service.get("security_opt", [])
 
 
-@pytest.mark.parametrize("service,needs", [
-    ("actions", {"postgres"}),
-    ("rasa", {"redis", "actions"}),
-    ("gateway", {"redis", "rasa", "actions"}),
-])
-def test_started_only_when_what_it_needs_is_healthy(compose: Dict[str, Any], service: str,
-                                                    needs: set) -> None:
+@pytest.mark.parametrize(
+    "service,needs",
+    [
+        ("actions", {"postgres"}),
+        ("rasa", {"redis", "actions"}),
+        ("gateway", {"redis", "rasa", "actions"}),
+    ],
+)
+def test_started_only_when_what_it_needs_is_healthy(compose: Dict[str, Any], service: str, needs: set) -> None:
     depends = compose["services"][service]["depends_on"]
     assert set(depends) == needs
     for dependency, rule in depends.items():
@@ -96,10 +106,18 @@ def test_variables_are_from_env_example_or_documented(compose_text: str) -> None
         assert f"`{name}`" in docs, f"{name} is not documented in docs/deploy.md"
 
 
-@pytest.mark.parametrize("missing", ["RASA_TOKEN", "ACTION_SERVER_TOKEN", "AGENT_APPROVAL_KEY", "POSTGRES_PASSWORD",
-                                     "LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"])
-def test_compose_refuses_to_run_without_a_required_secret(compose: Dict[str, Any],
-                                                          missing: str) -> None:
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "RASA_TOKEN",
+        "ACTION_SERVER_TOKEN",
+        "AGENT_APPROVAL_KEY",
+        "POSTGRES_PASSWORD",
+        "LINE_CHANNEL_SECRET",
+        "LINE_CHANNEL_ACCESS_TOKEN",
+    ],
+)
+def test_compose_refuses_to_run_without_a_required_secret(compose: Dict[str, Any], missing: str) -> None:
     env = {**SAMPLE_ENV, missing: ""}
     with pytest.raises(MissingVariable, match=missing):
         interpolate(compose, env)
@@ -110,8 +128,7 @@ def test_secrets_only_come_from_env(compose: Dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         for key, value in (service.get("environment") or {}).items():
             if secretish.search(key) and key != "RASA_REDIS_PASSWORD":
-                assert re.fullmatch(r"\$\{[A-Z_]+(:[-?][^}]*)?\}", str(value)), \
-                    f"{name}.{key} is not taken from .env"
+                assert re.fullmatch(r"\$\{[A-Z_]+(:[-?][^}]*)?\}", str(value)), f"{name}.{key} is not taken from .env"
     url = compose["services"]["actions"]["environment"]["ORDERS_DATABASE_URL"]
     assert "${POSTGRES_PASSWORD" in url
 
@@ -139,8 +156,13 @@ def test_gateway_settings_from_its_compose_environment(resolved: Dict[str, Any])
 def test_rasa_gets_every_variable_its_endpoints_file_reads(resolved: Dict[str, Any]) -> None:
     """Rasa substitutes ${VAR} in endpoints files without defaults: an unset one stops it."""
     needed = endpoints_variables()
-    assert needed == {"ACTION_SERVER_URL", "ACTION_SERVER_TOKEN", "RASA_REDIS_HOST", "RASA_REDIS_PORT",
-                      "RASA_REDIS_PASSWORD"}
+    assert needed == {
+        "ACTION_SERVER_URL",
+        "ACTION_SERVER_TOKEN",
+        "RASA_REDIS_HOST",
+        "RASA_REDIS_PORT",
+        "RASA_REDIS_PASSWORD",
+    }
     env = resolved["services"]["rasa"]["environment"]
     assert needed <= set(env), f"missing for Rasa: {sorted(needed - set(env))}"
     assert env["ACTION_SERVER_URL"] == "http://actions:5055/webhook"

@@ -2,6 +2,7 @@
 one target per service, non-root, pinned packages from the lock files, health checks on
 the services' real health endpoints, no secrets, and a model trained exactly like
 scripts/train.sh does it."""
+
 from __future__ import annotations
 
 import http.server
@@ -15,8 +16,7 @@ from typing import Iterator, Tuple
 
 import pytest
 
-from tests.deploy.conftest import (ROOT, SERVICE_TARGETS, Dockerfile, dockerignore_patterns,
-                                   ignored_by_docker, run_tool)
+from tests.deploy.conftest import ROOT, SERVICE_TARGETS, Dockerfile, dockerignore_patterns, ignored_by_docker, run_tool
 
 RUNNABLE_TARGETS = SERVICE_TARGETS + ("trainer",)
 
@@ -34,10 +34,12 @@ def test_a_target_per_service_on_python_slim(dockerfile: Dockerfile) -> None:
         want = "${GATEWAY_PYTHON_IMAGE}" if target == "gateway" else "${PYTHON_IMAGE}"
         assert base == want, f"{target} does not start from {want}"
     top = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.10-slim-(bookworm|trixie)$", top, re.M), \
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.10-slim-(bookworm|trixie)$", top, re.M), (
         "the bot's base must be Python 3.10 slim Debian"
-    assert re.search(r"^ARG GATEWAY_PYTHON_IMAGE=python:3\.1[2-4]-slim-(bookworm|trixie)$", top, re.M), \
+    )
+    assert re.search(r"^ARG GATEWAY_PYTHON_IMAGE=python:3\.1[2-4]-slim-(bookworm|trixie)$", top, re.M), (
         "the gateway's base must be a supported Python (3.12 or newer) slim Debian"
+    )
 
 
 @pytest.mark.parametrize("target", RUNNABLE_TARGETS)
@@ -57,18 +59,21 @@ def test_nothing_is_fetched_by_url(dockerfile: Dockerfile) -> None:
             assert command["cmd"] != "ADD", f"ADD in stage {stage.name} (line {command['line']})"
             if command["cmd"] == "RUN":
                 text = " ".join(command["value"])
-                assert not re.search(r"\b(curl|wget)\b|https?://", text), \
+                assert not re.search(r"\b(curl|wget)\b|https?://", text), (
                     f"download in stage {stage.name} (line {command['line']})"
+                )
 
 
-@pytest.mark.parametrize("target,lock,venv", [
-    ("actions", "requirements/bot.lock", "/app/.venv-bot"),
-    ("rasa", "requirements/bot.lock", "/app/.venv-bot"),
-    ("trainer", "requirements/bot.lock", "/app/.venv-bot"),
-    ("gateway", "requirements/gateway.lock", "/app/.venv-gateway"),
-])
-def test_packages_come_from_the_lock_file(dockerfile: Dockerfile, target: str, lock: str,
-                                          venv: str) -> None:
+@pytest.mark.parametrize(
+    "target,lock,venv",
+    [
+        ("actions", "requirements/bot.lock", "/app/.venv-bot"),
+        ("rasa", "requirements/bot.lock", "/app/.venv-bot"),
+        ("trainer", "requirements/bot.lock", "/app/.venv-bot"),
+        ("gateway", "requirements/gateway.lock", "/app/.venv-gateway"),
+    ],
+)
+def test_packages_come_from_the_lock_file(dockerfile: Dockerfile, target: str, lock: str, venv: str) -> None:
     """The environment is synced from the lock (exact pins) in a build stage and copied in."""
     env_stage = {"requirements/bot.lock": "bot-env", "requirements/gateway.lock": "gateway-env"}[lock]
     copies = [c["value"] for c in dockerfile.commands(env_stage, "COPY")]
@@ -76,12 +81,12 @@ def test_packages_come_from_the_lock_file(dockerfile: Dockerfile, target: str, l
     runs = " ".join(" ".join(c["value"]) for c in dockerfile.commands(env_stage, "RUN"))
     assert f"uv pip sync --python {venv}/bin/python {lock}" in runs
     chain = [s.name for s in dockerfile.chain(target)]
-    copied_env = [c for c in dockerfile.commands(target, "COPY")
-                  if f"--from={env_stage}" in c["flags"] and c["value"][0] == venv]
+    copied_env = [
+        c for c in dockerfile.commands(target, "COPY") if f"--from={env_stage}" in c["flags"] and c["value"][0] == venv
+    ]
     assert env_stage in chain or copied_env, f"{target} does not get {env_stage}'s packages"
     # uv itself is pinned.
-    assert any(re.search(r'"uv==\$\{UV_VERSION\}"', " ".join(c["value"]))
-               for c in dockerfile.commands("uv", "RUN"))
+    assert any(re.search(r'"uv==\$\{UV_VERSION\}"', " ".join(c["value"])) for c in dockerfile.commands("uv", "RUN"))
     assert re.search(r"^ARG UV_VERSION=\d+\.\d+\.\d+$", (ROOT / "Dockerfile").read_text(), re.M)
 
 
@@ -94,11 +99,14 @@ def test_the_japanese_tokenizer_has_mecab_and_its_dictionary(dockerfile: Dockerf
     assert "import fugashi, unidic_lite; fugashi.Tagger()" in runs
 
 
-@pytest.mark.parametrize("target,url", [
-    ("actions", "http://127.0.0.1:5055/health"),
-    ("rasa", "http://127.0.0.1:5005/"),
-    ("gateway", "http://127.0.0.1:8080/healthz"),
-])
+@pytest.mark.parametrize(
+    "target,url",
+    [
+        ("actions", "http://127.0.0.1:5055/health"),
+        ("rasa", "http://127.0.0.1:5005/"),
+        ("gateway", "http://127.0.0.1:8080/healthz"),
+    ],
+)
 def test_health_check_on_the_service_endpoint(dockerfile: Dockerfile, target: str, url: str) -> None:
     check = dockerfile.last(target, "HEALTHCHECK")
     assert check is not None and check["value"][0] == "CMD"
@@ -113,8 +121,16 @@ def test_service_commands(dockerfile: Dockerfile) -> None:
     # The project's action server (bot/server/actions.py: the shared secret required), not
     # `rasa run actions`, which checks nothing.
     assert dockerfile.last("actions", "CMD")["value"] == [
-        "python", "-m", "bot.server.actions", "--actions", "bot.actions", "--interface", "0.0.0.0",
-        "--port", "5055"]
+        "python",
+        "-m",
+        "bot.server.actions",
+        "--actions",
+        "bot.actions",
+        "--interface",
+        "0.0.0.0",
+        "--port",
+        "5055",
+    ]
     assert dockerfile.last("gateway", "CMD")["value"] == ["python", "-m", "gateway"]
     assert dockerfile.last("rasa", "ENTRYPOINT")["value"] == ["/app/deploy/rasa-entrypoint.sh"]
 
@@ -124,8 +140,7 @@ def test_no_secret_is_baked_in(dockerfile: Dockerfile) -> None:
     for stage in dockerfile.stages.values():
         for command in stage.commands:
             if command["cmd"] in ("ENV", "ARG", "LABEL"):
-                keys = command["value"][::2] if command["cmd"] != "ARG" else \
-                    [v.split("=")[0] for v in command["value"]]
+                keys = command["value"][::2] if command["cmd"] != "ARG" else [v.split("=")[0] for v in command["value"]]
                 for key in keys:
                     assert not secretish.search(key), f"{command['cmd']} {key} in {stage.name}"
     for name in (".env", "var", "models", ".venv-gateway", ".venv-bot", ".git", "results"):
@@ -151,22 +166,25 @@ def test_trainer_hashes_and_trains_exactly_like_train_sh(dockerfile: Dockerfile)
     inputs_line = next(line for line in script.splitlines() if line.startswith("inputs="))
     listed = re.findall(r"ls ([^;]+);", inputs_line)[0].split()
     found = re.findall(r"find ([^\\(]+)-type", inputs_line)[0].split()
-    copied = [src for c in dockerfile.commands("trainer", "COPY") if not c["flags"]
-              for src in c["value"][:-1]]
+    copied = [src for c in dockerfile.commands("trainer", "COPY") if not c["flags"] for src in c["value"][:-1]]
     for needed in listed + found:
-        assert any(needed == src.rstrip("/") or needed.startswith(src.rstrip("/") + "/")
-                   for src in copied), f"trainer does not copy {needed} (train.sh hashes it)"
+        assert any(needed == src.rstrip("/") or needed.startswith(src.rstrip("/") + "/") for src in copied), (
+            f"trainer does not copy {needed} (train.sh hashes it)"
+        )
     assert ".venv-bot/bin/rasa train" in script
     runs = " ".join(" ".join(c["value"]) for c in dockerfile.commands("trainer", "RUN"))
     assert "uv venv --python /usr/local/bin/python3.10 /app/.venv-bot" in runs
     assert "model=$(./scripts/train.sh)" in runs
     # The rasa image takes the model from the `model` stage (replaceable by --build-context).
-    assert any(c["flags"] == ["--from=model"] and c["value"] == ["/", "/app/models/"]
-               for c in dockerfile.commands("rasa", "COPY"))
+    assert any(
+        c["flags"] == ["--from=model"] and c["value"] == ["/", "/app/models/"]
+        for c in dockerfile.commands("rasa", "COPY")
+    )
     assert dockerfile.stages["model"].base == "scratch"
 
 
 # ---- the scripts the images run -------------------------------------------------------------
+
 
 @pytest.fixture()
 def fake_rasa(tmp_path: Path) -> Tuple[Path, Path]:
@@ -181,12 +199,19 @@ def fake_rasa(tmp_path: Path) -> Tuple[Path, Path]:
     return bin_dir, record
 
 
-def _entrypoint(bin_dir: Path, token: str, action_token: str = "sample-action-server-token") -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RASA_TOKEN": token,
-           "ACTION_SERVER_TOKEN": action_token}
+def _entrypoint(
+    bin_dir: Path, token: str, action_token: str = "sample-action-server-token"
+) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "RASA_TOKEN": token,
+        "ACTION_SERVER_TOKEN": action_token,
+    }
     env.pop("RASA_ENDPOINTS", None)
-    return subprocess.run(["sh", str(ROOT / "deploy" / "rasa-entrypoint.sh")], env=env,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["sh", str(ROOT / "deploy" / "rasa-entrypoint.sh")], env=env, capture_output=True, text=True, timeout=30
+    )
 
 
 def test_rasa_refuses_to_start_without_a_token(fake_rasa: Tuple[Path, Path]) -> None:
@@ -245,13 +270,18 @@ def status_server() -> Iterator[str]:
 
 @pytest.mark.parametrize("path,healthy", [("/ok", True), ("/down", False)])
 def test_healthcheck_script_reports_the_status(status_server: str, path: str, healthy: bool) -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "deploy" / "healthcheck.py"), status_server + path],
-                         capture_output=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "healthcheck.py"), status_server + path], capture_output=True, timeout=30
+    )
     assert (out.returncode == 0) is healthy
 
 
 def test_healthcheck_script_fails_when_nothing_listens() -> None:
-    from scripts.stack import free_port
-    out = subprocess.run([sys.executable, str(ROOT / "deploy" / "healthcheck.py"),
-                          f"http://127.0.0.1:{free_port()}/health"], capture_output=True, timeout=30)
+    from devkit.stack import free_port
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "healthcheck.py"), f"http://127.0.0.1:{free_port()}/health"],
+        capture_output=True,
+        timeout=30,
+    )
     assert out.returncode == 1

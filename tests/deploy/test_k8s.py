@@ -2,6 +2,7 @@
 service with probes, resources and a disruption budget, non-root pods, Rasa reachable only
 from the gateway, the Ingress routing only LINE's and Slack's paths, secrets only from
 the Secret (whose template holds no value)."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,16 @@ from typing import Any, Dict, List
 import pytest
 import yaml
 
-from tests.deploy.conftest import (K8S_DIR, ROOT, SERVICE_TARGETS, Manifest, endpoints_variables,
-                                   find, k8s_manifest_files, run_tool)
+from tests.deploy.conftest import (
+    K8S_DIR,
+    ROOT,
+    SERVICE_TARGETS,
+    Manifest,
+    endpoints_variables,
+    find,
+    k8s_manifest_files,
+    run_tool,
+)
 
 # The oldest Kubernetes still commonly run, and the newest the schemas bundle.
 KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
@@ -38,8 +47,7 @@ def test_kustomization_lists_every_manifest_but_the_secret_template(manifests: L
     files = {p.name for p in k8s_manifest_files()}
     assert listed == files - {"secret.example.yaml"}
     assert kustomization["namespace"] == "order-support"
-    assert {m.doc["metadata"].get("namespace") for m in manifests if m.kind != "Namespace"} == \
-        {"order-support"}
+    assert {m.doc["metadata"].get("namespace") for m in manifests if m.kind != "Namespace"} == {"order-support"}
     images = {i["name"] for i in kustomization["images"]}
     used = {container(manifests, n)["image"].split(":")[0] for n in SERVICE_TARGETS}
     assert images == used == {f"order-support-{n}" for n in SERVICE_TARGETS}
@@ -94,18 +102,22 @@ def test_pods_run_as_non_root_without_privileges(manifests: List[Manifest], name
         assert pod["securityContext"]["runAsUser"] == 10001  # the images' user
     assert pod["automountServiceAccountToken"] is False
     box = pod["containers"][0]
-    assert box["securityContext"] == {"allowPrivilegeEscalation": False,
-                                      "readOnlyRootFilesystem": True,
-                                      "capabilities": {"drop": ["ALL"]}}
+    assert box["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
 
 
 def test_the_ingress_routes_only_line_and_slack_to_the_gateway(manifests: List[Manifest]) -> None:
     ingresses = [m.doc for m in manifests if m.kind == "Ingress"]
     assert len(ingresses) == 1
-    routes = [(p["path"], p["pathType"], p["backend"]["service"]["name"])
-              for rule in ingresses[0]["spec"]["rules"] for p in rule["http"]["paths"]]
-    assert sorted(routes) == [("/line/webhook", "Exact", "gateway"),
-                              ("/slack/events", "Exact", "gateway")]
+    routes = [
+        (p["path"], p["pathType"], p["backend"]["service"]["name"])
+        for rule in ingresses[0]["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    ]
+    assert sorted(routes) == [("/line/webhook", "Exact", "gateway"), ("/slack/events", "Exact", "gateway")]
     assert "defaultBackend" not in ingresses[0]["spec"]
     assert ingresses[0]["spec"]["tls"], "LINE and Slack need HTTPS"
 
@@ -117,8 +129,11 @@ def test_rasa_is_never_exposed(manifests: List[Manifest]) -> None:
             assert "externalIPs" not in m.doc["spec"]
     policy = find(manifests, "NetworkPolicy", "rasa-from-gateway")["spec"]
     assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "rasa"
-    sources = [s["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
-               for rule in policy["ingress"] for s in rule["from"]]
+    sources = [
+        s["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for rule in policy["ingress"]
+        for s in rule["from"]
+    ]
     assert sources == ["gateway"]
     deny = find(manifests, "NetworkPolicy", "default-deny-ingress")["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
@@ -132,8 +147,7 @@ def _env(box: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
 
 def test_secrets_only_from_the_secret_and_the_template_holds_none(manifests: List[Manifest]) -> None:
     template = find(manifests, "Secret", "order-support")
-    assert all(value == "" for value in template["stringData"].values()), \
-        "secret.example.yaml must hold key names only"
+    assert all(value == "" for value in template["stringData"].values()), "secret.example.yaml must hold key names only"
     keys = set(template["stringData"])
     config = find(manifests, "ConfigMap", "order-support-config")["data"]
     secretish = re.compile(r"TOKEN|SECRET|PASSWORD|DSN|DATABASE_URL", re.I)
@@ -148,8 +162,9 @@ def test_secrets_only_from_the_secret_and_the_template_holds_none(manifests: Lis
             elif "configMapKeyRef" in ref:
                 assert ref["configMapKeyRef"]["key"] in config, f"{name}: no such ConfigMap key"
             elif secretish.search(name):
-                assert name == "REDIS_URL" and "$(REDIS_PASSWORD)" in entry["value"], \
+                assert name == "REDIS_URL" and "$(REDIS_PASSWORD)" in entry["value"], (
                     f"{box['name']}: {name} is a literal"
+                )
     assert not any(secretish.search(k) for k in config), "a secret in the ConfigMap"
 
 
@@ -160,8 +175,10 @@ def test_rasa_gets_every_variable_its_endpoints_file_reads(manifests: List[Manif
     # Rasa sends the action server's shared secret, from the same Secret key it checks.
     assert env["ACTION_SERVER_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "ACTION_SERVER_TOKEN"
     actions = _env(container(manifests, "actions"))
-    assert actions["ACTION_SERVER_TOKEN"]["valueFrom"]["secretKeyRef"] == \
-        {"name": "order-support", "key": "ACTION_SERVER_TOKEN"}
+    assert actions["ACTION_SERVER_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "order-support",
+        "key": "ACTION_SERVER_TOKEN",
+    }
     config = find(manifests, "ConfigMap", "order-support-config")["data"]
     assert config["ACTION_SERVER_URL"] == f"http://actions:{PORTS['actions']}/webhook"
     assert config["RASA_URL"] == f"http://rasa:{PORTS['rasa']}"
@@ -174,8 +191,9 @@ def test_gateway_settings_from_its_kubernetes_environment(manifests: List[Manife
     from gateway.config import Settings
 
     config = find(manifests, "ConfigMap", "order-support-config")["data"]
-    secret = {k: f"sample{k.lower().replace('_', '')}" for k in
-              find(manifests, "Secret", "order-support")["stringData"]}
+    secret = {
+        k: f"sample{k.lower().replace('_', '')}" for k in find(manifests, "Secret", "order-support")["stringData"]
+    }
     secret["SLACK_BOT_TOKEN"] = ""
     secret["POSTBACK_SIGNING_KEY"] = "k" * 32  # the gateway refuses a short one
     env: Dict[str, str] = {}
@@ -202,8 +220,7 @@ def test_photos_are_shared_by_every_gateway_replica(manifests: List[Manifest]) -
     claim = find(manifests, "PersistentVolumeClaim", "gateway-attachments")
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     volumes = find(manifests, "Deployment", "gateway")["spec"]["template"]["spec"]["volumes"]
-    assert {"name": "attachments",
-            "persistentVolumeClaim": {"claimName": "gateway-attachments"}} in volumes
+    assert {"name": "attachments", "persistentVolumeClaim": {"claimName": "gateway-attachments"}} in volumes
 
 
 def test_redis_keeps_its_data(manifests: List[Manifest]) -> None:
@@ -212,13 +229,19 @@ def test_redis_keeps_its_data(manifests: List[Manifest]) -> None:
     assert args[:3] == ["redis-server", "--appendonly", "yes"]
     assert "--requirepass" in args
     assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
-    assert find(manifests, "Service", "redis")["spec"]["selector"] == \
-        redis["spec"]["template"]["metadata"]["labels"]
+    assert find(manifests, "Service", "redis")["spec"]["selector"] == redis["spec"]["template"]["metadata"]["labels"]
 
 
 def test_docs_cover_the_deployment() -> None:
     docs = (ROOT / "docs" / "deploy.md").read_text()
-    for needed in ("CVE-2024-49375", "docker compose up", "kubectl apply -k deploy/k8s",
-                   "--target rasa", "--target gateway", "--target actions", "lock store",
-                   "scripts/check_deploy.sh"):
+    for needed in (
+        "CVE-2024-49375",
+        "docker compose up",
+        "kubectl apply -k deploy/k8s",
+        "--target rasa",
+        "--target gateway",
+        "--target actions",
+        "lock store",
+        "scripts/check_deploy.sh",
+    ):
         assert needed in docs, f"docs/deploy.md does not mention {needed}"

@@ -4,6 +4,7 @@ Both run once per test session against a SQLite orders database in a temporary f
 Before each test the demo data is recreated (times relative to now) and the test's
 conversations start from nothing, so tests do not depend on each other.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -13,7 +14,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from bot.store import db as store_db
-from scripts import stack
+from devkit import stack
 
 DEMO_CUSTOMER = "U00000000000000000000000000000001"
 ENGLISH_CUSTOMER = "U00000000000000000000000000000002"

@@ -4,6 +4,7 @@ A customer reports a problem in their own words, taps the buttons the bot offers
 the button payloads, as the LINE gateway does for postbacks) and ends with a remedy
 applied exactly once, a status, or a person.
 """
+
 from __future__ import annotations
 
 import json

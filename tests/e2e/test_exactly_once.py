@@ -5,10 +5,11 @@ Rasa retries an action request when the action server is slow or restarts; the r
 carries the whole tracker, so the only thing that can stop a second refund is the orders
 database (one remedy row per case, keyed by the case number).
 """
+
 from __future__ import annotations
 
-from scripts import stack
 from bot.store import OrdersRepository, make_engine
+from devkit import stack
 from tests.e2e.conftest import DEMO_CUSTOMER, button, texts
 from tests.e2e.test_claims import payload_for_remedy
 

@@ -1,6 +1,7 @@
 """The handoff decision through the real Rasa server and action server: the labelled
 conversations of tests/handoff/conversations.yml (scripts/evaluate_handoff.py), and a
 couple of concrete conversations."""
+
 from __future__ import annotations
 
 from typing import Any, Dict

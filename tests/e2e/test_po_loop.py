@@ -6,6 +6,7 @@ bot misread; labelled rows are imported into (a copy of) the training data; `mak
 evaluate`'s script tests models on the fixed split, promotes the good one into the running
 server without restarting it, and refuses a model that regresses.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,7 +21,8 @@ from typing import Dict, List
 
 import pytest
 
-from scripts import nlu_data, review, stack
+from devkit import stack
+from scripts import nlu_data, review
 from scripts.endpoints import write_endpoints
 from tests.e2e.conftest import DEMO_CUSTOMER, ENGLISH_CUSTOMER, Chat, reset_orders
 
@@ -37,8 +39,9 @@ def workdir(tmp_path_factory) -> Path:
 def kept(action_server, log_dir, workdir, orders_url):
     """Rasa with an SQL tracker store in the test's folder, and its endpoints file."""
     reset_orders(orders_url)
-    endpoints = write_endpoints(workdir / "endpoints.yml",
-                                {"TRACKER_STORE_URL": f"sqlite:///{workdir / 'trackers.db'}"})
+    endpoints = write_endpoints(
+        workdir / "endpoints.yml", {"TRACKER_STORE_URL": f"sqlite:///{workdir / 'trackers.db'}"}
+    )
     server = stack.start_rasa(stack.trained_model(), action_server.url, log_dir, endpoints=str(endpoints))
     yield server, endpoints
     server.stop()
@@ -46,13 +49,27 @@ def kept(action_server, log_dir, workdir, orders_url):
 
 # Messages no customer of a food shop would write the same way twice: the model should not
 # be sure of any of them.
-GIBBERISH = {"ja": ["ぴよぴよぽぽぽ ふがふが", "もけけ るるる ぱぴぷ"], "en": ["qwzx vbnm plok", "flibber jabber wonkus"]}
-FRUSTRATED_JA = ["親子丼に別卵が付いていませんでした", "もういい加減にしてよ、何回言わせるの", "ほんとに最悪、ありえない"]
+GIBBERISH = {
+    "ja": ["ぴよぴよぽぽぽ ふがふが", "もけけ るるる ぱぴぷ"],
+    "en": ["qwzx vbnm plok", "flibber jabber wonkus"],
+}
+FRUSTRATED_JA = [
+    "親子丼に別卵が付いていませんでした",
+    "もういい加減にしてよ、何回言わせるの",
+    "ほんとに最悪、ありえない",
+]
 
 
 def run(args: List[str], env: Dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, *args], cwd=ROOT, env={**os.environ, **env}, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
+    return subprocess.run(
+        [PYTHON, *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=1800,
+    )
 
 
 def status(server: stack.RasaServer) -> dict:
@@ -78,8 +95,9 @@ def conversations(kept):
 def test_review_lists_the_messages_the_bot_misread_without_identifying_customers(kept, conversations, workdir):
     server, endpoints = kept
     out = workdir / "review.csv"
-    result = run(["scripts/review.py", "--endpoints", str(endpoints), "--out", str(out)],
-                 {"REVIEW_PSEUDONYM_KEY": "test-key"})
+    result = run(
+        ["scripts/review.py", "--endpoints", str(endpoints), "--out", str(out)], {"REVIEW_PSEUDONYM_KEY": "test-key"}
+    )
     assert result.returncode == 0, result.stdout
     with out.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -176,17 +194,38 @@ def _tiny_model(workdir: Path) -> Path:
         lines += [f"  - intent: {intent}", "    examples: |"] + [f"      - {t}" for t in texts]
     data = workdir / "tiny_nlu.yml"
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    subprocess.run([str(ROOT / ".venv-bot" / "bin" / "rasa"), "train", "nlu", "--config", "config.yml",
-                    "--nlu", str(data), "--out", str(workdir), "--fixed-model-name", "tiny"],
-                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800)
+    subprocess.run(
+        [
+            str(ROOT / ".venv-bot" / "bin" / "rasa"),
+            "train",
+            "nlu",
+            "--config",
+            "config.yml",
+            "--nlu",
+            str(data),
+            "--out",
+            str(workdir),
+            "--fixed-model-name",
+            "tiny",
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=1800,
+    )
     return workdir / "tiny.tar.gz"
 
 
 def test_a_good_model_is_promoted_and_served_live_and_a_regressing_one_is_not(kept, conversations, workdir):
     server, _ = kept
     promoted_dir, results = workdir / "promoted", workdir / "results"
-    env = {"PROMOTED_MODEL_DIR": str(promoted_dir), "EVALUATE_RESULTS_DIR": str(results),
-           "RASA_TOKEN": server.token, "RASA_URL": server.url}
+    env = {
+        "PROMOTED_MODEL_DIR": str(promoted_dir),
+        "EVALUATE_RESULTS_DIR": str(results),
+        "RASA_TOKEN": server.token,
+        "RASA_URL": server.url,
+    }
     before = status(server)
     pid = server.process.pid
 
@@ -222,8 +261,11 @@ def test_a_good_model_is_promoted_and_served_live_and_a_regressing_one_is_not(ke
     summary = (results / "latest" / "summary.md").read_text(encoding="utf-8")
     assert "**NOT PROMOTED**" in summary
     intents = set(nlu_data.domain_intents())
-    worse = [cells for cells in (line.split("|") for line in summary.splitlines() if line.startswith("| "))
-             if len(cells) == 7 and cells[2].strip() in intents and cells[5].strip().startswith("-0.")]
+    worse = [
+        cells
+        for cells in (line.split("|") for line in summary.splitlines() if line.startswith("| "))
+        if len(cells) == 7 and cells[2].strip() in intents and cells[5].strip().startswith("-0.")
+    ]
     assert worse, "the summary lists the intents that got worse"
     assert json.loads((promoted_dir / "promoted.json").read_text())["source"] == Path(model).name
     assert status(server)["model_id"] == served["model_id"]

@@ -5,6 +5,7 @@ What the customer sees: an honest apology by reply while the bot cannot answer, 
 real answers by push once it can, in the order they wrote; each message reaches Rasa's
 tracker once; nothing pending is left.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,7 +46,8 @@ async def apologised(emu, event):
 
 @pytest.mark.asyncio
 async def test_action_server_down_apology_then_the_answer_once_it_is_back(
-        gateway, line_emulator, rasa, action_server, line_client, redis_url):
+    gateway, line_emulator, rasa, action_server, line_client, redis_url
+):
     emu = line_emulator.emu
     user = new_user_id()
     action_server.kill()
@@ -72,7 +74,8 @@ async def test_action_server_down_apology_then_the_answer_once_it_is_back(
 
 @pytest.mark.asyncio
 async def test_redis_killed_pending_messages_survive_and_nothing_is_acked_while_it_is_down(
-        gateway, line_emulator, rasa, action_server, restartable_redis, line_client, redis_url):
+    gateway, line_emulator, rasa, action_server, restartable_redis, line_client, redis_url
+):
     emu = line_emulator.emu
     user = new_user_id()
     texts = ["注文の状況を教えてください", "ありがとう"]
@@ -97,8 +100,7 @@ async def test_redis_killed_pending_messages_survive_and_nothing_is_acked_while_
         if restartable_redis.process is None or restartable_redis.process.poll() is not None:
             restartable_redis.start()
         action_server.start()
-    await wait_for(lambda: len(answers_pushed(emu, user, [first, second])[0]) == 2, 60,
-                   what="both answers")
+    await wait_for(lambda: len(answers_pushed(emu, user, [first, second])[0]) == 2, 60, what="both answers")
     await asyncio.sleep(1.5)
     order, _ = answers_pushed(emu, user, [first, second])
     assert order == [0, 1]  # in the order the customer wrote
@@ -111,7 +113,8 @@ async def test_redis_killed_pending_messages_survive_and_nothing_is_acked_while_
 
 @pytest.mark.asyncio
 async def test_rasa_killed_mid_conversation_answers_what_came_meanwhile_in_order(
-        gateway, line_emulator, rasa, line_client, redis_url):
+    gateway, line_emulator, rasa, line_client, redis_url
+):
     emu = line_emulator.emu
     user = new_user_id()
     meanwhile = ["注文の状況を教えてください", "ありがとう"]
@@ -129,14 +132,14 @@ async def test_rasa_killed_mid_conversation_answers_what_came_meanwhile_in_order
         for e in events:
             await apologised(emu, e)  # each told at once that its answer is coming
         await asyncio.sleep(1.0)
-        assert [e["webhookEventId"] for e in events] == \
-            [i for i in pending_ids(redis_url) if i in {e["webhookEventId"] for e in events}]
+        assert [e["webhookEventId"] for e in events] == [
+            i for i in pending_ids(redis_url) if i in {e["webhookEventId"] for e in events}
+        ]
         assert answers_pushed(emu, user, events)[0] == []
     finally:
         started = time.monotonic()
         rasa.start()
-    await wait_for(lambda: len(answers_pushed(emu, user, events)[0]) == 2, 60,
-                   what="the answers after Rasa came back")
+    await wait_for(lambda: len(answers_pushed(emu, user, events)[0]) == 2, 60, what="the answers after Rasa came back")
     await asyncio.sleep(1.5)
     order, messages = answers_pushed(emu, user, events)
     assert order == [0, 1]

@@ -5,6 +5,7 @@ redis-server; LINE emulated (devkit/emulators/line_api.py, `fail_next`).
 What must hold: the customer sees each answer once, and their message reaches Rasa's
 tracker once.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,17 +28,14 @@ def calls_with_token(emu, token):
 
 
 def pushes_to(emu, user):
-    return [r for r in list(emu.requests_to("/v2/bot/message/push"))
-            if (r.get("json") or {}).get("to") == user]
+    return [r for r in list(emu.requests_to("/v2/bot/message/push")) if (r.get("json") or {}).get("to") == user]
 
 
 @pytest.mark.asyncio
-async def test_line_429_then_500_on_reply_the_answer_arrives_once(
-        gateway, line_emulator, rasa, line_client):
+async def test_line_429_then_500_on_reply_the_answer_arrives_once(gateway, line_emulator, rasa, line_client):
     emu = line_emulator.emu
     user = new_user_id()
-    emu.fail_next("/v2/bot/message/reply", 429, times=1, headers={"Retry-After": "1"},
-                  message="Too Many Requests")
+    emu.fail_next("/v2/bot/message/reply", 429, times=1, headers={"Retry-After": "1"}, message="Too Many Requests")
     emu.fail_next("/v2/bot/message/reply", 500, times=1)
     event, res = await line_client.send_text(user, ASK_STATUS)
     assert res.status == 200
@@ -54,8 +52,7 @@ async def test_line_429_then_500_on_reply_the_answer_arrives_once(
 
 
 @pytest.mark.asyncio
-async def test_line_429_and_500_on_push_the_push_is_shown_once_under_one_retry_key(
-        gateway, line_emulator, rasa):
+async def test_line_429_and_500_on_push_the_push_is_shown_once_under_one_retry_key(gateway, line_emulator, rasa):
     emu = line_emulator.emu
     user = new_user_id()
     # a reply token LINE never issued (as after its minute is up): the answer must be pushed
@@ -64,16 +61,16 @@ async def test_line_429_and_500_on_push_the_push_is_shown_once_under_one_retry_k
         emu.fail_next("/v2/bot/message/push", 500, times=1)
         event, res = await client.send_text(user, ASK_STATUS)
         assert res.status == 200
-        await wait_for(lambda: [p for p in pushes_to(emu, user) if p["status"] == 200], 30,
-                       what="the push")
+        await wait_for(lambda: [p for p in pushes_to(emu, user) if p["status"] == 200], 30, what="the push")
     await asyncio.sleep(1.0)
     pushes = pushes_to(emu, user)
     assert [p["status"] for p in pushes] == [429, 500, 200]
     keys = {p["headers"].get(RETRY_KEY_HEADER) for p in pushes}
     assert len(keys) == 1 and None not in keys  # one logical push, retried under one key
     shown = seen_by(emu, user)
-    assert len(shown) == len([m for p in pushes if p["status"] == 200 for m in p["json"]["messages"]
-                              if m["type"] == "text"])
+    assert len(shown) == len(
+        [m for p in pushes if p["status"] == 200 for m in p["json"]["messages"] if m["type"] == "text"]
+    )
     assert user_turns(rasa, user) == [ASK_STATUS]
 
     # The emulator honours the key as LINE does: the same push again is refused with 409
@@ -81,10 +78,11 @@ async def test_line_429_and_500_on_push_the_push_is_shown_once_under_one_retry_k
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{line_emulator.url}/v2/bot/message/push",
-                                json=pushes[-1]["json"],
-                                headers={"Authorization": f"Bearer {ACCESS_TOKEN}",
-                                         RETRY_KEY_HEADER: keys.pop()}) as resp:
+        async with session.post(
+            f"{line_emulator.url}/v2/bot/message/push",
+            json=pushes[-1]["json"],
+            headers={"Authorization": f"Bearer {ACCESS_TOKEN}", RETRY_KEY_HEADER: keys.pop()},
+        ) as resp:
             assert resp.status == 409
             assert resp.headers.get("x-line-accepted-request-id")
     assert seen_by(emu, user) == shown
@@ -92,7 +90,8 @@ async def test_line_429_and_500_on_push_the_push_is_shown_once_under_one_retry_k
 
 @pytest.mark.asyncio
 async def test_line_down_longer_than_the_retries_the_answer_comes_later_once(
-        gateway, line_emulator, rasa, line_client, redis_url):
+    gateway, line_emulator, rasa, line_client, redis_url
+):
     """Reply and push answer 500 for longer than the client retries (5 attempts each):
     the answer is not given up, it stays pending and is pushed when LINE is back; the
     message is not sent to Rasa again."""
@@ -102,12 +101,12 @@ async def test_line_down_longer_than_the_retries_the_answer_comes_later_once(
     emu.fail_next("/v2/bot/message/push", 500, times=8)
     event, res = await line_client.send_text(user, ASK_STATUS)
     assert res.status == 200
-    pushed = await wait_for(lambda: [p for p in pushes_to(emu, user) if p["status"] == 200], 90,
-                            what="the answer once LINE is back")
+    pushed = await wait_for(
+        lambda: [p for p in pushes_to(emu, user) if p["status"] == 200], 90, what="the answer once LINE is back"
+    )
     await asyncio.sleep(1.5)
     assert len([p for p in pushes_to(emu, user) if p["status"] == 200]) == 1
-    assert len(seen_by(emu, user)) == len([m for m in pushed[0]["json"]["messages"]
-                                           if m["type"] == "text"])
+    assert len(seen_by(emu, user)) == len([m for m in pushed[0]["json"]["messages"] if m["type"] == "text"])
     assert user_turns(rasa, user) == [ASK_STATUS]
     assert event["webhookEventId"] not in pending_ids(redis_url)
 
@@ -118,15 +117,19 @@ async def killed_before_the_reply(gateway, emu, client, user, text):
     emu.fail_next("/v2/bot/message/reply", 503, times=1, headers={"Retry-After": "20"})
     event, res = await client.send_text(user, text)
     assert res.status == 200  # acked at once
-    await wait_for(lambda: [r for r in calls_with_token(emu, event["replyToken"])
-                            if r.get("status") == 503], 60, what="the reply attempt")
+    await wait_for(
+        lambda: [r for r in calls_with_token(emu, event["replyToken"]) if r.get("status") == 503],
+        60,
+        what="the reply attempt",
+    )
     gateway.stop(kill=True)
     return event
 
 
 @pytest.mark.asyncio
 async def test_gateway_killed_between_ack_and_reply_answers_once_after_restart(
-        gateway, line_emulator, rasa, line_client, redis_url):
+    gateway, line_emulator, rasa, line_client, redis_url
+):
     emu = line_emulator.emu
     user = new_user_id()
     try:
@@ -147,7 +150,8 @@ async def test_gateway_killed_between_ack_and_reply_answers_once_after_restart(
 
 @pytest.mark.asyncio
 async def test_gateway_killed_and_back_after_the_reply_token_expired_pushes_once(
-        gateway, line_emulator, rasa, line_client, redis_url):
+    gateway, line_emulator, rasa, line_client, redis_url
+):
     emu = line_emulator.emu
     user = new_user_id()
     original = dict(gateway.env)
@@ -156,13 +160,13 @@ async def test_gateway_killed_and_back_after_the_reply_token_expired_pushes_once
         # back later than a reply token lives (made short here instead of waiting a minute)
         gateway.env["GATEWAY_REPLY_TOKEN_MAX_AGE_S"] = "0.5"
         gateway.start()
-        pushed = await wait_for(lambda: [p for p in pushes_to(emu, user) if p["status"] == 200],
-                                30, what="the answer pushed after restart")
+        pushed = await wait_for(
+            lambda: [p for p in pushes_to(emu, user) if p["status"] == 200], 30, what="the answer pushed after restart"
+        )
         await asyncio.sleep(1.5)
         assert len(pushes_to(emu, user)) == 1
         assert reply_for(emu, event["replyToken"]) is None
-        assert seen_by(emu, user) == [m["text"] for m in pushed[0]["json"]["messages"]
-                                      if m["type"] == "text"]
+        assert seen_by(emu, user) == [m["text"] for m in pushed[0]["json"]["messages"] if m["type"] == "text"]
         assert user_turns(rasa, user) == [ASK_STATUS]
         # the push's retry key is derived from the event: a second resume cannot show it twice
         key = pushed[0]["headers"][RETRY_KEY_HEADER]

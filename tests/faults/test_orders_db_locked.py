@@ -2,6 +2,7 @@
 customer confirms a remedy: the action waits (busy timeout, bot/store/db.py) and the claim
 completes after the lock is released; the remedy row is applied once.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -35,7 +36,8 @@ async def answer(emu, event):
 
 @pytest.mark.asyncio
 async def test_remedy_confirmed_while_the_orders_database_is_locked_is_applied_once(
-        gateway, line_emulator, rasa, line_client, orders_url):
+    gateway, line_emulator, rasa, line_client, orders_url
+):
     emu = line_emulator.emu
     rasa.restart_conversation(DEMO_CUSTOMER)
     event, _ = await line_client.send_text(DEMO_CUSTOMER, "親子丼に別卵が付いていませんでした")
@@ -63,8 +65,7 @@ async def test_remedy_confirmed_while_the_orders_database_is_locked_is_applied_o
     assert case_id and case_id in confirmation and "¥80" in confirmation
     assert waited >= LOCK_S - 0.5  # it did wait for the lock, and then went through
     with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT kind, amount FROM remedies WHERE idempotency_key = ?",
-                          (case_id,)).fetchall()
+        rows = db.execute("SELECT kind, amount FROM remedies WHERE idempotency_key = ?", (case_id,)).fetchall()
     assert rows == [("refund_item", 80)]
     # the choice reached Rasa once (as its payload: the tap carried the gateway's signature)
     assert user_turns(rasa, DEMO_CUSTOMER).count(signed_payload(choice)) == 1

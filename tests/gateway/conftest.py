@@ -2,22 +2,20 @@
 
 Run: .venv-devkit/bin/python -m pytest tests/gateway -q
 """
+
 from __future__ import annotations
 
 from typing import Iterator
 
 import pytest
 
-from tests.environments import in_devkit_environment
-
-from scripts import stack  # noqa: E402  (stdlib only, shared with the bot tests)
+from devkit import stack  # noqa: E402  (stdlib only, shared with the bot tests)
+from tests.environments import in_devkit_environment, left_out
 
 # The bot environment (.venv-bot) collects `tests/` too; it has neither slack-bolt nor
 # pytest-asyncio, so skip this folder there instead of failing on imports.
 if not in_devkit_environment():
-    collect_ignore_glob = ["test_*.py"]
-
-
+    collect_ignore_glob = left_out("tests/gateway", "make test-gateway")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Handoff case state (gateway/core/cases.py) in memory and in a real redis-server:
 one owner per customer, claims that cannot both win, resolve hands back to the bot, and
 the state survives a new store object (a gateway restart)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,15 @@ import pytest
 import pytest_asyncio
 
 from gateway.core.cases import (
-    AGENT, BOT, CLAIMED, OPEN, RESOLVED, WAITING, Case, CaseConflict, MemoryCaseStore,
+    AGENT,
+    BOT,
+    CLAIMED,
+    OPEN,
+    RESOLVED,
+    WAITING,
+    Case,
+    CaseConflict,
+    MemoryCaseStore,
     RedisCaseStore,
 )
 
@@ -36,8 +45,9 @@ async def store_factory(request, redis_url):
 
 
 def new_case(user="U1", case_id=None, **context):
-    return Case(case_id=case_id or f"C{uuid.uuid4().hex[:6]}", user_id=user,
-                context={"reason": "request_human", **context})
+    return Case(
+        case_id=case_id or f"C{uuid.uuid4().hex[:6]}", user_id=user, context={"reason": "request_human", **context}
+    )
 
 
 @pytest.mark.asyncio
@@ -64,8 +74,8 @@ async def test_two_agents_claiming_at_once_one_wins_the_other_is_told(store_fact
     store = store_factory()
     case, _ = await store.open(new_case())
     results = await asyncio.gather(
-        store.claim(case.case_id, "UA", "Aki", 1.0), store.claim(case.case_id, "UB", "Ben", 1.0),
-        return_exceptions=True)
+        store.claim(case.case_id, "UA", "Aki", 1.0), store.claim(case.case_id, "UB", "Ben", 1.0), return_exceptions=True
+    )
     winners = [r for r in results if isinstance(r, Case)]
     losers = [r for r in results if isinstance(r, CaseConflict)]
     assert len(winners) == 1 and len(losers) == 1

@@ -2,6 +2,7 @@
 
 Every behaviour runs against both backends: memory and a real redis-server.
 """
+
 import asyncio
 import uuid
 
@@ -9,7 +10,11 @@ import pytest
 import pytest_asyncio
 
 from gateway.core.events import (
-    DONE, PENDING, MemoryEventStore, RedisEventStore, make_event_store,
+    DONE,
+    PENDING,
+    MemoryEventStore,
+    RedisEventStore,
+    make_event_store,
 )
 
 
@@ -130,6 +135,7 @@ async def test_an_event_marked_done_by_another_gateway_mid_scan_is_not_listed(re
 async def test_ping_says_whether_events_can_be_recorded(store):
     assert await store.ping() is True
     import socket
+
     with socket.socket() as sock:  # a port where no Redis answers
         sock.bind(("127.0.0.1", 0))
         dead = RedisEventStore.from_url(f"redis://127.0.0.1:{sock.getsockname()[1]}/0")

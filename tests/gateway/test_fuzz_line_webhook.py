@@ -15,6 +15,7 @@ What must hold for every body:
 
 Run: .venv-devkit/bin/python -m pytest tests/gateway/test_fuzz_line_webhook.py -q
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,11 +29,12 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 import redis
 import requests
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from gateway.core.events import RedisEventStore
 from devkit.emulators.line_api import LineApiEmulator
 from gateway.app import create_app
+from gateway.core.events import RedisEventStore
 from gateway.customer_input import typed_text
 from gateway.line.signature import HEADER, sign
 from tests.gateway.test_gateway_app import SECRET, TOKEN, FakeBot, settings_for
@@ -40,16 +42,16 @@ from tests.gateway_e2e.conftest import EmulatorThread
 
 USERS = [f"U{i:032x}" for i in range(1, 4)]
 # hypothesis budget: enough variety, and the file stays well under 2 minutes here
-FUZZ = settings(max_examples=200, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 class InProcessGateway:
     """The gateway app, the LINE emulator and a fake Rasa/action server, each served over
     HTTP from a background thread; tests talk to them with blocking clients."""
 
-    def __init__(self, redis_url: str, tmp_path: Path, cases: Any = None,
-                 **overrides: Any) -> None:
+    def __init__(self, redis_url: str, tmp_path: Path, cases: Any = None, **overrides: Any) -> None:
         self.prefix = f"fuzz:{uuid.uuid4().hex[:8]}:"
         self.line = LineApiEmulator(TOKEN)
         self.bot = FakeBot()
@@ -59,8 +61,7 @@ class InProcessGateway:
         actions = EmulatorThread(None, self.bot.action_app()).start()
         self._threads += [rasa, actions]
         self.bot.rasa_url, self.bot.action_url = rasa.url, f"{actions.url}/webhook"
-        self.settings = settings_for(self.line, self.bot, tmp_path, redis_url=redis_url,
-                                     **overrides)
+        self.settings = settings_for(self.line, self.bot, tmp_path, redis_url=redis_url, **overrides)
         # own key prefix: other gateway tests in the session share this redis-server
         store = RedisEventStore.from_url(redis_url, prefix=self.prefix)
         self.app = create_app(self.settings, store=store, cases=cases)
@@ -83,9 +84,12 @@ class InProcessGateway:
 
     # --- HTTP --------------------------------------------------------------------------
     def post_line(self, body: bytes) -> requests.Response:
-        return self.http.post(f"{self.url}/line/webhook", data=body, timeout=30,
-                              headers={"Content-Type": "application/json",
-                                       HEADER: sign(body, SECRET)})
+        return self.http.post(
+            f"{self.url}/line/webhook",
+            data=body,
+            timeout=30,
+            headers={"Content-Type": "application/json", HEADER: sign(body, SECRET)},
+        )
 
     def healthz(self) -> int:
         return self.http.get(f"{self.url}/healthz", timeout=30).status_code
@@ -106,14 +110,18 @@ class InProcessGateway:
         marker. A record left `pending` outside the index would never be processed."""
         deadline = time.monotonic() + timeout
         while True:
-            not_done = [k for k in self.record_keys()
-                        if json.loads(self.redis.get(k) or '{"status": "done"}')["status"] != "done"]
+            not_done = [
+                k
+                for k in self.record_keys()
+                if json.loads(self.redis.get(k) or '{"status": "done"}')["status"] != "done"
+            ]
             pending = self.pending_ids()
             if not pending and not not_done:
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"stuck events: {len(pending)} in the pending index, "
-                                     f"{len(not_done)} records not done")
+                raise AssertionError(
+                    f"stuck events: {len(pending)} in the pending index, {len(not_done)} records not done"
+                )
             time.sleep(0.02)
 
 
@@ -126,40 +134,52 @@ def stack(redis_url: str, tmp_path_factory) -> Iterator[InProcessGateway]:
 
 # --- strategies ------------------------------------------------------------------------------
 
-json_leaves = (st.none() | st.booleans() | st.integers() | st.floats()
-               | st.text(max_size=30))
+json_leaves = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
 any_json = st.recursive(
     json_leaves,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                 max_size=4),
-    max_leaves=25)
-not_a_string = st.none() | st.booleans() | st.integers() | st.floats() | st.lists(
-    json_leaves, max_size=2) | st.dictionaries(st.text(max_size=5), json_leaves, max_size=2)
-not_an_object = st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.lists(
-    json_leaves, max_size=3)
-customer_text = st.text(min_size=1, max_size=300).filter(lambda s: s.strip()) | st.integers(
-    10_000, 60_000).map(lambda n: "長" * n)  # huge message texts
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=25,
+)
+not_a_string = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.lists(json_leaves, max_size=2)
+    | st.dictionaries(st.text(max_size=5), json_leaves, max_size=2)
+)
+not_an_object = st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.lists(json_leaves, max_size=3)
+customer_text = st.text(min_size=1, max_size=300).filter(lambda s: s.strip()) | st.integers(10_000, 60_000).map(
+    lambda n: "長" * n
+)  # huge message texts
 
 
 def text_event(text: str, user: str) -> Dict[str, Any]:
     """A well-formed LINE text message event (ids and time are filled in per example)."""
-    return {"type": "message", "mode": "active", "timestamp": 0, "webhookEventId": "",
-            "source": {"type": "user", "userId": user}, "replyToken": uuid.uuid4().hex,
-            "deliveryContext": {"isRedelivery": False},
-            "message": {"type": "text", "id": str(uuid.uuid4().int)[:18], "quoteToken": "q",
-                        "text": text}}
+    return {
+        "type": "message",
+        "mode": "active",
+        "timestamp": 0,
+        "webhookEventId": "",
+        "source": {"type": "user", "userId": user},
+        "replyToken": uuid.uuid4().hex,
+        "deliveryContext": {"isRedelivery": False},
+        "message": {"type": "text", "id": str(uuid.uuid4().int)[:18], "quoteToken": "q", "text": text},
+    }
 
 
 @st.composite
 def good_events(draw: st.DrawFn) -> Dict[str, Any]:
     """Events the gateway must record and process, odd but legitimate parts included."""
     event = text_event(draw(customer_text), draw(st.sampled_from(USERS)))
-    extras = draw(st.dictionaries(st.text(min_size=1, max_size=8).filter(
-        lambda k: k not in event), any_json, max_size=3))
+    extras = draw(
+        st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda k: k not in event), any_json, max_size=3)
+    )
     event.update(extras)  # fields LINE may add in the future are ignored
     if draw(st.booleans()):
-        event["message"].update(draw(st.dictionaries(
-            st.sampled_from(["emojis", "mention", "quotedMessageId"]), any_json, max_size=2)))
+        event["message"].update(
+            draw(st.dictionaries(st.sampled_from(["emojis", "mention", "quotedMessageId"]), any_json, max_size=2))
+        )
     return event
 
 
@@ -191,9 +211,17 @@ def bad_events(draw: st.DrawFn) -> Tuple[str, Dict[str, Any]]:
     values = {
         "not_str": draw(not_a_string.filter(lambda v: v not in (None, ""))),
         "not_obj": draw(not_an_object.filter(lambda v: v not in (None, "", [], 0, False))),
-        "bad_ts": draw(st.one_of(st.text(max_size=5), st.floats(), st.booleans(), st.none(),
-                                 st.integers(max_value=0), st.just(10 ** 400),
-                                 st.integers(min_value=2 ** 63))),
+        "bad_ts": draw(
+            st.one_of(
+                st.text(max_size=5),
+                st.floats(),
+                st.booleans(),
+                st.none(),
+                st.integers(max_value=0),
+                st.just(10**400),
+                st.integers(min_value=2**63),
+            )
+        ),
     }
     BAD_MUTATIONS[kind](event, values)
     return kind, event
@@ -205,8 +233,13 @@ def webhook_batches(draw: st.DrawFn) -> Dict[str, Any]:
     bads = draw(st.lists(bad_events(), min_size=1, max_size=3))
     randoms = draw(st.lists(any_json, max_size=2))
     order = draw(st.permutations(range(len(goods) + len(bads) + len(randoms))))
-    return {"goods": goods, "bads": bads, "randoms": randoms, "order": order,
-            "destination": draw(st.one_of(st.just("U" + "f" * 32), any_json))}
+    return {
+        "goods": goods,
+        "bads": bads,
+        "randoms": randoms,
+        "order": order,
+        "destination": draw(st.one_of(st.just("U" + "f" * 32), any_json)),
+    }
 
 
 def deep(n: int, opener: str, closer: str) -> bytes:
@@ -222,12 +255,12 @@ raw_bodies = st.one_of(
     any_json.map(lambda v: json.dumps({"events": v}).encode()),
     # deep nesting, at the top and inside an event
     st.integers(10, 200_000).map(lambda n: deep(n, "[", "]")),
-    st.integers(10, 100_000).map(lambda n: b'{"events": [' + deep(n, '{"a":', "}")[:-n]
-                                 + b"1" + b"}" * n + b"]}"),
+    st.integers(10, 100_000).map(lambda n: b'{"events": [' + deep(n, '{"a":', "}")[:-n] + b"1" + b"}" * n + b"]}"),
 )
 
 
 # --- the properties ---------------------------------------------------------------------------
+
 
 @FUZZ
 @given(body=raw_bodies)
@@ -265,8 +298,7 @@ def test_malformed_events_are_skipped_and_the_good_ones_in_the_batch_processed(s
 
     assert response.status_code == 200, response.text
     counts = response.json()
-    assert (counts["accepted"] + counts["duplicates"] + counts["skipped"]
-            + counts["ignored"]) == len(events)
+    assert (counts["accepted"] + counts["duplicates"] + counts["skipped"] + counts["ignored"]) == len(events)
     assert counts["skipped"] >= len(batch["bads"]), [k for k, _ in batch["bads"]]
     assert counts["accepted"] >= len(batch["goods"])
     # exactly the accepted events were written, whole; nothing of the skipped ones
@@ -288,8 +320,7 @@ def test_malformed_events_are_skipped_and_the_good_ones_in_the_batch_processed(s
 
 def test_a_redelivered_event_with_a_garbled_delivery_context_is_a_duplicate_not_a_500(stack):
     event = text_event("こんにちは", USERS[0])
-    event.update(webhookEventId=f"redelivered-{uuid.uuid4().hex}",
-                 timestamp=int(time.time() * 1000))
+    event.update(webhookEventId=f"redelivered-{uuid.uuid4().hex}", timestamp=int(time.time() * 1000))
     assert stack.post_line(json.dumps({"events": [event]}).encode()).status_code == 200
     event["deliveryContext"] = "isRedelivery"
     response = stack.post_line(json.dumps({"events": [event]}).encode())

@@ -1,6 +1,7 @@
 """The gateway app (connectors/gateway) against the LINE API emulator and small local
 stand-ins for Rasa and the action server: signature first, ack then process, dedupe,
 per-user order, reply vs push, retries, apology and resume when Rasa is down."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,11 +16,11 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.core.events import DONE, PENDING, MemoryEventStore
 from devkit.emulators.line_api import LineApiEmulator
 from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
 from gateway.app import GATEWAY, create_app, parse_event
 from gateway.config import Settings, action_health_url
+from gateway.core.events import DONE, PENDING, MemoryEventStore
 from gateway.line.api import LineApi
 
 TOKEN = "test-access-token"
@@ -74,20 +75,33 @@ class FakeBot:
             msg = body["message"]
             out = [{"recipient_id": body["sender"], "text": f"echo: {msg}"}]
             if msg == "buttons":
-                out.append({"recipient_id": body["sender"], "text": "どちらですか？",
-                            "buttons": [{"title": "#1001 親子丼", "payload": '/inform{"order_id": "1001"}'}]})
+                out.append(
+                    {
+                        "recipient_id": body["sender"],
+                        "text": "どちらですか？",
+                        "buttons": [{"title": "#1001 親子丼", "payload": '/inform{"order_id": "1001"}'}],
+                    }
+                )
             if msg == "many":
                 # text/image alternating: nothing to merge, 7 messages
-                out = [{"recipient_id": body["sender"], "text": f"part {i}",
-                        "image": f"https://example.com/{i}.png"} for i in range(3)]
+                out = [
+                    {"recipient_id": body["sender"], "text": f"part {i}", "image": f"https://example.com/{i}.png"}
+                    for i in range(3)
+                ]
                 out.append({"recipient_id": body["sender"], "text": "end"})
             if msg == "silent":
                 out = []
             self.events.setdefault(body["sender"], []).extend(
                 [{"event": "user", "text": msg, "metadata": body.get("metadata") or {}}]
-                + [{"event": "bot", "text": m.get("text"), "data": {k: v for k, v in m.items()
-                                                                     if k not in ("recipient_id", "text")}}
-                   for m in out])
+                + [
+                    {
+                        "event": "bot",
+                        "text": m.get("text"),
+                        "data": {k: v for k, v in m.items() if k not in ("recipient_id", "text")},
+                    }
+                    for m in out
+                ]
+            )
             return web.json_response(out)
 
         async def tracker(request):
@@ -161,11 +175,16 @@ class GatewayUnderTest:
 
 def settings_for(emu, fake_bot, tmp_path, **overrides) -> Settings:
     s = Settings(
-        channel_secret=SECRET, channel_access_token=TOKEN,
-        line_api_base_url=emu.base_url, line_data_api_base_url=emu.base_url,
-        rasa_url=fake_bot.rasa_url, rasa_token=RASA_TOKEN,
+        channel_secret=SECRET,
+        channel_access_token=TOKEN,
+        line_api_base_url=emu.base_url,
+        line_data_api_base_url=emu.base_url,
+        rasa_url=fake_bot.rasa_url,
+        rasa_token=RASA_TOKEN,
         action_server_health_url=action_health_url(fake_bot.action_url),
-        attachments_dir=Path(tmp_path) / "attachments", retry_min_s=0.1, retry_max_s=0.3,
+        attachments_dir=Path(tmp_path) / "attachments",
+        retry_min_s=0.1,
+        retry_max_s=0.3,
     )
     for k, v in overrides.items():
         setattr(s, k, v)
@@ -178,8 +197,7 @@ async def make_gateway(emu, fake_bot, tmp_path):
 
     async def make(store=None, **overrides):
         store = store or MemoryEventStore()
-        server = TestServer(create_app(settings_for(emu, fake_bot, tmp_path, **overrides),
-                                       store=store))
+        server = TestServer(create_app(settings_for(emu, fake_bot, tmp_path, **overrides), store=store))
         await server.start_server()
         gw = GatewayUnderTest(server, store, emu)
         started.append(gw)
@@ -206,10 +224,10 @@ def delivered_texts(emu, user):
 
 # --- webhook: signature, shape, dedupe ------------------------------------------------
 
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl", "garbage!"])
-async def test_missing_or_wrong_signature_is_refused_and_nothing_is_stored(gw, emu, fake_bot,
-                                                                          signature, caplog):
+async def test_missing_or_wrong_signature_is_refused_and_nothing_is_stored(gw, emu, fake_bot, signature, caplog):
     event = await gw.client.text_event(USER, "秘密の本文")
     if signature is None:
         res = await gw.client.post([event], sign_body=False)
@@ -236,8 +254,7 @@ async def test_a_body_signed_for_another_secret_is_refused(gw, emu):
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"destination": "Uxx"}',
-                                  b'{"events": {"type": "message"}}'])
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"destination": "Uxx"}', b'{"events": {"type": "message"}}'])
 async def test_signed_json_that_is_not_a_line_webhook_gets_400(gw, body, caplog):
     res = await gw.client.post_body(body)
     assert res.status == 400
@@ -263,11 +280,19 @@ async def test_a_malformed_event_is_skipped_and_the_others_processed(gw, emu, fa
 
 
 def test_parse_event_requires_id_type_timestamp_and_source():
-    ok = {"type": "follow", "timestamp": 1, "webhookEventId": "X",
-          "source": {"type": "group", "groupId": "C" + "0" * 32}}
+    ok = {
+        "type": "follow",
+        "timestamp": 1,
+        "webhookEventId": "X",
+        "source": {"type": "group", "groupId": "C" + "0" * 32},
+    }
     assert parse_event(ok)[0] == ("X", "C" + "0" * 32, 1)
-    for broken in ({**ok, "timestamp": "1"}, {**ok, "webhookEventId": ""},
-                   {**ok, "source": {}}, {k: v for k, v in ok.items() if k != "type"}):
+    for broken in (
+        {**ok, "timestamp": "1"},
+        {**ok, "webhookEventId": ""},
+        {**ok, "source": {}},
+        {k: v for k, v in ok.items() if k != "type"},
+    ):
         assert parse_event(broken)[0] is None
 
 
@@ -298,14 +323,19 @@ async def test_a_redelivered_event_is_answered_once(gw, emu, fake_bot):
 
 # --- processing -----------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_text_goes_to_rasa_with_profile_metadata_and_is_answered_by_reply(gw, emu, fake_bot):
     event, _ = await gw.client.send_text(USER, "buttons")
     assert await wait_until(lambda: len(replies(emu)) == 1)
     sender, message, metadata = fake_bot.got[0]
     assert (sender, message) == (USER, "buttons")
-    assert metadata == {"line_user_id": USER, "display_name": "デモ 太郎", "language": "ja",
-                        "line_event_id": event["webhookEventId"]}
+    assert metadata == {
+        "line_user_id": USER,
+        "display_name": "デモ 太郎",
+        "language": "ja",
+        "line_event_id": event["webhookEventId"],
+    }
     paths = [r["path"] for r in emu.requests]
     assert paths[0] in ("/v2/bot/chat/loading/start", f"/v2/bot/profile/{USER}")
     loading = emu.requests_to("/v2/bot/chat/loading/start")[0]
@@ -317,9 +347,12 @@ async def test_text_goes_to_rasa_with_profile_metadata_and_is_answered_by_reply(
     assert msgs[0]["text"] == "echo: buttons"
     item = msgs[-1]["quickReply"]["items"][0]["action"]
     # the button's payload, signed for this customer (tests/gateway/test_customer_input.py)
-    assert item == {"type": "postback", "label": "#1001 親子丼",
-                    "data": gw.gateway.postbacks.sign('/inform{"order_id": "1001"}', USER),
-                    "displayText": "#1001 親子丼"}
+    assert item == {
+        "type": "postback",
+        "label": "#1001 親子丼",
+        "data": gw.gateway.postbacks.sign('/inform{"order_id": "1001"}', USER),
+        "displayText": "#1001 親子丼",
+    }
     assert await gw.store.status(event["webhookEventId"]) == DONE
 
 
@@ -469,8 +502,7 @@ async def test_rasa_down_apologises_keeps_the_messages_and_answers_in_order_late
     assert all("処理できませんでした" in t for t in delivered_texts(emu, USER))
     assert [d["via"] for d in emu.delivered] == ["reply", "reply"]
     await asyncio.sleep(0.5)  # the retry loop waits: Rasa is not healthy
-    assert [e.event_id for e in await gw.store.pending()] == [first["webhookEventId"],
-                                                              second["webhookEventId"]]
+    assert [e.event_id for e in await gw.store.pending()] == [first["webhookEventId"], second["webhookEventId"]]
     assert fake_bot.got == []
 
     fake_bot.up = True
@@ -496,11 +528,16 @@ async def test_action_server_down_is_treated_like_rasa_down(gw, emu, fake_bot):
 @pytest.mark.asyncio
 async def test_pending_events_are_resumed_on_startup(make_gateway, emu, fake_bot):
     store = MemoryEventStore()
-    event = {"type": "message", "mode": "active", "timestamp": int(time.time() * 1000),
-             "source": {"type": "user", "userId": USER}, "webhookEventId": "01RESUME",
-             "deliveryContext": {"isRedelivery": False},
-             "replyToken": emu.issue_reply_token(USER),
-             "message": {"id": "1", "type": "text", "text": "before the crash"}}
+    event = {
+        "type": "message",
+        "mode": "active",
+        "timestamp": int(time.time() * 1000),
+        "source": {"type": "user", "userId": USER},
+        "webhookEventId": "01RESUME",
+        "deliveryContext": {"isRedelivery": False},
+        "replyToken": emu.issue_reply_token(USER),
+        "message": {"id": "1", "type": "text", "text": "before the crash"},
+    }
     await store.record("01RESUME", USER, event["timestamp"], event)
     await make_gateway(store=store)
     assert await wait_until(lambda: len(emu.delivered) == 1)
@@ -563,9 +600,9 @@ async def test_with_rasa_down_the_gateway_is_still_ready_for_webhooks(gw, fake_b
 
 @pytest.mark.asyncio
 async def test_redis_store_and_lease(make_gateway, emu, fake_bot, redis_url):
-    from gateway.core.events import RedisEventStore
-
     import uuid
+
+    from gateway.core.events import RedisEventStore
 
     store = RedisEventStore.from_url(redis_url, prefix=f"test:{uuid.uuid4().hex}:")
     gw = await make_gateway(store=store, redis_url=redis_url)
@@ -578,9 +615,15 @@ async def test_redis_store_and_lease(make_gateway, emu, fake_bot, redis_url):
 
 
 def test_settings_from_env_derive_the_action_health_url_and_hide_secrets():
-    s = Settings.from_env({"LINE_CHANNEL_SECRET": "sec", "LINE_CHANNEL_ACCESS_TOKEN": "tok",
-                           "ACTION_SERVER_URL": "http://127.0.0.1:5055/webhook",
-                           "RASA_TOKEN": "rtok", "PORT": "9000"})
+    s = Settings.from_env(
+        {
+            "LINE_CHANNEL_SECRET": "sec",
+            "LINE_CHANNEL_ACCESS_TOKEN": "tok",
+            "ACTION_SERVER_URL": "http://127.0.0.1:5055/webhook",
+            "RASA_TOKEN": "rtok",
+            "PORT": "9000",
+        }
+    )
     assert s.action_server_health_url == "http://127.0.0.1:5055/health"
     assert s.port == 9000 and s.line_api_base_url == "https://api.line.me"
     assert "rtok" not in repr(s) and "sec'" not in repr(s) and "tok'" not in repr(s)
@@ -589,8 +632,7 @@ def test_settings_from_env_derive_the_action_health_url_and_hide_secrets():
 
 
 @pytest.mark.asyncio
-async def test_terminal_chat_shows_replies_and_taps_a_quick_reply_by_number(gw, emu, fake_bot,
-                                                                            capsys):
+async def test_terminal_chat_shows_replies_and_taps_a_quick_reply_by_number(gw, emu, fake_bot, capsys):
     from devkit.emulators.terminal_chat import TerminalChat
 
     base = str(gw.server.make_url("")).rstrip("/")

@@ -1,5 +1,6 @@
 """LINE API emulator (auth, reply-token single use and expiry, limits, recording) and the
 webhook client (LINE's body shape, signature, redelivery)."""
+
 import json
 import re
 
@@ -10,7 +11,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from devkit.emulators.line_api import LineApiEmulator
 from devkit.emulators.line_client import (
-    LineWebhookClient, emulator_tokens, http_tokens, new_ulid,
+    LineWebhookClient,
+    emulator_tokens,
+    http_tokens,
+    new_ulid,
 )
 from gateway.line.signature import verify
 
@@ -48,15 +52,14 @@ async def api(emu):
 
 
 async def reply(api, token, messages=TEXT, headers=AUTH):
-    return await api.post("/v2/bot/message/reply", json={"replyToken": token, "messages": messages},
-                          headers=headers)
+    return await api.post("/v2/bot/message/reply", json={"replyToken": token, "messages": messages}, headers=headers)
 
 
 # --- auth ------------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"},
-                                     {"Authorization": TOKEN}])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])
 async def test_requests_without_the_right_bearer_token_get_401(api, emu, headers):
     for method, path, body in [
         ("POST", "/v2/bot/message/reply", {"replyToken": emu.issue_reply_token(), "messages": TEXT}),
@@ -72,6 +75,7 @@ async def test_requests_without_the_right_bearer_token_get_401(api, emu, headers
 
 
 # --- reply tokens ----------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_reply_token_is_single_use(api, emu):
@@ -111,6 +115,7 @@ async def test_short_ttl_for_tests():
     await client.start_server()
     try:
         import asyncio
+
         token = emu.issue_reply_token(USER)
         await asyncio.sleep(0.1)
         assert (await reply(client, token)).status == 400
@@ -135,8 +140,11 @@ async def test_zero_messages_and_broken_limits_rejected(api, emu):
     assert (await reply(api, token, [])).status == 400
     too_long = [{"type": "text", "text": "a" * 5001}]
     assert (await reply(api, token, too_long)).status == 400
-    qr = {"items": [{"type": "action", "action": {"type": "postback", "label": "x" * 21,
-                                                   "data": "/a", "displayText": "x"}}]}
+    qr = {
+        "items": [
+            {"type": "action", "action": {"type": "postback", "label": "x" * 21, "data": "/a", "displayText": "x"}}
+        ]
+    }
     resp = await reply(api, token, [{"type": "text", "text": "a", "quickReply": qr}])
     assert resp.status == 400
     assert "label" in (await resp.json())["details"][0]["property"]
@@ -144,13 +152,12 @@ async def test_zero_messages_and_broken_limits_rejected(api, emu):
 
 # --- push, profile, content, loading -----------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_push_and_retry_key(api, emu):
-    resp = await api.post("/v2/bot/message/push", json={"to": USER, "messages": TEXT},
-                          headers=AUTH)
+    resp = await api.post("/v2/bot/message/push", json={"to": USER, "messages": TEXT}, headers=AUTH)
     assert resp.status == 200 and len((await resp.json())["sentMessages"]) == 1
-    resp = await api.post("/v2/bot/message/push", json={"to": USER, "messages": TEXT * 6},
-                          headers=AUTH)
+    resp = await api.post("/v2/bot/message/push", json={"to": USER, "messages": TEXT * 6}, headers=AUTH)
     assert resp.status == 400
     key = {"X-Line-Retry-Key": "123e4567-e89b-12d3-a456-426614174000", **AUTH}
     first = await api.post("/v2/bot/message/push", json={"to": USER, "messages": TEXT}, headers=key)
@@ -183,11 +190,9 @@ async def test_content(api, emu):
 
 @pytest.mark.asyncio
 async def test_loading_animation(api):
-    ok = await api.post("/v2/bot/chat/loading/start",
-                        json={"chatId": USER, "loadingSeconds": 20}, headers=AUTH)
+    ok = await api.post("/v2/bot/chat/loading/start", json={"chatId": USER, "loadingSeconds": 20}, headers=AUTH)
     assert ok.status == 202
-    bad = await api.post("/v2/bot/chat/loading/start",
-                         json={"chatId": USER, "loadingSeconds": 7}, headers=AUTH)
+    bad = await api.post("/v2/bot/chat/loading/start", json={"chatId": USER, "loadingSeconds": 7}, headers=AUTH)
     assert bad.status == 400
 
 
@@ -203,6 +208,7 @@ async def test_injected_failures(api, emu):
 
 # --- recording ---------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_every_request_is_recorded_and_inspectable(api, emu):
     token = emu.issue_reply_token(USER)
@@ -211,13 +217,14 @@ async def test_every_request_is_recorded_and_inspectable(api, emu):
     await api.get(f"/v2/bot/profile/{USER}")  # unauthorised: recorded too
     everything = await (await api.get("/_emulator/requests")).json()
     assert [(r["path"], r["status"]) for r in everything] == [
-        ("/v2/bot/message/reply", 200), ("/v2/bot/message/reply", 400),
-        (f"/v2/bot/profile/{USER}", 401)]
+        ("/v2/bot/message/reply", 200),
+        ("/v2/bot/message/reply", 400),
+        (f"/v2/bot/profile/{USER}", 401),
+    ]
     assert everything[0]["json"]["messages"] == TEXT
     assert everything[0]["authorized"] and not everything[2]["authorized"]
     assert all("authorization" not in {k.lower() for k in r["headers"]} for r in everything)
-    replies = await (await api.get("/_emulator/requests",
-                                   params={"path": "/v2/bot/message/reply"})).json()
+    replies = await (await api.get("/_emulator/requests", params={"path": "/v2/bot/message/reply"})).json()
     assert len(replies) == 2
     seen = await (await api.get("/_emulator/messages", params={"to": USER})).json()
     assert [d["message"] for d in seen] == TEXT
@@ -226,6 +233,7 @@ async def test_every_request_is_recorded_and_inspectable(api, emu):
 
 
 # --- webhook client ----------------------------------------------------------------------
+
 
 @pytest_asyncio.fixture
 async def receiver():
@@ -255,8 +263,9 @@ def test_ulid_shape():
 @pytest.mark.asyncio
 async def test_client_builds_signed_webhooks_like_line(receiver, emu):
     server, got = receiver
-    async with LineWebhookClient(str(server.make_url("/line/webhook")), SECRET,
-                                 token_source=emulator_tokens(emu)) as client:
+    async with LineWebhookClient(
+        str(server.make_url("/line/webhook")), SECRET, token_source=emulator_tokens(emu)
+    ) as client:
         event, result = await client.send_text(USER, "別卵が入っていませんでした")
         assert result.status == 200
         pb = await client.postback_event(USER, '/choose_remedy{"remedy":"refund"}')

@@ -1,5 +1,6 @@
 """Sentry reports leave the gateway scrubbed: a real sentry-sdk (in a subprocess, so its
 global integrations don't touch other tests) posts envelopes to a tiny local endpoint."""
+
 from __future__ import annotations
 
 import gzip
@@ -88,8 +89,7 @@ print("sent")
 
 def test_errors_reach_sentry_scrubbed(sentry_endpoint):
     dsn, received = sentry_endpoint
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, dsn], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, dsn], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     envelopes = [body for path, body in received if path.startswith("/api/1/envelope")]
     events = [e for e in envelopes if '"exception"' in e]
@@ -110,13 +110,21 @@ def test_scrub_by_value_pattern_and_key():
         event = {
             "event_id": "a" * 32,
             "message": f"{NAME} said {TEXT}",
-            "exception": {"values": [{"type": "ValueError",
-                                      "value": f"{USER} {PHONE} +81 90-1234-5678",
-                                      "stacktrace": {"frames": [{"function": "f",
-                                                                 "vars": {"text": TEXT}}]}}]},
+            "exception": {
+                "values": [
+                    {
+                        "type": "ValueError",
+                        "value": f"{USER} {PHONE} +81 90-1234-5678",
+                        "stacktrace": {"frames": [{"function": "f", "vars": {"text": TEXT}}]},
+                    }
+                ]
+            },
             "extra": {"payload": {"displayName": "x", "replyToken": "y", "ok": 3}},
-            "request": {"url": "http://gw/line/webhook?token=abc", "data": TEXT,
-                        "headers": {"X-Line-Signature": "sig", "Content-Type": "json"}},
+            "request": {
+                "url": "http://gw/line/webhook?token=abc",
+                "data": TEXT,
+                "headers": {"X-Line-Signature": "sig", "Content-Type": "json"},
+            },
             "user": {"id": USER},
             "contexts": {"trace": {"trace_id": "b" * 32}},
         }

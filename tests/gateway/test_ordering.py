@@ -1,4 +1,5 @@
 """Per-user serial processing: in timestamp order, never overlapping; users concurrent."""
+
 import asyncio
 import random
 import uuid
@@ -14,8 +15,7 @@ USERS, PER_USER = 20, 5
 
 
 def make_event(user: str, ts: int) -> StoredEvent:
-    return StoredEvent(event_id=f"{user}-{ts}", user_id=user, timestamp=ts,
-                       payload={"n": ts})
+    return StoredEvent(event_id=f"{user}-{ts}", user_id=user, timestamp=ts, payload={"n": ts})
 
 
 class Recorder:
@@ -45,8 +45,7 @@ class Recorder:
 
 
 def shuffled_events(seed: int = 3):
-    events = [make_event(f"U{u:02d}", 1_700_000_000_000 + u * 10 + i)
-              for u in range(USERS) for i in range(PER_USER)]
+    events = [make_event(f"U{u:02d}", 1_700_000_000_000 + u * 10 + i) for u in range(USERS) for i in range(PER_USER)]
     random.Random(seed).shuffle(events)  # arrival order differs from timestamp order
     return events
 

@@ -1,4 +1,5 @@
 """Rasa REST client against a tiny local aiohttp server standing in for Rasa."""
+
 import asyncio
 import socket
 
@@ -8,7 +9,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.core.rasa_client import (
-    RasaClient, RasaError, RasaRejected, RasaUnavailable,
+    RasaClient,
+    RasaError,
+    RasaRejected,
+    RasaUnavailable,
 )
 
 TOKEN = "s3cret-rasa-token"
@@ -32,11 +36,16 @@ async def fake_rasa():
         if mode == "dict":
             return web.json_response({"not": "a list"})
         body = await request.json()
-        return web.json_response([
-            {"recipient_id": body["sender"], "text": "別卵が届いていないのですね。"},
-            {"recipient_id": body["sender"], "text": "どうしますか？",
-             "buttons": [{"title": "返金", "payload": "/refund"}]},
-        ])
+        return web.json_response(
+            [
+                {"recipient_id": body["sender"], "text": "別卵が届いていないのですね。"},
+                {
+                    "recipient_id": body["sender"],
+                    "text": "どうしますか？",
+                    "buttons": [{"title": "返金", "payload": "/refund"}],
+                },
+            ]
+        )
 
     async def root(request):
         return web.Response(text="Hello from Rasa: 3.6.21")

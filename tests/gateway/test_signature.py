@@ -3,8 +3,7 @@ import json
 from gateway.line.signature import sign, verify
 
 SECRET = "test-channel-secret"
-BODY = json.dumps({"destination": "Uxx", "events": [{"type": "message"}]},
-                  ensure_ascii=False).encode()
+BODY = json.dumps({"destination": "Uxx", "events": [{"type": "message"}]}, ensure_ascii=False).encode()
 
 
 def test_valid_signature_accepted():
@@ -13,7 +12,10 @@ def test_valid_signature_accepted():
 
 def test_known_vector():
     # Independent computation: base64(HMAC-SHA256(secret, body)).
-    import base64, hashlib, hmac
+    import base64
+    import hashlib
+    import hmac
+
     expected = base64.b64encode(hmac.new(b"k", b"body", hashlib.sha256).digest()).decode()
     assert sign(b"body", "k") == expected
     assert sign("body", b"k") == expected

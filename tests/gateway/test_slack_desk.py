@@ -1,6 +1,7 @@
 """The Slack side of handoffs against the local Slack Web API emulator (real HTTP, bot
 token checked): the case card and thread, photos, who may act, failures kept as
 AgentDeskError; and the gateway's POST /slack/events (bolt) with signed requests."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,12 +12,12 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from gateway.core.cases import Case, MemoryCaseStore
-from gateway.core.events import MemoryEventStore
-from gateway.core.handoff import AgentDeskError
 from devkit.emulators.slack_api import SlackApiEmulator
 from devkit.emulators.slack_client import SlackEventsClient
 from gateway.app import GATEWAY, create_app
+from gateway.core.cases import Case, MemoryCaseStore
+from gateway.core.events import MemoryEventStore
+from gateway.core.handoff import AgentDeskError
 from gateway.slack.cards import case_card, transcript_messages
 from gateway.slack.desk import SlackDesk, make_web_client
 from tests.gateway.test_gateway_app import emu, fake_bot, settings_for  # noqa: F401  (fixtures)
@@ -27,21 +28,32 @@ CHANNEL, AGENT, OUTSIDER = "C0HANDOFF1", "U0AGENT001", "U0OUTSIDER"
 
 def sample_case(**changes) -> Case:
     context = {
-        "case_id": "K7", "reason": "all_remedies_refused", "problem": "missing_item",
+        "case_id": "K7",
+        "reason": "all_remedies_refused",
+        "problem": "missing_item",
         "summary": "all_remedies_refused | missing_item #1001: 別卵 ¥80 | refused send_item, refund_item",
         "created_at": "2026-11-25T10:00:00+00:00",
         "customer": {"display_name": "デモ 太郎", "customer_id": 1, "language": "ja", "line_user_id": "U1"},
         "order": {"number": "1001", "shop": "とり政 渋谷店", "total": 1510, "status": "delivered"},
-        "items": [{"name_ja": "親子丼", "name_en": "Oyakodon", "unit_price": 980, "quantity": 1, "claimed": False},
-                  {"name_ja": "別卵", "name_en": "Extra egg", "unit_price": 80, "quantity": 1, "claimed": True}],
-        "remedies_offered": [{"kind": "send_item", "amount": 0, "eta": "2026-11-25T10:40:00+00:00"},
-                             {"kind": "refund_item", "amount": 80}],
+        "items": [
+            {"name_ja": "親子丼", "name_en": "Oyakodon", "unit_price": 980, "quantity": 1, "claimed": False},
+            {"name_ja": "別卵", "name_en": "Extra egg", "unit_price": 80, "quantity": 1, "claimed": True},
+        ],
+        "remedies_offered": [
+            {"kind": "send_item", "amount": 0, "eta": "2026-11-25T10:40:00+00:00"},
+            {"kind": "refund_item", "amount": 80},
+        ],
         "remedies_refused": ["send_item", "refund_item"],
         "remedies_needing_approval": [{"kind": "refund_item", "amount": 4800}],
-        "frustration": {"score": 1.4, "threshold": 1.0,
-                        "reasons": [{"signal": "all_remedies_refused", "weight": 0.6, "detail": ""}]},
-        "transcript": [{"role": "customer", "text": "親子丼に別卵が付いていませんでした <b>"},
-                       {"role": "bot", "text": "どのご注文ですか？"}],
+        "frustration": {
+            "score": 1.4,
+            "threshold": 1.0,
+            "reasons": [{"signal": "all_remedies_refused", "weight": 0.6, "detail": ""}],
+        },
+        "transcript": [
+            {"role": "customer", "text": "親子丼に別卵が付いていませんでした <b>"},
+            {"role": "bot", "text": "どのご注文ですか？"},
+        ],
     }
     case = Case(case_id="K7", user_id="U1", context=context)
     for k, v in changes.items():
@@ -65,13 +77,23 @@ def desk(slack):
 
 # --- cards ---------------------------------------------------------------------------------
 
+
 def test_card_leads_with_the_summary_and_holds_who_what_and_the_buttons():
     card = case_card(sample_case())
     text = json.dumps(card["blocks"], ensure_ascii=False)
     assert card["blocks"][0]["type"] == "header" and "Every remedy refused" in card["blocks"][0]["text"]["text"]
     assert "別卵 ¥80" in card["blocks"][1]["text"]["text"]
-    for expected in ("デモ 太郎", "#1001", "¥1,510", "Refused / 辞退: send the item, refund the item",
-                     "¥4,800", "Frustration", "Unclaimed", "case_claim", "case_resolve"):
+    for expected in (
+        "デモ 太郎",
+        "#1001",
+        "¥1,510",
+        "Refused / 辞退: send the item, refund the item",
+        "¥4,800",
+        "Frustration",
+        "Unclaimed",
+        "case_claim",
+        "case_resolve",
+    ):
         assert expected in text, expected
     actions = [b for b in card["blocks"] if b["type"] == "actions"][0]["elements"]
     approve = [a for a in actions if a["action_id"].startswith("case_approve") and "_offered" not in a["action_id"]]
@@ -87,8 +109,9 @@ def test_claimed_and_resolved_cards_change_their_buttons():
     assert f"<@{AGENT}>" in claimed and "case_claim" not in claimed and "case_resolve" in claimed
     done = case_card(sample_case(status="resolved", resolved_by="佐藤 花子"))
     assert not [b for b in done["blocks"] if b["type"] == "actions"]
-    approved = json.dumps(case_card(sample_case(approved=[{"remedy": "refund_item", "by": "佐藤"}]))["blocks"],
-                          ensure_ascii=False)
+    approved = json.dumps(
+        case_card(sample_case(approved=[{"remedy": "refund_item", "by": "佐藤"}]))["blocks"], ensure_ascii=False
+    )
     assert "case_approve" not in approved and "Approved" in approved
 
 
@@ -102,6 +125,7 @@ def test_transcript_is_escaped_and_split_to_fit_slack_limits():
 
 
 # --- the desk against the Slack API emulator ------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_post_case_puts_the_card_in_the_channel_and_the_transcript_in_its_thread(slack, desk):
@@ -153,16 +177,23 @@ async def test_slack_failures_become_agent_desk_errors_and_rate_limits_are_retri
 
 # --- POST /slack/events through the gateway (bolt) ------------------------------------------
 
+
 @pytest_asyncio.fixture
 async def slack_gateway(emu, fake_bot, slack, tmp_path):  # noqa: F811
     cases = MemoryCaseStore()
-    settings = settings_for(emu, fake_bot, tmp_path, slack_bot_token=TOKEN, slack_signing_secret=SIGNING,
-                            slack_api_base_url=slack.url, slack_handoff_channel=CHANNEL,
-                            case_announce_interval_s=0.2)
+    settings = settings_for(
+        emu,
+        fake_bot,
+        tmp_path,
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SIGNING,
+        slack_api_base_url=slack.url,
+        slack_handoff_channel=CHANNEL,
+        case_announce_interval_s=0.2,
+    )
     server = TestServer(create_app(settings, store=MemoryEventStore(), cases=cases))
     await server.start_server()
-    client = SlackEventsClient(str(server.make_url("/slack/events")), SIGNING,
-                               api_emulator_url=slack.url)
+    client = SlackEventsClient(str(server.make_url("/slack/events")), SIGNING, api_emulator_url=slack.url)
     yield server, client, cases
     await client.close()
     await server.close()
@@ -179,10 +210,17 @@ async def test_unsigned_forged_and_stale_requests_get_401_and_do_nothing(slack_g
     server, client, cases = slack_gateway
     case = await open_posted_case(server, cases)
     calls = len(slack.calls)
-    forged = await client.press_button("case_claim", case.case_id, user_id=AGENT, channel=CHANNEL,
-                                       message_ts=case.thread_ts, secret="wrong")
-    stale = await client.press_button("case_claim", case.case_id, user_id=AGENT, channel=CHANNEL,
-                                      message_ts=case.thread_ts, timestamp=int(time.time()) - 301)
+    forged = await client.press_button(
+        "case_claim", case.case_id, user_id=AGENT, channel=CHANNEL, message_ts=case.thread_ts, secret="wrong"
+    )
+    stale = await client.press_button(
+        "case_claim",
+        case.case_id,
+        user_id=AGENT,
+        channel=CHANNEL,
+        message_ts=case.thread_ts,
+        timestamp=int(time.time()) - 301,
+    )
     assert (forged[0], stale[0]) == (401, 401)
     await asyncio.sleep(0.3)
     assert (await cases.get(case.case_id)).status == "open"
@@ -200,16 +238,16 @@ async def test_url_verification_is_answered(slack_gateway):
 async def test_only_channel_members_can_claim(slack_gateway, slack):
     server, client, cases = slack_gateway
     case = await open_posted_case(server, cases)
-    await client.press_button("case_claim", case.case_id, user_id=OUTSIDER, channel=CHANNEL,
-                              message_ts=case.thread_ts)
+    await client.press_button("case_claim", case.case_id, user_id=OUTSIDER, channel=CHANNEL, message_ts=case.thread_ts)
     for _ in range(50):
         if slack.ephemerals:
             break
         await asyncio.sleep(0.05)
     assert "Only members" in json.dumps(slack.ephemerals[-1], ensure_ascii=False)
     assert (await cases.get(case.case_id)).status == "open"
-    status, _ = await client.press_button("case_claim", case.case_id, user_id=AGENT, channel=CHANNEL,
-                                          message_ts=case.thread_ts)
+    status, _ = await client.press_button(
+        "case_claim", case.case_id, user_id=AGENT, channel=CHANNEL, message_ts=case.thread_ts
+    )
     assert status == 200
     for _ in range(50):
         if (await cases.get(case.case_id)).status == "claimed":
@@ -232,8 +270,7 @@ async def test_a_case_whose_slack_post_failed_is_posted_by_the_announcer(slack_g
     case, _ = await cases.open(sample_case())
     case = await server.app[GATEWAY].handoff.announce(case)
     assert case.thread_ts is None  # kept, not lost
-    await cases.update(
-        case.case_id, lambda c: c.context.setdefault("backlog", []).append({"text": "まだですか"}))
+    await cases.update(case.case_id, lambda c: c.context.setdefault("backlog", []).append({"text": "まだですか"}))
     for _ in range(100):  # the announcer loop retries every 0.2 s
         case = await cases.get(case.case_id)
         if case.thread_ts:
@@ -246,10 +283,18 @@ async def test_a_case_whose_slack_post_failed_is_posted_by_the_announcer(slack_g
 @pytest.mark.asyncio
 async def test_an_unclaimed_case_is_announced_again_with_the_on_duty_mention(emu, fake_bot, slack, tmp_path):  # noqa: F811
     cases = MemoryCaseStore()
-    settings = settings_for(emu, fake_bot, tmp_path, slack_bot_token=TOKEN, slack_signing_secret=SIGNING,
-                            slack_api_base_url=slack.url, slack_handoff_channel=CHANNEL,
-                            case_announce_interval_s=0.1, slack_reannounce_after_s=0.5,
-                            slack_oncall_mention="<!subteam^S0ONCALL>")
+    settings = settings_for(
+        emu,
+        fake_bot,
+        tmp_path,
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SIGNING,
+        slack_api_base_url=slack.url,
+        slack_handoff_channel=CHANNEL,
+        case_announce_interval_s=0.1,
+        slack_reannounce_after_s=0.5,
+        slack_oncall_mention="<!subteam^S0ONCALL>",
+    )
     server = TestServer(create_app(settings, store=MemoryEventStore(), cases=cases))
     await server.start_server()
     try:
@@ -263,14 +308,18 @@ async def test_an_unclaimed_case_is_announced_again_with_the_on_duty_mention(emu
             raise AssertionError("the unclaimed case was not announced again")
         again = [m for m in slack.thread(CHANNEL, case.thread_ts) if "Still unclaimed" in (m.get("text") or "")]
         assert "<!subteam^S0ONCALL>" in again[0]["text"]
-        assert any(c["method"] == "chat.postMessage" and str(c["args"].get("reply_broadcast")).lower() == "true"
-                   for c in slack.calls)
+        assert any(
+            c["method"] == "chat.postMessage" and str(c["args"].get("reply_broadcast")).lower() == "true"
+            for c in slack.calls
+        )
         # once claimed, it is not announced again
         await cases.claim(case.case_id, AGENT, "佐藤 花子", time.time())
         count = len(again)
         await asyncio.sleep(1.0)
-        assert len([m for m in slack.thread(CHANNEL, case.thread_ts)
-                    if "Still unclaimed" in (m.get("text") or "")]) == count
+        assert (
+            len([m for m in slack.thread(CHANNEL, case.thread_ts) if "Still unclaimed" in (m.get("text") or "")])
+            == count
+        )
     finally:
         await server.close()
 
@@ -292,8 +341,17 @@ async def test_a_claim_pressed_while_the_transcript_is_posting_shows_on_the_card
 
 def test_card_times_are_in_the_shops_zone_with_the_zone_named():
     offered = [{"kind": "send_item", "amount": 80, "eta": "2026-12-01T09:04:00+00:00"}]
-    card = json.dumps(case_card(sample_case(context={**sample_case().context, "remedies_offered": offered,
-                                                     "created_at": "2026-12-01T08:30:00+00:00"}))["blocks"],
-                      ensure_ascii=False)
+    card = json.dumps(
+        case_card(
+            sample_case(
+                context={
+                    **sample_case().context,
+                    "remedies_offered": offered,
+                    "created_at": "2026-12-01T08:30:00+00:00",
+                }
+            )
+        )["blocks"],
+        ensure_ascii=False,
+    )
     assert "send the item ¥80 (by 12-01 18:04 JST)" in card
     assert "opened 12-01 17:30 JST" in card

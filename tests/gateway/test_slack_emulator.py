@@ -1,5 +1,6 @@
 """Slack Web API emulator (driven by slack_sdk's AsyncWebClient over real HTTP) and the
 Events API / interactivity client (Slack's envelope, v0 signatures, retries)."""
+
 import hashlib
 import json
 import time
@@ -52,12 +53,15 @@ class Receiver:
     async def handle(self, request):
         raw = await request.read()
         body = raw.decode("utf-8")
-        self.requests.append({
-            "headers": dict(request.headers), "raw": raw,
-            "valid": self.verifier.is_valid_request(raw, dict(request.headers)),
-            "payload": parse_body(body, request.content_type),
-            "content_type": request.content_type,
-        })
+        self.requests.append(
+            {
+                "headers": dict(request.headers),
+                "raw": raw,
+                "valid": self.verifier.is_valid_request(raw, dict(request.headers)),
+                "payload": parse_body(body, request.content_type),
+                "content_type": request.content_type,
+            }
+        )
         payload = self.requests[-1]["payload"]
         if payload.get("type") == "url_verification":
             return web.json_response({"challenge": payload["challenge"]})
@@ -100,6 +104,7 @@ async def error_of(coro):
 
 # --- Web API: auth and routing ---------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_auth_test_identifies_the_bot(slack):
     resp = await slack.auth_test()
@@ -128,16 +133,17 @@ async def test_unknown_method_is_404(slack, emu):
 @pytest.mark.asyncio
 async def test_form_encoded_and_get_arguments_are_read_like_json(slack, emu):
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*form*"}}]
-    resp = await slack.api_call("chat.postMessage", data={
-        "channel": CHANNEL, "text": "via form", "blocks": json.dumps(blocks)})
+    resp = await slack.api_call(
+        "chat.postMessage", data={"channel": CHANNEL, "text": "via form", "blocks": json.dumps(blocks)}
+    )
     assert resp["message"]["blocks"] == blocks
-    info = await slack.api_call("conversations.info", http_verb="GET",
-                                params={"channel": CHANNEL})
+    info = await slack.api_call("conversations.info", http_verb="GET", params={"channel": CHANNEL})
     assert info["channel"]["id"] == CHANNEL and info["channel"]["is_member"] is True
     assert emu.messages(CHANNEL)[0]["text"] == "via form"
 
 
 # --- Web API: messages and threads -----------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_thread_replies_are_found_in_order(slack, emu):
@@ -167,9 +173,20 @@ async def test_post_errors_like_slack(slack, emu):
         (dict(channel=CHANNEL), "no_text"),
         (dict(channel=CHANNEL, text="x", thread_ts="1.000001"), "thread_not_found"),
         (dict(channel=CHANNEL, text="x", thread_ts=reply["ts"]), "thread_not_found"),
-        (dict(channel=CHANNEL, blocks=[{"type": "actions", "elements": [
-            {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "x" * 76}}]}]),
-         "invalid_blocks"),
+        (
+            dict(
+                channel=CHANNEL,
+                blocks=[
+                    {
+                        "type": "actions",
+                        "elements": [
+                            {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "x" * 76}}
+                        ],
+                    }
+                ],
+            ),
+            "invalid_blocks",
+        ),
     ]
     for kwargs, error in cases:
         resp = await error_of(slack.chat_postMessage(**kwargs))
@@ -179,10 +196,10 @@ async def test_post_errors_like_slack(slack, emu):
 
 @pytest.mark.asyncio
 async def test_chat_update_changes_the_stored_message(slack, emu):
-    posted = await slack.chat_postMessage(channel=CHANNEL, text="対応待ち", blocks=[
-        {"type": "section", "text": {"type": "mrkdwn", "text": "対応待ち"}}])
-    resp = await slack.chat_update(channel=CHANNEL, ts=posted["ts"], text="佐藤さんが対応中",
-                                   blocks=[])
+    posted = await slack.chat_postMessage(
+        channel=CHANNEL, text="対応待ち", blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "対応待ち"}}]
+    )
+    resp = await slack.chat_update(channel=CHANNEL, ts=posted["ts"], text="佐藤さんが対応中", blocks=[])
     assert resp["ts"] == posted["ts"] and resp["text"] == "佐藤さんが対応中"
     [msg] = emu.messages(CHANNEL)
     assert msg["text"] == "佐藤さんが対応中" and msg["blocks"] is None and "edited" in msg
@@ -206,16 +223,15 @@ async def test_ephemeral_only_to_channel_members(slack, emu):
 async def test_reactions_add_and_duplicates(slack, emu):
     posted = await slack.chat_postMessage(channel=CHANNEL, text="done")
     await slack.reactions_add(channel=CHANNEL, timestamp=posted["ts"], name="white_check_mark")
-    resp = await error_of(slack.reactions_add(channel=CHANNEL, timestamp=posted["ts"],
-                                              name="white_check_mark"))
+    resp = await error_of(slack.reactions_add(channel=CHANNEL, timestamp=posted["ts"], name="white_check_mark"))
     assert resp["error"] == "already_reacted"
     resp = await error_of(slack.reactions_add(channel=CHANNEL, timestamp="1.000001", name="eyes"))
     assert resp["error"] == "message_not_found"
-    assert emu.messages()[0]["reactions"] == [
-        {"name": "white_check_mark", "users": [BOT], "count": 1}]
+    assert emu.messages()[0]["reactions"] == [{"name": "white_check_mark", "users": [BOT], "count": 1}]
 
 
 # --- Web API: users and members --------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_members_paginate_with_cursor(slack):
@@ -245,12 +261,14 @@ async def test_users_info(slack):
 
 # --- Web API: files ----------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_files_upload_v2_into_a_thread(slack, emu):
     parent = await slack.chat_postMessage(channel=CHANNEL, text="case")
     data = b"\xff\xd8\xff\xe0 fake jpeg bytes"
-    resp = await slack.files_upload_v2(channel=CHANNEL, thread_ts=parent["ts"], content=data,
-                                       filename="photo.jpg", initial_comment="お客様の写真")
+    resp = await slack.files_upload_v2(
+        channel=CHANNEL, thread_ts=parent["ts"], content=data, filename="photo.jpg", initial_comment="お客様の写真"
+    )
     assert resp["file"]["name"] == "photo.jpg" and resp["file"]["size"] == len(data)
     [upload] = emu.uploads
     assert upload["channel"] == CHANNEL and upload["thread_ts"] == parent["ts"]
@@ -265,12 +283,14 @@ async def test_files_upload_v2_into_a_thread(slack, emu):
 @pytest.mark.asyncio
 async def test_complete_upload_needs_the_bytes(slack):
     url = await slack.files_getUploadURLExternal(filename="a.jpg", length=3)
-    resp = await error_of(slack.files_completeUploadExternal(
-        files=[{"id": url["file_id"], "title": "a"}], channel_id=CHANNEL))
+    resp = await error_of(
+        slack.files_completeUploadExternal(files=[{"id": url["file_id"], "title": "a"}], channel_id=CHANNEL)
+    )
     assert resp["error"] == "file_not_found"
 
 
 # --- fault injection ---------------------------------------------------------------------
+
 
 @pytest.mark.asyncio
 async def test_rate_limit_surfaces_as_429_with_retry_after(slack, emu):
@@ -285,8 +305,9 @@ async def test_rate_limit_surfaces_as_429_with_retry_after(slack, emu):
 
 @pytest.mark.asyncio
 async def test_rate_limit_is_retried_by_a_retry_handler(emu):
-    client = AsyncWebClient(token=TOKEN, base_url=emu.base_url,
-                            retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
+    client = AsyncWebClient(
+        token=TOKEN, base_url=emu.base_url, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
+    )
     emu.fail_next("chat.postMessage", status=429, retry_after=0, count=1)
     resp = await client.chat_postMessage(channel=CHANNEL, text="eventually")
     assert resp["ok"]
@@ -309,26 +330,28 @@ async def test_server_errors_and_ok_false_injection(slack, emu):
 
 # --- HTTP introspection (emulator in another process) -------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_http_introspection_routes(slack, emu):
     root = emu.root_url
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{root}/_emulator/fail",
-                             json={"method": "chat.postMessage", "status": 500}) as r:
+        async with http.post(f"{root}/_emulator/fail", json={"method": "chat.postMessage", "status": 500}) as r:
             assert r.status == 200
         await error_of(slack.chat_postMessage(channel=CHANNEL, text="lost"))
         posted = await slack.chat_postMessage(channel=CHANNEL, text="kept")
-        async with http.post(f"{root}/_emulator/user_message", json={
-                "channel": CHANNEL, "user": AGENT, "text": "reply",
-                "thread_ts": posted["ts"]}) as r:
+        async with http.post(
+            f"{root}/_emulator/user_message",
+            json={"channel": CHANNEL, "user": AGENT, "text": "reply", "thread_ts": posted["ts"]},
+        ) as r:
             reply_ts = (await r.json())["ts"]
         async with http.get(f"{root}/_emulator/calls") as r:
             assert [c["status"] for c in await r.json()] == [500, 200]
-        async with http.get(f"{root}/_emulator/messages",
-                            params={"channel": CHANNEL, "thread_ts": posted["ts"]}) as r:
+        async with http.get(f"{root}/_emulator/messages", params={"channel": CHANNEL, "thread_ts": posted["ts"]}) as r:
             assert [m["ts"] for m in await r.json()] == [posted["ts"], reply_ts]
-        async with http.post(f"{root}/_emulator/user_message", json={
-                "channel": CHANNEL, "user": AGENT, "text": "x", "thread_ts": "1.000001"}) as r:
+        async with http.post(
+            f"{root}/_emulator/user_message",
+            json={"channel": CHANNEL, "user": AGENT, "text": "x", "thread_ts": "1.000001"},
+        ) as r:
             assert r.status == 404
         async with http.post(f"{root}/_emulator/reset") as r:
             assert r.status == 200
@@ -339,10 +362,17 @@ async def test_http_introspection_routes(slack, emu):
 
 # --- Events API client -----------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_event_is_signed_and_wrapped_like_slack(events, receiver):
-    event = {"type": "app_mention", "user": AGENT, "text": "hi", "ts": "1.000001",
-             "channel": CHANNEL, "event_ts": "1.000001"}
+    event = {
+        "type": "app_mention",
+        "user": AGENT,
+        "text": "hi",
+        "ts": "1.000001",
+        "channel": CHANNEL,
+        "event_ts": "1.000001",
+    }
     status, _ = await events.post_event(event)
     assert status == 200
     [req] = receiver.requests
@@ -351,9 +381,13 @@ async def test_event_is_signed_and_wrapped_like_slack(events, receiver):
     assert env["type"] == "event_callback" and env["event"] == event
     assert env["event_id"].startswith("Ev") and env["team_id"] == "T0000000001"
     assert env["api_app_id"] == "A0000000001"
-    assert env["authorizations"][0] == {"enterprise_id": None, "team_id": "T0000000001",
-                                        "user_id": BOT, "is_bot": True,
-                                        "is_enterprise_install": False}
+    assert env["authorizations"][0] == {
+        "enterprise_id": None,
+        "team_id": "T0000000001",
+        "user_id": BOT,
+        "is_bot": True,
+        "is_enterprise_install": False,
+    }
     assert "X-Slack-Retry-Num" not in req["headers"]
 
 
@@ -375,8 +409,7 @@ async def test_retries_repeat_the_event_id_with_retry_headers(events, receiver):
     await events.post_event(event, retry_num=1, retry_reason="http_timeout")
     await events.retry_last(2)
     first, second, third = receiver.requests
-    assert first["payload"]["event_id"] == second["payload"]["event_id"] \
-        == third["payload"]["event_id"]
+    assert first["payload"]["event_id"] == second["payload"]["event_id"] == third["payload"]["event_id"]
     assert first["raw"] == second["raw"]  # the very same body, newly signed
     assert second["headers"]["X-Slack-Retry-Num"] == "1"
     assert second["headers"]["X-Slack-Retry-Reason"] == "http_timeout"
@@ -409,29 +442,38 @@ async def test_url_verification(events, receiver):
 
 # --- interactivity ------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_button_press_is_a_signed_form_payload(slack, emu, events, receiver):
     posted = await slack.chat_postMessage(channel=CHANNEL, text="case 42")
-    status, _ = await events.press_button("take_case", "42", user_id=AGENT, channel=CHANNEL,
-                                          message_ts=posted["ts"], message=posted["message"],
-                                          user_name="sato")
+    status, _ = await events.press_button(
+        "take_case",
+        "42",
+        user_id=AGENT,
+        channel=CHANNEL,
+        message_ts=posted["ts"],
+        message=posted["message"],
+        user_name="sato",
+    )
     assert status == 200
     [req] = receiver.requests
     assert req["valid"] and req["content_type"] == "application/x-www-form-urlencoded"
     assert req["raw"].startswith(b"payload=")
     payload = req["payload"]
     assert payload["type"] == "block_actions" and payload["user"]["id"] == AGENT
-    assert payload["container"] == {"type": "message", "message_ts": posted["ts"],
-                                    "channel_id": CHANNEL, "is_ephemeral": False}
+    assert payload["container"] == {
+        "type": "message",
+        "message_ts": posted["ts"],
+        "channel_id": CHANNEL,
+        "is_ephemeral": False,
+    }
     assert payload["message"]["ts"] == posted["ts"]
     [action] = payload["actions"]
-    assert (action["action_id"], action["value"], action["block_id"]) == (
-        "take_case", "42", "case_actions")
+    assert (action["action_id"], action["value"], action["block_id"]) == ("take_case", "42", "case_actions")
 
     # the app answers on response_url: the emulator applies it to the original message
     async with aiohttp.ClientSession() as http:
-        async with http.post(payload["response_url"],
-                             json={"replace_original": True, "text": "佐藤さんが対応中"}) as r:
+        async with http.post(payload["response_url"], json={"replace_original": True, "text": "佐藤さんが対応中"}) as r:
             assert r.status == 200
     assert emu.messages(CHANNEL)[0]["text"] == "佐藤さんが対応中"
     assert emu.responses[0]["body"]["text"] == "佐藤さんが対応中"
@@ -439,17 +481,16 @@ async def test_button_press_is_a_signed_form_payload(slack, emu, events, receive
 
 @pytest.mark.asyncio
 async def test_forged_button_press_fails_verification(events, receiver):
-    await events.press_button("take_case", "1", user_id=AGENT, channel=CHANNEL,
-                              message_ts="1.1", secret="forged")
+    await events.press_button("take_case", "1", user_id=AGENT, channel=CHANNEL, message_ts="1.1", secret="forged")
     assert receiver.requests[0]["valid"] is False
 
 
 # --- echo of the bot's own messages --------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_bot_posts_are_echoed_as_signed_message_events(receiver):
-    emulator = SlackApiEmulator(TOKEN, events_url=receiver.url, signing_secret=SECRET,
-                                echo_bot_messages=True)
+    emulator = SlackApiEmulator(TOKEN, events_url=receiver.url, signing_secret=SECRET, echo_bot_messages=True)
     await emulator.start()
     try:
         client = AsyncWebClient(token=TOKEN, base_url=emulator.base_url)
@@ -467,6 +508,7 @@ async def test_bot_posts_are_echoed_as_signed_message_events(receiver):
 
 # --- as a separate process ----------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_runs_as_a_process_with_env_token(tmp_path):
     import asyncio
@@ -481,9 +523,16 @@ async def test_runs_as_a_process_with_env_token(tmp_path):
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "PYTHONPATH": str(root)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "devkit.emulators.slack_api", "--port", str(port),
-        cwd=str(root), env=env, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "devkit.emulators.slack_api",
+        "--port",
+        str(port),
+        cwd=str(root),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         client = AsyncWebClient(token=TOKEN, base_url=f"http://127.0.0.1:{port}/api/")
         for _ in range(100):

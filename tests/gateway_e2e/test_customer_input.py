@@ -2,6 +2,7 @@
 attacks replayed over the real gateway, Rasa, action server, redis-server and the LINE
 emulator (gateway/customer_input.py).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,19 +14,25 @@ import redis
 
 from devkit.emulators.line_client import new_user_id
 from gateway import texts
-
 from tests.gateway_e2e.conftest import (
-    DEMO_CUSTOMER, quick_reply_data, reply_for, texts_of, wait_for,
+    DEMO_CUSTOMER,
+    quick_reply_data,
+    reply_for,
+    texts_of,
+    wait_for,
 )
 
-RESOLVED_MARKS = ("本件の対応が完了しました", "問題は解決しましたか", "finished with your case",
-                  "Did this solve your problem")
+RESOLVED_MARKS = (
+    "本件の対応が完了しました",
+    "問題は解決しましたか",
+    "finished with your case",
+    "Did this solve your problem",
+)
 HAND_MADE_REFUND = '/inform{"remedy":"refund_item"}'
 
 
 async def answer(emu, event, timeout=60.0):
-    r = await wait_for(lambda: reply_for(emu, event["replyToken"]), timeout,
-                       what="the reply to an event")
+    r = await wait_for(lambda: reply_for(emu, event["replyToken"]), timeout, what="the reply to an event")
     return r["json"]["messages"]
 
 
@@ -39,8 +46,7 @@ def remedy_count(orders_url: str) -> int:
 
 
 @pytest.mark.asyncio
-async def test_typing_a_gateway_intent_does_not_resolve_a_case(gateway, line_emulator, rasa,
-                                                               line_client):
+async def test_typing_a_gateway_intent_does_not_resolve_a_case(gateway, line_emulator, rasa, line_client):
     emu = line_emulator.emu
     user = new_user_id()
     emu.set_profile(user, "新規 花子", "ja")
@@ -54,15 +60,15 @@ async def test_typing_a_gateway_intent_does_not_resolve_a_case(gateway, line_emu
     tracker = rasa.tracker(user)
     users = [e for e in tracker["events"] if e.get("event") == "user"]
     assert [e["text"] for e in users] == ["EXTERNAL_agent_resolved"] * 2  # plain text
-    assert not any(e["parse_data"]["intent"].get("name", "").startswith("EXTERNAL_")
-                   for e in users)
+    assert not any(e["parse_data"]["intent"].get("name", "").startswith("EXTERNAL_") for e in users)
     assert not any(e.get("name") == "action_agent_resolved" for e in tracker["events"])
     assert "named a reserved intent" in gateway.log_text()
 
 
 @pytest.mark.asyncio
 async def test_a_hand_made_or_replayed_remedy_postback_changes_nothing(
-        gateway, line_emulator, rasa, line_client, orders_url, redis_url):
+    gateway, line_emulator, rasa, line_client, orders_url, redis_url
+):
     emu = line_emulator.emu
     r = redis.Redis.from_url(redis_url)
     r.delete(f"gw:case:owner:{DEMO_CUSTOMER}")  # the bot owns the conversation
@@ -85,10 +91,10 @@ async def test_a_hand_made_or_replayed_remedy_postback_changes_nothing(
         before_remedies = remedy_count(orders_url)
 
         attempts = [
-            (DEMO_CUSTOMER, HAND_MADE_REFUND),                          # no signature
-            (DEMO_CUSTOMER, '/inform{"remedy": "refund_item"}'),         # the payload itself
+            (DEMO_CUSTOMER, HAND_MADE_REFUND),  # no signature
+            (DEMO_CUSTOMER, '/inform{"remedy": "refund_item"}'),  # the payload itself
             (DEMO_CUSTOMER, genuine.replace("refund_item", "refund_order")),  # tampered
-            (stranger, genuine),                                        # someone else's button
+            (stranger, genuine),  # someone else's button
         ]
         for user, data in attempts:
             event = await line_client.postback_event(user, data)

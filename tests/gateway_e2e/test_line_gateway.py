@@ -2,6 +2,7 @@
 
 The test Rasa restart (stopping Rasa mid-conversation) is last in this file on purpose.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -12,31 +13,34 @@ import pytest
 import redis
 
 from devkit.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id
-
 from tests.gateway_e2e.conftest import (
-    DEMO_CUSTOMER, SECRET, quick_reply_data, reply_for, texts_of, wait_for,
+    DEMO_CUSTOMER,
+    SECRET,
+    quick_reply_data,
+    reply_for,
+    texts_of,
+    wait_for,
 )
 
 
 @pytest.fixture
 def client_factory(gateway, line_emulator):
     def make(secret: str = SECRET) -> LineWebhookClient:
-        return LineWebhookClient(gateway.webhook_url, secret,
-                                 token_source=emulator_tokens(line_emulator.emu))
+        return LineWebhookClient(gateway.webhook_url, secret, token_source=emulator_tokens(line_emulator.emu))
 
     return make
 
 
 async def answer(emu, event, timeout=60.0):
     """The messages the gateway replied to `event` with (through the reply API)."""
-    r = await wait_for(lambda: reply_for(emu, event["replyToken"]), timeout,
-                       what="the reply to an event")
+    r = await wait_for(lambda: reply_for(emu, event["replyToken"]), timeout, what="the reply to an event")
     return r["json"]["messages"]
 
 
 @pytest.mark.asyncio
 async def test_japanese_missing_egg_ends_with_the_refund_confirmed_by_reply(
-        gateway, line_emulator, rasa, client_factory):
+    gateway, line_emulator, rasa, client_factory
+):
     emu = line_emulator.emu
     rasa.restart_conversation(DEMO_CUSTOMER)
     client = client_factory()
@@ -71,10 +75,8 @@ async def test_japanese_missing_egg_ends_with_the_refund_confirmed_by_reply(
     finally:
         await client.close()
     # every answer went by reply (free), none by push; loading shown for each turn
-    assert [d["via"] for d in emu.messages_for(DEMO_CUSTOMER)] == \
-        ["reply"] * len(emu.messages_for(DEMO_CUSTOMER))
-    loading = [r for r in emu.requests_to("/v2/bot/chat/loading/start")
-               if r["json"]["chatId"] == DEMO_CUSTOMER]
+    assert [d["via"] for d in emu.messages_for(DEMO_CUSTOMER)] == ["reply"] * len(emu.messages_for(DEMO_CUSTOMER))
+    loading = [r for r in emu.requests_to("/v2/bot/chat/loading/start") if r["json"]["chatId"] == DEMO_CUSTOMER]
     assert len(loading) >= 4
     # the gateway's log holds no customer text
     assert "別卵" not in gateway.log_text() and DEMO_CUSTOMER not in gateway.log_text()
@@ -82,7 +84,8 @@ async def test_japanese_missing_egg_ends_with_the_refund_confirmed_by_reply(
 
 @pytest.mark.asyncio
 async def test_forged_signature_is_refused_and_nothing_reaches_line_or_rasa(
-        gateway, line_emulator, rasa, client_factory):
+    gateway, line_emulator, rasa, client_factory
+):
     emu = line_emulator.emu
     user = new_user_id()
     client = client_factory()
@@ -125,19 +128,20 @@ async def test_a_redelivered_event_is_answered_once(gateway, line_emulator, rasa
     calls = [r for r in emu.requests if (r.get("json") or {}).get("replyToken") == event["replyToken"]]
     assert len(calls) == 1
     assert emu.requests_to("/v2/bot/message/push") == [] or all(
-        p["json"]["to"] != user for p in emu.requests_to("/v2/bot/message/push"))
+        p["json"]["to"] != user for p in emu.requests_to("/v2/bot/message/push")
+    )
     assert rasa.user_texts(user) == ["こんにちは"]
 
 
 @pytest.mark.asyncio
-async def test_twenty_users_at_once_each_get_their_replies_in_order(
-        gateway, line_emulator, rasa, client_factory):
+async def test_twenty_users_at_once_each_get_their_replies_in_order(gateway, line_emulator, rasa, client_factory):
     emu = line_emulator.emu
     users = [new_user_id() for _ in range(20)]
     texts = ["こんにちは", "注文の状況を教えてください", "ありがとう"]
     client = client_factory()
     sent = {u: [] for u in users}
     try:
+
         async def chat(user):
             for text in texts:
                 event, res = await client.send_text(user, text)
@@ -167,8 +171,7 @@ async def test_twenty_users_at_once_each_get_their_replies_in_order(
 
 
 @pytest.mark.asyncio
-async def test_rasa_stopped_mid_conversation_loses_no_message(
-        gateway, line_emulator, rasa, redis_url, client_factory):
+async def test_rasa_stopped_mid_conversation_loses_no_message(gateway, line_emulator, rasa, redis_url, client_factory):
     emu = line_emulator.emu
     user = new_user_id()
     client = client_factory()
@@ -189,11 +192,14 @@ async def test_rasa_stopped_mid_conversation_loses_no_message(
 
         rasa.start()
         pushed = await wait_for(
-            lambda: [d for d in emu.messages_for(user) if d["via"] == "push"], 60,
-            what="the answer pushed after Rasa came back")
+            lambda: [d for d in emu.messages_for(user) if d["via"] == "push"],
+            60,
+            what="the answer pushed after Rasa came back",
+        )
         assert "処理できませんでした" not in "\n".join(d["message"].get("text", "") for d in pushed)
-        await wait_for(lambda: event["webhookEventId"] not in r.zrange("gw:line:pending", 0, -1),
-                       10, what="the event marked done")
+        await wait_for(
+            lambda: event["webhookEventId"] not in r.zrange("gw:line:pending", 0, -1), 10, what="the event marked done"
+        )
         assert rasa.user_texts(user)[-1] == "注文の状況を教えてください"
     finally:
         if not rasa.running:

@@ -5,6 +5,7 @@ Rasa here keeps conversations in Redis (tracker store and lock store, as `make s
 with REDIS_URL): a model swap builds a new Rasa agent, and only a shared store keeps the
 conversations across it.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from devkit import stack
 from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
-from scripts import stack
 from scripts.endpoints import write_endpoints
-from tests.gateway_e2e.conftest import (
-    SECRET, GatewayProcess, quick_reply_data, reply_for, texts_of, wait_for,
-)
+from tests.gateway_e2e.conftest import SECRET, quick_reply_data, reply_for, texts_of, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EMMA = "U00000000000000000000000000000002"
@@ -32,8 +31,7 @@ def _db(redis_url: str, db: int) -> str:
 
 @pytest.fixture(scope="module")
 def kept_rasa(action_server, redis_url, log_dir, tmp_path_factory):
-    endpoints = write_endpoints(tmp_path_factory.mktemp("rollout") / "endpoints.yml",
-                                {"REDIS_URL": _db(redis_url, 6)})
+    endpoints = write_endpoints(tmp_path_factory.mktemp("rollout") / "endpoints.yml", {"REDIS_URL": _db(redis_url, 6)})
     server = stack.start_rasa(stack.trained_model(), action_server.url, log_dir, endpoints=str(endpoints))
     yield server
     server.stop()
@@ -42,10 +40,14 @@ def kept_rasa(action_server, redis_url, log_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def rollout_gateway(gateway, kept_rasa, redis_url, log_dir):
     port = stack.free_port()
-    env = {**gateway.env, "PORT": str(port), "RASA_URL": kept_rasa.url, "RASA_TOKEN": kept_rasa.token,
-           "REDIS_URL": _db(redis_url, 5)}
-    process = GatewayProcess(env, port, log_dir / "gateway-rollout.log")
-    process.start()
+    env = {
+        **gateway.env,
+        "PORT": str(port),
+        "RASA_URL": kept_rasa.url,
+        "RASA_TOKEN": kept_rasa.token,
+        "REDIS_URL": _db(redis_url, 5),
+    }
+    process = stack.start_gateway(env, port, log_dir / "gateway-rollout.log")
     yield process
     process.stop()
 
@@ -57,7 +59,8 @@ async def answer(emu, event, timeout=90.0):
 
 @pytest.mark.asyncio
 async def test_a_promoted_model_is_served_mid_conversation_without_restarting_the_gateway(
-        rollout_gateway, kept_rasa, line_emulator, tmp_path):
+    rollout_gateway, kept_rasa, line_emulator, tmp_path
+):
     emu = line_emulator.emu
     client = LineWebhookClient(rollout_gateway.webhook_url, SECRET, token_source=emulator_tokens(emu))
     stack.post_json(kept_rasa.api(f"/conversations/{EMMA}/tracker/events"), {"event": "restart"})
@@ -72,12 +75,26 @@ async def test_a_promoted_model_is_served_mid_conversation_without_restarting_th
         # The product owner's `make evaluate` promotes the model and loads it live.
         promoted_dir = tmp_path / "promoted"
         result = subprocess.run(
-            [str(ROOT / ".venv-bot" / "bin" / "python"), "scripts/evaluate.py", "--model", stack.trained_model(),
-             "--no-stories"],
-            cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800,
-            env={**os.environ, "PROMOTED_MODEL_DIR": str(promoted_dir),
-                 "EVALUATE_RESULTS_DIR": str(tmp_path / "results"),
-                 "RASA_URL": kept_rasa.url, "RASA_TOKEN": kept_rasa.token})
+            [
+                str(ROOT / ".venv-bot" / "bin" / "python"),
+                "scripts/evaluate.py",
+                "--model",
+                stack.trained_model(),
+                "--no-stories",
+            ],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=1800,
+            env={
+                **os.environ,
+                "PROMOTED_MODEL_DIR": str(promoted_dir),
+                "EVALUATE_RESULTS_DIR": str(tmp_path / "results"),
+                "RASA_URL": kept_rasa.url,
+                "RASA_TOKEN": kept_rasa.token,
+            },
+        )
         assert result.returncode == 0, result.stdout
         assert "now serves it (the gateway was not restarted)" in result.stdout
         after = stack.get_json(kept_rasa.api("/status"))

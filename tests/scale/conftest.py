@@ -5,12 +5,14 @@
     one redis-server shared by all: the gateways' event journal and per-user leases, Rasa's
     tracker store and lock store (scripts/endpoints.py writes that endpoints file)
 
-The balancers are devkit/balancer.py (round robin) in their own processes.
+The balancers are devkit/balancer.py (round robin) in their own processes; every process
+is started by devkit/stack.py.
 Redis, the LINE emulator, the orders database and the action server are the gateway
 end-to-end fixtures (tests/gateway_e2e/conftest.py), imported here.
 
 Run: .venv-devkit/bin/python -m pytest tests/scale -q
 """
+
 from __future__ import annotations
 
 import os
@@ -20,18 +22,22 @@ from typing import Iterator, List
 
 import pytest
 
-from scripts import stack
+from devkit import stack
 from scripts.endpoints import write_endpoints
-from tests.environments import in_devkit_environment
+from tests.environments import in_devkit_environment, left_out
 
 if not in_devkit_environment():
     # collected from the bot environment: not ours to run there
-    collect_ignore_glob = ["test_*.py"]
+    collect_ignore_glob = left_out("tests/scale", "make test-scale")
 else:
-    from bench.common import gateway_env, start_balancer
     from bench.customers import CustomerPool
     from tests.gateway_e2e.conftest import (  # noqa: F401  (fixtures shared with the e2e tests)
-        ACCESS_TOKEN, SECRET, GatewayProcess, action_server, line_emulator, log_dir, orders_url,
+        ACCESS_TOKEN,
+        SECRET,
+        action_server,
+        line_emulator,
+        log_dir,
+        orders_url,
         redis_url,
     )
 
@@ -55,9 +61,12 @@ def rasa_pair(action_server, redis_url, log_dir) -> Iterator[RasaPair]:
     servers: List[stack.RasaServer] = []
     try:
         for name in "ab":  # one after the other: two model loads at once can exceed the limit
-            servers.append(stack.start_rasa(model, action_server.url, log_dir / f"rasa-{name}",
-                                            token=token, endpoints=str(endpoints)))
-        balancer = start_balancer([s.url for s in servers], log_dir, "rasa-balancer")
+            servers.append(
+                stack.start_rasa(
+                    model, action_server.url, log_dir / f"rasa-{name}", token=token, endpoints=str(endpoints)
+                )
+            )
+        balancer = stack.start_balancer([s.url for s in servers], log_dir, "rasa-balancer")
     except Exception:
         for server in servers:
             server.stop()
@@ -70,7 +79,7 @@ def rasa_pair(action_server, redis_url, log_dir) -> Iterator[RasaPair]:
 
 @dataclass
 class GatewayPair:
-    gateways: List["GatewayProcess"]
+    gateways: List[stack.GatewayProcess]
     balancer: stack.Service
 
     @property
@@ -80,22 +89,28 @@ class GatewayPair:
 
 
 @pytest.fixture(scope="session")
-def gateway_pair(line_emulator, redis_url, rasa_pair, action_server, log_dir,
-                 tmp_path_factory) -> Iterator[GatewayPair]:
+def gateway_pair(
+    line_emulator, redis_url, rasa_pair, action_server, log_dir, tmp_path_factory
+) -> Iterator[GatewayPair]:
     attachments = tmp_path_factory.mktemp("attachments")
     gateways = []
     for name in "ab":
         port = stack.free_port()
-        env = gateway_env(port, line_api_url=line_emulator.url, redis_url=redis_url,
-                          rasa_url=rasa_pair.balancer.url, rasa_token=rasa_pair.token,
-                          actions_url=action_server.url, attachments_dir=attachments,
-                          channel_secret=SECRET, channel_access_token=ACCESS_TOKEN,
-                          extra={"LOG_LEVEL": "INFO", "GATEWAY_RETRY_MIN_S": "0.5",
-                                 "GATEWAY_RETRY_MAX_S": "2"})
-        gateway = GatewayProcess(env, port, log_dir / f"gateway-{name}.log")
-        gateway.start()
-        gateways.append(gateway)
-    balancer = start_balancer([g.url for g in gateways], log_dir, "gateway-balancer")
+        env = stack.gateway_env(
+            port,
+            line_api_url=line_emulator.url,
+            redis_url=redis_url,
+            rasa_url=rasa_pair.balancer.url,
+            rasa_token=rasa_pair.token,
+            actions_url=action_server.url,
+            attachments_dir=attachments,
+            channel_secret=SECRET,
+            channel_access_token=ACCESS_TOKEN,
+            log_level="INFO",
+            extra={"GATEWAY_RETRY_MIN_S": "0.5", "GATEWAY_RETRY_MAX_S": "2"},
+        )
+        gateways.append(stack.start_gateway(env, port, log_dir / f"gateway-{name}.log"))
+    balancer = stack.start_balancer([g.url for g in gateways], log_dir, "gateway-balancer")
     yield GatewayPair(gateways, balancer)
     balancer.stop()
     for gateway in gateways:

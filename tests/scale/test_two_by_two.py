@@ -4,6 +4,7 @@ gateway instances, with two Rasa servers sharing Redis behind a balancer.
 What a customer would notice if this broke: answers out of order, the same answer twice,
 a message ignored, or a refund paid twice.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,9 +14,9 @@ from typing import Dict, List, Tuple
 import pytest
 
 from bench.load import SCRIPTS, Answer, next_message
+from devkit import stack
 from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
 from gateway.customer_input import signed_payload
-from scripts import stack
 from tests.gateway_e2e.conftest import SECRET, reply_for, wait_for
 from tests.scale.conftest import balancer_counts
 
@@ -36,8 +37,9 @@ def replies_by_token(emu, tokens: Dict[str, Tuple[str, int]]) -> Dict[str, List[
 
 
 def pushes_to(emu, users) -> List[str]:
-    return [r["json"]["to"] for r in list(emu.requests)
-            if r["path"] == PUSH and (r.get("json") or {}).get("to") in users]
+    return [
+        r["json"]["to"] for r in list(emu.requests) if r["path"] == PUSH and (r.get("json") or {}).get("to") in users
+    ]
 
 
 def user_texts(rasa_pair, user: str) -> List[str]:
@@ -47,12 +49,12 @@ def user_texts(rasa_pair, user: str) -> List[str]:
 
 @pytest.mark.asyncio
 async def test_whole_conversations_spread_over_both_gateways_are_answered_once_in_order(
-        gateway_pair, rasa_pair, line_emulator, customers):
+    gateway_pair, rasa_pair, line_emulator, customers
+):
     emu = line_emulator.emu
     tokens = emulator_tokens(emu)
     via_balancer = LineWebhookClient(gateway_pair.webhook_url, SECRET, token_source=tokens)
-    direct = [LineWebhookClient(g.webhook_url, SECRET, token_source=tokens)
-              for g in gateway_pair.gateways]
+    direct = [LineWebhookClient(g.webhook_url, SECRET, token_source=tokens) for g in gateway_pair.gateways]
     gateways_before = balancer_counts(gateway_pair.balancer)
     rasa_before = balancer_counts(rasa_pair.balancer)
     people = [customers.take(language) for language in ("ja", "en") * 3]  # six at once
@@ -68,8 +70,7 @@ async def test_whole_conversations_spread_over_both_gateways_are_answered_once_i
         user = customer.line_user_id
         text, tap, index = script.opening, False, 0
         while True:
-            event = await (via_balancer.postback_event(user, text) if tap
-                           else via_balancer.text_event(user, text))
+            event = await (via_balancer.postback_event(user, text) if tap else via_balancer.text_event(user, text))
             tokens_sent[event["replyToken"]] = (user, index)
             sent[user].append(text)
             first = await via_balancer.post([event])
@@ -78,8 +79,9 @@ async def test_whole_conversations_spread_over_both_gateways_are_answered_once_i
             # (one of them is not the one the balancer chose), while it is being handled
             again = await asyncio.gather(*(client.redeliver([event]) for client in direct))
             assert [json.loads(r.text)["duplicates"] for r in again] == [1, 1]
-            reply = await wait_for(lambda: reply_for(emu, event["replyToken"]), 90,
-                                   what="the reply to a customer's message")
+            reply = await wait_for(
+                lambda: reply_for(emu, event["replyToken"]), 90, what="the reply to a customer's message"
+            )
             answer = Answer("reply", index, reply["json"]["messages"], reply["time"])
             if text == script.thanks:
                 return
@@ -126,14 +128,14 @@ async def test_whole_conversations_spread_over_both_gateways_are_answered_once_i
 
 @pytest.mark.asyncio
 async def test_a_burst_alternating_between_gateways_keeps_each_customers_order(
-        gateway_pair, rasa_pair, line_emulator, customers):
+    gateway_pair, rasa_pair, line_emulator, customers
+):
     """Messages sent back to back, each to the other instance than the one before: the two
     gateways share one event journal and a per-user lease in Redis, so each customer's
     messages still reach Rasa, and are answered, one at a time in the order sent."""
     emu = line_emulator.emu
     tokens = emulator_tokens(emu)
-    direct = [LineWebhookClient(g.webhook_url, SECRET, token_source=tokens)
-              for g in gateway_pair.gateways]
+    direct = [LineWebhookClient(g.webhook_url, SECRET, token_source=tokens) for g in gateway_pair.gateways]
     people = [customers.take("ja") for _ in range(8)]
     texts = ["こんにちは", "注文の状況を教えてください", "ありがとう"]
     events: Dict[str, List[dict]] = {c.line_user_id: [] for c in people}
@@ -153,8 +155,7 @@ async def test_a_burst_alternating_between_gateways_keeps_each_customers_order(
 
     try:
         await asyncio.gather(*(burst(i, c.line_user_id) for i, c in enumerate(people)))
-        await wait_for(lambda: all(reply_for(emu, t) for t in tokens_sent), 180,
-                       what=f"{len(tokens_sent)} replies")
+        await wait_for(lambda: all(reply_for(emu, t) for t in tokens_sent), 180, what=f"{len(tokens_sent)} replies")
         await asyncio.sleep(2.0)
     finally:
         for client in direct:

@@ -5,6 +5,7 @@ Used as the "evil" model server (did Rasa fetch a URL a request supplied?) and a
 Sentry ingestion endpoint (what exactly would leave the gateway?). Standard library only,
 so it runs in either environment.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -39,8 +40,9 @@ class RequestRecorder:
                     raw = gzip.decompress(raw)
                 elif encoding == "deflate":
                     raw = zlib.decompress(raw)
-                recorder.requests.append(RecordedRequest(
-                    self.command, self.path, dict(self.headers), raw.decode("utf-8", "replace")))
+                recorder.requests.append(
+                    RecordedRequest(self.command, self.path, dict(self.headers), raw.decode("utf-8", "replace"))
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -65,8 +67,9 @@ class RequestRecorder:
         self._server.shutdown()
         self._server.server_close()
 
-    def wait_for(self, count: int = 1, timeout: float = 20.0,
-                 path_contains: Optional[str] = None) -> List[RecordedRequest]:
+    def wait_for(
+        self, count: int = 1, timeout: float = 20.0, path_contains: Optional[str] = None
+    ) -> List[RecordedRequest]:
         """The requests received (optionally only those to a path), once at least `count`
         arrived or the time is up."""
         deadline = time.monotonic() + timeout

@@ -1,5 +1,5 @@
 """Only Rasa reaches the action server, over the real processes: the action server as
-`make serve` and the images start it (`python -m bot.server.actions`, scripts/stack.py),
+`make serve` and the images start it (`python -m bot.server.actions`, devkit/stack.py),
 its SQLite orders database, and Rasa sending the shared secret from endpoints.yml.
 
 - A hand-made action call (a real tracker with its slots rewritten to hand a case over)
@@ -10,6 +10,7 @@ its SQLite orders database, and Rasa sending the shared secret from endpoints.ym
   GET /health stays open for the health checks.
 - Rasa's own calls pass: a conversation through Rasa runs its custom actions.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,18 +23,20 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from scripts import stack
+from devkit import stack
 from tests.e2e.conftest import reset_orders
 from tests.gateway_e2e.conftest import DEMO_CUSTOMER
 
 WRONG = "wrong-secret-" + uuid.uuid4().hex
 
 
-def call(url: str, method: str = "GET", body: Optional[Any] = None,
-         headers: Optional[Dict[str, str]] = None) -> Tuple[int, str]:
+def call(
+    url: str, method: str = "GET", body: Optional[Any] = None, headers: Optional[Dict[str, str]] = None
+) -> Tuple[int, str]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, response.read().decode("utf-8", "replace")
@@ -60,16 +63,18 @@ def forged_call(rasa, orders_url) -> Dict[str, Any]:
     sender = DEMO_CUSTOMER
     rasa.restart_conversation(sender)
     tracker = rasa.tracker(sender)
-    tracker["slots"].update({"handoff_reason": "request_human", "order_id": "1001",
-                             "problem": "report_missing_item"})
-    return {"next_action": "action_handoff", "sender_id": sender, "tracker": tracker,
-            "domain": stack.get_json(rasa.api("/domain")), "version": "3.6.21"}
+    tracker["slots"].update({"handoff_reason": "request_human", "order_id": "1001", "problem": "report_missing_item"})
+    return {
+        "next_action": "action_handoff",
+        "sender_id": sender,
+        "tracker": tracker,
+        "domain": stack.get_json(rasa.api("/domain")),
+        "version": "3.6.21",
+    }
 
 
-@pytest.mark.parametrize("how", ["no secret", "wrong secret", "wrong scheme", "secret in the query",
-                                 "empty bearer"])
-def test_a_forged_action_call_is_refused_and_writes_nothing(action_server, orders_url, forged_call,
-                                                             how: str) -> None:
+@pytest.mark.parametrize("how", ["no secret", "wrong secret", "wrong scheme", "secret in the query", "empty bearer"])
+def test_a_forged_action_call_is_refused_and_writes_nothing(action_server, orders_url, forged_call, how: str) -> None:
     url = f"{action_server.url}/webhook"
     headers: Dict[str, str] = {}
     if how == "wrong secret":
@@ -126,13 +131,22 @@ def test_rasa_calls_the_actions_with_the_secret(rasa) -> None:
     first claim turn lists the customer's orders, which only the action server knows."""
     sender = "U" + uuid.uuid4().hex
     rasa.restart_conversation(sender)
-    status, body = call(f"{rasa.url}/webhooks/rest/webhook", "POST",
-                        {"sender": sender, "message": "my order is missing the fries",
-                         "metadata": {"language": "en"}})
+    status, body = call(
+        f"{rasa.url}/webhooks/rest/webhook",
+        "POST",
+        {"sender": sender, "message": "my order is missing the fries", "metadata": {"language": "en"}},
+    )
     assert status == 200, body
     assert json.loads(body), "Rasa answered nothing (an action call refused?)"
     ran = {e.get("name") for e in rasa.tracker(sender)["events"] if e.get("event") == "action"}
     # custom actions of bot/actions ran: Rasa's calls carry the secret
-    custom = {"action_start_claim", "action_ask_order_id", "action_ask_claim_items", "validate_claim_form",
-              "action_detect_language", "action_clarify_or_handoff", "action_handoff"}
+    custom = {
+        "action_start_claim",
+        "action_ask_order_id",
+        "action_ask_claim_items",
+        "validate_claim_form",
+        "action_detect_language",
+        "action_clarify_or_handoff",
+        "action_handoff",
+    }
     assert custom & ran, sorted(ran)

@@ -9,6 +9,7 @@ envelope are read and searched for the customer's words, display name, phone num
 LINE user id, and for every secret (LINE channel secret and token, Slack bot token and
 signing secret, Rasa token).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +24,14 @@ from bot.store.seed import DEMO_CUSTOMERS, DEMO_LINE_USER_ID
 from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
 from tests.e2e.conftest import reset_orders
 from tests.gateway_e2e.conftest import (
-    ACCESS_TOKEN, SECRET, SLACK_SECRET, SLACK_TOKEN, GatewayProcess, reply_for, wait_for)
+    ACCESS_TOKEN,
+    SECRET,
+    SLACK_SECRET,
+    SLACK_TOKEN,
+    GatewayProcess,
+    reply_for,
+    wait_for,
+)
 from tests.security.recorder import RequestRecorder
 
 DEMO = next(c for c in DEMO_CUSTOMERS if c.line_user_id == DEMO_LINE_USER_ID)
@@ -37,15 +45,19 @@ MESSAGES = [
 
 
 @pytest.fixture
-def sentry_gateway(gateway: GatewayProcess, log_dir: Path, line_emulator, slack_emulator,
-                   redis_url: str) -> Iterator[tuple]:
+def sentry_gateway(
+    gateway: GatewayProcess, log_dir: Path, line_emulator, slack_emulator, redis_url: str
+) -> Iterator[tuple]:
     """The gateway process (same port, same Redis, Rasa, emulators) restarted with
     SENTRY_DSN pointing at a local recorder; the usual gateway comes back afterwards."""
     with RequestRecorder(status=200) as sentry:
         gateway.stop()
         port = int(gateway.url.rsplit(":", 1)[1])
-        env = {**gateway.env, "SENTRY_DSN": f"http://{'5e' * 16}@127.0.0.1:{sentry.port}/1",
-               "SENTRY_ENVIRONMENT": "security-test"}
+        env = {
+            **gateway.env,
+            "SENTRY_DSN": f"http://{'5e' * 16}@127.0.0.1:{sentry.port}/1",
+            "SENTRY_ENVIRONMENT": "security-test",
+        }
         process = GatewayProcess(env, port, log_dir / "gateway-sentry.log")
         try:
             process.start()
@@ -97,7 +109,8 @@ def leaks_in(where: str, text: str, needles: Dict[str, str]) -> List[str]:
 
 @pytest.mark.asyncio
 async def test_a_conversation_with_errors_leaves_no_customer_data_or_secret_in_logs_or_sentry(
-        sentry_gateway, line_emulator, slack_emulator, rasa, action_server, orders_url):
+    sentry_gateway, line_emulator, slack_emulator, rasa, action_server, orders_url
+):
     gateway, sentry = sentry_gateway
     emu, slack = line_emulator.emu, slack_emulator.emu
     reset_orders(orders_url)
@@ -131,15 +144,16 @@ async def test_a_conversation_with_errors_leaves_no_customer_data_or_secret_in_l
     assert envelopes, "no Sentry envelope arrived: the error paths were not reported"
     needles = secrets_and_customer_data(rasa.token)
     gateway_needles = {**needles, "LINE user id": DEMO_LINE_USER_ID}
-    logs = {"gateway log": Path(gateway.log).read_text(errors="replace"),
-            "Rasa log": Path(rasa.log).read_text(errors="replace"),
-            "action server log": Path(action_server.log).read_text(errors="replace")}
+    logs = {
+        "gateway log": Path(gateway.log).read_text(errors="replace"),
+        "Rasa log": Path(rasa.log).read_text(errors="replace"),
+        "action server log": Path(action_server.log).read_text(errors="replace"),
+    }
     leaks = []
     for where, text in logs.items():
         leaks += leaks_in(where, text, gateway_needles if where == "gateway log" else needles)
     for n, envelope in enumerate(envelopes):
-        leaks += leaks_in(f"Sentry envelope {n}", envelope.body + str(envelope.headers),
-                          gateway_needles)
+        leaks += leaks_in(f"Sentry envelope {n}", envelope.body + str(envelope.headers), gateway_needles)
     assert leaks == [], leaks
     # what was reported is useful: the failures are named
     reported = "\n".join(e.body for e in envelopes)

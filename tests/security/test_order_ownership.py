@@ -6,6 +6,7 @@ gets (the typed number aside): no shop, item, price or button of that order, no 
 question, so order numbers cannot be probed. Demo data: bot/store/seed.py (1001-1006
 デモ 太郎, 1101-1102 Emma Brown, 2001 山田 花子 who has no LINE account).
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,7 @@ def answer(chat: Chat, text: str, number: str) -> List[Dict[str, Any]]:
     return json.loads(json.dumps(chat.say(text), ensure_ascii=False).replace(number, "<N>"))
 
 
-def same_turns(rasa, sender: str, language: str, opening: str, probe: str,
-               foreign: str, missing: str) -> tuple:
+def same_turns(rasa, sender: str, language: str, opening: str, probe: str, foreign: str, missing: str) -> tuple:
     """The same conversation twice: the probe holds another customer's order number, then
     a number that exists nowhere."""
     replies = []
@@ -56,33 +56,36 @@ def assert_reveals_nothing(reply: List[Dict[str, Any]], foreign: str) -> None:
         assert mark not in text, f"another customer's order leaked: {mark!r}"
 
 
-@pytest.mark.parametrize("sender, language, opening, probe, foreign, missing", [
-    # the demo customer, asked "which order?", types Emma's order number
-    (DEMO_CUSTOMER, "ja", "別卵が入っていませんでした", "{n}", "1101", "9999"),
-    # ... the number of a guest order (a customer without LINE)
-    (DEMO_CUSTOMER, "ja", "別卵が入っていませんでした", "注文番号は{n}です", "2001", "9998"),
-    # Emma types the demo customer's order number
-    (EMMA, "en", "my order is missing the fries", "it's order {n}", "1001", "9997"),
-    # a stranger (guest) types an order of a customer who has a LINE account
-    (STRANGER, "ja", "牛丼に温泉卵が入っていませんでした", "{n}", "1101", "9996"),
-    # a forged button payload (a LINE postback's data reaches Rasa as this text)
-    (DEMO_CUSTOMER, "ja", "別卵が入っていませんでした", '/inform{{"order_id": "{n}"}}', "1101",
-     "9995"),
-    # the number given in the first message, no question asked yet
-    (DEMO_CUSTOMER, "ja", "", "注文番号{n}の配達状況を教えてください", "1101", "9994"),
-    (EMMA, "en", "", "where is my order {n}?", "1001", "9993"),
-])
+@pytest.mark.parametrize(
+    "sender, language, opening, probe, foreign, missing",
+    [
+        # the demo customer, asked "which order?", types Emma's order number
+        (DEMO_CUSTOMER, "ja", "別卵が入っていませんでした", "{n}", "1101", "9999"),
+        # ... the number of a guest order (a customer without LINE)
+        (DEMO_CUSTOMER, "ja", "別卵が入っていませんでした", "注文番号は{n}です", "2001", "9998"),
+        # Emma types the demo customer's order number
+        (EMMA, "en", "my order is missing the fries", "it's order {n}", "1001", "9997"),
+        # a stranger (guest) types an order of a customer who has a LINE account
+        (STRANGER, "ja", "牛丼に温泉卵が入っていませんでした", "{n}", "1101", "9996"),
+        # a forged button payload (a LINE postback's data reaches Rasa as this text)
+        (DEMO_CUSTOMER, "ja", "別卵が入っていませんでした", '/inform{{"order_id": "{n}"}}', "1101", "9995"),
+        # the number given in the first message, no question asked yet
+        (DEMO_CUSTOMER, "ja", "", "注文番号{n}の配達状況を教えてください", "1101", "9994"),
+        (EMMA, "en", "", "where is my order {n}?", "1001", "9993"),
+    ],
+)
 def test_another_customers_order_gets_the_answer_of_a_number_that_does_not_exist(
-        rasa, fresh_orders, sender, language, opening, probe, foreign, missing):
+    rasa, fresh_orders, sender, language, opening, probe, foreign, missing
+):
     (foreign_reply, foreign_chat), (missing_reply, _) = same_turns(
-        rasa, sender, language, opening, probe, foreign, missing)
+        rasa, sender, language, opening, probe, foreign, missing
+    )
     assert foreign_reply == missing_reply
     assert_reveals_nothing(foreign_reply, foreign)
     assert foreign_chat.slot("order_id") != foreign  # nothing of it kept for later turns
 
 
-def test_asking_for_a_person_about_another_customers_order_hands_over_without_it(
-        rasa, fresh_orders):
+def test_asking_for_a_person_about_another_customers_order_hands_over_without_it(rasa, fresh_orders):
     """The case card goes to agents, who act on its order: a foreign order number typed
     with a request for a person must not become this customer's case's order."""
     cases = {}

@@ -1,5 +1,5 @@
 """Rasa's HTTP API over the real Rasa 3.6.21 server, started as `make serve` starts it
-(scripts/stack.py: `--enable-api --auth-token`, `--interface 127.0.0.1`).
+(devkit/stack.py: `--enable-api --auth-token`, `--interface 127.0.0.1`).
 
 - Without the token, or with a wrong one, every API route answers 401/403 and changes
   nothing (a conversation's tracker, the loaded model).
@@ -11,6 +11,7 @@
   Deployment adds two more walls: Rasa bound to loopback (checked here) and a gateway that
   exposes none of Rasa's routes (checked here).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,17 @@ from tests.security.recorder import RequestRecorder
 WAIT_FOR_A_FETCH_S = 4.0  # how long a fetch that should not happen is waited for
 
 
-def call(url: str, method: str = "GET", body: Optional[Any] = None,
-         headers: Optional[Dict[str, str]] = None, timeout: float = 60) -> Tuple[int, str]:
+def call(
+    url: str,
+    method: str = "GET",
+    body: Optional[Any] = None,
+    headers: Optional[Dict[str, str]] = None,
+    timeout: float = 60,
+) -> Tuple[int, str]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        "Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode("utf-8", "replace")
@@ -46,10 +53,8 @@ API_ROUTES = [
     ("GET", "/domain", None),
     ("GET", f"/conversations/{DEMO_CUSTOMER}/tracker", None),
     ("GET", f"/conversations/{DEMO_CUSTOMER}/story", None),
-    ("POST", f"/conversations/{SENDER}/tracker/events",
-     {"event": "slot", "name": "order_id", "value": "1101"}),
-    ("PUT", f"/conversations/{SENDER}/tracker/events",
-     [{"event": "slot", "name": "order_id", "value": "1101"}]),
+    ("POST", f"/conversations/{SENDER}/tracker/events", {"event": "slot", "name": "order_id", "value": "1101"}),
+    ("PUT", f"/conversations/{SENDER}/tracker/events", [{"event": "slot", "name": "order_id", "value": "1101"}]),
     ("POST", f"/conversations/{SENDER}/trigger_intent", {"name": "request_human"}),
     ("POST", f"/conversations/{SENDER}/execute", {"name": "action_handoff"}),
     ("POST", f"/conversations/{SENDER}/messages", {"text": "hi", "sender": "user"}),
@@ -63,19 +68,23 @@ API_ROUTES = [
 ]
 
 
-@pytest.mark.parametrize("credentials", ["", "?token=", "?token=wrong-token",
-                                         "?token=e2e-rasa-token"])
-@pytest.mark.parametrize("method, path, body", API_ROUTES,
-                         ids=[f"{m} {p.split('/')[1]}{'/' + p.split('/')[-1] if p.count('/') > 1 else ''}"
-                              for m, p, _ in API_ROUTES])
+@pytest.mark.parametrize("credentials", ["", "?token=", "?token=wrong-token", "?token=e2e-rasa-token"])
+@pytest.mark.parametrize(
+    "method, path, body",
+    API_ROUTES,
+    ids=[f"{m} {p.split('/')[1]}{'/' + p.split('/')[-1] if p.count('/') > 1 else ''}" for m, p, _ in API_ROUTES],
+)
 def test_rasa_api_refuses_requests_without_the_right_token(rasa, method, path, body, credentials):
     status, _ = call(f"{rasa.url}{path}{credentials}", method, body)
     assert status in (401, 403), f"{method} {path} answered {status} without the token"
 
 
 def test_a_refused_request_changed_nothing_and_the_token_works(rasa):
-    call(f"{rasa.url}/conversations/{SENDER}/tracker/events?token=wrong", "POST",
-         {"event": "slot", "name": "order_id", "value": "1101"})
+    call(
+        f"{rasa.url}/conversations/{SENDER}/tracker/events?token=wrong",
+        "POST",
+        {"event": "slot", "name": "order_id", "value": "1101"},
+    )
     call(f"{rasa.url}/model", "DELETE")  # would unload the model
     status, text = call(rasa.api(f"/conversations/{SENDER}/tracker"))
     assert status == 200  # the right token opens the API...
@@ -86,8 +95,11 @@ def test_a_refused_request_changed_nothing_and_the_token_works(rasa):
 
 
 def test_a_bearer_header_is_no_way_around_the_token(rasa):
-    for header in ("Bearer " + rasa.token, "Bearer eyJhbGciOiJub25lIn0.eyJ1c2VyIjp7InJvbGUiOiJhZG1pbiJ9fQ.",
-                   "Token " + rasa.token):
+    for header in (
+        "Bearer " + rasa.token,
+        "Bearer eyJhbGciOiJub25lIn0.eyJ1c2VyIjp7InJvbGUiOiJhZG1pbiJ9fQ.",
+        "Token " + rasa.token,
+    ):
         status, _ = call(f"{rasa.url}/status", headers={"Authorization": header})
         assert status in (401, 403), header
 
@@ -109,10 +121,10 @@ def test_rasa_listens_on_loopback_only(rasa):
 
 # --- CVE-2024-49375: a model loaded from an address the request supplies ---------------------
 
+
 def model_server_body(recorder: RequestRecorder) -> Dict[str, Any]:
     # wait_time_between_pulls 0: one pull, no background poller left in the test's Rasa
-    return {"model_server": {"url": f"{recorder.url}/evil.tar.gz",
-                             "wait_time_between_pulls": 0}}
+    return {"model_server": {"url": f"{recorder.url}/evil.tar.gz", "wait_time_between_pulls": 0}}
 
 
 @pytest.mark.parametrize("credentials", ["", "?token=wrong-token"])
@@ -137,10 +149,17 @@ def test_even_with_the_token_rasa_does_not_fetch_a_model_url_from_a_request(rasa
     assert after["model_id"] == before["model_id"]
 
 
-@pytest.mark.parametrize("method, path", [
-    ("PUT", "/model"), ("POST", "/model/train"), ("GET", f"/conversations/{DEMO_CUSTOMER}/tracker"),
-    ("POST", "/webhooks/rest/webhook"), ("GET", "/status"), ("POST", "/model/parse"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("PUT", "/model"),
+        ("POST", "/model/train"),
+        ("GET", f"/conversations/{DEMO_CUSTOMER}/tracker"),
+        ("POST", "/webhooks/rest/webhook"),
+        ("GET", "/status"),
+        ("POST", "/model/parse"),
+    ],
+)
 def test_the_gateway_exposes_none_of_rasas_routes(gateway, rasa, method, path):
     """The gateway is the only public port: it must not pass anything on to Rasa's API."""
     with RequestRecorder(status=404) as evil:

@@ -9,6 +9,7 @@
 
 Linux only (listening sockets are read from /proc, as `ss -ltnp` does).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -22,19 +23,41 @@ from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
 
-from scripts import stack
+from devkit import stack
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_SH = ROOT / "scripts" / "run.sh"
-CREDENTIALS = ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN", "SLACK_BOT_TOKEN",
-               "SLACK_SIGNING_SECRET", "SLACK_HANDOFF_CHANNEL")
+CREDENTIALS = (
+    "LINE_CHANNEL_SECRET",
+    "LINE_CHANNEL_ACCESS_TOKEN",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_HANDOFF_CHANNEL",
+)
 # What the caller's environment must not bring in (a developer's shell or CI).
 SCRUBBED = CREDENTIALS + (
-    "EMULATE", "BIND_HOST", "GATEWAY_INTERFACE", "RASA_INTERFACE", "ACTION_INTERFACE", "HOST",
-    "RASA_TOKEN", "ACTION_SERVER_TOKEN", "AGENT_APPROVAL_KEY", "POSTBACK_SIGNING_KEY",
-    "ACTION_SERVER_URL", "RASA_URL", "REDIS_URL",
-    "ORDERS_DATABASE_URL", "TRACKER_STORE_URL", "ATTACHMENTS_DIR", "SENTRY_DSN",
-    "LINE_API_BASE_URL", "LINE_DATA_API_BASE_URL", "SLACK_API_BASE_URL", "VAR_DIR")
+    "EMULATE",
+    "BIND_HOST",
+    "GATEWAY_INTERFACE",
+    "RASA_INTERFACE",
+    "ACTION_INTERFACE",
+    "HOST",
+    "RASA_TOKEN",
+    "ACTION_SERVER_TOKEN",
+    "AGENT_APPROVAL_KEY",
+    "POSTBACK_SIGNING_KEY",
+    "ACTION_SERVER_URL",
+    "RASA_URL",
+    "REDIS_URL",
+    "ORDERS_DATABASE_URL",
+    "TRACKER_STORE_URL",
+    "ATTACHMENTS_DIR",
+    "SENTRY_DSN",
+    "LINE_API_BASE_URL",
+    "LINE_DATA_API_BASE_URL",
+    "SLACK_API_BASE_URL",
+    "VAR_DIR",
+)
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc (Linux)")
 
@@ -46,6 +69,7 @@ def clean_env(**extra: str) -> Dict[str, str]:
 
 
 # ---- listening sockets of a process tree, from /proc ----------------------------------------
+
 
 def descendants(root: int) -> Set[int]:
     """`root` and every process below it (by parent pid)."""
@@ -86,7 +110,7 @@ def _address(hex_addr: str) -> Tuple[str, int]:
     host, port = hex_addr.split(":")
     raw = bytes.fromhex(host)
     # /proc/net/tcp{,6} print each 32-bit word in host (little-endian) order
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     return str(ipaddress.ip_address(words)), int(port, 16)
 
 
@@ -113,18 +137,28 @@ def is_loopback(host: str) -> bool:
 
 # ---- the demo services, started by the real script ----------------------------------------
 
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Iterator[Dict[str, object]]:
     stack.trained_model()  # the script's own train.sh then finds the model cached
     var_dir = tmp_path_factory.mktemp("run-var")
-    ports = {name: stack.free_port() for name in
-             ("ACTION_PORT", "RASA_PORT", "PORT", "EMULATOR_PORT", "SLACK_EMULATOR_PORT", "WORKBENCH_PORT")}
+    ports = {
+        name: stack.free_port()
+        for name in ("ACTION_PORT", "RASA_PORT", "PORT", "EMULATOR_PORT", "SLACK_EMULATOR_PORT", "WORKBENCH_PORT")
+    }
     env = clean_env(EMULATE="1", VAR_DIR=str(var_dir), **{k: str(v) for k, v in ports.items()})
     log = var_dir / "run-sh.log"
     handle = open(log, "ab")
     # its own process group: the whole tree is stopped by its id afterwards
-    process = subprocess.Popen(["bash", str(RUN_SH), "serve"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                               stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        ["bash", str(RUN_SH), "serve"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         stack.wait_http(f"http://127.0.0.1:{ports['PORT']}/healthz", 420, process, log)
         stack.wait_http(f"http://127.0.0.1:{ports['WORKBENCH_PORT']}/", 60, process, log)
@@ -163,8 +197,15 @@ def test_every_service_of_the_demo_listens_on_loopback_only(demo) -> None:
 
 def test_the_demo_secrets_are_random_private_files(demo) -> None:
     var_dir: Path = demo["var"]
-    names = ("action-server-token", "rasa-token", "agent-approval-key", "demo-line-channel-secret",
-             "demo-line-access-token", "demo-slack-signing-secret", "demo-slack-bot-token")
+    names = (
+        "action-server-token",
+        "rasa-token",
+        "agent-approval-key",
+        "demo-line-channel-secret",
+        "demo-line-access-token",
+        "demo-slack-signing-secret",
+        "demo-slack-bot-token",
+    )
     script = RUN_SH.read_text()
     for name in names:
         path = var_dir / name
@@ -178,14 +219,21 @@ def test_the_demo_secrets_are_random_private_files(demo) -> None:
         assert (var_dir / name).read_text() not in log, name
 
 
-@pytest.mark.parametrize("given", [(), ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"),
-                                   ("SLACK_BOT_TOKEN",)])
+@pytest.mark.parametrize("given", [(), ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"), ("SLACK_BOT_TOKEN",)])
 def test_serve_refuses_to_start_without_credentials(tmp_path: Path, given: Tuple[str, ...]) -> None:
     var_dir = tmp_path / "var"
     env = clean_env(VAR_DIR=str(var_dir), **{name: "set-by-the-test" for name in given})
     started = time.monotonic()
-    out = subprocess.run(["bash", str(RUN_SH), "serve"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True, timeout=60, start_new_session=True)
+    out = subprocess.run(
+        ["bash", str(RUN_SH), "serve"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,
+    )
     assert out.returncode != 0
     missing = [name for name in CREDENTIALS if name not in given]
     first_line = out.stderr.splitlines()[0]

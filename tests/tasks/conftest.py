@@ -1,11 +1,12 @@
 """The customer task suite over the real processes: redis-server, the action server and
-Rasa (from .venv-bot, via scripts/stack.py), the gateway as its own process, LINE and Slack
+Rasa (from .venv-bot, via devkit/stack.py), the gateway as its own process, LINE and Slack
 emulated. The fixtures are the gateway end-to-end ones (tests/gateway_e2e/conftest.py);
 the tasks are in tasks.yml, the player and judge in runner.py.
 
 Run: .venv-devkit/bin/python -m pytest tests/tasks -q
 (the figures are printed at the end and written to results/tasks/report.json)
 """
+
 from __future__ import annotations
 
 import sys
@@ -13,18 +14,26 @@ import time
 
 import pytest
 
-from tests.environments import in_devkit_environment
+from tests.environments import in_devkit_environment, left_out
 
 if not in_devkit_environment():
     # collected from the bot environment: these tests run in .venv-devkit
-    collect_ignore_glob = ["test_*.py"]
+    collect_ignore_glob = left_out("tests/tasks", "make test-tasks")
 else:
     import redis
 
     from tests.e2e.conftest import reset_orders
     from tests.gateway_e2e.conftest import (  # noqa: F401  (fixtures, shared on purpose)
-        action_server, gateway, line_client, line_emulator, log_dir, orders_url, rasa, redis_url,
-        slack_emulator)
+        action_server,
+        gateway,
+        line_client,
+        line_emulator,
+        log_dir,
+        orders_url,
+        rasa,
+        redis_url,
+        slack_emulator,
+    )
 
     EMMA = "U00000000000000000000000000000002"
 
@@ -51,6 +60,7 @@ else:
             line_emulator.emu.set_profile(EMMA, "Emma Brown", "en")
         yield task
         task_redis.delete(f"gw:case:owner:{user}")
+
 
 _STARTED = time.monotonic()
 

@@ -11,6 +11,7 @@ not foresee (which order? which item? a yes/no) and the task lists the answer in
 `if_asked`, the customer taps it. Each such tap is one more customer turn, so a bot that
 asks for what it was already told pays for it in turns (and in the asked-again count).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,15 +35,17 @@ BASELINE_FILE = HERE / "baseline.json"
 REPORT_FILE = ROOT / "results" / "tasks" / "report.json"
 
 EXPECT_KINDS = ("remedy", "handoff", "no_remedy")
-MAX_EXTRA_TAPS = 3      # taps of `if_asked` answers the patient customer makes at most
+MAX_EXTRA_TAPS = 3  # taps of `if_asked` answers the patient customer makes at most
 REPLY_TIMEOUT_S = 30.0  # the bot answers a turn within this (usually well under a second)
-CARD_TIMEOUT_S = 15.0   # the Slack card of an opened case appears within this
+CARD_TIMEOUT_S = 15.0  # the Slack card of an opened case appears within this
 
 # The bot asking which order / which item (measured, not tuned on: buttons by their
 # payload, questions by the words a person would read as that question).
 ORDER_QUESTION = re.compile(
     r"どのご注文|どの注文|注文番号.{0,20}(教え|お知らせ|送って|入力)|which order|"
-    r"what is the order number|(tell|send) me the order number|the order number\?", re.I)
+    r"what is the order number|(tell|send) me the order number|the order number\?",
+    re.I,
+)
 ITEM_QUESTION = re.compile(r"どの商品|which item", re.I)
 ORDER_PAYLOAD = re.compile(r'"order_id"\s*:\s*"?(\w+)')
 ITEM_PAYLOAD = re.compile(r'"item"\s*:\s*"item:(\w+)')
@@ -50,6 +53,7 @@ REMEDY_PAYLOAD = re.compile(r'"remedy"\s*:')
 
 
 # --- the tasks --------------------------------------------------------------------------
+
 
 def load_tasks(path: Path = TASKS_FILE) -> List[Dict[str, Any]]:
     tasks = yaml.safe_load(path.read_text(encoding="utf-8"))["tasks"]
@@ -62,10 +66,12 @@ def load_tasks(path: Path = TASKS_FILE) -> List[Dict[str, Any]]:
         assert re.fullmatch(r"U[0-9a-f]{32}", str(task.get("user", ""))), f"{where}: user is a LINE user id"
         assert task.get("turns"), f"{where}: no turns"
         for turn in task["turns"]:
-            assert isinstance(turn, dict) and len(turn) == 1 and set(turn) <= {"say", "tap"}, \
+            assert isinstance(turn, dict) and len(turn) == 1 and set(turn) <= {"say", "tap"}, (
                 f"{where}: each turn is `say: text` or `tap: label`"
-            assert not isinstance(next(iter(turn.values())), bool), \
+            )
+            assert not isinstance(next(iter(turn.values())), bool), (
                 f"{where}: quote yes/no/on/off in a turn (YAML reads them as true/false)"
+            )
         expect = task.get("expect") or {}
         assert sum(k in expect for k in EXPECT_KINDS) == 1, f"{where}: expect one of {EXPECT_KINDS}"
         assert set(expect) <= {*EXPECT_KINDS, "reply_contains", "settled"}, f"{where}: unknown expect key"
@@ -77,6 +83,7 @@ def load_tasks(path: Path = TASKS_FILE) -> List[Dict[str, Any]]:
 
 
 # --- what the customer sees -------------------------------------------------------------
+
 
 def _walk(node: Any) -> Iterable[Dict[str, Any]]:
     if isinstance(node, dict):
@@ -90,16 +97,23 @@ def _walk(node: Any) -> Iterable[Dict[str, Any]]:
 
 def quick_replies(messages: List[Dict[str, Any]]) -> List[Tuple[str, str]]:
     """(label, postback data) of the quick replies shown under the bot's last messages."""
-    return [(i["action"].get("label", ""), i["action"].get("data", ""))
-            for m in messages for i in (m.get("quickReply") or {}).get("items", [])
-            if i.get("action", {}).get("type") == "postback"]
+    return [
+        (i["action"].get("label", ""), i["action"].get("data", ""))
+        for m in messages
+        for i in (m.get("quickReply") or {}).get("items", [])
+        if i.get("action", {}).get("type") == "postback"
+    ]
 
 
 def card_buttons(messages: List[Dict[str, Any]]) -> List[Tuple[str, str]]:
     """(label, postback data) of the buttons inside Flex cards."""
-    return [(n["action"].get("label", ""), n["action"].get("data", ""))
-            for m in messages if m.get("type") == "flex" for n in _walk(m.get("contents"))
-            if isinstance(n.get("action"), dict) and n["action"].get("type") == "postback"]
+    return [
+        (n["action"].get("label", ""), n["action"].get("data", ""))
+        for m in messages
+        if m.get("type") == "flex"
+        for n in _walk(m.get("contents"))
+        if isinstance(n.get("action"), dict) and n["action"].get("type") == "postback"
+    ]
 
 
 def find_button(messages: List[Dict[str, Any]], label: str, cards: bool = True) -> Optional[str]:
@@ -157,6 +171,7 @@ def still_asking(messages: List[Dict[str, Any]]) -> List[str]:
 
 # --- the end state ----------------------------------------------------------------------
 
+
 def orders_db_path(orders_url: str) -> str:
     return orders_url.removeprefix("sqlite:///")
 
@@ -168,14 +183,22 @@ def remedies_applied(orders_url: str) -> List[Dict[str, Any]]:
         rows = db.execute(
             "SELECT r.kind, r.amount, o.number, c.item_ids, cu.line_user_id FROM remedies r "
             "JOIN claims c ON c.id = r.claim_id LEFT JOIN orders o ON o.id = c.order_id "
-            "LEFT JOIN customers cu ON cu.id = c.customer_id ORDER BY r.id").fetchall()
+            "LEFT JOIN customers cu ON cu.id = c.customer_id ORDER BY r.id"
+        ).fetchall()
         names = {i: (ja, en) for i, ja, en in db.execute("SELECT id, name_ja, name_en FROM order_items")}
     out = []
     for kind, amount, number, item_ids, line_user in rows:
         ids = json.loads(item_ids or "[]")
-        out.append({"kind": kind, "amount": amount, "order": number, "line_user_id": line_user,
-                    "items": [names.get(int(i), (str(i), str(i)))[0] for i in ids if str(i).isdigit()],
-                    "item_names": [names.get(int(i), (str(i), str(i))) for i in ids if str(i).isdigit()]})
+        out.append(
+            {
+                "kind": kind,
+                "amount": amount,
+                "order": number,
+                "line_user_id": line_user,
+                "items": [names.get(int(i), (str(i), str(i)))[0] for i in ids if str(i).isdigit()],
+                "item_names": [names.get(int(i), (str(i), str(i))) for i in ids if str(i).isdigit()],
+            }
+        )
     return out
 
 
@@ -199,6 +222,7 @@ def reason_of_card(card: Dict[str, Any]) -> str:
 
 
 # --- one task -----------------------------------------------------------------------------
+
 
 @dataclass
 class Outcome:
@@ -225,15 +249,15 @@ class Outcome:
 class Player:
     """Plays one task as its customer over the LINE webhook client and judges it."""
 
-    def __init__(self, task: Dict[str, Any], client: Any, line: Any, slack: Any,
-                 redis_client: Any, orders_url: str) -> None:
+    def __init__(
+        self, task: Dict[str, Any], client: Any, line: Any, slack: Any, redis_client: Any, orders_url: str
+    ) -> None:
         self.task = task
         self.client, self.line, self.slack = client, line, slack
         self.redis, self.orders_url = redis_client, orders_url
         self.user = task["user"]
         self.given = set(task.get("given") or [])
-        self.out = Outcome(task["id"], task["language"], task.get("known_gap"),
-                           fewest_turns=int(task["fewest_turns"]))
+        self.out = Outcome(task["id"], task["language"], task.get("known_gap"), fewest_turns=int(task["fewest_turns"]))
         self.last_messages: List[Dict[str, Any]] = []
 
     # the conversation ------------------------------------------------------------------
@@ -287,7 +311,7 @@ class Player:
         messages: List[Dict[str, Any]] = []
         while not self._ended():
             if turns:
-                (kind, value), = turns[0].items()
+                ((kind, value),) = turns[0].items()
                 value = str(value)
                 if kind == "say":
                     turns.pop(0)
@@ -302,8 +326,10 @@ class Player:
             patient = self._patient_answer(messages)
             if patient is None:
                 if turns:
-                    self.out.why = (f"no button {value!r} to tap (the bot showed {labels(messages)}; "
-                                    f"it said {what_customer_reads(messages)[:160]!r})")
+                    self.out.why = (
+                        f"no button {value!r} to tap (the bot showed {labels(messages)}; "
+                        f"it said {what_customer_reads(messages)[:160]!r})"
+                    )
                 return
             self.out.extra_taps.append(patient[0])
             messages = await self._send("tap", patient[0], patient[1])
@@ -338,8 +364,9 @@ class Player:
         if expect.get("settled") and not out.case_id:
             waiting = still_asking(self.last_messages)
             if waiting:
-                problems.append(f"the bot still asks for {'/'.join(waiting)} after the customer let it go: "
-                                f"{out.last_reply[:120]!r}")
+                problems.append(
+                    f"the bot still asks for {'/'.join(waiting)} after the customer let it go: {out.last_reply[:120]!r}"
+                )
         wanted = expect.get("reply_contains")
         if wanted:
             options = [wanted] if isinstance(wanted, str) else list(wanted)
@@ -351,11 +378,9 @@ class Player:
     def _check_remedy(self, want: Dict[str, Any]) -> List[str]:
         got = self.out.remedies
         if self.out.case_id and not got:
-            return [f"handed to a person ({self.out.handoff_reason}) instead of {want['kind']} "
-                    f"¥{want['amount']}"]
+            return [f"handed to a person ({self.out.handoff_reason}) instead of {want['kind']} ¥{want['amount']}"]
         if len(got) != 1:
-            return [f"expected one remedy {want['kind']} ¥{want['amount']}, got "
-                    f"{self._remedy_text(got) or 'none'}"]
+            return [f"expected one remedy {want['kind']} ¥{want['amount']}, got {self._remedy_text(got) or 'none'}"]
         r = got[0]
         problems = []
         if (r["kind"], r["amount"]) != (want["kind"], int(want["amount"])):
@@ -384,8 +409,11 @@ class Player:
 
     async def _card(self, case_id: str) -> Optional[Dict[str, Any]]:
         try:
-            return await wait_for(lambda: (case_cards(self.slack, case_id) or [None])[0],
-                                  CARD_TIMEOUT_S, what="the Slack card of the case")
+            return await wait_for(
+                lambda: (case_cards(self.slack, case_id) or [None])[0],
+                CARD_TIMEOUT_S,
+                what="the Slack card of the case",
+            )
         except AssertionError:
             return None
 
@@ -395,6 +423,7 @@ class Player:
 
 
 # --- the figures --------------------------------------------------------------------------
+
 
 def summarise(outcomes: List[Outcome]) -> Dict[str, Any]:
     by_language: Dict[str, Any] = {}
@@ -435,14 +464,17 @@ def write_report(outcomes: List[Outcome], seconds: float, path: Path = REPORT_FI
 
 
 def summary_lines(report: Dict[str, Any]) -> List[str]:
-    lines = [f"{'language':<9}{'tasks':>6}{'ok':>5}{'success':>9}{'gaps':>6}"
-             f"{'turns used':>12}{'fewest':>8}   asked again (times in tasks)",
-             "         (turns: mean customer turns of the tasks that succeeded, and the fewest possible)"]
+    lines = [
+        f"{'language':<9}{'tasks':>6}{'ok':>5}{'success':>9}{'gaps':>6}"
+        f"{'turns used':>12}{'fewest':>8}   asked again (times in tasks)",
+        "         (turns: mean customer turns of the tasks that succeeded, and the fewest possible)",
+    ]
     for language, s in report["summary"].items():
         lines.append(
             f"{language:<9}{s['tasks']:>6}{s['succeeded']:>5}{s['success_rate'] * 100:>8.1f}%"
             f"{s['known_gaps']:>6}{s['mean_turns_used'] or 0:>12.2f}{s['mean_fewest_turns'] or 0:>8.2f}"
-            f"{s['asked_again']:>6} in {s['tasks_asked_again']:>3}")
+            f"{s['asked_again']:>6} in {s['tasks_asked_again']:>3}"
+        )
     for f in report["failures"]:
         lines.append(f"  {'gap ' if f['known_gap'] else 'FAIL'} {f['id']}: {f['why'][:150]}")
     for task_id in report["unexpected_passes"]:

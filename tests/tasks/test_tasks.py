@@ -6,6 +6,7 @@ task success per language must hold the floor in baseline.json.
 
 Run: .venv-devkit/bin/python -m pytest tests/tasks -q
 """
+
 from __future__ import annotations
 
 import json
@@ -25,11 +26,11 @@ def _case(task):
 @pytest.mark.asyncio
 @pytest.mark.parametrize("task", [_case(t) for t in TASKS])
 async def test_task(task, fresh_task, line_client, line_emulator, slack_emulator, task_redis, orders_url):
-    outcome = await Player(task, line_client, line_emulator.emu, slack_emulator.emu, task_redis,
-                           orders_url).play()
+    outcome = await Player(task, line_client, line_emulator.emu, slack_emulator.emu, task_redis, orders_url).play()
     OUTCOMES.append(outcome)
     assert outcome.success, f"{outcome.why}\ntranscript: " + json.dumps(
-        outcome.transcript, ensure_ascii=False, indent=1)
+        outcome.transcript, ensure_ascii=False, indent=1
+    )
 
 
 def test_task_success_per_language_holds_the_baseline():
@@ -42,4 +43,5 @@ def test_task_success_per_language_holds_the_baseline():
         got, floor = summary[language], baseline[language]
         assert got["succeeded"] / got["tasks"] >= floor["succeeded"] / floor["tasks"] - 1e-9, (
             f"{language}: {got['succeeded']}/{got['tasks']} tasks succeeded, below the floor "
-            f"{floor['succeeded']}/{floor['tasks']} in {BASELINE_FILE.name}")
+            f"{floor['succeeded']}/{floor['tasks']} in {BASELINE_FILE.name}"
+        )

@@ -6,6 +6,7 @@ an action call (the same EndpointConfig.request that RemoteAction uses).
 The real processes (a forged /webhook call refused, nothing written) are in
 tests/security/test_action_server.py.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,17 +22,20 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "unit-action-secret-0123456789"
 
 
-@pytest.mark.parametrize("header,ok", [
-    (f"Bearer {TOKEN}", True),
-    (f"bearer {TOKEN}", True),            # the scheme is case-insensitive (RFC 7235)
-    (None, False),
-    ("", False),
-    (TOKEN, False),                       # no scheme
-    (f"Basic {TOKEN}", False),
-    (f"Bearer {TOKEN}x", False),
-    (f"Bearer {TOKEN[:-1]}", False),
-    ("Bearer ", False),
-])
+@pytest.mark.parametrize(
+    "header,ok",
+    [
+        (f"Bearer {TOKEN}", True),
+        (f"bearer {TOKEN}", True),  # the scheme is case-insensitive (RFC 7235)
+        (None, False),
+        ("", False),
+        (TOKEN, False),  # no scheme
+        (f"Basic {TOKEN}", False),
+        (f"Bearer {TOKEN}x", False),
+        (f"Bearer {TOKEN[:-1]}", False),
+        ("Bearer ", False),
+    ],
+)
 def test_only_the_exact_bearer_secret_passes(header, ok) -> None:
     assert action_server.authorized(header, TOKEN) is ok
 
@@ -62,8 +66,7 @@ def _endpoint_files(tmp_path: Path) -> List[Path]:
 
 def _env_for_files(monkeypatch) -> None:
     monkeypatch.setenv("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook")
-    for name, value in (("RASA_REDIS_HOST", "127.0.0.1"), ("RASA_REDIS_PORT", "6379"),
-                        ("RASA_REDIS_PASSWORD", "")):
+    for name, value in (("RASA_REDIS_HOST", "127.0.0.1"), ("RASA_REDIS_PORT", "6379"), ("RASA_REDIS_PASSWORD", "")):
         monkeypatch.setenv(name, value)
 
 

@@ -1,4 +1,5 @@
 """Each action on real rasa-sdk Trackers against a real (SQLite) orders database."""
+
 from __future__ import annotations
 
 import asyncio
@@ -65,8 +66,12 @@ def egg_id() -> int:
 
 
 def test_start_claim_takes_the_problem_from_the_intent_and_forgets_the_last_claim():
-    _, events = run(ActionStartClaim(), tracker(intent="report_late_delivery",
-                                                slots={"problem": "missing_item", "case_id": "C-1", "remedy": "refund_item"}))
+    _, events = run(
+        ActionStartClaim(),
+        tracker(
+            intent="report_late_delivery", slots={"problem": "missing_item", "case_id": "C-1", "remedy": "refund_item"}
+        ),
+    )
     slots = slots_of(events)
     assert slots["problem"] == "late_delivery"
     assert slots["case_id"] is None and slots["remedy"] is None
@@ -74,13 +79,15 @@ def test_start_claim_takes_the_problem_from_the_intent_and_forgets_the_last_clai
 
 def test_the_one_order_holding_the_named_item_is_confirmed_in_one_tap():
     # 別卵 is in #1001 only: no list of four orders, one question with yes / no
-    messages, events = run(ActionAskOrderId(), tracker(slots={"problem": "missing_item", "item": ["別卵"]},
-                                                       text="さっき届いた親子丼、別卵がなかった"))
+    messages, events = run(
+        ActionAskOrderId(),
+        tracker(slots={"problem": "missing_item", "item": ["別卵"]}, text="さっき届いた親子丼、別卵がなかった"),
+    )
     assert messages[0]["response"] == "utter_confirm_order"
     assert messages[0]["order_number"] == "1001" and messages[0]["items"] == "別卵"
     titles = [b["title"] for b in messages[0]["buttons"]]
     assert titles == ["はい、#1001です", "ちがう注文"]
-    assert json.loads(messages[0]["buttons"][0]["payload"][len("/inform"):]) == {"order_id": "1001"}
+    assert json.loads(messages[0]["buttons"][0]["payload"][len("/inform") :]) == {"order_id": "1001"}
     assert slots_of(events) == {"order_proposal": "1001"}
 
 
@@ -94,24 +101,41 @@ def test_an_item_in_several_orders_gets_the_list_with_those_orders_first():
 
 
 def test_after_no_to_the_proposal_the_list_comes():
-    messages, _ = run(ActionAskOrderId(), tracker(slots={"problem": "missing_item", "item": ["別卵"],
-                                                         "order_proposal": "declined"}))
+    messages, _ = run(
+        ActionAskOrderId(), tracker(slots={"problem": "missing_item", "item": ["別卵"], "order_proposal": "declined"})
+    )
     assert messages[0]["response"] == "utter_choose_order"
 
 
-@pytest.mark.parametrize("said, intent", [("はい", "affirm"), ("そうです", "affirm"), ("yes", "affirm"),
-                                          ("持ってきてくれる？", "inform"), ("#1001", "inform")])
+@pytest.mark.parametrize(
+    "said, intent",
+    [
+        ("はい", "affirm"),
+        ("そうです", "affirm"),
+        ("yes", "affirm"),
+        ("持ってきてくれる？", "inform"),
+        ("#1001", "inform"),
+    ],
+)
 def test_yes_to_the_proposal_takes_that_order_and_its_named_item(said, intent):
-    t = tracker(slots={"problem": "missing_item", "order_proposal": "1001", "item": ["別卵"]}, intent=intent,
-                text=said, events=[_said("さっき届いた親子丼、別卵がなかった", entities=[{"entity": "item", "value": "別卵"}]),
-                                   _said(said, intent=intent)])
+    t = tracker(
+        slots={"problem": "missing_item", "order_proposal": "1001", "item": ["別卵"]},
+        intent=intent,
+        text=said,
+        events=[
+            _said("さっき届いた親子丼、別卵がなかった", entities=[{"entity": "item", "value": "別卵"}]),
+            _said(said, intent=intent),
+        ],
+    )
     result, _ = validate("validate_order_id", said, t)
     assert result["order_id"] == "1001"
     assert result["claim_items"] == [str(egg_id())]  # and no item question
 
 
-@pytest.mark.parametrize("said, intent", [("ちがう", "deny"), ("いいえ、別の注文です", "deny"), ("no, another one", "deny"),
-                                          ("違います", "inform")])
+@pytest.mark.parametrize(
+    "said, intent",
+    [("ちがう", "deny"), ("いいえ、別の注文です", "deny"), ("no, another one", "deny"), ("違います", "inform")],
+)
 def test_no_to_the_proposal_asks_with_the_list_and_counts_no_miss(said, intent):
     t = tracker(slots={"problem": "missing_item", "order_proposal": "1001"}, intent=intent, text=said)
     result, messages = validate("validate_order_id", said, t)
@@ -120,8 +144,12 @@ def test_no_to_the_proposal_asks_with_the_list_and_counts_no_miss(said, intent):
 
 
 def _said(text: str, intent: str = "inform", entities=None) -> Dict[str, Any]:
-    return {"event": "user", "text": text, "timestamp": 1764000000.0,
-            "parse_data": {"intent": {"name": intent}, "text": text, "entities": entities or []}}
+    return {
+        "event": "user",
+        "text": text,
+        "timestamp": 1764000000.0,
+        "parse_data": {"intent": {"name": intent}, "text": text, "entities": entities or []},
+    }
 
 
 def test_unknown_customer_is_asked_for_the_order_number():
@@ -136,13 +164,17 @@ def validate(method: str, value: Any, t: Tracker):
 
 
 def test_an_order_of_another_customer_is_not_found_for_a_stranger():
-    result, messages = validate("validate_order_id", "1001", tracker(sender=STRANGER, slots={"problem": "missing_item"}))
+    result, messages = validate(
+        "validate_order_id", "1001", tracker(sender=STRANGER, slots={"problem": "missing_item"})
+    )
     assert result["order_id"] is None
     assert messages[0]["response"] == "utter_order_not_found"
 
 
 def test_a_guest_order_is_found_by_number():
-    result, _ = validate("validate_order_id", "注文番号は２００１です", tracker(sender=STRANGER, slots={"problem": "missing_item"}))
+    result, _ = validate(
+        "validate_order_id", "注文番号は２００１です", tracker(sender=STRANGER, slots={"problem": "missing_item"})
+    )
     assert result["order_id"] == "2001"
 
 
@@ -156,20 +188,36 @@ def test_naming_one_item_skips_the_item_question_and_offers_remedies():
 
 
 def test_an_old_order_is_out_of_policy_and_escalates():
-    result, _ = validate("validate_claim_items", ["item:0"], tracker(slots={"problem": "missing_item", "order_id": "1003"},
-                                                                  text="ポテト", entities=[{"entity": "item", "value": "ポテト"}]))
+    result, _ = validate(
+        "validate_claim_items",
+        ["item:0"],
+        tracker(
+            slots={"problem": "missing_item", "order_id": "1003"},
+            text="ポテト",
+            entities=[{"entity": "item", "value": "ポテト"}],
+        ),
+    )
     assert result["handoff_reason"] == "claim_window_passed"
 
 
 def test_refusing_every_remedy_escalates_with_the_refused_list():
-    offers = {"remedies": [{"kind": "send_item", "amount": 0, "eta": None}, {"kind": "refund_item", "amount": 80, "eta": None}]}
-    result, _ = validate("validate_remedy", "いらない", tracker(intent="deny", slots={"problem": "missing_item", "offers": offers}))
+    offers = {
+        "remedies": [
+            {"kind": "send_item", "amount": 0, "eta": None},
+            {"kind": "refund_item", "amount": 80, "eta": None},
+        ]
+    }
+    result, _ = validate(
+        "validate_remedy", "いらない", tracker(intent="deny", slots={"problem": "missing_item", "offers": offers})
+    )
     assert result["handoff_reason"] == "all_remedies_refused"
     assert result["refused_remedies"] == ["send_item", "refund_item"]
 
 
 def test_a_request_for_a_person_answers_any_question_of_the_form():
-    result, _ = validate("validate_claim_items", "人と話したい", tracker(intent="request_human", slots={"order_id": "1001"}))
+    result, _ = validate(
+        "validate_claim_items", "人と話したい", tracker(intent="request_human", slots={"order_id": "1001"})
+    )
     assert result["handoff_reason"] == "request_human"
 
 
@@ -191,8 +239,12 @@ def test_the_chosen_remedy_is_applied_once_even_when_the_action_runs_twice():
 
 def test_the_remedy_applied_is_the_engines_whatever_the_slots_say():
     chosen, _ = validate("validate_order_id", "1001", tracker(slots={"problem": "missing_item", "item": ["別卵"]}))
-    forged = {"remedies": [{"kind": "refund_item", "amount": 999999, "eta": None, "needs_approval": False},
-                           {"kind": "cancel_order", "amount": 999999, "eta": None, "needs_approval": False}]}
+    forged = {
+        "remedies": [
+            {"kind": "refund_item", "amount": 999999, "eta": None, "needs_approval": False},
+            {"kind": "cancel_order", "amount": 999999, "eta": None, "needs_approval": False},
+        ]
+    }
     # a remedy the engine does not offer for this claim goes to a person, nothing is applied
     slots = {"problem": "missing_item", **chosen, "offers": forged, "remedy": "cancel_order"}
     messages, _ = run(ActionCompleteClaim(), tracker(slots=slots))
@@ -217,8 +269,11 @@ def applied_customer_id() -> int:
 
 
 def test_handoff_builds_the_case_and_pauses_the_conversation():
-    t = tracker(intent="report_safety_issue", text="卵アレルギーなのに卵が入っていた",
-                slots={"problem": "missing_item", "order_id": "1001", "claim_items": [str(egg_id())]})
+    t = tracker(
+        intent="report_safety_issue",
+        text="卵アレルギーなのに卵が入っていた",
+        slots={"problem": "missing_item", "order_id": "1001", "claim_items": [str(egg_id())]},
+    )
     messages, events = run(ActionHandoff(), t)
     case = next(m["custom"]["handoff"] for m in messages if m.get("custom"))
     assert case["reason"] == "safety"
@@ -284,6 +339,7 @@ def test_remedies_are_offered_as_buttons_and_as_a_card_with_full_details():
 
 # --- confirmation before money moves (policy.yml confirm_first) ---------------------------
 
+
 def _cancel_claim() -> Dict[str, Any]:
     """A claim to cancel #1006 (preparing, ¥1,730 with the fee) with its offers decided."""
     chosen, _ = validate("validate_order_id", "1006", tracker(slots={"problem": "cancel_order"}))
@@ -292,8 +348,9 @@ def _cancel_claim() -> Dict[str, Any]:
 
 def test_a_tapped_cancellation_is_confirmed_first_and_applied_only_on_yes():
     slots = _cancel_claim()
-    result, _ = validate("validate_remedy", "cancel_order",
-                         tracker(slots=slots, text='/inform{"remedy": "cancel_order"}'))
+    result, _ = validate(
+        "validate_remedy", "cancel_order", tracker(slots=slots, text='/inform{"remedy": "cancel_order"}')
+    )
     assert result["remedy"] == "cancel_order" and result["confirm_remedy"] == "cancel_order"
     slots = {**slots, **result}
     form = ValidateClaimForm()
@@ -312,8 +369,15 @@ def test_a_tapped_cancellation_is_confirmed_first_and_applied_only_on_yes():
     assert services.repository().remedy_for_case(slots["case_id"]).amount == 1730
 
 
-@pytest.mark.parametrize("said, intent", [("/deny", "deny"), ("やっぱりキャンセルしないで", "inform"),
-                                          ("キャンセルしなくて大丈夫です", "inform"), ("no, keep it", "deny")])
+@pytest.mark.parametrize(
+    "said, intent",
+    [
+        ("/deny", "deny"),
+        ("やっぱりキャンセルしないで", "inform"),
+        ("キャンセルしなくて大丈夫です", "inform"),
+        ("no, keep it", "deny"),
+    ],
+)
 def test_no_to_a_cancellation_keeps_the_order_and_applies_nothing(said, intent):
     slots = {**_cancel_claim(), "remedy": "cancel_order", "confirm_remedy": "cancel_order"}
     result, messages = validate("validate_remedy_confirmed", said, tracker(intent=intent, slots=slots, text=said))
@@ -324,16 +388,27 @@ def test_no_to_a_cancellation_keeps_the_order_and_applies_nothing(said, intent):
 
 
 def test_a_costly_remedy_typed_is_confirmed_but_a_cheap_one_or_a_tap_is_not():
-    offers = {"remedies": [{"kind": "refund_item", "amount": 4800, "eta": None},
-                           {"kind": "coupon", "amount": 300, "eta": None}]}
-    typed, _ = validate("validate_remedy", "返金でお願いします", tracker(slots={"problem": "missing_item", "offers": offers},
-                                                                 text="返金でお願いします"))
+    offers = {
+        "remedies": [
+            {"kind": "refund_item", "amount": 4800, "eta": None},
+            {"kind": "coupon", "amount": 300, "eta": None},
+        ]
+    }
+    typed, _ = validate(
+        "validate_remedy",
+        "返金でお願いします",
+        tracker(slots={"problem": "missing_item", "offers": offers}, text="返金でお願いします"),
+    )
     assert typed["remedy"] == "refund_item" and typed["confirm_remedy"] == "refund_item"
-    tapped, _ = validate("validate_remedy", "refund_item", tracker(slots={"problem": "missing_item", "offers": offers},
-                                                                   text='/inform{"remedy": "refund_item"}'))
+    tapped, _ = validate(
+        "validate_remedy",
+        "refund_item",
+        tracker(slots={"problem": "missing_item", "offers": offers}, text='/inform{"remedy": "refund_item"}'),
+    )
     assert tapped["remedy"] == "refund_item" and tapped["confirm_remedy"] is None
-    cheap, _ = validate("validate_remedy", "クーポンで", tracker(slots={"problem": "missing_item", "offers": offers},
-                                                           text="クーポンで"))
+    cheap, _ = validate(
+        "validate_remedy", "クーポンで", tracker(slots={"problem": "missing_item", "offers": offers}, text="クーポンで")
+    )
     assert cheap["remedy"] == "coupon" and cheap["confirm_remedy"] is None
 
 
@@ -361,28 +436,37 @@ def test_found_it_after_all_at_the_order_question_withdraws_the_claim():
 
 # --- a customer the shop does not know yet (bot/actions/identify.py) ----------------------
 
+
 def test_an_unknown_customer_can_find_the_order_by_phone_and_shop_and_is_linked():
     asked, _ = run(ActionAskOrderId(), tracker(sender=STRANGER, slots={"problem": "missing_item"}))
     assert asked[0]["response"] == "utter_ask_order_number"
     assert [b["title"] for b in asked[0]["buttons"]] == ["番号がわからない"]
     said = asked[0]["buttons"][0]["payload"]  # the button fills order_id with "by_phone"
-    step, _ = validate("validate_order_id", "by_phone", tracker(sender=STRANGER, slots={"problem": "missing_item"}, text=said))
+    step, _ = validate(
+        "validate_order_id", "by_phone", tracker(sender=STRANGER, slots={"problem": "missing_item"}, text=said)
+    )
     assert step["verify_step"] == "phone"
     asked, _ = run(ActionAskOrderId(), tracker(sender=STRANGER, slots={"problem": "missing_item", **step}))
     assert asked[0]["response"] == "utter_ask_phone"
-    phone, messages = validate("validate_order_id", "０８０ー１２３４ー５６７８です",
-                               tracker(sender=STRANGER, slots={"problem": "missing_item", **step}))
+    phone, messages = validate(
+        "validate_order_id",
+        "０８０ー１２３４ー５６７８です",
+        tracker(sender=STRANGER, slots={"problem": "missing_item", **step}),
+    )
     assert phone["verify_step"] == "shop" and phone["verify_phone"] == "08012345678"
     assert messages == []  # nothing revealed before the shop matches too
     slots = {"problem": "missing_item", **step, **phone}
-    shop, messages = validate("validate_order_id", "牛丼太郎です", tracker(sender=STRANGER, slots=slots, text="牛丼太郎です"))
+    shop, messages = validate(
+        "validate_order_id", "牛丼太郎です", tracker(sender=STRANGER, slots=slots, text="牛丼太郎です")
+    )
     assert messages[0]["response"] == "utter_identity_verified"
     assert shop["order_id"] == "2001" and shop["verify_step"] is None
     assert services.repository().customer_by_line_id(STRANGER).display_name == "山田 花子"
 
 
-@pytest.mark.parametrize("phone, shop", [("080-1234-5678", "すし匠"), ("090-9999-9999", "牛丼太郎"),
-                                         ("090-0000-0001", "とり政")])
+@pytest.mark.parametrize(
+    "phone, shop", [("080-1234-5678", "すし匠"), ("090-9999-9999", "牛丼太郎"), ("090-0000-0001", "とり政")]
+)
 def test_a_phone_and_shop_that_do_not_match_reveal_nothing_and_link_nothing(phone, shop):
     # the third is a customer already on LINE: never moved to another LINE account
     slots = {"problem": "missing_item", "verify_step": "shop", "verify_phone": phone.replace("-", "")}
@@ -409,16 +493,26 @@ def test_a_status_question_inside_the_claim_is_answered_and_the_claim_goes_on():
 
 def test_what_are_my_options_shows_the_choices_again_without_a_miss():
     offers = {"remedies": [{"kind": "send_item", "amount": 0, "eta": None}]}
-    result, messages = validate("validate_remedy", "what are my options?",
-                                tracker(slots={"problem": "missing_item", "offers": offers}, text="what are my options?"))
+    result, messages = validate(
+        "validate_remedy",
+        "what are my options?",
+        tracker(slots={"problem": "missing_item", "offers": offers}, text="what are my options?"),
+    )
     assert result == {"remedy": None} and messages == []
 
 
 def test_yes_after_asking_for_a_remedy_takes_that_one_when_it_is_shown_first():
-    offers = {"remedies": [{"kind": "refund_item", "amount": 2400, "eta": None},
-                           {"kind": "replace_item", "amount": 0, "eta": None}]}
-    events = [_said("マグカップが欠けてました", intent="report_damaged_item"), _said("返金でお願いします"),
-              _said("はい", intent="affirm")]
+    offers = {
+        "remedies": [
+            {"kind": "refund_item", "amount": 2400, "eta": None},
+            {"kind": "replace_item", "amount": 0, "eta": None},
+        ]
+    }
+    events = [
+        _said("マグカップが欠けてました", intent="report_damaged_item"),
+        _said("返金でお願いします"),
+        _said("はい", intent="affirm"),
+    ]
     t = tracker(intent="affirm", text="はい", events=events, slots={"problem": "damaged_item", "offers": offers})
     result, _ = validate("validate_remedy", "はい", t)
     assert result["remedy"] == "refund_item" and result["confirm_remedy"] is None
@@ -440,21 +534,32 @@ def test_two_problems_in_one_message_one_after_the_other_saying_so():
 
 
 def test_one_problem_gets_the_usual_question():
-    messages, events = run(ActionStartClaim(), tracker(intent="report_missing_item", text="チョコレートが入ってなかった"))
+    messages, events = run(
+        ActionStartClaim(), tracker(intent="report_missing_item", text="チョコレートが入ってなかった")
+    )
     assert slots_of(events)["next_problem"] is None and messages == []
 
 
 def test_the_phone_number_is_read_from_the_whole_message_not_an_entity_in_it():
     said = "my phone is +81 80 1234 5678"
-    t = tracker(sender=STRANGER, slots={"problem": "missing_item", "verify_step": "phone"}, text=said,
-                entities=[{"entity": "order_id", "value": "5678"}])
+    t = tracker(
+        sender=STRANGER,
+        slots={"problem": "missing_item", "verify_step": "phone"},
+        text=said,
+        entities=[{"entity": "order_id", "value": "5678"}],
+    )
     result, _ = validate("validate_order_id", "5678", t)
     assert result["verify_phone"] == "08012345678"
 
 
-@pytest.mark.parametrize("said, intent", [("注文番号がわかりません", "request_human"),
-                                          ("注文番号わからないです…", "express_frustration"),
-                                          ("I don't have the order number, sorry", "express_frustration")])
+@pytest.mark.parametrize(
+    "said, intent",
+    [
+        ("注文番号がわかりません", "request_human"),
+        ("注文番号わからないです…", "express_frustration"),
+        ("I don't have the order number, sorry", "express_frustration"),
+    ],
+)
 def test_i_dont_have_the_number_misread_still_takes_the_phone_route(said, intent):
     t = tracker(sender=STRANGER, intent=intent, slots={"problem": "missing_item"}, text=said)
     result, _ = validate("validate_order_id", said, t)
@@ -463,9 +568,12 @@ def test_i_dont_have_the_number_misread_still_takes_the_phone_route(said, intent
 
 def test_a_correction_of_the_item_at_the_order_question_is_not_a_retraction():
     said = "sorry, my mistake, the cola is here. It's the fries that are missing"
-    t = tracker(sender="U00000000000000000000000000000002", text=said,
-                slots={"problem": "missing_item", "order_proposal": "1101", "language": "en"},
-                events=[_said(said, entities=[{"entity": "item", "value": "cola"}, {"entity": "item", "value": "fries"}])])
+    t = tracker(
+        sender="U00000000000000000000000000000002",
+        text=said,
+        slots={"problem": "missing_item", "order_proposal": "1101", "language": "en"},
+        events=[_said(said, entities=[{"entity": "item", "value": "cola"}, {"entity": "item", "value": "fries"}])],
+    )
     result, messages = validate("validate_order_id", said, t)
     assert result["order_id"] == "1101"
     fries = next(i.item_id for i in services.repository().order_by_number("1101").items if i.sku == "FRIES")
@@ -473,44 +581,67 @@ def test_a_correction_of_the_item_at_the_order_question_is_not_a_retraction():
 
 
 def test_a_remedy_named_without_a_word_for_a_person_is_its_answer_not_a_handoff():
-    offers = {"remedies": [{"kind": "refund_item", "amount": 1800, "eta": None},
-                           {"kind": "store_credit", "amount": 2160, "eta": None}]}
+    offers = {
+        "remedies": [
+            {"kind": "refund_item", "amount": 1800, "eta": None},
+            {"kind": "store_credit", "amount": 2160, "eta": None},
+        ]
+    }
     said = "actually, store credit instead"
-    result, _ = validate("validate_remedy", said, tracker(intent="request_human", text=said,
-                                                          slots={"problem": "damaged_item", "offers": offers}))
+    result, _ = validate(
+        "validate_remedy",
+        said,
+        tracker(intent="request_human", text=said, slots={"problem": "damaged_item", "offers": offers}),
+    )
     assert result["remedy"] == "store_credit" and "handoff_reason" not in result
     said = "store credit is fine but I want to talk to a person"
-    result, _ = validate("validate_remedy", said, tracker(intent="request_human", text=said,
-                                                          slots={"problem": "damaged_item", "offers": offers}))
+    result, _ = validate(
+        "validate_remedy",
+        said,
+        tracker(intent="request_human", text=said, slots={"problem": "damaged_item", "offers": offers}),
+    )
     assert result["handoff_reason"] == "request_human"
 
 
 def test_found_them_under_another_item_is_a_retraction_not_a_claim_for_that_item():
     said = "oh wait, never mind, found them under the burger box"
-    t = tracker(sender="U00000000000000000000000000000002", text=said,
-                slots={"problem": "missing_item", "order_proposal": "1101", "language": "en"},
-                events=[_said(said, entities=[{"entity": "item", "value": "burger"}])])
+    t = tracker(
+        sender="U00000000000000000000000000000002",
+        text=said,
+        slots={"problem": "missing_item", "order_proposal": "1101", "language": "en"},
+        events=[_said(said, entities=[{"entity": "item", "value": "burger"}])],
+    )
     result, messages = validate("validate_order_id", said, t)
     assert messages[0]["response"] == "utter_claim_withdrawn"
 
 
 def test_a_late_claim_about_an_order_delivered_on_time_tells_when_it_came():
     asked = "Has my ceramic bowl been delivered yet?"
-    t = tracker(sender="U00000000000000000000000000000002", slots={"problem": "late_delivery", "language": "en"},
-                events=[_said(asked, intent="report_late_delivery"), _said("1102")])
+    t = tracker(
+        sender="U00000000000000000000000000000002",
+        slots={"problem": "late_delivery", "language": "en"},
+        events=[_said(asked, intent="report_late_delivery"), _said("1102")],
+    )
     result, _ = validate("validate_order_id", "1102", t)
     assert result["problem"] == "check_order_status" and "handoff_reason" not in result
     # "it came way late" when the record says on time is not answered with the record
     told = "the bowl showed up way late"
-    t = tracker(sender="U00000000000000000000000000000002", slots={"problem": "late_delivery", "language": "en"},
-                events=[_said(told, intent="report_late_delivery"), _said("1102")])
+    t = tracker(
+        sender="U00000000000000000000000000000002",
+        slots={"problem": "late_delivery", "language": "en"},
+        events=[_said(told, intent="report_late_delivery"), _said("1102")],
+    )
     result, _ = validate("validate_order_id", "1102", t)
     assert result.get("problem") != "check_order_status"
 
 
 def test_found_them_read_as_frustration_is_still_a_retraction():
     said = "oh wait, never mind, found them under the burger box"
-    t = tracker(sender="U00000000000000000000000000000002", intent="express_frustration", text=said,
-                slots={"problem": "missing_item", "order_proposal": "1101", "language": "en"})
+    t = tracker(
+        sender="U00000000000000000000000000000002",
+        intent="express_frustration",
+        text=said,
+        slots={"problem": "missing_item", "order_proposal": "1101", "language": "en"},
+    )
     result, messages = validate("validate_order_id", said, t)
     assert messages[0]["response"] == "utter_claim_withdrawn" and "handoff_reason" not in result

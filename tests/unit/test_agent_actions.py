@@ -1,5 +1,6 @@
 """What the bot does when an agent acts in Slack (bot/actions/agent.py), on real rasa-sdk
 Trackers against a real (SQLite) orders database."""
+
 from __future__ import annotations
 
 import time
@@ -36,16 +37,31 @@ def open_case(order: str = "1002") -> str:
     return services.repository().open_claim(1, order, "missing_item", items, now)
 
 
-def approval(case_id: str, remedy: str = "refund_item", approvers=(AGENT,), sender: str = DEMO,
-             key: str = KEY, issued_at: Optional[float] = None) -> str:
-    return sign_approval(key, AgentApproval(case_id, sender, remedy, tuple(approvers),
-                                            time.time() if issued_at is None else issued_at))
+def approval(
+    case_id: str,
+    remedy: str = "refund_item",
+    approvers=(AGENT,),
+    sender: str = DEMO,
+    key: str = KEY,
+    issued_at: Optional[float] = None,
+) -> str:
+    return sign_approval(
+        key, AgentApproval(case_id, sender, remedy, tuple(approvers), time.time() if issued_at is None else issued_at)
+    )
 
 
 def approve(case_id: str, record: Optional[str], remedy: str = "refund_item", sender: str = DEMO):
-    slots = {"case_id": case_id, "order_id": "1002", "approved_remedy": remedy, "agent_name": "佐藤 花子",
-             "agent_approval": record, "offers": FORGED_OFFERS}
-    return run(ActionAgentApprovedRemedy(), tracker(sender=sender, slots=slots, intent="EXTERNAL_agent_approved_remedy"))
+    slots = {
+        "case_id": case_id,
+        "order_id": "1002",
+        "approved_remedy": remedy,
+        "agent_name": "佐藤 花子",
+        "agent_approval": record,
+        "offers": FORGED_OFFERS,
+    }
+    return run(
+        ActionAgentApprovedRemedy(), tracker(sender=sender, slots=slots, intent="EXTERNAL_agent_approved_remedy")
+    )
 
 
 def notice(messages) -> Dict[str, Any]:
@@ -67,11 +83,20 @@ def test_an_approved_refund_above_the_limit_is_applied_once_at_the_engines_amoun
     assert outcome["approved_remedy"] == "refund_item" and outcome["approved_by"] == "佐藤 花子"
 
 
-@pytest.mark.parametrize("record", [
-    None, "", "refund_item", "e30.AAAA",
-    "forged",  # replaced below by a record signed with another key
-    "other-case", "other-remedy", "other-customer", "stale",
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        None,
+        "",
+        "refund_item",
+        "e30.AAAA",
+        "forged",  # replaced below by a record signed with another key
+        "other-case",
+        "other-remedy",
+        "other-customer",
+        "stale",
+    ],
+)
 def test_an_approval_the_gateway_did_not_sign_for_this_case_applies_nothing(record):
     case_id = open_case()
     made = {
@@ -104,14 +129,24 @@ def test_another_customers_case_is_not_applied_even_with_a_signed_approval_for_t
 def test_above_an_agents_own_limit_a_supervisor_must_approve_too(tmp_path, monkeypatch):
     policy = (ROOT / "bot" / "policy.yml").read_text(encoding="utf-8")
     strict = tmp_path / "policy.yml"
-    strict.write_text(policy.replace("agent_limit: 10000", "agent_limit: 4000")
-                      .replace("supervisors: []", f"supervisors: [{SUPERVISOR.slack_user_id}]"), encoding="utf-8")
+    strict.write_text(
+        policy.replace("agent_limit: 10000", "agent_limit: 4000").replace(
+            "supervisors: []", f"supervisors: [{SUPERVISOR.slack_user_id}]"
+        ),
+        encoding="utf-8",
+    )
     monkeypatch.setenv("REMEDY_POLICY_PATH", str(strict))
     services.reset()
     case_id = open_case()
     messages, _ = approve(case_id, approval(case_id))
-    assert notice(messages) == {"kind": "needs_supervisor", "remedy": "refund_item", "amount": 4800, "value": 4800,
-                                "agent_limit": 4000, "approvers": ["佐藤 花子"]}
+    assert notice(messages) == {
+        "kind": "needs_supervisor",
+        "remedy": "refund_item",
+        "amount": 4800,
+        "value": 4800,
+        "agent_limit": 4000,
+        "approvers": ["佐藤 花子"],
+    }
     assert services.repository().remedy_for_case(case_id) is None
     # the supervisor alone is not two people; the same agent twice is not either
     for approvers in ((SUPERVISOR,), (AGENT, AGENT)):
@@ -125,8 +160,13 @@ def test_above_an_agents_own_limit_a_supervisor_must_approve_too(tmp_path, monke
 
 def test_resolve_names_the_agent_asks_for_satisfaction_and_forgets_the_case_details():
     case_id = services.repository().open_claim(1, "1001", "missing_item", [], datetime.now(timezone.utc))
-    slots = {"case_id": case_id, "order_id": "1001", "agent_name": "Alex Kim", "problem": "missing_item",
-             "handoff_reason": "frustration"}
+    slots = {
+        "case_id": case_id,
+        "order_id": "1001",
+        "agent_name": "Alex Kim",
+        "problem": "missing_item",
+        "handoff_reason": "frustration",
+    }
     messages, events = run(ActionAgentResolved(), tracker(slots=slots, intent="EXTERNAL_agent_resolved"))
     assert [m["response"] for m in messages] == ["utter_case_resolved", "utter_ask_satisfaction"]
     assert messages[0]["agent_name"] == "Alex Kim"
@@ -148,9 +188,8 @@ def test_the_satisfaction_answer_is_kept_with_the_case():
     assert services.repository().case_outcome(case_2)["satisfaction"] == "satisfied"
 
 
-
-
 # --- what the customer is told about the wait (bot/handoff.yml) -----------------------------
+
 
 def test_within_working_hours_the_customer_hears_the_usual_wait():
     from bot.actions.handoff import wait_message
@@ -179,11 +218,15 @@ def test_handoff_hours_file_errors_name_the_file_and_line():
     from bot.policy.loader import PolicyError
 
     with pytest.raises(PolicyError, match=r"handoff.yml:3: timezone: unknown time zone"):
-        parse_hours("version: 1\nhours: {open: '10:00', close: '22:00', days: [mon]}\ntimezone: Mars/Base\n"
-                    "usual_wait_minutes: 5\n")
+        parse_hours(
+            "version: 1\nhours: {open: '10:00', close: '22:00', days: [mon]}\ntimezone: Mars/Base\n"
+            "usual_wait_minutes: 5\n"
+        )
     with pytest.raises(PolicyError, match=r"handoff.yml:\d+: hours: `close` must be after `open`"):
-        parse_hours("timezone: Asia/Tokyo\nhours:\n  open: '22:00'\n  close: '10:00'\n  days: [mon]\n"
-                    "usual_wait_minutes: 5\n")
+        parse_hours(
+            "timezone: Asia/Tokyo\nhours:\n  open: '22:00'\n  close: '10:00'\n  days: [mon]\nusual_wait_minutes: 5\n"
+        )
     with pytest.raises(PolicyError, match=r"hours.days: unknown value 'funday'"):
-        parse_hours("timezone: Asia/Tokyo\nhours:\n  open: '10:00'\n  close: '22:00'\n  days: [funday]\n"
-                    "usual_wait_minutes: 5\n")
+        parse_hours(
+            "timezone: Asia/Tokyo\nhours:\n  open: '10:00'\n  close: '22:00'\n  days: [funday]\nusual_wait_minutes: 5\n"
+        )

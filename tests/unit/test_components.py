@@ -1,4 +1,5 @@
 """The custom NLU components on real text: tokens, language, safety words."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -79,8 +80,13 @@ def safety(tokenizer):
     component = SafetySignals(load_lexicon())
 
     def classify(text: str, intent: str = "report_wrong_item"):
-        message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.9},
-                                "intent_ranking": [{"name": intent, "confidence": 0.9}]})
+        message = Message(
+            data={
+                "text": text,
+                "intent": {"name": intent, "confidence": 0.9},
+                "intent_ranking": [{"name": intent, "confidence": 0.9}],
+            }
+        )
         tokenizer.process([message])
         component.process([message])
         return message.get("intent")["name"], message.get("safety_signals")
@@ -111,10 +117,18 @@ def test_safety_words_override_the_intent(safety, text):
 
 @pytest.mark.parametrize(
     "text",
-    ["卵だけが入っていませんでした", "ポテトが少しだけ冷めていた", "the box was a bit squashed", "I'm sick of waiting",
-     # Kansai "...やけど" ("but") is not やけど (a burn); MeCab's lemma for it is 火傷
-     "番号30441やけど", "注文したんやけど来てへん",
-     "the toothbrush came in the wrong colour", "the cake mould arrived dented", "onaka suita, where is my food"],
+    [
+        "卵だけが入っていませんでした",
+        "ポテトが少しだけ冷めていた",
+        "the box was a bit squashed",
+        "I'm sick of waiting",
+        # Kansai "...やけど" ("but") is not やけど (a burn); MeCab's lemma for it is 火傷
+        "番号30441やけど",
+        "注文したんやけど来てへん",
+        "the toothbrush came in the wrong colour",
+        "the cake mould arrived dented",
+        "onaka suita, where is my food",
+    ],
 )
 def test_ordinary_complaints_are_not_safety_cases(safety, text):
     intent, signals = safety(text)
@@ -125,9 +139,16 @@ def test_a_safety_case_is_not_made_a_fallback_by_a_close_second_reading(tokenize
     # The classifier was 0.985 sure of a damaged mug: beside the override's 1.0 Rasa's
     # FallbackClassifier read the two as too close to tell apart (ambiguity_threshold).
     text = "マグカップが割れてて、箱から出すときに指を切っちゃいました。血が止まらないです"
-    message = Message(data={"text": text, "intent": {"name": "report_damaged_item", "confidence": 0.985},
-                            "intent_ranking": [{"name": "report_damaged_item", "confidence": 0.985},
-                                               {"name": "report_safety_issue", "confidence": 0.01}]})
+    message = Message(
+        data={
+            "text": text,
+            "intent": {"name": "report_damaged_item", "confidence": 0.985},
+            "intent_ranking": [
+                {"name": "report_damaged_item", "confidence": 0.985},
+                {"name": "report_safety_issue", "confidence": 0.01},
+            ],
+        }
+    )
     tokenizer.process([message])
     SafetySignals(load_safety()).process([message])
     config = {**FallbackClassifier.get_default_config(), "threshold": 0.45, "ambiguity_threshold": 0.08}
@@ -154,15 +175,22 @@ def guard(tmp_path_factory):
     resource = Resource("unfamiliar_input")
     context = ExecutionContext(GraphSchema({}), "test")
     config = UnfamiliarInputGuard.get_default_config()
-    UnfamiliarInputGuard.create(config, storage, resource, context).train(load_data(str(Path(__file__).resolve().parents[2] / "bot" / "data" / "nlu")))
+    UnfamiliarInputGuard.create(config, storage, resource, context).train(
+        load_data(str(Path(__file__).resolve().parents[2] / "bot" / "data" / "nlu"))
+    )
     return UnfamiliarInputGuard.load(config, storage, resource, context)
 
 
 def parse(tokenizer, guard, text, intent="express_frustration", entities=()):
     """Tokenizer, a classifier's confident guess, the guard and Rasa's FallbackClassifier."""
-    message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.99},
-                            "intent_ranking": [{"name": intent, "confidence": 0.99}],
-                            "entities": list(entities)})
+    message = Message(
+        data={
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.99},
+            "intent_ranking": [{"name": intent, "confidence": 0.99}],
+            "entities": list(entities),
+        }
+    )
     tokenizer.process([message])
     guard.process([message])
     fallback = FallbackClassifier({**FallbackClassifier.get_default_config(), "threshold": 0.45})
@@ -172,8 +200,20 @@ def parse(tokenizer, guard, text, intent="express_frustration", entities=()):
 
 @pytest.mark.parametrize(
     "text",
-    ["ぴよぴよぽぽぽ ふがふが", "にゃーん", "ほげほげ", "あああああ", "ｗｗｗｗ", "xyzzy zorkmid",
-     "hogehoge", "qwerty uiop", "zzzzzz", "lkjh lkjh", "。。。", "？？？"],
+    [
+        "ぴよぴよぽぽぽ ふがふが",
+        "にゃーん",
+        "ほげほげ",
+        "あああああ",
+        "ｗｗｗｗ",
+        "xyzzy zorkmid",
+        "hogehoge",
+        "qwerty uiop",
+        "zzzzzz",
+        "lkjh lkjh",
+        "。。。",
+        "？？？",
+    ],
 )
 def test_nonsense_gets_the_fallback_not_a_confident_guess(tokenizer, guard, text):
     message = parse(tokenizer, guard, text, entities=[{"entity": "item", "value": "x", "start": 0, "end": 1}])
@@ -187,11 +227,16 @@ def test_nonsense_gets_the_fallback_not_a_confident_guess(tokenizer, guard, text
 @pytest.mark.parametrize(
     "text",
     [
-        "卵が入ってない", "はい", "ok", "1001",
-        "かき揚げ",                      # a dish the training data never names: a dictionary noun
-        "電子マネーで払えるん？",         # unseen words of a real sentence
-        "cancelll pls", "pleaseeee", "delivry",  # stretched and misspelt words
-        "👍",                            # no word characters, but in the training data
+        "卵が入ってない",
+        "はい",
+        "ok",
+        "1001",
+        "かき揚げ",  # a dish the training data never names: a dictionary noun
+        "電子マネーで払えるん？",  # unseen words of a real sentence
+        "cancelll pls",
+        "pleaseeee",
+        "delivry",  # stretched and misspelt words
+        "👍",  # no word characters, but in the training data
     ],
 )
 def test_real_words_keep_the_classifiers_answer(tokenizer, guard, text):

@@ -1,5 +1,6 @@
 """The contract between the bot and the gateway: every name the bot uses has a label, and
 the case context survives its JSON form both ways."""
+
 import json
 import re
 from pathlib import Path
@@ -44,7 +45,11 @@ def test_the_case_context_round_trips_through_json_and_tolerates_old_and_new_key
     ctx = CaseContext(case_id="K1", reason="safety", remedies_offered=[OfferedRemedy("send_item", 80)])
     back = CaseContext.from_dict(json.loads(json.dumps(ctx.to_dict())))
     assert back == ctx
-    old = CaseContext.from_dict({"case_id": "K2", "items": [{"item_id": 1, "name_ja": "卵", "name_en": "egg",
-                                                            "unit_price": 80, "claimed": True, "later": 1}],
-                                 "backlog": [{"text": "まだ？"}]})
+    old = CaseContext.from_dict(
+        {
+            "case_id": "K2",
+            "items": [{"item_id": 1, "name_ja": "卵", "name_en": "egg", "unit_price": 80, "claimed": True, "later": 1}],
+            "backlog": [{"text": "まだ？"}],
+        }
+    )
     assert old.claimed_items[0].total == 80 and old.reason == "request_human" and old.order is None

@@ -1,4 +1,5 @@
 """A person now, and why: one module (bot/escalation.py) with its limits in bot/handoff.yml."""
+
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ HANDOFF_YML = Path(__file__).resolve().parents[2] / "bot" / "handoff.yml"
 @pytest.fixture
 def handoff_file(tmp_path, monkeypatch):
     """Writes a handoff.yml with the given escalation limits and points the bot at it."""
+
     def write(**limits):
         text = HANDOFF_YML.read_text(encoding="utf-8")
         for name, value in limits.items():
@@ -22,6 +24,7 @@ def handoff_file(tmp_path, monkeypatch):
         path.write_text(text, encoding="utf-8")
         monkeypatch.setenv("HANDOFF_HOURS_PATH", str(path))
         services.reset()
+
     yield write
     services.reset()
 
@@ -42,7 +45,7 @@ def test_product_owners_change_the_limits_in_yaml(handoff_file):
 
 def test_a_bad_limit_names_the_file_and_line():
     text = HANDOFF_YML.read_text(encoding="utf-8").replace("identity_failures: 3", "identity_failures: 0")
-    line = next(n for n, l in enumerate(text.splitlines(), 1) if "identity_failures: 0" in l)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "identity_failures: 0" in row)
     with pytest.raises(PolicyError, match=rf"handoff.yml:{line}: escalation.identity_failures"):
         parse_hours(text)
 

@@ -1,6 +1,7 @@
 """Not understood -> the likeliest readings as buttons (bot/actions/fallback.py,
 bot/intent_choices.yml), on real rasa-sdk Trackers; the payloads through Rasa's own
 button-payload parser; the file's checks naming file and line."""
+
 from __future__ import annotations
 
 import asyncio
@@ -34,11 +35,17 @@ T0 = 1764000000.0
 pytestmark = pytest.mark.usefixtures("orders_db")
 
 
-def parse(text: str, intent: str, ranking: List[Dict[str, Any]], entities: Optional[List[Dict[str, Any]]] = None,
-          **extra: Any) -> Dict[str, Any]:
+def parse(
+    text: str, intent: str, ranking: List[Dict[str, Any]], entities: Optional[List[Dict[str, Any]]] = None, **extra: Any
+) -> Dict[str, Any]:
     top = ranking[0]["confidence"] if ranking else 0.0
-    return {"text": text, "intent": {"name": intent, "confidence": top}, "intent_ranking": ranking,
-            "entities": entities or [], **extra}
+    return {
+        "text": text,
+        "intent": {"name": intent, "confidence": top},
+        "intent_ranking": ranking,
+        "entities": entities or [],
+        **extra,
+    }
 
 
 def fallback(text: str, ranking: List[Dict[str, Any]], **kwargs: Any) -> Dict[str, Any]:
@@ -52,8 +59,7 @@ def user_event(data: Dict[str, Any], at: float = 0.0) -> Dict[str, Any]:
 
 def tracker(latest: Dict[str, Any], language: str = "ja", before: Optional[List[Dict[str, Any]]] = None) -> Tracker:
     events = (before or []) + [user_event(latest, at=60)]
-    return Tracker(DEMO, {"language": language, "failed_attempts": 0}, latest, events, False, None, {},
-                   "action_listen")
+    return Tracker(DEMO, {"language": language, "failed_attempts": 0}, latest, events, False, None, {}, "action_listen")
 
 
 def run(t: Tracker):
@@ -64,7 +70,9 @@ def run(t: Tracker):
 
 def rasa_reads(payload: str):
     """What Rasa's RegexMessageHandler makes of a tapped button's payload."""
-    message = YAMLStoryReader.unpack_regex_message(Message(data={"text": payload}), Domain.load(str(ROOT / "domain.yml")))
+    message = YAMLStoryReader.unpack_regex_message(
+        Message(data={"text": payload}), Domain.load(str(ROOT / "domain.yml"))
+    )
     return message.get("intent")["name"], {e["entity"]: e["value"] for e in message.get("entities") or []}
 
 
@@ -123,21 +131,33 @@ def test_the_item_the_customer_named_goes_with_every_reading():
 
 
 def test_several_entities_and_values_are_all_kept():
-    entities = [{"entity": "item", "value": "別卵"}, {"entity": "item", "value": "ポテト"},
-                {"entity": "item", "value": "別卵"}, {"entity": "order_id", "value": "1001"}]
+    entities = [
+        {"entity": "item", "value": "別卵"},
+        {"entity": "item", "value": "ポテト"},
+        {"entity": "item", "value": "別卵"},
+        {"entity": "order_id", "value": "1001"},
+    ]
     messages, _ = run(tracker(fallback("1001 eggs fries??", MISSING_OR_CANCEL, entities=entities), language="en"))
     payload = messages[0]["buttons"][0]["payload"]
     assert payload == '/report_missing_item{"item": ["別卵", "ポテト"], "order_id": "1001"}'
-    message = YAMLStoryReader.unpack_regex_message(Message(data={"text": payload}), Domain.load(str(ROOT / "domain.yml")))
+    message = YAMLStoryReader.unpack_regex_message(
+        Message(data={"text": payload}), Domain.load(str(ROOT / "domain.yml"))
+    )
     assert message.get("intent")["name"] == "report_missing_item"
     assert sorted((e["entity"], e["value"]) for e in message.get("entities")) == [
-        ("item", "ポテト"), ("item", "別卵"), ("order_id", "1001")]
+        ("item", "ポテト"),
+        ("item", "別卵"),
+        ("order_id", "1001"),
+    ]
 
 
 def test_an_unclear_answer_to_the_choices_goes_to_a_person():
     first = fallback("あのー卵のやつ", MISSING_OR_CANCEL)
-    before = [{"event": "session_started"}, user_event(first),
-              {"event": "bot", "text": "確認させてください。", "metadata": {"utter_action": "utter_clarify_choices"}}]
+    before = [
+        {"event": "session_started"},
+        user_event(first),
+        {"event": "bot", "text": "確認させてください。", "metadata": {"utter_action": "utter_clarify_choices"}},
+    ]
     messages, events = run(tracker(fallback("うーん", MISSING_OR_CANCEL), before=before))
     assert any(m.get("custom", {}).get("handoff", {}).get("reason") == "repeated_misunderstanding" for m in messages)
     assert not any(m.get("response") == "utter_clarify_choices" for m in messages)
@@ -145,23 +165,36 @@ def test_an_unclear_answer_to_the_choices_goes_to_a_person():
 
 
 def test_a_tapped_choice_is_understood_so_the_next_miss_is_a_first_miss_again():
-    before = [user_event(fallback("あのー", MISSING_OR_CANCEL)),
-              {"event": "bot", "text": "?", "metadata": {"utter_action": "utter_clarify_choices"}},
-              user_event(parse("/report_missing_item", "report_missing_item",
-                               [{"name": "report_missing_item", "confidence": 1.0}]), at=30)]
+    before = [
+        user_event(fallback("あのー", MISSING_OR_CANCEL)),
+        {"event": "bot", "text": "?", "metadata": {"utter_action": "utter_clarify_choices"}},
+        user_event(
+            parse("/report_missing_item", "report_missing_item", [{"name": "report_missing_item", "confidence": 1.0}]),
+            at=30,
+        ),
+    ]
     messages, events = run(tracker(fallback("えっと", MISSING_OR_CANCEL), before=before))
     assert messages[0]["response"] == "utter_clarify_choices" and events == []
 
 
-@pytest.mark.parametrize("data", [
-    fallback("???", []),  # no ranking at all
-    fallback("こんにちはー", [{"name": "greet", "confidence": 0.4}, {"name": "thank", "confidence": 0.3},
-                         {"name": "inform", "confidence": 0.2}]),  # only small talk and inform
-    fallback("hmm", [{"name": "report_missing_item", "confidence": 0.05}]),  # below the floor
-    # nonsense (bot/components/unfamiliar_input.py): the ranking is the model guessing
-    fallback("ぴよぴよぽぽぽ", MISSING_OR_CANCEL, unfamiliar_input=True),
-    parse("x", "nlu_fallback", []),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        fallback("???", []),  # no ranking at all
+        fallback(
+            "こんにちはー",
+            [
+                {"name": "greet", "confidence": 0.4},
+                {"name": "thank", "confidence": 0.3},
+                {"name": "inform", "confidence": 0.2},
+            ],
+        ),  # only small talk and inform
+        fallback("hmm", [{"name": "report_missing_item", "confidence": 0.05}]),  # below the floor
+        # nonsense (bot/components/unfamiliar_input.py): the ranking is the model guessing
+        fallback("ぴよぴよぽぽぽ", MISSING_OR_CANCEL, unfamiliar_input=True),
+        parse("x", "nlu_fallback", []),
+    ],
+)
 def test_without_a_usable_reading_the_usual_question_stays(data):
     messages, events = run(tracker(data))
     assert [m["response"] for m in messages] == ["utter_clarify"] and events == []
@@ -169,8 +202,11 @@ def test_without_a_usable_reading_the_usual_question_stays(data):
 
 
 def test_out_of_scope_keeps_its_answer():
-    data = parse("明日の天気は？", "out_of_scope", [{"name": "out_of_scope", "confidence": 0.9},
-                                              {"name": "check_order_status", "confidence": 0.05}])
+    data = parse(
+        "明日の天気は？",
+        "out_of_scope",
+        [{"name": "out_of_scope", "confidence": 0.9}, {"name": "check_order_status", "confidence": 0.05}],
+    )
     messages, events = run(tracker(data))
     assert [m["response"] for m in messages] == ["utter_out_of_scope"] and events == []
 
@@ -227,20 +263,31 @@ def test_a_label_too_long_for_line_is_named_with_file_and_line(tmp_path):
     assert "at most 20" in str(error.value)
 
 
-@pytest.mark.parametrize("change,where", [
-    (("    en: Something is missing\n", ""), r"intent_choices.yml:5: choices.report_missing_item: missing `en`"),
-    (("report_missing_item:", "EXTERNAL_agent_resolved:"), r"intent_choices.yml:4: choices.EXTERNAL_agent_resolved: "
-                                                           r"this intent cannot be offered"),
-    (("report_missing_item:", "greet:"), r"intent_choices.yml:4: choices.greet: this intent cannot be offered"),
-    (("min_confidence: 0.1", "min_confidence: 2"), r"intent_choices.yml:2: min_confidence: must be 1 or less"),
-    (("min_confidence: 0.1", "max_choices: 0"), r"intent_choices.yml:2: max_choices: must be 1 or more"),
-    (("    ja: 商品が足りない\n", "    ja: 商品が足りない\n    fr: Il manque\n"),
-     r"intent_choices.yml:6: choices.report_missing_item.fr: unknown field"),
-    (("    ja: 商品が足りない\n", "    ja: [商品]\n"), r"intent_choices.yml:5: choices.report_missing_item.ja: "
-                                                   r"expected a single value"),
-    (("  en: Talk to a person\n", "  en: \"  \"\n"), r"intent_choices.yml:9: person.en: expected a button label"),
-    (("  report_missing_item:", "  report_missing_item: [\n"), r"intent_choices.yml:\d+: not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "change,where",
+    [
+        (("    en: Something is missing\n", ""), r"intent_choices.yml:5: choices.report_missing_item: missing `en`"),
+        (
+            ("report_missing_item:", "EXTERNAL_agent_resolved:"),
+            r"intent_choices.yml:4: choices.EXTERNAL_agent_resolved: "
+            r"this intent cannot be offered",
+        ),
+        (("report_missing_item:", "greet:"), r"intent_choices.yml:4: choices.greet: this intent cannot be offered"),
+        (("min_confidence: 0.1", "min_confidence: 2"), r"intent_choices.yml:2: min_confidence: must be 1 or less"),
+        (("min_confidence: 0.1", "max_choices: 0"), r"intent_choices.yml:2: max_choices: must be 1 or more"),
+        (
+            ("    ja: 商品が足りない\n", "    ja: 商品が足りない\n    fr: Il manque\n"),
+            r"intent_choices.yml:6: choices.report_missing_item.fr: unknown field",
+        ),
+        (
+            ("    ja: 商品が足りない\n", "    ja: [商品]\n"),
+            r"intent_choices.yml:5: choices.report_missing_item.ja: "
+            r"expected a single value",
+        ),
+        (("  en: Talk to a person\n", '  en: "  "\n'), r"intent_choices.yml:9: person.en: expected a button label"),
+        (("  report_missing_item:", "  report_missing_item: [\n"), r"intent_choices.yml:\d+: not valid YAML"),
+    ],
+)
 def test_mistakes_name_the_file_and_the_line(change, where):
     with pytest.raises(PolicyError, match=where):
         parse_intent_choices(GOOD.replace(*change), "bot/intent_choices.yml")

@@ -2,6 +2,7 @@
 it finds (bot/components/frustration_signals.py on real Messages); the policy that hands
 off (bot/components/frustration_policy.py on real DialogueStateTrackers); and what the
 agent sees (bot/actions/handoff.py on real rasa-sdk Trackers)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,7 +32,6 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.handoff import ActionHandoff, summary_line
-from contracts.case_context import CaseContext
 from bot.components.frustration_policy import FrustrationPolicy
 from bot.components.frustration_signals import (
     FrustrationSignals,
@@ -43,6 +43,7 @@ from bot.components.japanese_tokenizer import JapaneseTokenizer
 from bot.frustration import assess, comparable, current_session, similarity
 from bot.policy import load_policy
 from bot.policy.types import FrustrationSettings
+from contracts.case_context import CaseContext
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN_DICT = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
@@ -52,8 +53,14 @@ T0 = 1764000000.0
 
 
 # --- events as the Rasa tracker holds them (dict form) ------------------------------------
-def user(text: str, intent: str = "inform", confidence: float = 0.9, signals=None, at: float = 0.0,
-         ranking: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+def user(
+    text: str,
+    intent: str = "inform",
+    confidence: float = 0.9,
+    signals=None,
+    at: float = 0.0,
+    ranking: Optional[List[Dict[str, Any]]] = None,
+) -> Dict[str, Any]:
     parse = {
         "text": text,
         "intent": {"name": intent, "confidence": confidence},
@@ -96,16 +103,23 @@ def test_the_shipped_settings_come_from_policy_yml():
 
 
 def test_a_calm_conversation_scores_nothing():
-    events = [user("親子丼に別卵が付いていませんでした", "report_missing_item", 0.97), bot("utter_choose_order"),
-              listen(), user('/inform{"order_id": "1001"}', at=20)]
+    events = [
+        user("親子丼に別卵が付いていませんでした", "report_missing_item", 0.97),
+        bot("utter_choose_order"),
+        listen(),
+        user('/inform{"order_id": "1001"}', at=20),
+    ]
     result = assess(events, SETTINGS)
     assert result.score == 0 and result.reasons == [] and not result.hand_off
     assert result.threshold == 1.0
 
 
 def test_intents_count_by_confidence_even_when_another_intent_won():
-    ranking = [{"name": "report_late_delivery", "confidence": 0.55}, {"name": "express_frustration", "confidence": 0.4},
-               {"name": "request_human", "confidence": 0.05}]
+    ranking = [
+        {"name": "report_late_delivery", "confidence": 0.55},
+        {"name": "express_frustration", "confidence": 0.4},
+        {"name": "request_human", "confidence": 0.05},
+    ]
     result = assess([user("まだ来ないの", "report_late_delivery", 0.55, ranking=ranking)], SETTINGS)
     assert reasons(result) == {"express_frustration": approx(0.8 * 0.4)}  # 0.05 is noise
 
@@ -113,8 +127,13 @@ def test_intents_count_by_confidence_even_when_another_intent_won():
 def test_the_classifiers_guess_on_nonsense_is_not_frustration():
     # "ぴよぴよぽぽぽ" read as express_frustration at 0.999 came near the threshold alone
     ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "express_frustration", "confidence": 0.999}]
-    mash = user("ぴよぴよぽぽぽ ふがふが", "nlu_fallback", 0.45, ranking=ranking,
-                signals=[{"signal": "shouting", "text": "ぽぽぽ", "weight": 0.4}])
+    mash = user(
+        "ぴよぴよぽぽぽ ふがふが",
+        "nlu_fallback",
+        0.45,
+        ranking=ranking,
+        signals=[{"signal": "shouting", "text": "ぽぽぽ", "weight": 0.4}],
+    )
     mash["parse_data"]["unfamiliar_input"] = True
     result = assess([mash], SETTINGS)
     assert "express_frustration" not in reasons(result) and not result.hand_off
@@ -134,20 +153,31 @@ def test_angry_words_add_up_and_an_intensifier_multiplies_them():
 
 
 def test_an_intensifier_alone_is_nothing():
-    result = assess([user("本当にありがとう", signals=[{"signal": "intensifier", "text": "本当に", "weight": 1}])], SETTINGS)
+    result = assess(
+        [user("本当にありがとう", signals=[{"signal": "intensifier", "text": "本当に", "weight": 1}])], SETTINGS
+    )
     assert result.score == 0
 
 
 def test_shouting_counts_and_is_capped():
-    loud = [{"signal": "shouting", "text": t, "weight": w} for t, w in (("WHERE", 1.0), ("!!", 0.6), ("??", 0.6), ("ーーー", 0.4))]
+    loud = [
+        {"signal": "shouting", "text": t, "weight": w}
+        for t, w in (("WHERE", 1.0), ("!!", 0.6), ("??", 0.6), ("ーーー", 0.4))
+    ]
     result = assess([user("WHERE IS IT!!??", signals=loud)], SETTINGS)
     assert reasons(result)["shouting"] == approx(0.3 * 2.0)
 
 
 def test_earlier_messages_decay_so_the_trend_counts():
-    events = [user("最悪", signals=[angry()]), bot("utter_clarify"), listen(),
-              user("最悪", signals=[angry()], at=30), bot("utter_clarify"), listen(),
-              user("はい", "affirm", at=60)]
+    events = [
+        user("最悪", signals=[angry()]),
+        bot("utter_clarify"),
+        listen(),
+        user("最悪", signals=[angry()], at=30),
+        bot("utter_clarify"),
+        listen(),
+        user("はい", "affirm", at=60),
+    ]
     result = assess(events, SETTINGS)
     # the previous message at half, the one before at a quarter
     assert reasons(result)["angry_word"] == approx(0.45 * 0.5 + 0.45 * 0.25)
@@ -189,8 +219,13 @@ def test_consecutive_misunderstandings_count_from_the_second():
 
 def test_every_remedy_refused():
     offers = {"remedies": [{"kind": "send_item", "amount": 0}, {"kind": "refund_item", "amount": 80}]}
-    events = [user("別卵がない", "report_missing_item"), slot("offers", offers), listen(), user("/deny", "deny", 1.0),
-              slot("refused_remedies", ["send_item", "refund_item"])]
+    events = [
+        user("別卵がない", "report_missing_item"),
+        slot("offers", offers),
+        listen(),
+        user("/deny", "deny", 1.0),
+        slot("refused_remedies", ["send_item", "refund_item"]),
+    ]
     assert reasons(assess(events, SETTINGS)) == {"all_remedies_refused": 0.6}
     partly = events[:-1] + [slot("refused_remedies", ["send_item"])]
     assert assess(partly, SETTINGS).score == 0
@@ -198,8 +233,13 @@ def test_every_remedy_refused():
 
 def test_slots_carried_over_from_an_earlier_session_do_not_count():
     offers = {"remedies": [{"kind": "refund_item", "amount": 80}]}
-    events = [{"event": "session_started"}, slot("offers", offers), slot("refused_remedies", ["refund_item"]),
-              listen(), user("こんにちは", "greet")]
+    events = [
+        {"event": "session_started"},
+        slot("offers", offers),
+        slot("refused_remedies", ["refund_item"]),
+        listen(),
+        user("こんにちは", "greet"),
+    ]
     assert assess(events, SETTINGS).score == 0
 
 
@@ -221,8 +261,13 @@ def test_only_the_current_session_counts():
 
 
 def test_intents_the_gateway_triggers_are_not_the_customers_words():
-    external = {"event": "user", "text": "EXTERNAL: EXTERNAL_agent_resolved", "timestamp": T0 + 3600,
-                "parse_data": {"intent": {"name": "EXTERNAL_agent_resolved"}}, "metadata": {"is_external": True}}
+    external = {
+        "event": "user",
+        "text": "EXTERNAL: EXTERNAL_agent_resolved",
+        "timestamp": T0 + 3600,
+        "parse_data": {"intent": {"name": "EXTERNAL_agent_resolved"}},
+        "metadata": {"is_external": True},
+    }
     events = [user("最悪", signals=[angry()]), listen(), external]
     result = assess(events, SETTINGS)
     assert reasons(result) == {"angry_word": 0.45}  # still the customer's latest words, not decayed
@@ -246,7 +291,11 @@ def test_the_threshold_and_weights_come_from_the_settings():
 
 
 def test_reasons_are_strongest_first_and_serialisable():
-    events = [user("最悪", signals=[angry()]), listen(), user("最悪!!", signals=[angry(), {"signal": "shouting", "text": "!!", "weight": 0.6}], at=5)]
+    events = [
+        user("最悪", signals=[angry()]),
+        listen(),
+        user("最悪!!", signals=[angry(), {"signal": "shouting", "text": "!!", "weight": 0.6}], at=5),
+    ]
     result = assess(events, SETTINGS)
     weights = [r["weight"] for r in result.reasons]
     assert weights == sorted(weights, reverse=True)
@@ -352,13 +401,19 @@ def test_shouting(text, expected):
 def test_lexicon_errors_name_the_file_and_line(tmp_path):
     path = tmp_path / "frustration_lexicon.yml"
     cases = [
-        ("angry:\n  ja:\n    - 最悪\n  en:\n    - \ndesperate:\n  ja: [困]\nintensifiers:\n  ja: [本当に]\n",
-         r"frustration_lexicon.yml:5: angry.en: each entry must be a non-empty word"),
+        (
+            "angry:\n  ja:\n    - 最悪\n  en:\n    - \ndesperate:\n  ja: [困]\nintensifiers:\n  ja: [本当に]\n",
+            r"frustration_lexicon.yml:5: angry.en: each entry must be a non-empty word",
+        ),
         ("angry:\n  fr:\n    - merde\n", r"frustration_lexicon.yml:2: angry.fr: unknown language"),
-        ("angry:\n  ja: [最悪]\ndesperate:\n  ja:\n    - {word: 困, weight: lots}\nintensifiers:\n  ja: [本当に]\n",
-         r"frustration_lexicon.yml:5: desperate.ja: weight must be a number"),
-        ("angry:\n  ja:\n    - さいあく\ndesperate:\n  ja:\n    - サイアク\nintensifiers:\n  ja: [本当に]\n",
-         r"frustration_lexicon.yml:6: desperate.ja: 'サイアク' is already listed on line 3"),
+        (
+            "angry:\n  ja: [最悪]\ndesperate:\n  ja:\n    - {word: 困, weight: lots}\nintensifiers:\n  ja: [本当に]\n",
+            r"frustration_lexicon.yml:5: desperate.ja: weight must be a number",
+        ),
+        (
+            "angry:\n  ja:\n    - さいあく\ndesperate:\n  ja:\n    - サイアク\nintensifiers:\n  ja: [本当に]\n",
+            r"frustration_lexicon.yml:6: desperate.ja: 'サイアク' is already listed on line 3",
+        ),
         ("angry:\n  ja: [最悪]\ndesperate:\n  ja: [困]\n", r"frustration_lexicon.yml:1: intensifiers: missing section"),
         ("angry:\n  ja: [最悪]\nangery:\n  ja: [x]\n", r"frustration_lexicon.yml:3: angery: unknown section"),
         ("angry:\n  en:\n    - 😡\n", r"frustration_lexicon.yml:3: angry.en: .* no letters"),
@@ -394,8 +449,9 @@ def make_policy(tmp_path, **config) -> FrustrationPolicy:
     (tmp_path / "storage").mkdir(exist_ok=True)
     storage = LocalModelStorage(tmp_path / "storage")
     context = ExecutionContext(GraphSchema({}), "test")
-    return FrustrationPolicy.create({**FrustrationPolicy.get_default_config(), **config}, storage,
-                                    Resource("frustration"), context)
+    return FrustrationPolicy.create(
+        {**FrustrationPolicy.get_default_config(), **config}, storage, Resource("frustration"), context
+    )
 
 
 def uttered(text: str, intent: str = "inform", signals=None, at: float = 0.0, confidence: float = 0.9) -> UserUttered:
@@ -420,9 +476,18 @@ def angry_conversation(domain, loop: bool = True, last_intent: str = "inform", l
     turns += [ActionExecuted("action_start_claim"), ActionExecuted("claim_form")]
     if loop:
         turns.append(ActiveLoop("claim_form"))
-    turns += [BotUttered("どのご注文ですか？", metadata={"utter_action": "utter_choose_order"}), ActionExecuted("action_listen")]
-    turns.append(uttered(last_text or ANGRY_REPEATS[1], last_intent,
-                         [angry(), {"signal": "shouting", "text": "!!", "weight": 0.6}], at=30))
+    turns += [
+        BotUttered("どのご注文ですか？", metadata={"utter_action": "utter_choose_order"}),
+        ActionExecuted("action_listen"),
+    ]
+    turns.append(
+        uttered(
+            last_text or ANGRY_REPEATS[1],
+            last_intent,
+            [angry(), {"signal": "shouting", "text": "!!", "weight": 0.6}],
+            at=30,
+        )
+    )
     return rasa_tracker(domain, *turns)
 
 
@@ -441,9 +506,13 @@ def test_the_policy_hands_off_when_the_score_reaches_the_threshold(tmp_path, dom
 def test_the_policy_sees_every_message_inside_a_form(tmp_path, domain):
     # Rasa's `applied_events()` folds a form's turns together; the score must not lose the
     # customer's messages in between (three repeats, the last one angry).
-    turns: List[Event] = [uttered("別卵が入ってないんだけど", "report_missing_item"),
-                          ActionExecuted("action_start_claim"), ActionExecuted("claim_form"), ActiveLoop("claim_form"),
-                          ActionExecuted("action_listen")]
+    turns: List[Event] = [
+        uttered("別卵が入ってないんだけど", "report_missing_item"),
+        ActionExecuted("action_start_claim"),
+        ActionExecuted("claim_form"),
+        ActiveLoop("claim_form"),
+        ActionExecuted("action_listen"),
+    ]
     for n, text in enumerate(["別卵が入ってないんだけど！", "だから別卵が入ってないんだけど！最悪"], start=1):
         turns.append(uttered(text, "report_missing_item", [angry()] if n == 2 else [], at=10 * n))
         if n == 1:
@@ -509,7 +578,9 @@ def test_the_policy_trains_and_loads_without_learning_anything(tmp_path, domain)
     policy = make_policy(tmp_path)
     resource = policy.train([], domain)
     loaded = FrustrationPolicy.load(
-        {**FrustrationPolicy.get_default_config()}, policy._model_storage, resource,
+        {**FrustrationPolicy.get_default_config()},
+        policy._model_storage,
+        resource,
         ExecutionContext(GraphSchema({}), "test"),
     )
     assert max(loaded.predict_action_probabilities(angry_conversation(domain), domain).probabilities) == 1.0
@@ -518,8 +589,16 @@ def test_the_policy_trains_and_loads_without_learning_anything(tmp_path, domain)
 # --- the handoff the agent sees (rasa-sdk Trackers, SQLite orders) ----------------------------
 def sdk_tracker(events: List[Dict[str, Any]], active_loop: Optional[str] = None, slots=None) -> Tracker:
     latest = next(e for e in reversed(events) if e["event"] == "user")["parse_data"]
-    return Tracker(DEMO, {"language": "ja", "failed_attempts": 0, **(slots or {})}, latest, events, False, None,
-                   {"name": active_loop} if active_loop else {}, "action_listen")
+    return Tracker(
+        DEMO,
+        {"language": "ja", "failed_attempts": 0, **(slots or {})},
+        latest,
+        events,
+        False,
+        None,
+        {"name": active_loop} if active_loop else {},
+        "action_listen",
+    )
 
 
 def run_handoff(t: Tracker):
@@ -531,16 +610,23 @@ def run_handoff(t: Tracker):
 
 def angry_repeats_as_dicts() -> List[Dict[str, Any]]:
     return [
-        {"event": "session_started"}, listen(),
+        {"event": "session_started"},
+        listen(),
         user("卵が入ってないんだけど最悪", "report_missing_item", signals=[angry()]),
-        bot("utter_choose_order", "どのご注文ですか？"), listen(),
-        user("卵が入ってないんだけど！！最悪", signals=[angry(), {"signal": "shouting", "text": "!!", "weight": 0.6}], at=30),
+        bot("utter_choose_order", "どのご注文ですか？"),
+        listen(),
+        user(
+            "卵が入ってないんだけど！！最悪",
+            signals=[angry(), {"signal": "shouting", "text": "!!", "weight": 0.6}],
+            at=30,
+        ),
     ]
 
 
 def test_a_handoff_by_the_frustration_policy_has_the_score_and_reasons(orders_db):
-    messages, events, case = run_handoff(sdk_tracker(angry_repeats_as_dicts(), active_loop="claim_form",
-                                                     slots={"problem": "missing_item"}))
+    messages, events, case = run_handoff(
+        sdk_tracker(angry_repeats_as_dicts(), active_loop="claim_form", slots={"problem": "missing_item"})
+    )
     assert case["reason"] == "frustration"
     assert messages[0]["response"] == "utter_handoff_frustration"
     frustration = case["frustration"]
@@ -570,10 +656,22 @@ def test_a_calm_handoff_has_a_zero_score(orders_db):
 
 def test_the_summary_line_names_the_frustration_signals():
     context = {
-        "reason": "frustration", "order": None, "problem": "late_delivery", "items": [],
-        "remedies_offered": [], "remedies_refused": [],
-        "frustration": {"score": 1.35, "threshold": 1.0, "reasons": [
-            {"signal": "repeated_message", "weight": 1.0, "detail": ""},
-            {"signal": "angry_word", "weight": 0.35, "detail": ""}]},
+        "reason": "frustration",
+        "order": None,
+        "problem": "late_delivery",
+        "items": [],
+        "remedies_offered": [],
+        "remedies_refused": [],
+        "frustration": {
+            "score": 1.35,
+            "threshold": 1.0,
+            "reasons": [
+                {"signal": "repeated_message", "weight": 1.0, "detail": ""},
+                {"signal": "angry_word", "weight": 0.35, "detail": ""},
+            ],
+        },
     }
-    assert summary_line(CaseContext.from_dict(context)) == "frustration | late_delivery | frustration 1.35/1.00: repeated_message, angry_word"
+    assert (
+        summary_line(CaseContext.from_dict(context))
+        == "frustration | late_delivery | frustration 1.35/1.00: repeated_message, angry_word"
+    )

@@ -1,4 +1,5 @@
 """Free-typed answers inside a claim: item names in any spelling, ordinals, numbers."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -45,7 +46,15 @@ def test_fries_in_katakana_or_english():
 
 @pytest.mark.parametrize(
     "text,index",
-    [("2番目", 1), ("the second one", 1), ("最後", 2), ("1", 0), ("２つ目でお願いします", 1), ("first", 0), ("どれでもない", None)],
+    [
+        ("2番目", 1),
+        ("the second one", 1),
+        ("最後", 2),
+        ("1", 0),
+        ("２つ目でお願いします", 1),
+        ("first", 0),
+        ("どれでもない", None),
+    ],
 )
 def test_ordinals(text, index):
     assert ordinal_in(text, 3) == index
@@ -77,21 +86,54 @@ COLA = ItemView(6, "COLA", "コーラ", "Cola", "drink", 200)
 SHOP = [BURGER, FRIES, COLA, GYUDON, ONSEN]  # the demo data's names (bot/store/seed.py)
 
 
-@pytest.mark.parametrize("mention,expected", [
-    ("温玉", [ONSEN]), ("おんたま", [ONSEN]), ("onsen egg", [ONSEN]), ("soft boiled egg", [ONSEN]),
-    ("温泉たまご", [ONSEN]), ("coke", [COLA]), ("coca cola", [COLA]), ("Coke", [COLA]), ("fries", [FRIES]),
-    ("chips", [FRIES]), ("ポテト", [FRIES]), ("burger", [BURGER]), ("バーガー", [BURGER]), ("gyudon", [GYUDON]),
-    ("frys", [FRIES]), ("burgr", [BURGER]), ("chese burger", [BURGER]), ("cheeseburgers", [BURGER]),
-    ("french fires", [FRIES]),  # typos and plurals in Latin words
-])
+@pytest.mark.parametrize(
+    "mention,expected",
+    [
+        ("温玉", [ONSEN]),
+        ("おんたま", [ONSEN]),
+        ("onsen egg", [ONSEN]),
+        ("soft boiled egg", [ONSEN]),
+        ("温泉たまご", [ONSEN]),
+        ("coke", [COLA]),
+        ("coca cola", [COLA]),
+        ("Coke", [COLA]),
+        ("fries", [FRIES]),
+        ("chips", [FRIES]),
+        ("ポテト", [FRIES]),
+        ("burger", [BURGER]),
+        ("バーガー", [BURGER]),
+        ("gyudon", [GYUDON]),
+        ("frys", [FRIES]),
+        ("burgr", [BURGER]),
+        ("chese burger", [BURGER]),
+        ("cheeseburgers", [BURGER]),
+        ("french fires", [FRIES]),  # typos and plurals in Latin words
+    ],
+)
 def test_lexicon_words_and_small_typos_name_the_item(mention, expected):
     assert match_items([mention], SHOP) == expected
 
 
-@pytest.mark.parametrize("mention", [
-    "price", "prices", "order", "bad", "late", "cold", "came", "come", "code", "fried", "nice", "chocolate",
-    "ok", "where do I find it", "ご",
-])
+@pytest.mark.parametrize(
+    "mention",
+    [
+        "price",
+        "prices",
+        "order",
+        "bad",
+        "late",
+        "cold",
+        "came",
+        "come",
+        "code",
+        "fried",
+        "nice",
+        "chocolate",
+        "ok",
+        "where do I find it",
+        "ご",
+    ],
+)
 def test_ordinary_words_name_no_item(mention):
     assert match_items([mention], SHOP) == []
 
@@ -102,11 +144,18 @@ def test_an_egg_in_an_order_with_two_eggs_names_both_but_onsen_egg_only_one():
     assert match_items(["別卵"], [EGG, ONSEN]) == [EGG]
 
 
-@pytest.mark.parametrize("text,number", [
-    ("親子丼のベツタマゴが入ってなかった", "1001"), ("べつたまごがない", "1001"), ("牛丼の温玉がついてなかった", "2001"),
-    ("the coke is missing", "1006"), ("my frys never came", "1006"), ("みそ汁のやつ", "1001"),
-    ("the price was wrong", None),
-])
+@pytest.mark.parametrize(
+    "text,number",
+    [
+        ("親子丼のベツタマゴが入ってなかった", "1001"),
+        ("べつたまごがない", "1001"),
+        ("牛丼の温玉がついてなかった", "2001"),
+        ("the coke is missing", "1006"),
+        ("my frys never came", "1006"),
+        ("みそ汁のやつ", "1001"),
+        ("the price was wrong", None),
+    ],
+)
 def test_an_order_is_picked_by_an_item_named_in_a_sentence(text, number):
     orders = [_order("1001", ITEMS), _order("2001", [GYUDON, ONSEN]), _order("1006", [BURGER, FRIES, COLA])]
     found = match_order(text, orders)
@@ -119,16 +168,19 @@ def test_the_lexicon_file_loads():
     assert "cold" in words.not_typos
 
 
-@pytest.mark.parametrize("text,where", [
-    ("version: 1\nwords:\n  温泉卵: [温玉, 温玉]\n", "item_words.yml:3: words.温泉卵: '温玉' is listed twice"),
-    ("version: 1\nwords:\n  温泉卵: [温玉]\n  コーラ: coke\n", "item_words.yml:4: words.コーラ: expected a list"),
-    ("version: 1\nwords:\n  コーラ: []\n", "item_words.yml:3: words.コーラ: list at least one"),
-    ("version: 1\nwords:\n  コーラ: [c]\n", "item_words.yml:3: words.コーラ: 'c' is too short"),
-    ("version: 1\nwords:\n  コーラ: [coke]\nnot_typos: [寒い]\n", "item_words.yml:4: not_typos:"),
-    ("version: 1\nwords:\n  コーラ: [coke]\nsynonyms: []\n", "item_words.yml:4: synonyms: unknown field"),
-    ("version: 1\nwords:\n  コーラ: [coke\n", "item_words.yml:4: not valid YAML"),
-    ("version: 1\n", "item_words.yml:1: : missing `words`"),
-])
+@pytest.mark.parametrize(
+    "text,where",
+    [
+        ("version: 1\nwords:\n  温泉卵: [温玉, 温玉]\n", "item_words.yml:3: words.温泉卵: '温玉' is listed twice"),
+        ("version: 1\nwords:\n  温泉卵: [温玉]\n  コーラ: coke\n", "item_words.yml:4: words.コーラ: expected a list"),
+        ("version: 1\nwords:\n  コーラ: []\n", "item_words.yml:3: words.コーラ: list at least one"),
+        ("version: 1\nwords:\n  コーラ: [c]\n", "item_words.yml:3: words.コーラ: 'c' is too short"),
+        ("version: 1\nwords:\n  コーラ: [coke]\nnot_typos: [寒い]\n", "item_words.yml:4: not_typos:"),
+        ("version: 1\nwords:\n  コーラ: [coke]\nsynonyms: []\n", "item_words.yml:4: synonyms: unknown field"),
+        ("version: 1\nwords:\n  コーラ: [coke\n", "item_words.yml:4: not valid YAML"),
+        ("version: 1\n", "item_words.yml:1: : missing `words`"),
+    ],
+)
 def test_a_mistake_in_the_lexicon_names_the_file_and_line(text, where):
     with pytest.raises(PolicyError) as error:
         parse_item_words(text, "item_words.yml")

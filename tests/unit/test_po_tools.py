@@ -1,5 +1,6 @@
 """The product owners' tools without a server: reading and appending training files,
 importing labelled review rows, which messages the review picks, and promotion decisions."""
+
 from __future__ import annotations
 
 import csv
@@ -49,11 +50,14 @@ def test_a_new_example_goes_to_the_intents_own_file_not_the_register_file(nlu_di
 def test_import_appends_to_the_right_language_and_file_and_keeps_comments(nlu_dir, tmp_path):
     problems_ja = nlu_dir / "ja" / "problems.yml"
     before = problems_ja.read_text(encoding="utf-8")
-    path = write_csv(tmp_path / "review.csv", [
-        {"id": "1", "language": "ja", "message": "たまごきてへんけど", "correct_intent": "report_missing_item"},
-        {"id": "2", "language": "en", "message": "yo where my fries at", "correct_intent": "report_missing_item"},
-        {"id": "3", "language": "en", "message": "hmm", "correct_intent": ""},
-    ])
+    path = write_csv(
+        tmp_path / "review.csv",
+        [
+            {"id": "1", "language": "ja", "message": "たまごきてへんけど", "correct_intent": "report_missing_item"},
+            {"id": "2", "language": "en", "message": "yo where my fries at", "correct_intent": "report_missing_item"},
+            {"id": "3", "language": "en", "message": "hmm", "correct_intent": ""},
+        ],
+    )
     added = import_review.import_file(path, nlu_dir)
     assert added == {problems_ja: 1, nlu_dir / "en" / "problems.yml": 1}
     after = problems_ja.read_text(encoding="utf-8")
@@ -62,6 +66,7 @@ def test_import_appends_to_the_right_language_and_file_and_keeps_comments(nlu_di
     assert [(e.intent, e.path.name) for e in missing] == [("report_missing_item", "problems.yml")]
     # The file is still valid YAML for Rasa, and the example sits in the intent's block.
     import yaml
+
     blocks = yaml.safe_load(after)["nlu"]
     block = next(b for b in blocks if b.get("intent") == "report_missing_item")
     assert "- たまごきてへんけど" in block["examples"]
@@ -71,10 +76,13 @@ def test_import_appends_to_the_right_language_and_file_and_keeps_comments(nlu_di
 
 
 def test_an_unknown_intent_is_an_error_naming_the_row_and_nothing_is_written(nlu_dir, tmp_path):
-    path = write_csv(tmp_path / "review.csv", [
-        {"id": "1", "language": "ja", "message": "たまごきてへんけど", "correct_intent": "report_missing_item"},
-        {"id": "2", "language": "en", "message": "wheres my stuff", "correct_intent": "report_missin_item"},
-    ])
+    path = write_csv(
+        tmp_path / "review.csv",
+        [
+            {"id": "1", "language": "ja", "message": "たまごきてへんけど", "correct_intent": "report_missing_item"},
+            {"id": "2", "language": "en", "message": "wheres my stuff", "correct_intent": "report_missin_item"},
+        ],
+    )
     snapshot = {p: p.read_text(encoding="utf-8") for p in nlu_dir.rglob("*.yml")}
     with pytest.raises(import_review.ImportError_) as error:
         import_review.import_file(path, nlu_dir)
@@ -85,9 +93,12 @@ def test_an_unknown_intent_is_an_error_naming_the_row_and_nothing_is_written(nlu
 
 def test_a_message_already_trained_under_another_intent_is_refused(nlu_dir, tmp_path):
     existing = next(e for e in nlu_data.read_examples("en", nlu_dir) if e.intent == "request_human")
-    path = write_csv(tmp_path / "review.csv", [
-        {"id": "1", "language": "en", "message": nlu_data.plain_text(existing.text), "correct_intent": "greet"},
-    ])
+    path = write_csv(
+        tmp_path / "review.csv",
+        [
+            {"id": "1", "language": "en", "message": nlu_data.plain_text(existing.text), "correct_intent": "greet"},
+        ],
+    )
     _, errors, _ = import_review.check(path, nlu_dir)
     assert len(errors) == 1
     assert f"already an example of 'request_human' in {existing.path}:{existing.line}" in errors[0]
@@ -95,15 +106,22 @@ def test_a_message_already_trained_under_another_intent_is_refused(nlu_dir, tmp_
 
 def test_bad_language_and_yaml_review_files(nlu_dir, tmp_path):
     path = tmp_path / "review.yml"
-    path.write_text("- {message: 'bonjour', language: fr, correct_intent: greet}\n"
-                    "- {message: '', language: en, correct_intent: greet}\n", encoding="utf-8")
+    path.write_text(
+        "- {message: 'bonjour', language: fr, correct_intent: greet}\n"
+        "- {message: '', language: en, correct_intent: greet}\n",
+        encoding="utf-8",
+    )
     _, errors, _ = import_review.check(path, nlu_dir)
     assert errors == [f"{path} item 1: language must be ja or en, not 'fr'", f"{path} item 2: the message is empty"]
 
 
 def _user(text, intent, confidence, ts, ranking=None):
-    return {"event": "user", "text": text, "timestamp": ts,
-            "parse_data": {"intent": {"name": intent, "confidence": confidence}, "intent_ranking": ranking or []}}
+    return {
+        "event": "user",
+        "text": text,
+        "timestamp": ts,
+        "parse_data": {"intent": {"name": intent, "confidence": confidence}, "intent_ranking": ranking or []},
+    }
 
 
 def test_review_picks_misread_messages_and_pseudonymises_the_customer():
@@ -112,18 +130,27 @@ def test_review_picks_misread_messages_and_pseudonymises_the_customer():
         {"event": "slot", "name": "customer_name", "value": "デモ 太郎", "timestamp": 1},
         _user("親子丼に別卵が付いていませんでした", "report_missing_item", 0.98, 10),
         _user("太郎です 090-1234-5678 に電話ください", "inform", 0.93, 15),
-        _user("ほげほげ", "nlu_fallback", 0.45, 20, [{"name": "nlu_fallback", "confidence": 0.45},
-                                                   {"name": "greet", "confidence": 0.31}]),
+        _user(
+            "ほげほげ",
+            "nlu_fallback",
+            0.45,
+            20,
+            [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "greet", "confidence": 0.31}],
+        ),
         {"event": "action", "name": "action_clarify_or_handoff", "timestamp": 21},
         _user("卵がないって言ってるの", "report_missing_item", 0.52, 30),
         _user("卵がないって言ってるのに", "express_frustration", 0.91, 50),
         {"event": "action", "name": "action_handoff", "timestamp": 51},
         {"event": "slot", "name": "handoff_reason", "value": "frustration", "timestamp": 51},
         _user("もしもし", "relayed_to_agent", 1.0, 60),
-        _user("/choose_order{\"order_id\":\"1001\"}", "inform", 1.0, 70),
+        _user('/choose_order{"order_id":"1001"}', "inform", 1.0, 70),
         _user("ほにゃらら", "goodbye", 0.91, 80),
-        {"event": "bot", "text": "すみません、どのご注文か分かりませんでした。", "timestamp": 81,
-         "metadata": {"utter_action": "utter_order_not_understood"}},
+        {
+            "event": "bot",
+            "text": "すみません、どのご注文か分かりませんでした。",
+            "timestamp": 81,
+            "metadata": {"utter_action": "utter_order_not_understood"},
+        },
     ]
     rows = review.review_events("U0123456789abcdef", events, b"key", min_confidence=0.6)
     by_text = {r.message: r for r in rows}
@@ -147,8 +174,12 @@ def test_review_masks_phone_numbers_emails_and_the_customers_name():
 
 
 def _evaluation(ja, en):
-    return {"languages": {"ja": {"macro_f1": ja, "accuracy": ja, "intents": {}, "confusions": []},
-                          "en": {"macro_f1": en, "accuracy": en, "intents": {}, "confusions": []}}}
+    return {
+        "languages": {
+            "ja": {"macro_f1": ja, "accuracy": ja, "intents": {}, "confusions": []},
+            "en": {"macro_f1": en, "accuracy": en, "intents": {}, "confusions": []},
+        }
+    }
 
 
 def test_promotion_needs_no_regression_beyond_the_threshold_or_a_forced_promotion():

@@ -1,4 +1,5 @@
 """The remedy policy, rule by rule and boundary by boundary, against the shipped policy.yml."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -29,10 +30,16 @@ def order(
     fee: int = 300,
 ) -> OrderView:
     return OrderView(
-        number="1001", customer_id=1, kind=kind, status=status, shop_name="とり政",
-        placed_at=NOW - timedelta(hours=1), promised_at=NOW - promised_ago,
+        number="1001",
+        customer_id=1,
+        kind=kind,
+        status=status,
+        shop_name="とり政",
+        placed_at=NOW - timedelta(hours=1),
+        promised_at=NOW - promised_ago,
         delivered_at=NOW - delivered_ago if delivered_ago is not None and status == "delivered" else None,
-        delivery_fee=fee, items=tuple(items),
+        delivery_fee=fee,
+        items=tuple(items),
     )
 
 
@@ -50,31 +57,77 @@ def kinds(decision) -> list:
     "problem, the_order, items, expected",
     [
         # A fresh meal missing an egg: send it, refund its exact ¥80, credit +20%, coupon last.
-        ("missing_item", order(), [EGG], [("send_item", 0), ("refund_item", 80), ("store_credit", 96), ("coupon", 300)]),
+        (
+            "missing_item",
+            order(),
+            [EGG],
+            [("send_item", 0), ("refund_item", 80), ("store_credit", 96), ("coupon", 300)],
+        ),
         # Quantity counts: three plates of gyoza are ¥1,200.
-        ("missing_item", order(items=[GYOZA_X3]), [GYOZA_X3], [("send_item", 0), ("refund_item", 1200), ("store_credit", 1440), ("coupon", 300)]),
+        (
+            "missing_item",
+            order(items=[GYOZA_X3]),
+            [GYOZA_X3],
+            [("send_item", 0), ("refund_item", 1200), ("store_credit", 1440), ("coupon", 300)],
+        ),
         # Two hours after delivery nobody wants the meal sent: money back only.
-        ("missing_item", order(delivered_ago=timedelta(minutes=121)), [EGG], [("refund_item", 80), ("store_credit", 96), ("coupon", 300)]),
-        ("missing_item", order(delivered_ago=timedelta(minutes=120)), [EGG], [("send_item", 0), ("refund_item", 80), ("store_credit", 96), ("coupon", 300)]),
+        (
+            "missing_item",
+            order(delivered_ago=timedelta(minutes=121)),
+            [EGG],
+            [("refund_item", 80), ("store_credit", 96), ("coupon", 300)],
+        ),
+        (
+            "missing_item",
+            order(delivered_ago=timedelta(minutes=120)),
+            [EGG],
+            [("send_item", 0), ("refund_item", 80), ("store_credit", 96), ("coupon", 300)],
+        ),
         # A topping cannot be re-made; a dish can.
         ("wrong_item", order(), [OYAKODON], [("remake_dish", 0), ("refund_item", 980), ("store_credit", 1176)]),
         ("damaged_item", order(), [EGG], [("refund_item", 80), ("store_credit", 96)]),
         # Parcels are replaced, not re-made.
-        ("damaged_item", order(kind="shipping", items=[MUG], delivered_ago=timedelta(hours=20)), [MUG],
-         [("replace_item", 0), ("refund_item", 2400), ("store_credit", 2880)]),
+        (
+            "damaged_item",
+            order(kind="shipping", items=[MUG], delivered_ago=timedelta(hours=20)),
+            [MUG],
+            [("replace_item", 0), ("refund_item", 2400), ("store_credit", 2880)],
+        ),
         # Late, 35 minutes and on its way: the fee back, or cancel with the full total.
-        ("late_delivery", order(status="out_for_delivery", promised_ago=timedelta(minutes=35)), None,
-         [("refund_delivery_fee", 300), ("cancel_order", 1360), ("coupon", 300)]),
+        (
+            "late_delivery",
+            order(status="out_for_delivery", promised_ago=timedelta(minutes=35)),
+            None,
+            [("refund_delivery_fee", 300), ("cancel_order", 1360), ("coupon", 300)],
+        ),
         # Late by 15 minutes: the fee back, but too early to cancel a meal on its way.
-        ("late_delivery", order(status="out_for_delivery", promised_ago=timedelta(minutes=15)), None,
-         [("refund_delivery_fee", 300), ("coupon", 300)]),
+        (
+            "late_delivery",
+            order(status="out_for_delivery", promised_ago=timedelta(minutes=15)),
+            None,
+            [("refund_delivery_fee", 300), ("coupon", 300)],
+        ),
         # Delivered 20 minutes late: the fee back (cannot cancel what arrived).
-        ("late_delivery", order(delivered_ago=timedelta(minutes=5), promised_ago=timedelta(minutes=25)), None,
-         [("refund_delivery_fee", 300), ("coupon", 300)]),
+        (
+            "late_delivery",
+            order(delivered_ago=timedelta(minutes=5), promised_ago=timedelta(minutes=25)),
+            None,
+            [("refund_delivery_fee", 300), ("coupon", 300)],
+        ),
         # Cancelling before the shop sends it: the full total.
-        ("cancel_order", order(status="preparing", promised_ago=timedelta(minutes=-30)), None, [("cancel_order", 1360)]),
+        (
+            "cancel_order",
+            order(status="preparing", promised_ago=timedelta(minutes=-30)),
+            None,
+            [("cancel_order", 1360)],
+        ),
         ("cancel_order", order(status="placed", promised_ago=timedelta(minutes=-40)), None, [("cancel_order", 1360)]),
-        ("cancel_order", order(status="out_for_delivery", promised_ago=timedelta(minutes=30)), None, [("cancel_order", 1360)]),
+        (
+            "cancel_order",
+            order(status="out_for_delivery", promised_ago=timedelta(minutes=30)),
+            None,
+            [("cancel_order", 1360)],
+        ),
     ],
 )
 def test_offers(problem, the_order, items, expected):
@@ -106,10 +159,28 @@ def test_eta_is_honest_minutes_from_now():
         ("missing_item", order(status="cancelled"), [EGG], (), "order_cancelled"),
         ("missing_item", order(status="out_for_delivery"), [EGG], (), "order_not_delivered"),
         ("missing_item", order(items=[OYAKODON, GIFT]), [GIFT], (), "item_not_covered"),
-        ("missing_item", order(), [EGG], (timedelta(days=1), timedelta(days=10), timedelta(days=29)), "too_many_claims"),
+        (
+            "missing_item",
+            order(),
+            [EGG],
+            (timedelta(days=1), timedelta(days=10), timedelta(days=29)),
+            "too_many_claims",
+        ),
         ("cancel_order", order(), None, (), "order_not_cancellable"),
-        ("cancel_order", order(status="out_for_delivery", promised_ago=timedelta(minutes=29)), None, (), "order_not_cancellable"),
-        ("late_delivery", order(status="out_for_delivery", promised_ago=timedelta(hours=25)), None, (), "claim_window_passed"),
+        (
+            "cancel_order",
+            order(status="out_for_delivery", promised_ago=timedelta(minutes=29)),
+            None,
+            (),
+            "order_not_cancellable",
+        ),
+        (
+            "late_delivery",
+            order(status="out_for_delivery", promised_ago=timedelta(hours=25)),
+            None,
+            (),
+            "claim_window_passed",
+        ),
         # ¥4,800 sushi: re-sending or refunding it is above the ¥3,000 automatic limit.
         ("missing_item", order(items=[SUSHI]), [SUSHI], (), "amount_above_limit"),
     ],
@@ -124,7 +195,12 @@ def test_boundaries_just_inside_the_policy_are_fixed_by_the_bot():
     assert decide_for("missing_item", order(delivered_ago=timedelta(hours=48)), [EGG]).escalate_reason is None
     # Two claims in the period, or a third one older than 30 days, are fine.
     assert decide_for("missing_item", order(), [EGG], (timedelta(days=1), timedelta(days=2))).escalate_reason is None
-    assert decide_for("missing_item", order(), [EGG], (timedelta(days=1), timedelta(days=2), timedelta(days=31))).escalate_reason is None
+    assert (
+        decide_for(
+            "missing_item", order(), [EGG], (timedelta(days=1), timedelta(days=2), timedelta(days=31))
+        ).escalate_reason
+        is None
+    )
 
 
 def test_amounts_above_the_limit_go_to_needs_approval_and_the_rest_is_still_offered():
@@ -144,7 +220,9 @@ def test_a_late_order_is_not_late_within_the_grace_period():
 
 def test_an_order_delivered_on_time_has_no_late_remedy_but_reaches_a_person():
     # Our records say it arrived on time, the customer says it was late: a person checks.
-    decision = decide_for("late_delivery", order(delivered_ago=timedelta(minutes=30), promised_ago=timedelta(minutes=25)))
+    decision = decide_for(
+        "late_delivery", order(delivered_ago=timedelta(minutes=30), promised_ago=timedelta(minutes=25))
+    )
     assert decision.escalate_reason == "no_remedy_available"
     assert decision.notice is None
 

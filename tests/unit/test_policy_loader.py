@@ -1,4 +1,5 @@
 """A broken policy.yml is refused with an error naming the file, the line and the field."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,12 +32,37 @@ def test_the_shipped_policy_loads():
     [
         ("auto_approve_limit: 3000", "auto_approve_limit: lots", "limits.auto_approve_limit", "whole number"),
         ("claim_window_hours: 48", "claim_window_hours: -1", "limits.claim_window_hours", "0 or more"),
-        ("    amount: item_total\n    label:", "    amount: everything\n    label:", "remedies.refund_item.amount", "unknown rule"),
-        ("food_delivery: [send_item, refund_item", "food_delivery: [send_itme, refund_item", "problems.missing_item.food_delivery", "send_itme"),
-        ("food_delivery: [refund_delivery_fee, cancel_order, coupon]", "food_delivery: [coupon, refund_delivery_fee]", "problems.late_delivery.food_delivery", "never_alone"),
-        ('ja: "{items}の代金{amount}を返金"', 'ja: "{items}の代金{price}を返金"', "remedies.refund_item.label.ja", "placeholder"),
+        (
+            "    amount: item_total\n    label:",
+            "    amount: everything\n    label:",
+            "remedies.refund_item.amount",
+            "unknown rule",
+        ),
+        (
+            "food_delivery: [send_item, refund_item",
+            "food_delivery: [send_itme, refund_item",
+            "problems.missing_item.food_delivery",
+            "send_itme",
+        ),
+        (
+            "food_delivery: [refund_delivery_fee, cancel_order, coupon]",
+            "food_delivery: [coupon, refund_delivery_fee]",
+            "problems.late_delivery.food_delivery",
+            "never_alone",
+        ),
+        (
+            'ja: "{items}の代金{amount}を返金"',
+            'ja: "{items}の代金{price}を返金"',
+            "remedies.refund_item.label.ja",
+            "placeholder",
+        ),
         ("    categories: [goods]", "    categories: [furniture]", "remedies.replace_item.categories", "furniture"),
-        ("  late_grace_minutes: 10", "  late_grace_minutes: 10\n  late_grace_seconds: 5", "limits.late_grace_seconds", "unknown field"),
+        (
+            "  late_grace_minutes: 10",
+            "  late_grace_minutes: 10\n  late_grace_seconds: 5",
+            "limits.late_grace_seconds",
+            "unknown field",
+        ),
     ],
 )
 def test_errors_name_file_line_and_field(old, new, field, message):

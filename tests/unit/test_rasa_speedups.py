@@ -1,5 +1,6 @@
 """bot/server/speedups.py: Rasa still validates every action server answer, and still
 refuses an invalid one with its own error, but checks the schema only once."""
+
 from __future__ import annotations
 
 import jsonschema
@@ -26,8 +27,7 @@ def test_a_valid_answer_passes_without_checking_the_schema_again(action, monkeyp
     # What Rasa 3.6 did on every answer: jsonschema.validate checks the schema each time.
     jsonschema.validate({"events": []}, RemoteAction.action_response_format_spec())
     assert len(checks) == 1
-    answer = {"events": [{"event": "slot", "name": "remedy", "value": "refund_item"}],
-              "responses": [{"text": "OK"}]}
+    answer = {"events": [{"event": "slot", "name": "remedy", "value": "refund_item"}], "responses": [{"text": "OK"}]}
     for _ in range(3):
         assert action._validate_action_result(answer) is True
     assert len(checks) == 1  # no more than the one above

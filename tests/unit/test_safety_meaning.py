@@ -5,6 +5,7 @@ complaints that share their words; it is never trained on and the patterns in
 bot/signals.yml were not written from it. Run with -s to see the figures:
     .venv-bot/bin/python -m pytest tests/unit/test_safety_meaning.py -q -s
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,13 @@ def tokenizer() -> JapaneseTokenizer:
 
 def run(tokenizer: JapaneseTokenizer, component: SafetySignals, text: str) -> Tuple[bool, Optional[List[str]]]:
     """The message as the pipeline hands it over: tokenized, classified as a late delivery."""
-    message = Message(data={"text": text, "intent": {"name": "report_late_delivery", "confidence": 0.9},
-                            "intent_ranking": [{"name": "report_late_delivery", "confidence": 0.9}]})
+    message = Message(
+        data={
+            "text": text,
+            "intent": {"name": "report_late_delivery", "confidence": 0.9},
+            "intent_ranking": [{"name": "report_late_delivery", "confidence": 0.9}],
+        }
+    )
     tokenizer.process([message])
     component.process([message])
     return message.get("intent")["name"] == "report_safety_issue", message.get("safety_signals")
@@ -46,8 +52,13 @@ def figures(tokenizer: JapaneseTokenizer, component: SafetySignals) -> Dict[str,
         cases, ordinary = heldout[language]["safety"], heldout[language]["not_safety"]
         missed = [t for t in cases if not run(tokenizer, component, t)[0]]
         false = [t for t in ordinary if run(tokenizer, component, t)[0]]
-        result[language] = {"recall": 1 - len(missed) / len(cases), "fpr": len(false) / len(ordinary),
-                            "n": (len(cases), len(ordinary)), "missed": missed, "false": false}
+        result[language] = {
+            "recall": 1 - len(missed) / len(cases),
+            "fpr": len(false) / len(ordinary),
+            "n": (len(cases), len(ordinary)),
+            "missed": missed,
+            "false": false,
+        }
     return result
 
 
@@ -70,9 +81,11 @@ def test_recall_and_false_positives_per_language(tokenizer):
     after = figures(tokenizer, SafetySignals(load_safety()))  # words and patterns
     for language in ("ja", "en"):
         b, a = before[language], after[language]
-        print(f"\nsafety held-out {language} (n={a['n'][0]} safety, {a['n'][1]} ordinary): "
-              f"lexicon only recall {b['recall']:.3f} FPR {b['fpr']:.3f} -> "
-              f"lexicon+patterns recall {a['recall']:.3f} FPR {a['fpr']:.3f}")
+        print(
+            f"\nsafety held-out {language} (n={a['n'][0]} safety, {a['n'][1]} ordinary): "
+            f"lexicon only recall {b['recall']:.3f} FPR {b['fpr']:.3f} -> "
+            f"lexicon+patterns recall {a['recall']:.3f} FPR {a['fpr']:.3f}"
+        )
         for text in a["missed"]:
             print(f"  missed: {text}")
         for text in a["false"]:
@@ -90,14 +103,17 @@ def safety(tokenizer):
 
 # The issue: an injury in ordinary words (a cut, bleeding) must be a safety case in the turn it
 # is told, with or without a photo, not a late delivery two turns later.
-@pytest.mark.parametrize("text", [
-    "届いた箱の縁で手のひらがスパッと切れてしまって",
-    "指先から血がどんどん出てくる",
-    "写真送ります。唇が切れて血がにじんでる",
-    "the edge of the tray cut my daughter's palm",
-    "my thumb is bleeding from the broken lid",
-    "photo attached, the inside of my cheek is cut",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "届いた箱の縁で手のひらがスパッと切れてしまって",
+        "指先から血がどんどん出てくる",
+        "写真送ります。唇が切れて血がにじんでる",
+        "the edge of the tray cut my daughter's palm",
+        "my thumb is bleeding from the broken lid",
+        "photo attached, the inside of my cheek is cut",
+    ],
+)
 def test_the_issue_a_cut_and_bleeding_reach_a_person(safety, text):
     is_safety, signals = safety(text)
     assert is_safety and signals
@@ -111,12 +127,25 @@ def test_a_pattern_is_recorded_like_a_lexicon_word(safety):
 
 # Decided: ordinary words without a body part, figures of speech and single MeCab words
 # (品切れ, 口コミ, 血圧) are not safety cases.
-@pytest.mark.parametrize("text", [
-    "品切れでした", "在庫切れって何", "痛い出費だわ", "まじムカつく", "頭にくるほど遅い", "口コミと違う",
-    "血圧が上がりそう", "プラスチックのストローが入ってない",
-    "the box was cut open", "cut the price please", "my patience is gone", "it hurts to wait so long",
-    "what a pain in the neck", "no plastic fork in the bag",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "品切れでした",
+        "在庫切れって何",
+        "痛い出費だわ",
+        "まじムカつく",
+        "頭にくるほど遅い",
+        "口コミと違う",
+        "血圧が上がりそう",
+        "プラスチックのストローが入ってない",
+        "the box was cut open",
+        "cut the price please",
+        "my patience is gone",
+        "it hurts to wait so long",
+        "what a pain in the neck",
+        "no plastic fork in the bag",
+    ],
+)
 def test_ordinary_complaints_that_share_words_are_not(safety, text):
     assert safety(text) == (False, None)
 
@@ -136,8 +165,11 @@ def test_the_component_built_by_rasa_reads_the_patterns(tokenizer):
 
 def test_pattern_errors_name_the_file_and_line(tmp_path):
     path = tmp_path / "signals.yml"
-    path.write_text("safety:\n  ja: [a]\n  en: [a]\nsafety_patterns:\n  ja:\n    groups:\n      body: [口]\n"
-                    "    rules:\n      - name: r\n        all: [body, harm]\n", encoding="utf-8")
+    path.write_text(
+        "safety:\n  ja: [a]\n  en: [a]\nsafety_patterns:\n  ja:\n    groups:\n      body: [口]\n"
+        "    rules:\n      - name: r\n        all: [body, harm]\n",
+        encoding="utf-8",
+    )
     with pytest.raises(PatternError, match=r"signals.yml:10: safety_patterns.ja.rules.r.all: no group named 'harm'"):
         load_patterns(path)
     path.write_text("safety_patterns:\n  ja:\n    groups:\n      body: [口, '']\n    rules: []\n", encoding="utf-8")

@@ -4,6 +4,7 @@ remedy applied exactly once even under concurrent calls and across restarts.
 Every repository test runs on SQLite. With ORDERS_TEST_POSTGRES=1 each also runs on a
 throwaway PostgreSQL server started here (and fails, not skips, without the binaries).
 """
+
 from __future__ import annotations
 
 import os
@@ -54,6 +55,7 @@ BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("ORDERS_TEST_POSTGRES"
 
 # PostgreSQL: a throwaway server for the whole session, a fresh database per test.
 
+
 class PostgresServer:
     """initdb + pg_ctl in a temporary folder, reachable only by its unix socket."""
 
@@ -65,11 +67,27 @@ class PostgresServer:
         return f"postgresql+psycopg2://postgres@/{database}?host={self.root}&port={self.port}"
 
     def start(self) -> None:
-        _run(self._as_owner("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                            "--no-locale"))
+        _run(
+            self._as_owner(
+                "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale"
+            )
+        )
         options = f"-p {self.port} -k {self.root} -c listen_addresses=''"
-        _run(self._as_owner("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60",
-                            "-o", options, "start"))
+        _run(
+            self._as_owner(
+                "pg_ctl",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.root / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+            )
+        )
 
     def stop(self) -> None:
         _run(self._as_owner("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"))
@@ -107,8 +125,9 @@ def _postgres_bindir() -> Path:
 def _run(command: Sequence[str]) -> None:
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
-        pytest.fail(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",
-                    pytrace=False)
+        pytest.fail(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}", pytrace=False
+        )
 
 
 def _free_port() -> int:
@@ -133,6 +152,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 # Fixtures shared by both backends.
+
 
 @pytest.fixture(params=BACKENDS)
 def url(request, tmp_path) -> str:
@@ -183,33 +203,97 @@ def refund(amount: int = 80) -> RemedyOffer:
 
 # number -> (owner LINE id, kind, status, shop, delivery fee, [(name_ja, name_en, category, price)])
 EXPECTED_ORDERS: Dict[str, Tuple] = {
-    "1001": (DEMO, "food_delivery", "delivered", "とり政 渋谷店", 300, [
-        ("親子丼", "Oyakodon", "dish", 980), ("別卵", "Extra egg", "topping", 80), ("味噌汁", "Miso soup", "side", 150),
-    ]),
-    "1002": (DEMO, "food_delivery", "delivered", "すし匠", 400, [
-        ("特上にぎり寿司", "Premium nigiri sushi", "dish", 4800), ("茶碗蒸し", "Chawanmushi", "side", 380),
-    ]),
-    "1003": (DEMO, "food_delivery", "delivered", "カレーの店 ガネーシャ", 300, [
-        ("カレーライス", "Curry rice", "dish", 850), ("フライドポテト", "French fries", "side", 350),
-    ]),
-    "1004": (DEMO, "food_delivery", "out_for_delivery", "麺屋 一心", 300, [
-        ("醤油ラーメン", "Shoyu ramen", "dish", 900), ("餃子", "Gyoza", "side", 400),
-    ]),
-    "1005": (DEMO, "shipping", "delivered", "うつわ工房", 500, [
-        ("波佐見焼 マグカップ", "Hasami porcelain mug", "goods", 2400),
-    ]),
-    "1006": (DEMO, "food_delivery", "preparing", "バーガーズ 恵比寿", 300, [
-        ("チーズバーガー", "Cheeseburger", "dish", 880), ("フライドポテト", "French fries", "side", 350),
-        ("コーラ", "Cola", "drink", 200),
-    ]),
-    "1101": (EMMA, "food_delivery", "delivered", "Burger Lab Roppongi", 300, [
-        ("チーズバーガー", "Cheeseburger", "dish", 880), ("フライドポテト", "French fries", "side", 350),
-        ("コーラ", "Cola", "drink", 200),
-    ]),
+    "1001": (
+        DEMO,
+        "food_delivery",
+        "delivered",
+        "とり政 渋谷店",
+        300,
+        [
+            ("親子丼", "Oyakodon", "dish", 980),
+            ("別卵", "Extra egg", "topping", 80),
+            ("味噌汁", "Miso soup", "side", 150),
+        ],
+    ),
+    "1002": (
+        DEMO,
+        "food_delivery",
+        "delivered",
+        "すし匠",
+        400,
+        [
+            ("特上にぎり寿司", "Premium nigiri sushi", "dish", 4800),
+            ("茶碗蒸し", "Chawanmushi", "side", 380),
+        ],
+    ),
+    "1003": (
+        DEMO,
+        "food_delivery",
+        "delivered",
+        "カレーの店 ガネーシャ",
+        300,
+        [
+            ("カレーライス", "Curry rice", "dish", 850),
+            ("フライドポテト", "French fries", "side", 350),
+        ],
+    ),
+    "1004": (
+        DEMO,
+        "food_delivery",
+        "out_for_delivery",
+        "麺屋 一心",
+        300,
+        [
+            ("醤油ラーメン", "Shoyu ramen", "dish", 900),
+            ("餃子", "Gyoza", "side", 400),
+        ],
+    ),
+    "1005": (
+        DEMO,
+        "shipping",
+        "delivered",
+        "うつわ工房",
+        500,
+        [
+            ("波佐見焼 マグカップ", "Hasami porcelain mug", "goods", 2400),
+        ],
+    ),
+    "1006": (
+        DEMO,
+        "food_delivery",
+        "preparing",
+        "バーガーズ 恵比寿",
+        300,
+        [
+            ("チーズバーガー", "Cheeseburger", "dish", 880),
+            ("フライドポテト", "French fries", "side", 350),
+            ("コーラ", "Cola", "drink", 200),
+        ],
+    ),
+    "1101": (
+        EMMA,
+        "food_delivery",
+        "delivered",
+        "Burger Lab Roppongi",
+        300,
+        [
+            ("チーズバーガー", "Cheeseburger", "dish", 880),
+            ("フライドポテト", "French fries", "side", 350),
+            ("コーラ", "Cola", "drink", 200),
+        ],
+    ),
     "1102": (EMMA, "shipping", "delivered", "Kiln & Co.", 500, [("陶器の鉢", "Ceramic bowl", "goods", 1800)]),
-    "2001": (None, "food_delivery", "delivered", "牛丼太郎 新宿店", 250, [
-        ("牛丼", "Gyudon", "dish", 650), ("温泉卵", "Soft-boiled egg", "topping", 100),
-    ]),
+    "2001": (
+        None,
+        "food_delivery",
+        "delivered",
+        "牛丼太郎 新宿店",
+        250,
+        [
+            ("牛丼", "Gyudon", "dish", 650),
+            ("温泉卵", "Soft-boiled egg", "topping", 100),
+        ],
+    ),
 }
 
 # number -> (placed ago, promised ago (negative: still to come), delivered ago or None)
@@ -219,8 +303,13 @@ EXPECTED_TIMES = {
     "1006": (5 * MIN, -35 * MIN, None),
 }
 EXPECTED_DELIVERED_AGO = {
-    "1001": 20 * MIN, "1002": 26 * HOUR, "1003": 5 * DAY, "1005": 20 * HOUR,
-    "1101": 15 * MIN, "1102": 30 * HOUR, "2001": 30 * MIN,
+    "1001": 20 * MIN,
+    "1002": 26 * HOUR,
+    "1003": 5 * DAY,
+    "1005": 20 * HOUR,
+    "1101": 15 * MIN,
+    "1102": 30 * HOUR,
+    "2001": 30 * MIN,
 }
 
 
@@ -301,6 +390,7 @@ def test_naive_datetimes_are_refused(repo):
 
 # Lookups
 
+
 def test_customer_lookups(repo):
     demo = repo.customer_by_line_id(DEMO)
     assert repo.customer_by_id(demo.id) == demo
@@ -333,7 +423,11 @@ def test_recent_orders_are_newest_first_and_limited(repo):
 def test_recent_orders_stay_within_the_window(repo):
     assert [o.number for o in repo.recent_orders(demo_id(repo), NOW, days=1)] == ["1006", "1001", "1004"]
     assert [o.number for o in repo.recent_orders(demo_id(repo), NOW, days=4, limit=10)] == [
-        "1006", "1001", "1004", "1002", "1005",
+        "1006",
+        "1001",
+        "1004",
+        "1002",
+        "1005",
     ]
     assert repo.recent_orders(demo_id(repo), NOW + 30 * DAY) == []
 
@@ -344,6 +438,7 @@ def test_recent_orders_are_only_the_customers_own(repo):
 
 
 # Claims
+
 
 def test_open_claim_gives_unique_readable_case_numbers(repo):
     cases = {repo.open_claim(demo_id(repo), "1001", "missing_item", [1], NOW) for _ in range(50)}
@@ -400,6 +495,7 @@ def claim_row(engine: Engine, case_number: str) -> Claim:
 
 # Remedies: exactly once
 
+
 def test_apply_remedy_applies_once_and_returns_the_record_after(engine, repo):
     case = repo.open_claim(demo_id(repo), "1001", "missing_item", [2], NOW)
     first = repo.apply_remedy(case, refund(80), NOW)
@@ -441,6 +537,7 @@ def test_concurrent_calls_apply_one_remedy(engines, engine_per_thread):
         def run() -> None:
             for _ in range(20):
                 results.append(worker.apply_remedy(case, RemedyOffer(kind=kind, amount=80), NOW))
+
         return run
 
     assert run_together([calls(workers[0], "refund_item"), calls(workers[1], "store_credit")]) == []
@@ -490,6 +587,7 @@ def test_customer_history_counts_applied_remedies_only(repo):
 
 # Handoffs
 
+
 def test_record_handoff_keeps_the_context_and_hands_the_case_over(engine, repo):
     demo = demo_id(repo)
     case = repo.open_claim(demo, "1001", "missing_item", [2], NOW)
@@ -507,6 +605,7 @@ def test_record_handoff_without_a_claim_or_customer(repo):
 
 
 # Configuration (SQLite only: it is the default the demo runs on)
+
 
 def test_sqlite_engine_uses_wal_and_a_busy_timeout(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'orders.db'}")

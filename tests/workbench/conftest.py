@@ -5,68 +5,58 @@ gateway, Rasa, action server and redis-server of tests/gateway_e2e/conftest.py.
 Run: .venv-devkit/bin/python -m pytest tests/workbench -q
 Screenshots of each page land in results/screenshots/.
 """
+
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
 import pytest
 
-from tests.environments import in_devkit_environment
+from tests.environments import in_devkit_environment, left_out
 
 ROOT = Path(__file__).resolve().parents[2]
 
-from scripts import stack  # noqa: E402
+from devkit import stack  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = ROOT / "results" / "screenshots"
 
 if not in_devkit_environment("playwright"):
     # collected from the bot environment: not ours to run there
-    collect_ignore_glob = ["test_*.py"]
+    collect_ignore_glob = left_out("tests/workbench", "make test-workbench")
 else:
     # the real stack, shared with the gateway's end-to-end tests (fixtures by import)
     from tests.gateway_e2e.conftest import (  # noqa: E402,F401
-        action_server, gateway, line_emulator, log_dir, orders_url, rasa, redis_url, slack_emulator,
+        action_server,
+        gateway,
+        line_emulator,
+        log_dir,
+        orders_url,
+        rasa,
+        redis_url,
+        slack_emulator,
     )
 
 
-class Workbench:
-    """`python -m devkit.workbench` as its own process, as `make run` starts it."""
-
-    def __init__(self, args: List[str], env: dict, log: Path) -> None:
-        self.port = stack.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self._handle = open(log, "ab")
-        self.process = subprocess.Popen(
-            [str(ROOT / ".venv-devkit" / "bin" / "python"), "-m", "devkit.workbench",
-             "--port", str(self.port), *args],
-            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-            stdout=self._handle, stderr=subprocess.STDOUT)
-        stack.wait_http(f"{self.url}/review", 60, self.process, log)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-        self._handle.close()
-
-
 @pytest.fixture(scope="session")
-def start_workbench(tmp_path_factory) -> Iterator[Callable[..., Workbench]]:
-    started: List[Workbench] = []
+def start_workbench(tmp_path_factory) -> Iterator[Callable[..., stack.Service]]:
+    """`python -m devkit.workbench ARGS` as its own process (stack.start_workbench, as
+    `make run` starts it), answering; stopped after the session."""
+    started: List[stack.Service] = []
     logs = tmp_path_factory.mktemp("workbench-logs")
 
-    def start(args: List[str], env: Optional[dict] = None) -> Workbench:
-        wb = Workbench(args, env or {}, logs / f"workbench-{len(started)}.log")
+    def start(args: List[str], env: Optional[dict] = None) -> stack.Service:
+        wb = stack.start_workbench(logs / f"workbench-{len(started)}.log", args, env or {})
         started.append(wb)
         return wb
 
@@ -103,8 +93,7 @@ FAILED = pytest.StashKey[bool]()
 
 @pytest.fixture
 def page(browser, request) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="ja-JP",
-                                  timezone_id="Asia/Tokyo")
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="ja-JP", timezone_id="Asia/Tokyo")
     pg = context.new_page()
     pg.set_default_timeout(60_000)
     yield pg

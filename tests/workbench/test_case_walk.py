@@ -7,6 +7,7 @@ agent claims it and replies in the thread -> the reply shows on the phone under 
 agent's name -> the agent resolves -> the customer answers the satisfaction question ->
 the cases page counts the case, its handoff, its agent and the answer.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -30,15 +31,22 @@ def live_workbench(start_workbench, gateway, line_emulator, slack_emulator, redi
     rasa.restart_conversation(DEMO_CUSTOMER)
     return start_workbench(
         ["--gateway", gateway.url, "--line-emulator", line_emulator.url, "--slack-emulator", slack_emulator.url],
-        env={"LINE_CHANNEL_SECRET": SECRET, "SLACK_SIGNING_SECRET": SLACK_SECRET,
-             "SLACK_HANDOFF_CHANNEL": HANDOFF_CHANNEL, "ORDERS_DATABASE_URL": orders_url,
-             "REDIS_URL": redis_url})
+        env={
+            "LINE_CHANNEL_SECRET": SECRET,
+            "SLACK_SIGNING_SECRET": SLACK_SECRET,
+            "SLACK_HANDOFF_CHANNEL": HANDOFF_CHANNEL,
+            "ORDERS_DATABASE_URL": orders_url,
+            "REDIS_URL": redis_url,
+        },
+    )
 
 
 def counts(page, url):
     page.goto(url)
-    return (int(page.locator("#case-count strong").inner_text()),
-            int(page.locator("#handoff-count strong").inner_text()))
+    return (
+        int(page.locator("#case-count strong").inner_text()),
+        int(page.locator("#handoff-count strong").inner_text()),
+    )
 
 
 def say(page, text):
@@ -46,8 +54,7 @@ def say(page, text):
     page.press("#chat-text", "Enter")
 
 
-def test_a_missing_egg_goes_from_the_phone_to_an_agent_and_back_and_is_counted(
-        live_workbench, page, rasa, screenshot):
+def test_a_missing_egg_goes_from_the_phone_to_an_agent_and_back_and_is_counted(live_workbench, page, rasa, screenshot):
     wb = live_workbench
     cases_before, handoffs_before = counts(page, f"{wb.url}/cases?preset=all&lang=ja")
 

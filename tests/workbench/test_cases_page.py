@@ -3,6 +3,7 @@ repository (as the action server fills it): cases by problem, remedies by kind (
 fix vs a coupon), handoff rate and reasons, time to resolution, satisfaction, and the
 period controls (presets and from/to dates). No Redis: the page says the DB alone answers.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -41,13 +42,22 @@ def filled_db(tmp_path):
     opened = now - timedelta(hours=3)
     late = repo.open_claim(customer, "1004", "late_delivery", [], opened)
     repo.record_handoff(late, customer, "frustration", {"problem": "late_delivery"}, opened)
-    repo.record_case_outcome(late, resolved_by="Alex Kim", resolved_at=opened + timedelta(minutes=25),
-                             satisfaction="not_satisfied", answered_at=opened + timedelta(minutes=26))
+    repo.record_case_outcome(
+        late,
+        resolved_by="Alex Kim",
+        resolved_at=opened + timedelta(minutes=25),
+        satisfaction="not_satisfied",
+        answered_at=opened + timedelta(minutes=26),
+    )
     # a person asked for before any problem was named: a handoff without a claim, still open
     repo.record_handoff("C-20990101-XXXX", customer, "request_human", {"problem": None}, now - timedelta(hours=1))
     engine.dispose()
-    return {"url": url, "ten_days_ago": (now - timedelta(days=10)).astimezone(TOKYO).date(),
-            "ten_days_case": ten_days, "late_case": late}
+    return {
+        "url": url,
+        "ten_days_ago": (now - timedelta(days=10)).astimezone(TOKYO).date(),
+        "ten_days_case": ten_days,
+        "late_case": late,
+    }
 
 
 def totals(page):
@@ -74,8 +84,12 @@ def test_the_cases_page_plots_how_cases_went_over_the_chosen_period(start_workbe
     reasons = chart("引き継ぎの理由")
     expect(reasons).to_contain_text("不満が強い")
     expect(reasons).to_contain_text("担当者希望")
-    expect(page.locator("figure.chart figcaption").filter(has_text="ボットが対応")).to_contain_text("中央値 3.0 分 (n=3)")
-    expect(page.locator("figure.chart figcaption").filter(has_text="担当者が対応")).to_contain_text("中央値 25.0 分 (n=1)")
+    expect(page.locator("figure.chart figcaption").filter(has_text="ボットが対応")).to_contain_text(
+        "中央値 3.0 分 (n=3)"
+    )
+    expect(page.locator("figure.chart figcaption").filter(has_text="担当者が対応")).to_contain_text(
+        "中央値 25.0 分 (n=1)"
+    )
     expect(chart("満足度の回答").locator("tr").filter(has_text="解決していない")).to_contain_text("1")
     late = page.locator(f'tr[data-case="{filled_db["late_case"]}"]')
     for expected in ("配達遅れ", "解決済み", "不満が強い", "Alex Kim", "25.0 分", "解決していない"):

@@ -4,6 +4,7 @@ by a script run, the last evaluation's summary and confusion matrix, both langua
 
 Needs no Rasa: the page only reads files and runs scripts.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -18,19 +19,52 @@ from playwright.sync_api import expect
 
 from tests.workbench.conftest import ROOT
 
-COLUMNS = ["id", "conversation", "language", "message", "predicted_intent", "confidence", "reason",
-           "timestamp", "correct_intent"]
+COLUMNS = [
+    "id",
+    "conversation",
+    "language",
+    "message",
+    "predicted_intent",
+    "confidence",
+    "reason",
+    "timestamp",
+    "correct_intent",
+]
 # Messages no training file has (the import must add them, not skip them as duplicates).
 ROWS = [
-    {"id": "r1", "conversation": "c7f1", "language": "ja", "message": "たまごどこいったの？入ってないんだけど",
-     "predicted_intent": "out_of_scope", "confidence": "0.41", "reason": "low_confidence",
-     "timestamp": "2025-01-10T12:00:00+09:00", "correct_intent": ""},
-    {"id": "r2", "conversation": "c7f1", "language": "ja", "message": "さっきからずっと待ってるんだけど来ない",
-     "predicted_intent": "greet", "confidence": "0.38", "reason": "fallback",
-     "timestamp": "2025-01-10T12:01:00+09:00", "correct_intent": ""},
-    {"id": "r3", "conversation": "a9e2", "language": "en", "message": "the gyoza box came crushed flat",
-     "predicted_intent": "report_wrong_item", "confidence": "0.52", "reason": "rephrased",
-     "timestamp": "2025-01-11T19:30:00+09:00", "correct_intent": ""},
+    {
+        "id": "r1",
+        "conversation": "c7f1",
+        "language": "ja",
+        "message": "たまごどこいったの？入ってないんだけど",
+        "predicted_intent": "out_of_scope",
+        "confidence": "0.41",
+        "reason": "low_confidence",
+        "timestamp": "2025-01-10T12:00:00+09:00",
+        "correct_intent": "",
+    },
+    {
+        "id": "r2",
+        "conversation": "c7f1",
+        "language": "ja",
+        "message": "さっきからずっと待ってるんだけど来ない",
+        "predicted_intent": "greet",
+        "confidence": "0.38",
+        "reason": "fallback",
+        "timestamp": "2025-01-10T12:01:00+09:00",
+        "correct_intent": "",
+    },
+    {
+        "id": "r3",
+        "conversation": "a9e2",
+        "language": "en",
+        "message": "the gyoza box came crushed flat",
+        "predicted_intent": "report_wrong_item",
+        "confidence": "0.52",
+        "reason": "rephrased",
+        "timestamp": "2025-01-11T19:30:00+09:00",
+        "correct_intent": "",
+    },
 ]
 SUMMARY = """# Evaluation 2025-01-12
 
@@ -67,8 +101,12 @@ def tiny_png(path: Path, size: int = 64) -> None:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture
@@ -92,16 +130,24 @@ def review_files(tmp_path):
     shutil.copytree(ROOT / "bot" / "data" / "nlu", nlu)  # the import writes here, never bot/data
     fake_review = tmp_path / "fake_review.py"
     fake_review.write_text(FAKE_REVIEW, encoding="utf-8")
-    return {"queue": queue, "evaluation": evaluation, "nlu": nlu, "fake_review": fake_review,
-            "tmp": tmp_path}
+    return {"queue": queue, "evaluation": evaluation, "nlu": nlu, "fake_review": fake_review, "tmp": tmp_path}
 
 
 def test_a_misread_message_is_labelled_into_the_training_data_and_the_queue_refreshes(
-        start_workbench, review_files, page, screenshot):
+    start_workbench, review_files, page, screenshot
+):
     f = review_files
-    wb = start_workbench(["--review-csv", str(f["queue"]), "--evaluate-dir", str(f["evaluation"]),
-                          "--review-script", str(f["fake_review"]),
-                          f"--import-arg=--nlu-dir={f['nlu']}"])
+    wb = start_workbench(
+        [
+            "--review-csv",
+            str(f["queue"]),
+            "--evaluate-dir",
+            str(f["evaluation"]),
+            "--review-script",
+            str(f["fake_review"]),
+            f"--import-arg=--nlu-dir={f['nlu']}",
+        ]
+    )
     page.goto(f"{wb.url}/review?lang=ja")
     expect(page.locator("h1").first).to_have_text("ボットが誤解したメッセージ")
     rows = page.locator("table.queue tbody tr")
@@ -151,8 +197,16 @@ def test_a_misread_message_is_labelled_into_the_training_data_and_the_queue_refr
 
 def test_a_missing_script_is_reported_plainly(start_workbench, review_files, page):
     f = review_files
-    wb = start_workbench(["--review-csv", str(f["queue"]), "--evaluate-dir", str(f["tmp"] / "none"),
-                          "--import-script", str(f["tmp"] / "import_review.py")])
+    wb = start_workbench(
+        [
+            "--review-csv",
+            str(f["queue"]),
+            "--evaluate-dir",
+            str(f["tmp"] / "none"),
+            "--import-script",
+            str(f["tmp"] / "import_review.py"),
+        ]
+    )
     page.goto(f"{wb.url}/review?lang=en")
     expect(page.locator("#evaluation + p")).to_contain_text("No evaluation yet")
     page.select_option("#intent-r3", "report_damaged_item")
