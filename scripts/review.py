@@ -40,19 +40,10 @@ import sys  # noqa: E402  (the repository root on the path, for `bot` and `scrip
 
 sys.path.insert(0, str(ROOT))
 from bot.components.scripts import detect_language  # noqa: E402
+from contracts.review import REVIEW_COLUMNS  # noqa: E402
 from scripts import nlu_data  # noqa: E402
 
-COLUMNS = [
-    "id",
-    "conversation",
-    "language",
-    "message",
-    "predicted_intent",
-    "confidence",
-    "reason",
-    "timestamp",
-    "correct_intent",
-]
+COLUMNS = list(REVIEW_COLUMNS)
 DEFAULT_OUT = ROOT / "results" / "review" / "review.csv"
 KEY_FILE = ROOT / "var" / "review-key"
 # Bot actions that mean "I did not understand": the message before them was misread.

@@ -19,17 +19,9 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-QUEUE_COLUMNS = (
-    "id",
-    "conversation",
-    "language",
-    "message",
-    "predicted_intent",
-    "confidence",
-    "reason",
-    "timestamp",
-    "correct_intent",
-)
+from contracts.review import REVIEW_COLUMNS
+
+QUEUE_COLUMNS = REVIEW_COLUMNS
 # Intents no customer types: the gateway triggers them (domain.yml says so).
 NOT_LABELS = ("relayed_to_agent",)
 

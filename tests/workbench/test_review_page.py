@@ -17,19 +17,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from contracts.review import REVIEW_COLUMNS
 from tests.workbench.conftest import ROOT
 
-COLUMNS = [
-    "id",
-    "conversation",
-    "language",
-    "message",
-    "predicted_intent",
-    "confidence",
-    "reason",
-    "timestamp",
-    "correct_intent",
-]
+COLUMNS = list(REVIEW_COLUMNS)
 # Messages no training file has (the import must add them, not skip them as duplicates).
 ROWS = [
     {
