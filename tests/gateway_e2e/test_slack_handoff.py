@@ -418,9 +418,8 @@ async def test_an_agent_applies_a_remedy_the_customer_refused_from_the_card_once
         rows = db.execute("SELECT kind FROM remedies WHERE idempotency_key = ?", (case_id,)).fetchall()
     assert rows == [("send_item",)]
     # the card shows it and offers nothing more to apply
-    updated = card_text(
-        await wait_for(
-            lambda: [c for c in case_cards(slack, case_id) if "Approved" in card_text(c)], 20, what="the card"
-        )[0]
+    approved = await wait_for(
+        lambda: [c for c in case_cards(slack, case_id) if "Approved" in card_text(c)], 20, what="the card"
     )
+    updated = card_text(approved[0])
     assert "case_approve" not in updated and "<@" in updated
