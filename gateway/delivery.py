@@ -109,7 +109,7 @@ class LineDelivery:
     async def apologise(self, event: StoredEvent, journal: Journal, language: str) -> None:
         """An honest apology, by reply only (free) and once per event: a later retry that
         succeeds pushes the real answer."""
-        if event.event_id in self._apologised or self.reply_token(event, journal) is None or in_standby(event.payload):
+        if not self.would_apologise(event, journal):
             return
         self._apologised.add(event.event_id)
         await self.deliver(

@@ -739,6 +739,7 @@ def _decision_slots(tracker: Tracker, order: OrderView, items: Sequence) -> Dict
         "notice": decision.notice,
     }
     slots: Dict[Text, Any] = {"case_id": case_id, "offers": offers}
-    if escalation.for_decision(decision):
-        slots["handoff_reason"] = escalation.for_decision(decision)
+    reason = escalation.for_decision(decision)
+    if reason:
+        slots["handoff_reason"] = reason
     return slots

@@ -195,15 +195,16 @@ def _buttons(case: Case, ctx: CaseContext) -> List[Dict[str, Any]]:
                 "style": "primary",
             }
         )
-    # one remedy per case (the bot's idempotent path): once one is applied, none is offered
-    done = {o.kind for o in ctx.remedies_offered + ctx.remedies_needing_approval} if case.approved else set()
     # Apply: what the engine offers for this case, refused by the customer or not (an agent
     # may talk them round); Approve: what needs a person's approval. Both go the same way:
     # a signed approval, re-decided by the engine when the bot applies it, once per case.
+    # One remedy per case (the bot's idempotent path): once one is applied, none is offered.
     choices = [("Apply", APPLY_INFIX, o) for o in ctx.remedies_offered]
     choices += [("Approve", "", o) for o in ctx.remedies_needing_approval]
+    if case.approved:
+        choices = []
     for n, (verb, infix, offer) in enumerate(choices):
-        if offer.kind in done or not offer.kind:
+        if not offer.kind:
             continue
         buttons.append(
             {
