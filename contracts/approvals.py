@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 # An approval is used at once (the gateway triggers the bot right after the press); an old
 # one is refused so that a copied record cannot be replayed into a later case state.
@@ -39,12 +39,24 @@ class Approver:
 
 
 @dataclass(frozen=True)
+class Goodwill:
+    """A gesture an agent decided in the Goodwill modal: the one case where the amount
+    comes from a person, not the engine. The action server still checks it against
+    bot/policy.yml `goodwill:` (kind allowed, at most the limits) before anything moves."""
+
+    kind: str  # a remedy of bot/policy.yml `goodwill.kinds` (e.g. store_credit)
+    amount: int  # yen
+    reason: str  # why, in the agent's words; kept with the case
+
+
+@dataclass(frozen=True)
 class AgentApproval:
     case_id: str
     sender_id: str  # the customer's conversation (LINE user id)
-    remedy: str
+    remedy: str  # a remedy, a combination ("send_item+refund_delivery_fee") or "goodwill"
     approvers: Tuple[Approver, ...]  # distinct people, in the order they pressed Approve
     issued_at: float  # unix seconds
+    goodwill: Optional[Goodwill] = None  # only when remedy is "goodwill"
 
 
 def _b64(data: bytes) -> str:
@@ -70,6 +82,9 @@ def sign_approval(key: str, approval: AgentApproval) -> str:
         "by": [[a.slack_user_id, a.name] for a in approval.approvers],
         "at": approval.issued_at,
     }
+    if approval.goodwill is not None:
+        gw = approval.goodwill
+        data["goodwill"] = {"kind": gw.kind, "amount": int(gw.amount), "reason": gw.reason}
     body = _b64(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     return f"{body}.{_b64(_mac(key, body))}"
 
@@ -91,12 +106,14 @@ def verify_approval(
         raise ApprovalInvalid("bad signature")
     try:
         data = json.loads(_unb64(body))
+        gw = data.get("goodwill")
         approval = AgentApproval(
             case_id=str(data["case"]),
             sender_id=str(data["sender"]),
             remedy=str(data["remedy"]),
             approvers=tuple(Approver(str(i), str(n)) for i, n in data["by"]),
             issued_at=float(data["at"]),
+            goodwill=None if gw is None else Goodwill(str(gw["kind"]), int(gw["amount"]), str(gw["reason"])),
         )
     except (ValueError, KeyError, TypeError):
         raise ApprovalInvalid("malformed approval") from None
@@ -145,6 +162,7 @@ __all__ = [
     "AgentApproval",
     "ApprovalInvalid",
     "Approver",
+    "Goodwill",
     "KEY_ENV",
     "MAX_AGE_S",
     "add_approver",

@@ -70,6 +70,31 @@ class OfferedRemedy:
 
 
 @dataclass
+class OfferedCombination:
+    """Remedies the policy lets an agent apply together for this case (`combinations:` in
+    bot/policy.yml), each priced by the engine; `name` is contracts.vocabulary's
+    combination_name of the parts. For display, like OfferedRemedy."""
+
+    name: str
+    parts: List[OfferedRemedy] = field(default_factory=list)
+    needs_approval: bool = False  # worth more than an agent's own limit: a supervisor too
+
+    @property
+    def amount(self) -> int:
+        return sum(p.amount or 0 for p in self.parts)
+
+
+@dataclass
+class GoodwillAllowance:
+    """What an agent may give as goodwill for this case (bot/policy.yml `goodwill:`): the
+    modal offers these kinds, up to `agent_limit` alone and `max_amount` with a supervisor."""
+
+    kinds: List[str] = field(default_factory=list)
+    agent_limit: int = 0
+    max_amount: int = 0
+
+
+@dataclass
 class Frustration:
     score: float = 0.0
     threshold: float = 0.0
@@ -96,6 +121,8 @@ class CaseContext:
     remedies_offered: List[OfferedRemedy] = field(default_factory=list)
     remedies_refused: List[str] = field(default_factory=list)
     remedies_needing_approval: List[OfferedRemedy] = field(default_factory=list)
+    combinations: List[OfferedCombination] = field(default_factory=list)
+    goodwill: GoodwillAllowance = field(default_factory=GoodwillAllowance)
     safety_signals: List[Union[Dict[str, Any], str]] = field(default_factory=list)
     frustration: Frustration = field(default_factory=Frustration)
     transcript: List[Turn] = field(default_factory=list)
@@ -122,6 +149,8 @@ class CaseContext:
         ctx.remedies_offered = [_build(OfferedRemedy, o) for o in data.get("remedies_offered") or []]
         ctx.remedies_refused = list(data.get("remedies_refused") or [])
         ctx.remedies_needing_approval = [_build(OfferedRemedy, o) for o in data.get("remedies_needing_approval") or []]
+        ctx.combinations = [_combination(c) for c in data.get("combinations") or [] if isinstance(c, Mapping)]
+        ctx.goodwill = _build(GoodwillAllowance, data.get("goodwill"))
         ctx.safety_signals = list(data.get("safety_signals") or [])
         ctx.frustration = _build(Frustration, data.get("frustration"))
         ctx.transcript = [_build(Turn, t) for t in data.get("transcript") or []]
@@ -129,3 +158,11 @@ class CaseContext:
         ctx.summary = data.get("summary") or ""
         ctx.timezone = data.get("timezone") or "Asia/Tokyo"
         return ctx
+
+
+def _combination(data: Mapping[str, Any]) -> OfferedCombination:
+    return OfferedCombination(
+        name=str(data.get("name") or ""),
+        parts=[_build(OfferedRemedy, p) for p in data.get("parts") or [] if isinstance(p, Mapping)],
+        needs_approval=bool(data.get("needs_approval")),
+    )

@@ -11,7 +11,7 @@ reasons use a name this module does not label.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Mapping, Optional
+from typing import Dict, FrozenSet, Mapping, Optional, Sequence, Tuple
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,33 @@ def problem_label(name: Optional[str]) -> Label:
     return PROBLEMS.get(name or "") or readable(name or "-")
 
 
+# A goodwill gesture an agent gives beyond the policy's remedies (Slack's Goodwill modal;
+# bot/policy.yml `goodwill:`): its kind is one of these remedies, its amount the agent's.
+GOODWILL = "goodwill"
+GOODWILL_LABEL = Label("goodwill", "お詫びの対応")
+
+# Remedies an agent applies together for one case (bot/policy.yml `combinations:`) travel
+# as one name, the parts joined: "send_item+refund_delivery_fee".
+COMBINATION_JOINER = "+"
+
+
+def combination_name(kinds: Sequence[str]) -> str:
+    return COMBINATION_JOINER.join(kinds)
+
+
+def combination_parts(name: Optional[str]) -> Tuple[str, ...]:
+    """The remedies a name stands for: one for a plain remedy, two or more for a combination."""
+    return tuple(part for part in (name or "").split(COMBINATION_JOINER) if part)
+
+
 def remedy_label(kind: Optional[str]) -> Label:
+    """A remedy's label; a combination's parts joined with " + "."""
+    parts = combination_parts(kind)
+    if len(parts) > 1:
+        labels = [remedy_label(p) for p in parts]
+        return Label(" + ".join(x.en for x in labels), " ＋ ".join(x.ja for x in labels))
+    if kind == GOODWILL:
+        return GOODWILL_LABEL
     remedy = REMEDIES.get(kind or "")
     return remedy.label if remedy else readable(kind or "?")
 
