@@ -28,19 +28,23 @@ from bot.actions.claims import (
     order_of_conversation,
     remedy_wish,
 )
-from bot.actions.decision import case_now
+from bot.actions.decision import CaseNow, case_now
 from bot.formatting import yen
 from bot.frustration import Assessment, assess
+from bot.policy import available_combinations, combination_value
 from bot.policy.reading import read_remedy
 from contracts.case_context import (
     CaseContext,
     CaseItem,
     CustomerRef,
     Frustration,
+    GoodwillAllowance,
+    OfferedCombination,
     OfferedRemedy,
     OrderSummary,
     Turn,
 )
+from contracts.vocabulary import combination_name
 
 # Reasons that have their own `utter_handoff_<reason>` response; others use the generic one.
 GENERIC_REASON = "no_remedy_available"
@@ -222,6 +226,8 @@ def build_case_context(tracker: Tracker, reason: str, now: datetime) -> CaseCont
         remedies_offered=offered,
         remedies_refused=list(refused),
         remedies_needing_approval=needing_approval,
+        combinations=offered_combinations(case) if case else [],
+        goodwill=goodwill_allowance(str(case_id), order is not None, customer is not None),
         safety_signals=list(tracker.latest_message.get("safety_signals", [])),
         frustration=Frustration(**frustration_of(tracker).as_dict()),
         transcript=transcript(tracker),
@@ -229,6 +235,36 @@ def build_case_context(tracker: Tracker, reason: str, now: datetime) -> CaseCont
     )
     context.summary = summary_line(context)
     return context
+
+
+def offered_combinations(case: CaseNow) -> List[OfferedCombination]:
+    """The combinations an agent may apply to the case now (bot/policy.yml `combinations:`),
+    priced by the engine; none once the case has a remedy (one set of remedies per case)."""
+    policy = services.policy()
+    if services.repository().remedies_for_case(case.claim.case_number):
+        return []
+    return [
+        OfferedCombination(
+            name=combination_name([o.kind for o in offers]),
+            parts=[OfferedRemedy(**o.as_dict()) for o in offers],
+            # worth more than an agent's own limit: a supervisor approves too
+            needs_approval=combination_value(policy, offers, case.items) > policy.agent_approval_limit,
+        )
+        for offers in available_combinations(policy, case.decision, case.order, case.items, case.now)
+    ]
+
+
+def goodwill_allowance(case_id: str, has_order: bool, has_customer: bool) -> GoodwillAllowance:
+    """What the Goodwill modal may offer for the case (bot/policy.yml `goodwill:`): nothing
+    for an unknown customer or once a goodwill is on record; without an order, only what
+    goes to the customer's account (bot/actions/agent.py refuses the rest anyway)."""
+    rule = services.policy().goodwill
+    if rule is None or not has_customer or services.repository().goodwill_for_case(case_id) is not None:
+        return GoodwillAllowance()
+    kinds = list(rule.kinds_for(has_order))
+    if not kinds:
+        return GoodwillAllowance()
+    return GoodwillAllowance(kinds=kinds, agent_limit=rule.agent_limit, max_amount=rule.max_amount)
 
 
 def _order_summary(order) -> Optional[OrderSummary]:

@@ -27,7 +27,7 @@ from bot.actions.handoff import hand_off
 from bot.actions.problems import INTENT_OF
 from bot.actions.responses import response_text
 from bot.formatting import clock, item_names
-from bot.policy import render_button, render_confirmation, render_label
+from bot.policy import render_button, render_confirmations, render_label
 from bot.policy.types import ItemView, OrderView, RemedyOffer
 
 log = logging.getLogger(__name__)
@@ -217,10 +217,13 @@ def apply_and_confirm(dispatcher: CollectingDispatcher, tracker: Tracker, case: 
     """Applies the engine's `offer` once for this case and says what happens, when, and
     how much."""
     case_id = case.claim.case_number
-    applied = services.repository().apply_remedy(case_id, offer, case.now)
-    # After a retry the remedy on record is the one to confirm, whatever was asked now.
-    on_record = RemedyOffer(kind=applied.kind, amount=applied.amount, eta=applied.eta)
-    confirmation = render_confirmation(
+    repository = services.repository()
+    applied = repository.apply_remedy(case_id, offer, case.now)
+    # After a retry the remedies on record are the ones to confirm, whatever was asked now
+    # (every part, when an agent applied a combination).
+    records = [applied] if applied.created else (repository.remedies_for_case(case_id) or [applied])
+    on_record = [RemedyOffer(kind=r.kind, amount=r.amount, eta=r.eta) for r in records]
+    confirmation = render_confirmations(
         services.policy(),
         on_record,
         services.language(tracker),

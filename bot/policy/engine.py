@@ -14,13 +14,16 @@ Order of the checks, first match wins:
    unless its value is above the automatic limit (then only a person may grant it);
    a never-alone remedy (coupon) is dropped when nothing real is offered before it;
 6. nothing left to offer -> a person (above the limit, or no remedy applies).
+
+Combinations (`combinations:`, an agent's only) are priced here too, part by part, on top
+of the decision: `price_combination` and `available_combinations`.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from bot.policy.loader import Policy, RemedyRule
 from bot.policy.types import CustomerHistory, ItemView, OrderView, PolicyDecision, RemedyOffer
@@ -37,6 +40,10 @@ def decide(
     now: datetime,
 ) -> PolicyDecision:
     """What the bot may offer for this claim, in the order to offer it, or why it may not."""
+    if problem not in policy.problems:
+        # A case opened without a claim ("handoff": a person was asked for first) has no
+        # remedies of its own; a person decides (never a KeyError in the agent's action).
+        return PolicyDecision(problem=problem, escalate_reason="no_remedy_available")
     reason = _escalation_before_offers(policy, problem, order, items, history, now)
     if reason:
         return PolicyDecision(problem=problem, escalate_reason=reason)
@@ -162,3 +169,55 @@ def remedy_value(policy: Policy, offer: RemedyOffer, items: Sequence[ItemView]) 
     if policy.remedies[offer.kind].amount == "none":
         return sum(item.line_total for item in items)
     return offer.amount
+
+
+def price_remedy(
+    policy: Policy, kind: str, order: OrderView, items: Sequence[ItemView], now: datetime
+) -> Optional[RemedyOffer]:
+    """`kind` priced for this order on its own conditions (statuses, categories, times),
+    whatever the problem lists; None when they do not hold now."""
+    rule = policy.remedies.get(kind)
+    if rule is None or not _allowed(rule, order, items, now):
+        return None
+    return RemedyOffer(kind=kind, amount=_amount(rule, order, items), eta=_eta(rule, now))
+
+
+def price_combination(
+    policy: Policy,
+    parts: Sequence[str],
+    decision: PolicyDecision,
+    order: OrderView,
+    items: Sequence[ItemView],
+    now: datetime,
+) -> Optional[Tuple[RemedyOffer, ...]]:
+    """The combination `parts` priced for the case now, part by part, or None when the
+    policy does not allow it now: it must be listed under `combinations:`, its first part
+    offered by `decision` (within or above the automatic limit: an agent applies it), and
+    each further part allowed on its own conditions and worth more than ¥0."""
+    parts = tuple(parts)
+    if parts not in policy.combinations:
+        return None
+    first = next((o for o in (*decision.offers, *decision.needs_approval) if o.kind == parts[0]), None)
+    if first is None:
+        return None
+    offers = [RemedyOffer(first.kind, first.amount, first.eta)]
+    for kind in parts[1:]:
+        offer = price_remedy(policy, kind, order, items, now)
+        if offer is None or remedy_value(policy, offer, items) <= 0:
+            return None  # e.g. a delivery fee of ¥0: nothing to add
+        offers.append(offer)
+    return tuple(offers)
+
+
+def available_combinations(
+    policy: Policy, decision: PolicyDecision, order: OrderView, items: Sequence[ItemView], now: datetime
+) -> List[Tuple[RemedyOffer, ...]]:
+    """Every combination of the policy an agent may apply to the case now, priced, in the
+    policy's order."""
+    priced = (price_combination(policy, parts, decision, order, items, now) for parts in policy.combinations)
+    return [offers for offers in priced if offers is not None]
+
+
+def combination_value(policy: Policy, offers: Sequence[RemedyOffer], items: Sequence[ItemView]) -> int:
+    """What a combination costs: its parts' values added up (compared with an agent's limit)."""
+    return sum(remedy_value(policy, offer, items) for offer in offers)

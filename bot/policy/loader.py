@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 import yaml
 
 from bot.policy.types import FRUSTRATION_SIGNALS, ORDER_KINDS, ORDER_STATUSES, PROBLEMS, FrustrationSettings
+from contracts.vocabulary import combination_name
 
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "policy.yml"
 LANGUAGES = ("ja", "en")
@@ -22,6 +23,12 @@ AMOUNT_RULES = ("none", "item_total", "delivery_fee", "order_total", "fixed")
 CATEGORIES = ("dish", "side", "topping", "drink", "goods", "gift_card", "alcohol")
 TEXT_FIELDS = ("label", "button", "confirmation")
 PLACEHOLDERS = ("{items}", "{amount}", "{eta}", "{case_id}")
+GOODWILL_PLACEHOLDERS = ("{amount}", "{case_id}")
+# A combination's name ("send_item+refund_delivery_fee") is kept as the case's approved
+# remedy, a column of this many characters (bot/store/models.py CaseOutcome).
+COMBINATION_NAME_MAX = 40
+# Goodwill kinds that need no order: they go to the customer's account, not to a payment.
+GOODWILL_WITHOUT_ORDER = ("store_credit", "coupon")
 
 
 class PolicyError(ValueError):
@@ -48,6 +55,23 @@ class RemedyRule:
 
 
 @dataclass(frozen=True)
+class GoodwillRule:
+    """The `goodwill:` section: what an agent may give beyond the policy's remedies."""
+
+    kinds: Tuple[str, ...]
+    agent_limit: int  # an agent gives up to this alone (yen); above it a supervisor too
+    max_amount: int  # never more, whoever approves
+    reason_max_length: int = 500
+    # kind -> language -> what the customer reads ({amount}, {case_id})
+    confirmation: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def kinds_for(self, has_order: bool) -> Tuple[str, ...]:
+        """The kinds allowed for a case: without an order (a case about the account) there
+        is no payment to refund, only what goes to the customer's account."""
+        return tuple(k for k in self.kinds if has_order or k in GOODWILL_WITHOUT_ORDER)
+
+
+@dataclass(frozen=True)
 class Policy:
     auto_approve_limit: int
     claim_window_hours: int
@@ -70,6 +94,11 @@ class Policy:
     # remedies always, and any remedy chosen by typing that is worth more than the amount.
     confirm_remedies: Tuple[str, ...] = ("cancel_order",)
     confirm_typed_above: int = 1000
+    # Remedies an agent may apply together (the `combinations:` section), each a tuple of
+    # remedy kinds, the first one the problem's own.
+    combinations: Tuple[Tuple[str, ...], ...] = ()
+    # What an agent may give as goodwill (the `goodwill:` section); None: no goodwill.
+    goodwill: Optional[GoodwillRule] = None
 
     def needs_confirmation(self, kind: str, amount: int, tapped: bool) -> bool:
         """Whether a chosen remedy is confirmed with a yes/no before it is applied."""
@@ -190,6 +219,8 @@ class _Reader:
                 "frustration",
                 "approvals",
                 "confirm_first",
+                "combinations",
+                "goodwill",
             ),
         )
         version = self.scalar(self.required(top, root, "version", "version"), "version")
@@ -229,6 +260,11 @@ class _Reader:
         confirm: Dict[str, Any] = {}
         if "confirm_first" in top:
             confirm = self.confirm_first(top["confirm_first"][1], remedies)
+        extras: Dict[str, Any] = {}
+        if "combinations" in top:
+            extras["combinations"] = self.combinations(top["combinations"][1], remedies)
+        if "goodwill" in top:
+            extras["goodwill"] = self.goodwill(top["goodwill"][1], remedies)
         return Policy(
             excluded_categories=excluded,
             problems=problems,
@@ -238,7 +274,104 @@ class _Reader:
             **numbers,
             **approvals,
             **confirm,
+            **extras,
         )
+
+    def combinations(self, node: yaml.Node, remedies: Mapping[str, RemedyRule]) -> Tuple[Tuple[str, ...], ...]:
+        """The `combinations:` section: a list of remedy lists an agent may apply together."""
+        path = "combinations"
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, path, "expected a list of remedy lists, e.g. - [send_item, refund_delivery_fee]")
+        result = []
+        for entry in node.value:
+            parts = self.string_list(entry, path, tuple(remedies))
+            shown = f"[{', '.join(parts)}]"
+            if len(parts) < 2:
+                raise self.fail(entry, path, f"{shown} needs at least 2 remedies (a single one is not a combination)")
+            if len(set(parts)) != len(parts):
+                raise self.fail(entry, path, f"{shown} lists a remedy twice")
+            if "cancel_order" in parts:
+                # cancelling already refunds the whole order: nothing may be added to it
+                raise self.fail(entry, path, f"{shown}: cancel_order cannot be combined")
+            if len(combination_name(parts)) > COMBINATION_NAME_MAX:
+                raise self.fail(
+                    entry, path, f"{shown} is too long a name to keep (at most {COMBINATION_NAME_MAX} characters)"
+                )
+            if parts in result:
+                raise self.fail(entry, path, f"{shown} is listed twice")
+            result.append(parts)
+        return tuple(result)
+
+    def goodwill(self, node: yaml.Node, remedies: Mapping[str, RemedyRule]) -> GoodwillRule:
+        """The `goodwill:` section: which kinds, the limits, and what the customer reads."""
+        path = "goodwill"
+        entries = self.mapping(node, path)
+        self.no_unknown(entries, path, ("kinds", "agent_limit", "max_amount", "reason_max_length", "confirmation"))
+        kinds_node = self.required(entries, node, path, "kinds")
+        kinds = (
+            ()
+            if isinstance(kinds_node, yaml.SequenceNode) and not kinds_node.value
+            else self.string_list(kinds_node, f"{path}.kinds", tuple(remedies))
+        )
+        for kind, item in zip(kinds, kinds_node.value):
+            # a goodwill is money the agent decides: a remedy that pays nothing, or one that
+            # cancels the order, cannot carry an amount of the agent's
+            if kind == "cancel_order" or remedies[kind].amount == "none":
+                raise self.fail(item, f"{path}.kinds", f"`{kind}` pays no amount and cannot be a goodwill")
+        if len(set(kinds)) != len(kinds):
+            raise self.fail(kinds_node, f"{path}.kinds", "lists a remedy twice")
+        max_node = self.required(entries, node, path, "max_amount")
+        max_amount = self.integer(max_node, f"{path}.max_amount", minimum=1)
+        limit_node = self.required(entries, node, path, "agent_limit")
+        agent_limit = self.integer(limit_node, f"{path}.agent_limit")
+        if agent_limit > max_amount:
+            raise self.fail(limit_node, f"{path}.agent_limit", f"must be at most goodwill.max_amount ({max_amount})")
+        reason_max_length = 500
+        if "reason_max_length" in entries:
+            reason_max_length = self.integer(entries["reason_max_length"][1], f"{path}.reason_max_length", 1)
+        texts_node = self.required(entries, node, path, "confirmation")
+        texts_path = f"{path}.confirmation"
+        texts = self.mapping(texts_node, texts_path)
+        for kind, (key, _) in texts.items():
+            if kind not in kinds:
+                raise self.fail(key, f"{texts_path}.{kind}", "is not one of goodwill.kinds")
+        confirmation: Dict[str, Dict[str, str]] = {}
+        for kind in kinds:
+            if kind not in texts:
+                # at the `confirmation:` line itself (the mapping starts at its first entry)
+                raise self.fail(
+                    entries["confirmation"][0], texts_path, f"missing `{kind}` (every kind needs its confirmation)"
+                )
+            confirmation[kind] = self.goodwill_texts(texts[kind][1], f"{texts_path}.{kind}")
+        return GoodwillRule(
+            kinds=kinds,
+            agent_limit=agent_limit,
+            max_amount=max_amount,
+            reason_max_length=reason_max_length,
+            confirmation=confirmation,
+        )
+
+    def goodwill_texts(self, node: yaml.Node, path: str) -> Dict[str, str]:
+        """A goodwill confirmation in both languages; it must say how much ({amount})."""
+        entries = self.mapping(node, path)
+        self.no_unknown(entries, path, LANGUAGES)
+        result = {}
+        for lang in LANGUAGES:
+            text = self.scalar(self.required(entries, node, path, lang), f"{path}.{lang}")
+            if not isinstance(text, str) or not text.strip():
+                raise self.fail(entries[lang][1], f"{path}.{lang}", "expected a text")
+            try:
+                text.format(amount="", case_id="")
+            except (KeyError, IndexError, ValueError) as error:
+                raise self.fail(
+                    entries[lang][1],
+                    f"{path}.{lang}",
+                    f"unknown placeholder {error} (use {', '.join(GOODWILL_PLACEHOLDERS)})",
+                ) from error
+            if "{amount}" not in text:
+                raise self.fail(entries[lang][1], f"{path}.{lang}", "must say how much: use {amount}")
+            result[lang] = text
+        return result
 
     def confirm_first(self, node: yaml.Node, remedies: Mapping[str, Any]) -> Dict[str, Any]:
         """The `confirm_first:` section: which choices are confirmed before applying."""

@@ -61,6 +61,27 @@ def render_confirmation(
     return _fill(rule.confirmation[_lang(language)], offer, language, items, case_id, now)
 
 
+def render_confirmations(
+    policy: Policy,
+    offers: Sequence[RemedyOffer],
+    language: str,
+    items: Sequence[ItemView],
+    case_id: str,
+    now: datetime,
+) -> str:
+    """One message for remedies applied together: each part's confirmation, in order, one
+    per line (what, when and how much of every part)."""
+    return "\n".join(render_confirmation(policy, o, language, items, case_id, now) for o in offers)
+
+
+def render_goodwill_confirmation(policy: Policy, kind: str, amount: int, language: str, case_id: str) -> str:
+    """What the customer reads once an agent's goodwill is given (`goodwill.confirmation`)."""
+    if policy.goodwill is None:
+        raise KeyError("the policy has no goodwill section")
+    template = policy.goodwill.confirmation[kind][_lang(language)]
+    return template.format(amount=yen(amount), case_id=case_id)
+
+
 def match_remedy(policy: Policy, text: str, offered: Sequence[str], language: str) -> Optional[str]:
     """The offered remedy a typed answer chooses: by keyword ("返金で", "send it") without a
     negation, or by its number in the list ("2", "２番"). None when it is unclear."""

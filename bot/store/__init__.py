@@ -7,6 +7,7 @@ from bot.store.db import database_url, init_db, make_engine
 from bot.store.repository import (
     AppliedRemedy,
     CustomerRecord,
+    GivenGoodwill,
     NotFoundError,
     OrdersRepository,
     new_case_number,
@@ -16,6 +17,7 @@ from bot.store.repository import (
 __all__ = [
     "AppliedRemedy",
     "CustomerRecord",
+    "GivenGoodwill",
     "NotFoundError",
     "OrdersRepository",
     "database_url",

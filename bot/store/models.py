@@ -155,7 +155,9 @@ class Claim(Base):
 
 
 class Remedy(Base):
-    """The remedy applied to a claim. The UNIQUE idempotency key makes it happen once."""
+    """A remedy applied to a claim. The UNIQUE idempotency key makes it happen once: the
+    case number for the case's remedy (or a combination's first part), "<case>+<kind>" for
+    a combination's further parts, so a claim has one row per part."""
 
     __tablename__ = "remedies"
 
@@ -164,6 +166,24 @@ class Remedy(Base):
     kind = Column(String(40), nullable=False)
     amount = Column(Integer, nullable=False, default=0)  # yen
     eta = Column(UTCDateTime, nullable=True)
+    idempotency_key = Column(String(64), unique=True, nullable=False)
+    applied_at = Column(UTCDateTime, nullable=False)
+
+
+class GoodwillGesture(Base):
+    """A goodwill an agent gave for a case (bot/policy.yml `goodwill:`): the amount and the
+    reason are the agent's, so both are kept with who approved it. At most one per case
+    (UNIQUE idempotency key "<case>:goodwill"); it may come on top of a remedy."""
+
+    __tablename__ = "goodwill_gestures"
+    __table_args__ = (CheckConstraint("amount > 0", name="ck_goodwill_gestures_amount"),)
+
+    id = Column(Integer, primary_key=True)
+    claim_id = Column(Integer, ForeignKey("claims.id"), nullable=False, index=True)
+    kind = Column(String(40), nullable=False)  # store_credit | coupon | refund_item ...
+    amount = Column(Integer, nullable=False)  # yen
+    reason = Column(Text, nullable=False)
+    approvers = Column(JSONText, nullable=False, default=list)  # [{"slack_user_id", "name"}]
     idempotency_key = Column(String(64), unique=True, nullable=False)
     applied_at = Column(UTCDateTime, nullable=False)
 

@@ -11,7 +11,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.policy.types import CustomerHistory, ItemView, OrderView, RemedyOffer
-from bot.store.models import CaseOutcome, Claim, Customer, Handoff, Order, Remedy
+from bot.store.models import CaseOutcome, Claim, Customer, GoodwillGesture, Handoff, Order, Remedy
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # Case numbers are read aloud and typed by people: no 0/O, 1/I/L.
@@ -54,6 +54,19 @@ class AppliedRemedy:
 
 
 @dataclass(frozen=True)
+class GivenGoodwill:
+    """The goodwill on record for a case; `created` is False when an earlier call gave it."""
+
+    case_number: str
+    kind: str
+    amount: int
+    reason: str
+    approvers: Tuple[Tuple[str, str], ...]  # (Slack user id, name), in the order they approved
+    applied_at: datetime
+    created: bool
+
+
+@dataclass(frozen=True)
 class ClaimRecord:
     """A case as the orders database knows it: what the remedy engine re-decides from."""
 
@@ -69,6 +82,18 @@ def normalize_order_number(text: str) -> str:
     """ "#１００１ " -> "1001": customers type full-width digits, '#' and spaces."""
     folded = unicodedata.normalize("NFKC", text)
     return "".join(ch for ch in folded if ch != "#" and not ch.isspace())
+
+
+def remedy_key(case_number: str, kind: str, position: int) -> str:
+    """A remedy's idempotency key: the case number for the case's remedy (a combination's
+    first part), so that a single remedy and a combination exclude each other; the case
+    and the kind for a combination's further parts."""
+    return case_number if position == 0 else f"{case_number}+{kind}"
+
+
+def goodwill_key(case_number: str) -> str:
+    """A goodwill's idempotency key: one per case, apart from the case's remedies."""
+    return f"{case_number}:goodwill"
 
 
 def new_case_number(now: datetime) -> str:
@@ -129,7 +154,8 @@ class OrdersRepository:
         query = (
             select(Remedy.applied_at)
             .join(Claim, Remedy.claim_id == Claim.id)
-            .where(Claim.customer_id == customer_id)
+            # the case's own remedy only: a combination's further parts are the same claim
+            .where(Claim.customer_id == customer_id, Remedy.idempotency_key == Claim.case_number)
             .order_by(Remedy.applied_at)
         )
         with self._sessions() as session:
@@ -208,7 +234,7 @@ class OrdersRepository:
             return existing
         try:
             with self._sessions.begin() as session:
-                _insert_remedy(session, case_number, offer, now)
+                _insert_remedy(session, case_number, offer, now, case_number)
         except IntegrityError:
             winner = self.remedy_for_case(case_number)
             if winner is None:
@@ -216,11 +242,106 @@ class OrdersRepository:
             return winner
         return replace(self.remedy_for_case(case_number), created=True)
 
+    def apply_remedies(self, case_number: str, offers: Sequence[RemedyOffer], now: datetime) -> List[AppliedRemedy]:
+        """Applies remedies to one case together (a combination), exactly once, in one
+        transaction: all of them or none.
+
+        The first part takes the case number as its idempotency key, so a combination and
+        any single remedy of the same case exclude each other, whichever comes first; the
+        further parts have keys of their own ("<case>+<kind>"). When the case already has a
+        remedy on record (an earlier call, a concurrent one that won, or another remedy),
+        nothing new is applied and the remedies on record are returned (`created` False).
+        """
+        if not offers:
+            raise ValueError("no remedy to apply")
+        if self.remedy_for_case(case_number) is not None:
+            return self.remedies_for_case(case_number)
+        try:
+            with self._sessions.begin() as session:
+                for position, offer in enumerate(offers):
+                    _insert_remedy(session, case_number, offer, now, remedy_key(case_number, offer.kind, position))
+        except IntegrityError:
+            on_record = self.remedies_for_case(case_number)
+            if not on_record:
+                raise
+            return on_record
+        return [replace(r, created=True) for r in self.remedies_for_case(case_number)]
+
     def remedy_for_case(self, case_number: str) -> Optional[AppliedRemedy]:
+        """The case's remedy (for a combination, its first part), or None."""
         query = select(Remedy).where(Remedy.idempotency_key == case_number)
         with self._sessions() as session:
             remedy = session.scalar(query)
-            return None if remedy is None else _applied(remedy)
+            return None if remedy is None else _applied(remedy, case_number)
+
+    def remedies_for_case(self, case_number: str) -> List[AppliedRemedy]:
+        """Every remedy on record for the case, in the order applied (one, or a combination's
+        parts); empty when none."""
+        query = (
+            select(Remedy)
+            .join(Claim, Remedy.claim_id == Claim.id)
+            .where(Claim.case_number == case_number)
+            .order_by(Remedy.id)
+        )
+        with self._sessions() as session:
+            return [_applied(r, case_number) for r in session.scalars(query)]
+
+    # Goodwill
+
+    def give_goodwill(
+        self,
+        case_number: str,
+        kind: str,
+        amount: int,
+        reason: str,
+        approvers: Sequence[Tuple[str, str]],
+        now: datetime,
+    ) -> GivenGoodwill:
+        """Records an agent's goodwill for a case exactly once (as `apply_remedy`, by a
+        UNIQUE key of its own, so it may come on top of the case's remedy). A later or
+        concurrent call returns the goodwill on record, whatever it asks for."""
+        existing = self.goodwill_for_case(case_number)
+        if existing is not None:
+            return existing
+        key = goodwill_key(case_number)
+        try:
+            with self._sessions.begin() as session:
+                claim = _find_claim(session, case_number)
+                session.add(
+                    GoodwillGesture(
+                        claim_id=claim.id,
+                        kind=kind,
+                        amount=int(amount),
+                        reason=reason,
+                        approvers=[{"slack_user_id": i, "name": n} for i, n in approvers],
+                        idempotency_key=key,
+                        applied_at=now,
+                    )
+                )
+                session.flush()
+                claim.updated_at = now
+        except IntegrityError:
+            winner = self.goodwill_for_case(case_number)
+            if winner is None:
+                raise
+            return winner
+        return replace(self.goodwill_for_case(case_number), created=True)
+
+    def goodwill_for_case(self, case_number: str) -> Optional[GivenGoodwill]:
+        query = select(GoodwillGesture).where(GoodwillGesture.idempotency_key == goodwill_key(case_number))
+        with self._sessions() as session:
+            row = session.scalar(query)
+            if row is None:
+                return None
+            return GivenGoodwill(
+                case_number=case_number,
+                kind=row.kind,
+                amount=row.amount,
+                reason=row.reason,
+                approvers=tuple((str(a["slack_user_id"]), str(a["name"])) for a in row.approvers or ()),
+                applied_at=row.applied_at,
+                created=False,
+            )
 
     # Handoffs
 
@@ -312,7 +433,7 @@ def _find_claim(session: Session, case_number: str) -> Claim:
     return claim
 
 
-def _insert_remedy(session: Session, case_number: str, offer: RemedyOffer, now: datetime) -> None:
+def _insert_remedy(session: Session, case_number: str, offer: RemedyOffer, now: datetime, key: str) -> None:
     """Inserts first, so a concurrent duplicate fails before anything else changes."""
     claim = _find_claim(session, case_number)
     session.add(
@@ -321,7 +442,7 @@ def _insert_remedy(session: Session, case_number: str, offer: RemedyOffer, now: 
             kind=offer.kind,
             amount=offer.amount,
             eta=offer.eta,
-            idempotency_key=case_number,
+            idempotency_key=key,
             applied_at=now,
         )
     )
@@ -367,9 +488,9 @@ def _order_view(order: Order) -> OrderView:
     )
 
 
-def _applied(remedy: Remedy) -> AppliedRemedy:
+def _applied(remedy: Remedy, case_number: str) -> AppliedRemedy:
     return AppliedRemedy(
-        case_number=remedy.idempotency_key,
+        case_number=case_number,
         kind=remedy.kind,
         amount=remedy.amount,
         eta=remedy.eta,

@@ -19,7 +19,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
 from bot.store.models import CaseOutcome, Claim, Handoff, Remedy
-from contracts.vocabulary import not_fixes
+from contracts.vocabulary import combination_name, combination_parts, not_fixes
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # A coupon or store credit is not a fix for the order (DESIGN: "a fixed discount is not a
@@ -45,7 +45,7 @@ class CaseRow:
     opened_at: datetime
     problem: str
     status: str  # remedied | handed_off | open | claimed | resolved
-    remedy: Optional[str] = None
+    remedy: Optional[str] = None  # a remedy, or a combination's name (contracts.vocabulary)
     remedy_amount: Optional[int] = None
     handoff_reason: Optional[str] = None
     resolved_at: Optional[datetime] = None
@@ -137,9 +137,12 @@ def load_cases(
         return []  # the action server creates the tables on its first use: no case yet
     with engine.connect() as conn:
         claims = conn.execute(select(Claim.id, Claim.case_number, Claim.problem, Claim.status, Claim.created_at)).all()
-        remedies = {
-            r.claim_id: r for r in conn.execute(select(Remedy.claim_id, Remedy.kind, Remedy.amount, Remedy.applied_at))
-        }
+        # A case may have several remedy rows (a combination an agent applied: one per part).
+        remedies: Dict[int, List[Any]] = {}
+        for r in conn.execute(
+            select(Remedy.claim_id, Remedy.kind, Remedy.amount, Remedy.applied_at).order_by(Remedy.id)
+        ):
+            remedies.setdefault(r.claim_id, []).append(r)
         handoffs: Dict[str, Any] = {}
         for h in conn.execute(
             select(Handoff.case_number, Handoff.reason, Handoff.context, Handoff.created_at).order_by(
@@ -159,10 +162,12 @@ def load_cases(
         if not _in(c.created_at, lo, hi):
             continue
         row = CaseRow(c.case_number, c.created_at, c.problem, c.status)
-        remedy = remedies.get(c.id)
-        if remedy is not None:
-            row.remedy, row.remedy_amount = remedy.kind, remedy.amount
-            row.resolved_at = remedy.applied_at  # the bot fixed it then (unless handed off)
+        parts = remedies.get(c.id)
+        if parts:
+            # a combination reads as its name ("send_item+refund_delivery_fee"), its amount the sum
+            row.remedy = combination_name([p.kind for p in parts])
+            row.remedy_amount = sum(p.amount for p in parts)
+            row.resolved_at = min(p.applied_at for p in parts)  # the bot fixed it then (unless handed off)
         rows[c.case_number] = row
     claim_numbers = {c.case_number for c in claims}
     for number, h in handoffs.items():
@@ -207,8 +212,8 @@ def summarize(cases: List[CaseRow]) -> Summary:
     s = Summary(cases)
     for c in cases:
         s.by_problem[c.problem] += 1
-        if c.remedy:
-            s.remedies[c.remedy] += 1
+        for kind in combination_parts(c.remedy):
+            s.remedies[kind] += 1  # each part of a combination counts as the remedy it is
         if c.handed_off:
             s.handoff_reasons[c.handoff_reason] += 1
         minutes = c.minutes_to_resolution

@@ -7,7 +7,16 @@ from typing import Optional
 
 import pytest
 
-from bot.policy import decide, load_policy, match_remedy, render_button, render_confirmation, render_label
+from bot.policy import (
+    decide,
+    load_policy,
+    match_remedy,
+    parse_policy,
+    render_button,
+    render_confirmation,
+    render_label,
+)
+from bot.policy.loader import DEFAULT_POLICY_PATH
 from bot.policy.types import CustomerHistory, ItemView, OrderView, RemedyOffer
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)  # 19:00 in Tokyo
@@ -261,3 +270,76 @@ def test_labels_buttons_and_confirmations_carry_real_amounts_and_times():
 def test_typed_remedy_choices(text, expected):
     offered = ["send_item", "refund_item", "store_credit", "coupon"]
     assert match_remedy(POLICY, text, offered, "ja") == expected
+
+
+# --- combinations: an agent's remedies together, priced part by part ---------------------
+def test_a_combination_is_priced_part_by_part_for_the_case_now():
+    from bot.policy import available_combinations, combination_value, price_combination
+
+    the_order = order()
+    decision = decide_for("missing_item", the_order, [EGG])
+    offers = price_combination(POLICY, ("send_item", "refund_delivery_fee"), decision, the_order, [EGG], NOW)
+    assert [(o.kind, o.amount) for o in offers] == [("send_item", 0), ("refund_delivery_fee", 300)]
+    assert offers[0].eta == NOW + timedelta(minutes=40)
+    assert combination_value(POLICY, offers, [EGG]) == 80 + 300  # the egg's value and the fee
+    names = ["+".join(o.kind for o in c) for c in available_combinations(POLICY, decision, the_order, [EGG], NOW)]
+    assert names == ["send_item+refund_delivery_fee", "refund_item+refund_delivery_fee"]
+
+
+# The shipped policy plus a combination whose further part has conditions of its own.
+WITH_SENDING_SECOND = parse_policy(
+    DEFAULT_POLICY_PATH.read_text(encoding="utf-8").replace(
+        "  - [refund_item, refund_delivery_fee]", "  - [refund_item, refund_delivery_fee]\n  - [refund_item, send_item]"
+    )
+)
+
+
+@pytest.mark.parametrize(
+    "policy, parts, the_order, items",
+    [
+        # the first part must be the problem's own, offered now: two hours on, nothing is sent
+        (POLICY, ("send_item", "refund_delivery_fee"), order(delivered_ago=timedelta(minutes=121)), [EGG]),
+        # a further part must be worth something: no fee, nothing to refund
+        (POLICY, ("refund_item", "refund_delivery_fee"), order(fee=0), [EGG]),
+        # a further part must hold on its own conditions: two hours on, nothing is sent
+        (WITH_SENDING_SECOND, ("refund_item", "send_item"), order(delivered_ago=timedelta(minutes=121)), [EGG]),
+        # ... and the case's: items the policy does not cover are a person's to fix
+        (POLICY, ("refund_item", "refund_delivery_fee"), order(items=[GIFT]), [GIFT]),
+        # only what the policy lists, in its order
+        (POLICY, ("refund_delivery_fee", "send_item"), order(), [EGG]),
+        (POLICY, ("send_item", "refund_item"), order(), [EGG]),
+    ],
+)
+def test_a_combination_not_allowed_now_has_no_price(policy, parts, the_order, items):
+    from bot.policy import price_combination
+
+    history = CustomerHistory()
+    decision = decide(policy, "missing_item", the_order, items, history, NOW)
+    assert price_combination(policy, parts, decision, the_order, items, NOW) is None
+
+
+def test_a_further_part_is_priced_on_its_own_conditions_even_if_the_problem_does_not_list_it():
+    from bot.policy import price_combination
+
+    the_order = order()
+    decision = decide(WITH_SENDING_SECOND, "missing_item", the_order, [EGG], CustomerHistory(), NOW)
+    offers = price_combination(WITH_SENDING_SECOND, ("refund_item", "send_item"), decision, the_order, [EGG], NOW)
+    assert [(o.kind, o.amount) for o in offers] == [("refund_item", 80), ("send_item", 0)]
+
+
+def test_a_combination_may_start_with_a_remedy_above_the_automatic_limit():
+    from bot.policy import price_combination
+
+    the_order = order(items=[SUSHI], delivered_ago=timedelta(hours=26), fee=400)
+    decision = decide_for("missing_item", the_order, [SUSHI])
+    assert [o.kind for o in decision.needs_approval] == ["refund_item", "store_credit"]
+    offers = price_combination(POLICY, ("refund_item", "refund_delivery_fee"), decision, the_order, [SUSHI], NOW)
+    assert [(o.kind, o.amount, o.needs_approval) for o in offers] == [
+        ("refund_item", 4800, False),
+        ("refund_delivery_fee", 400, False),
+    ]
+
+
+def test_a_case_opened_without_a_claim_has_no_remedy_and_no_crash():
+    decision = decide_for("handoff", order())
+    assert decision.offers == () and decision.escalate_reason == "no_remedy_available"

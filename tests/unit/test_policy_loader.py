@@ -141,3 +141,89 @@ def test_a_frustration_change_by_a_product_owner_takes_effect(tmp_path: Path):
     stricter = tmp_path / "policy.yml"
     stricter.write_text(SHIPPED.replace("  threshold: 1.0", "  threshold: 0.6"), encoding="utf-8")
     assert load_policy(stricter).frustration.threshold == 0.6
+
+
+# --- the `combinations:` and `goodwill:` sections ----------------------------------------
+def test_the_shipped_combinations_and_goodwill_load():
+    policy = load_policy()
+    assert ("send_item", "refund_delivery_fee") in policy.combinations
+    assert all(len(parts) >= 2 and "cancel_order" not in parts for parts in policy.combinations)
+    goodwill = policy.goodwill
+    assert goodwill.kinds == ("store_credit", "coupon", "refund_item")
+    assert (goodwill.agent_limit, goodwill.max_amount, goodwill.reason_max_length) == (2000, 10000, 500)
+    assert "{amount}" in goodwill.confirmation["store_credit"]["ja"]
+    assert goodwill.kinds_for(has_order=False) == ("store_credit", "coupon")
+
+
+COMBO_LINE = "  - [send_item, refund_delivery_fee]"
+KINDS_LINE = "  kinds: [store_credit, coupon, refund_item]"
+COUPON_EN = '      en: "As an apology, we sent you a {amount} coupon for your next order."'
+
+
+@pytest.mark.parametrize(
+    "old, new, field, message, where",
+    [
+        # `where`: the line the error must name (the new line unless said; n-th occurrence)
+        (COMBO_LINE, "  - [send_item, refund_delivery_fees]", "combinations", "unknown value", None),
+        (COMBO_LINE, "  - [send_item]", "combinations", "at least 2 remedies", None),
+        (COMBO_LINE, "  - [send_item, refund_delivery_fee, send_item]", "combinations", "a remedy twice", None),
+        (COMBO_LINE, "  - [cancel_order, refund_delivery_fee]", "combinations", "cannot be combined", None),
+        ("  - [remake_dish, refund_delivery_fee]", COMBO_LINE, "combinations", "listed twice", (COMBO_LINE, 2)),
+        (COMBO_LINE, "  - [replace_item, refund_delivery_fee, store_credit]", "combinations", "too long", None),
+        (COMBO_LINE, "  - send_item", "combinations", "expected a list", None),
+        ("  agent_limit: 2000", "  agent_limit: 20000", "goodwill.agent_limit", "at most goodwill.max_amount", None),
+        ("  max_amount: 10000", "  max_amount: 0", "goodwill.max_amount", "1 or more", None),
+        (KINDS_LINE, "  kinds: [store_credit, coupon, voucher]", "goodwill.kinds", "unknown value 'voucher'", None),
+        (KINDS_LINE, "  kinds: [store_credit, coupon, send_item]", "goodwill.kinds", "pays no amount", None),
+        (
+            KINDS_LINE,
+            "  kinds: [store_credit, coupon, refund_item, refund_delivery_fee]",
+            "goodwill.confirmation",
+            "missing `refund_delivery_fee`",
+            ("  confirmation:", 1),
+        ),
+        (
+            KINDS_LINE,
+            "  kinds: [store_credit, refund_item]",
+            "goodwill.confirmation.coupon",
+            "not one of goodwill.kinds",
+            ("    coupon:", 1),
+        ),
+        (
+            COUPON_EN,
+            '      en: "As an apology, we sent you a coupon for your next order."',
+            "goodwill.confirmation.coupon.en",
+            "{amount}",
+            None,
+        ),
+        (
+            COUPON_EN,
+            '      en: "As an apology, we sent you a {amount} coupon for {items}."',
+            "goodwill.confirmation.coupon.en",
+            "unknown placeholder",
+            None,
+        ),
+        (
+            "  reason_max_length: 500",
+            "  reason_max_length: 500\n  daily_limit: 3",
+            "goodwill.daily_limit",
+            "unknown field",
+            ("  daily_limit: 3", 1),
+        ),
+    ],
+)
+def test_combination_and_goodwill_errors_name_file_line_and_field(old, new, field, message, where):
+    text = broken(old, new)
+    with pytest.raises(PolicyError) as error:
+        parse_policy(text, "bot/policy.yml")
+    needle, nth = where or (new, 1)
+    expected_line = [n for n, line in enumerate(text.splitlines(), start=1) if line == needle][nth - 1]
+    assert str(error.value).startswith(f"bot/policy.yml:{expected_line}: {field}: "), str(error.value)
+    assert message in str(error.value)
+
+
+def test_combinations_and_goodwill_are_optional():
+    start = SHIPPED.index("\ncombinations:")
+    end = SHIPPED.index("\n# Items of these categories")
+    policy = parse_policy(SHIPPED[:start] + SHIPPED[end:], "p.yml")
+    assert policy.combinations == () and policy.goodwill is None

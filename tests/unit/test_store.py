@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from glob import glob
 from pathlib import Path
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 from bot.policy.types import RemedyOffer
 from bot.store import (
     AppliedRemedy,
+    GivenGoodwill,
     NotFoundError,
     OrdersRepository,
     database_url,
@@ -39,7 +41,7 @@ from bot.store import (
 )
 from bot.store import db as store_db
 from bot.store import repository as store_repository
-from bot.store.models import Claim, Customer, Order, OrderItem, Remedy
+from bot.store.models import Claim, Customer, GoodwillGesture, Order, OrderItem, Remedy
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC = timezone.utc
@@ -583,6 +585,143 @@ def test_customer_history_counts_applied_remedies_only(repo):
     repo.apply_remedy(emma_case, refund(350), NOW)
     assert repo.customer_history(demo).claim_times == (NOW, NOW + HOUR)
     assert repo.customer_history(demo_id(repo, EMMA)).claim_times == (NOW,)
+
+
+# Combinations: several remedies for one case, exactly once, all or none
+
+
+def fee(amount: int = 300) -> RemedyOffer:
+    return RemedyOffer(kind="refund_delivery_fee", amount=amount)
+
+
+def send() -> RemedyOffer:
+    return RemedyOffer(kind="send_item", amount=0, eta=NOW + 40 * MIN)
+
+
+def test_apply_remedies_applies_a_combination_once_and_returns_the_record_after(engine, repo):
+    case = repo.open_claim(demo_id(repo), "1001", "missing_item", [2], NOW)
+    first = repo.apply_remedies(case, [send(), fee()], NOW)
+    assert [(r.kind, r.amount, r.created) for r in first] == [
+        ("send_item", 0, True),
+        ("refund_delivery_fee", 300, True),
+    ]
+    assert all(r.case_number == case for r in first)
+    again = repo.apply_remedies(case, [refund(80), fee()], NOW + MIN)  # another combination: nothing new
+    assert [(r.kind, r.created) for r in again] == [("send_item", False), ("refund_delivery_fee", False)]
+    assert count(engine, Remedy) == 2
+    assert claim_row(engine, case).status == "remedied"
+    # a single remedy after it returns the case's remedy on record (the first part)
+    single = repo.apply_remedy(case, refund(80), NOW + 2 * MIN)
+    assert (single.kind, single.created) == ("send_item", False)
+    assert repo.remedy_for_case(case).kind == "send_item"
+    assert [r.kind for r in repo.remedies_for_case(case)] == ["send_item", "refund_delivery_fee"]
+
+
+def test_a_combination_after_a_single_remedy_adds_nothing(engine, repo):
+    case = repo.open_claim(demo_id(repo), "1001", "missing_item", [2], NOW)
+    repo.apply_remedy(case, refund(80), NOW)
+    on_record = repo.apply_remedies(case, [send(), fee()], NOW + MIN)
+    assert [(r.kind, r.amount, r.created) for r in on_record] == [("refund_item", 80, False)]
+    assert count(engine, Remedy) == 1
+
+
+def test_remedies_for_a_case_without_any_is_empty(repo):
+    case = repo.open_claim(demo_id(repo), "1001", "missing_item", [2], NOW)
+    assert repo.remedies_for_case(case) == [] and repo.remedies_for_case("C-00000000-XXXX") == []
+    with pytest.raises(NotFoundError):
+        repo.apply_remedies("C-00000000-XXXX", [send(), fee()], NOW)
+
+
+@pytest.mark.parametrize("engine_per_thread", [False, True], ids=["one-engine", "engine-per-thread"])
+def test_concurrent_combinations_and_remedies_apply_one_set(engines, engine_per_thread):
+    shared = engines()
+    init_db(shared, now=NOW)
+    repo = OrdersRepository(shared)
+    case = repo.open_claim(demo_id(repo), "1001", "missing_item", [2], NOW)
+    workers = [OrdersRepository(engines() if engine_per_thread else shared) for _ in range(3)]
+    created: List[str] = []
+    lock = threading.Lock()
+
+    def calls(worker: OrdersRepository, offers: List[RemedyOffer]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(15):
+                results = worker.apply_remedies(case, offers, NOW)
+                with lock:
+                    created.extend(r.kind for r in results if r.created)
+
+        return run
+
+    assert (
+        run_together(
+            [
+                calls(workers[0], [send(), fee()]),
+                calls(workers[1], [refund(80), fee()]),
+                calls(workers[2], [RemedyOffer("store_credit", 96)]),
+            ]
+        )
+        == []
+    )
+    on_record = repo.remedies_for_case(case)
+    # one call won, with all its parts; nobody added money after it
+    assert sorted(created) == sorted(r.kind for r in on_record)
+    assert [r.kind for r in on_record] in (
+        ["send_item", "refund_delivery_fee"],
+        ["refund_item", "refund_delivery_fee"],
+        ["store_credit"],
+    )
+    assert count(shared, Remedy) == len(on_record)
+
+
+def test_a_combination_counts_once_in_the_customers_history(repo):
+    demo = demo_id(repo)
+    case = repo.open_claim(demo, "1001", "missing_item", [2], NOW)
+    repo.apply_remedies(case, [send(), fee()], NOW)
+    assert repo.customer_history(demo).claim_times == (NOW,)
+
+
+# Goodwill: the agent's gesture, once per case, on top of a remedy or not
+
+
+def test_goodwill_is_given_once_and_kept_with_its_reason_and_approvers(engine, repo):
+    case = repo.open_claim(demo_id(repo), "1001", "missing_item", [2], NOW)
+    repo.apply_remedy(case, refund(80), NOW)
+    approvers = [("U0AGENT001", "佐藤 花子"), ("U0SUPER001", "Alex Kim")]
+    given = repo.give_goodwill(case, "store_credit", 2500, "大幅な遅れのお詫び", approvers, NOW + MIN)
+    assert given == GivenGoodwill(
+        case, "store_credit", 2500, "大幅な遅れのお詫び", tuple(approvers), NOW + MIN, created=True
+    )
+    again = repo.give_goodwill(case, "coupon", 300, "もう一度", approvers[:1], NOW + HOUR)
+    assert again == replace(given, created=False)
+    assert repo.goodwill_for_case(case) == again
+    assert count(engine, Remedy) == 1  # the remedy stays as it was
+    assert repo.customer_history(demo_id(repo)).claim_times == (NOW,)  # a goodwill is not a claim's remedy
+
+
+def test_goodwill_for_a_case_without_one_is_none_and_an_unknown_case_fails(repo):
+    case = repo.open_claim(demo_id(repo), None, "handoff", [], NOW)
+    assert repo.goodwill_for_case(case) is None
+    with pytest.raises(NotFoundError):
+        repo.give_goodwill("C-00000000-XXXX", "coupon", 300, "x", [], NOW)
+
+
+def test_concurrent_goodwill_is_given_once(engines):
+    shared = engines()
+    init_db(shared, now=NOW)
+    repo = OrdersRepository(shared)
+    case = repo.open_claim(demo_id(repo), "1001", "missing_item", [2], NOW)
+    workers = [OrdersRepository(engines()) for _ in range(2)]
+    results = []
+
+    def calls(worker: OrdersRepository, amount: int) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(15):
+                results.append(worker.give_goodwill(case, "coupon", amount, "sorry", [("U1", "A")], NOW))
+
+        return run
+
+    assert run_together([calls(workers[0], 300), calls(workers[1], 500)]) == []
+    assert sum(r.created for r in results) == 1 and len({r.amount for r in results}) == 1
+    assert count(shared, GoodwillGesture) == 1
 
 
 # Handoffs
