@@ -140,6 +140,12 @@ FROM gateway-base AS gateway
 ENV PATH=/app/.venv-gateway/bin:$PATH \
     PORT=8080 \
     ATTACHMENTS_DIR=/app/var/attachments
+# The rich menu tool ships here too (`python -m gateway.line.rich_menu apply`, what
+# `make rich-menu` runs; gateway/rich_menu.yml): it draws the Japanese labels with Debian's
+# IPA P Gothic (/usr/share/fonts/opentype/ipafont-gothic/ipagp.ttf).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-ipafont-gothic=00303-23 \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=gateway-env /app/.venv-gateway /app/.venv-gateway
 COPY contracts/ contracts/
 COPY gateway/ gateway/

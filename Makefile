@@ -4,7 +4,7 @@ SHELL := /bin/bash
 RASA := .venv-bot/bin/rasa
 PYTHON := .venv-bot/bin/python
 
-.PHONY: help system-packages install lint format check train run shell serve test test-unit test-gateway test-gateway-e2e test-tasks test-e2e test-workbench test-faults test-security test-scale load validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean
+.PHONY: help system-packages install lint format check train run shell serve test test-unit test-gateway test-gateway-e2e test-tasks test-e2e test-workbench test-faults test-security test-scale load validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean rich-menu rich-menu-preview
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -26,6 +26,13 @@ shell: install ## Rasa's own terminal chat, without the gateway (NLU debugging)
 
 serve: install ## Action server, Rasa and the gateway in the foreground (a real deployment: needs the LINE and Slack credentials, or EMULATE=1)
 	@./scripts/run.sh serve
+
+rich-menu: install ## Publish gateway/rich_menu.yml as the LINE rich menu (LINE_CHANNEL_ACCESS_TOKEN from the environment or .env); unchanged YAML: nothing changes
+	@set -a; f="$${ENV_FILE:-.env}"; [ ! -f "$$f" ] || . "$$f"; set +a; \
+	  .venv-gateway/bin/python -m gateway.line.rich_menu apply
+
+rich-menu-preview: install ## Draw the rich menus of gateway/rich_menu.yml into var/rich-menu/ (ja.png, en.png, and the JSON sent to LINE)
+	.venv-gateway/bin/python -m gateway.line.rich_menu render --out var/rich-menu
 
 validate: install ## Check the training data and domain (rasa data validate)
 	$(RASA) data validate --config config.yml --domain domain.yml --data bot/data

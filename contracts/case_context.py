@@ -92,6 +92,7 @@ class GoodwillAllowance:
     kinds: List[str] = field(default_factory=list)
     agent_limit: int = 0
     max_amount: int = 0
+    reason_max_length: int = 500  # the agent's reason, in characters
 
 
 @dataclass

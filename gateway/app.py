@@ -38,6 +38,7 @@ from gateway.core.events import PENDING, EventStore, StoredEvent, make_event_sto
 from gateway.core.handoff import HandoffService
 from gateway.core.ordering import LocalLease, RedisUserLease, UserSerializer
 from gateway.core.rasa_client import RasaClient
+from gateway.core.replies import load_reply_book
 from gateway.customer import LineCustomerChannel
 from gateway.customer_input import PostbackSigner
 from gateway.health import HealthChecker
@@ -119,14 +120,17 @@ class Gateway:
                 make_web_client(s.slack_bot_token, s.slack_api_base_url),
                 s.slack_handoff_channel,
                 oncall_mention=s.slack_oncall_mention,
+                supervisor_channel=s.slack_supervisor_channel,
+                supervisor_ids=s.slack_supervisor_ids,
             )
         self.handoff = HandoffService(
             self.cases,
             self.rasa,
             self.slack_desk or UnconfiguredDesk(),
-            LineCustomerChannel(self.line, self.postbacks),
+            LineCustomerChannel(self.line, self.postbacks, mark_as_read=s.line_mark_as_read),
             reannounce_after_s=s.slack_reannounce_after_s,
             approval_key=s.agent_approval_key,
+            replies=load_reply_book(s.agent_replies_path),
         )
         self.slack_app = (
             slack_app.build_slack_app(
@@ -151,6 +155,7 @@ class Gateway:
             retry_min_s=s.retry_min_s,
             retry_max_s=s.retry_max_s,
             postbacks=self.postbacks,
+            mark_as_read=s.line_mark_as_read,
         )
         self.serializer = UserSerializer(self.processor.handle, lease=self.lease, max_concurrency=s.max_concurrency)
         self._retry_task: Optional[asyncio.Task] = None

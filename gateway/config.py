@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
+from gateway.core.replies import DEFAULT_REPLIES_PATH, ReplyBookError, load_reply_book
 from gateway.customer_input import (
     DEFAULT_PLAIN_POSTBACKS,
     MIN_KEY_CHARS,
@@ -69,6 +70,9 @@ class Settings:
     # a reply token lives one minute; older than this, push straight away
     reply_token_max_age_s: float = 50.0
     loading_seconds: int = 20
+    # chat turned on in LINE Official Account Manager: the gateway marks a message read
+    # once it is answered (or an agent has the case); with chat off LINE marks it itself
+    line_mark_as_read: bool = True
     rasa_timeout_s: float = 25.0
     max_concurrency: int = 64
     profile_cache_ttl_s: float = 3600.0
@@ -81,6 +85,10 @@ class Settings:
     slack_oncall_mention: str = "<!here>"
     # an unclaimed case is announced again after this long
     slack_reannounce_after_s: float = 600.0
+    # where Escalate posts a case (a channel id); None: a broadcast in the case's thread
+    slack_supervisor_channel: Optional[str] = None
+    # the supervisors (Slack user ids) an escalation mentions
+    slack_supervisor_ids: Tuple[str, ...] = ()
     # how often the gateway looks for cases to (re-)announce
     case_announce_interval_s: float = 15.0
     # postback signing (customer_input.py): None -> derived from channel_secret
@@ -89,6 +97,8 @@ class Settings:
     plain_postbacks: Tuple[str, ...] = DEFAULT_PLAIN_POSTBACKS
     # signs agents' approvals for the action server (contracts/approvals.py)
     agent_approval_key: str = ""
+    # the reply book (checks on agents' replies, suggested replies): None -> gateway/agent_replies.yml
+    agent_replies_path: Optional[Path] = None
 
     def __repr__(self) -> str:  # never print secrets
         shown = ", ".join(
@@ -126,16 +136,27 @@ class Settings:
             reply_token_max_age_s=_float(env, "GATEWAY_REPLY_TOKEN_MAX_AGE_S", 50.0),
             rasa_timeout_s=_float(env, "GATEWAY_RASA_TIMEOUT_S", 25.0),
             max_concurrency=int(env.get("GATEWAY_MAX_CONCURRENCY") or 64),
+            line_mark_as_read=(env.get("LINE_MARK_AS_READ") or "true").strip().lower()
+            not in ("0", "false", "no", "off"),
             slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
             slack_api_base_url=env.get("SLACK_API_BASE_URL") or DEFAULT_SLACK_API_BASE,
             slack_handoff_channel=env.get("SLACK_HANDOFF_CHANNEL") or None,
             slack_oncall_mention=env.get("SLACK_ONCALL_MENTION") or "<!here>",
             slack_reannounce_after_s=_float(env, "SLACK_REANNOUNCE_AFTER_S", 600.0),
+            slack_supervisor_channel=env.get("SLACK_SUPERVISOR_CHANNEL") or None,
+            slack_supervisor_ids=tuple(
+                s.strip() for s in (env.get("SLACK_SUPERVISOR_IDS") or "").split(",") if s.strip()
+            ),
             case_announce_interval_s=_float(env, "GATEWAY_CASE_ANNOUNCE_INTERVAL_S", 15.0),
             postback_signing_key=env.get("POSTBACK_SIGNING_KEY") or None,
             agent_approval_key=env.get("AGENT_APPROVAL_KEY") or "",
+            agent_replies_path=Path(env["AGENT_REPLIES_PATH"]) if env.get("AGENT_REPLIES_PATH") else None,
         )
+        try:  # a broken reply book stops the start, with its file and line
+            load_reply_book(settings.agent_replies_path or DEFAULT_REPLIES_PATH)
+        except ReplyBookError as exc:
+            raise SystemExit(f"AGENT_REPLIES_PATH: {exc}")
         if settings.postback_signing_key and len(settings.postback_signing_key) < MIN_KEY_CHARS:
             raise SystemExit(
                 f"POSTBACK_SIGNING_KEY must be at least {MIN_KEY_CHARS} characters (e.g. `openssl rand -hex 32`)"

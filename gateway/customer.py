@@ -30,21 +30,38 @@ def sender_name(agent_name: str, language_suffix: str = "（サポート）") ->
 
 
 class LineCustomerChannel:
-    def __init__(self, line: LineApi, postbacks: Optional[PostbackSigner] = None) -> None:
+    def __init__(self, line: LineApi, postbacks: Optional[PostbackSigner] = None, *, mark_as_read: bool = True) -> None:
         self.line = line
+        self.mark_as_read = mark_as_read  # chat on (gateway/config.py line_mark_as_read)
         # the bot's buttons in agent-triggered turns are signed like any (customer_input.py)
         self.postbacks = postbacks or PostbackSigner.ephemeral()
 
     async def send_agent_text(
-        self, user_id: str, text: str, agent_name: str, idempotency_key: Optional[str] = None
+        self,
+        user_id: str,
+        text: str,
+        agent_name: str,
+        idempotency_key: Optional[str] = None,
+        quote_token: Optional[str] = None,
     ) -> bool:
         """`idempotency_key` (the agent's Slack message) makes the retry keys repeatable:
-        the same reply pushed again after a gateway restart is accepted by LINE once."""
+        the same reply pushed again after a gateway restart is accepted by LINE once.
+        `quote_token`: the customer's message this answers, quoted by the first message."""
         messages = [
             dict(m, sender={"name": sender_name(agent_name)})
             for m in (line_messages.text_message(t) for t in line_messages.split_text(text))
         ]
+        messages = line_messages.quoting(messages, quote_token)
         return await self._push(user_id, line_messages.batches(messages), idempotency_key)
+
+    async def mark_read(self, read_token: str) -> None:
+        """Marks the customer's messages read up to the one with `read_token` (never fails)."""
+        if not self.mark_as_read:
+            return
+        try:
+            await self.line.mark_as_read(read_token)
+        except LineApiError as exc:
+            log.warning("could not mark a customer's messages read (HTTP %s)", exc.status)
 
     async def send_bot_responses(self, user_id: str, responses: List[Dict[str, Any]]) -> bool:
         return await self._push(user_id, self.postbacks.sign_batches(line_messages.convert(responses), user_id))

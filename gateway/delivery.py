@@ -77,6 +77,18 @@ def push_target(payload: Dict[str, Any]) -> Optional[str]:
     return source.get("groupId") or source.get("roomId") or source.get("userId")
 
 
+def quote_token(payload: Dict[str, Any]) -> Optional[str]:
+    """The customer message's quoteToken (text, image, video and sticker messages have one)."""
+    token = (payload.get("message") or {}).get("quoteToken")
+    return token if isinstance(token, str) and token else None
+
+
+def read_token(payload: Dict[str, Any]) -> Optional[str]:
+    """The customer message's markAsReadToken (for the mark-as-read API)."""
+    token = (payload.get("message") or {}).get("markAsReadToken")
+    return token if isinstance(token, str) and token else None
+
+
 def transient(exc: LineApiError) -> bool:
     """LINE down or rate limiting (worth a later retry), not a refusal of the message."""
     return exc.status is None or exc.status == 429 or exc.status >= 500
@@ -90,8 +102,11 @@ class LineDelivery:
         reply_token_max_age_s: float = 50.0,
         clock: Callable[[], float] = time.time,
         stats: Optional[Dict[str, int]] = None,
+        mark_as_read: bool = True,
     ) -> None:
         self.line = line
+        # the account runs with chat on: messages are read when answered, not on arrival
+        self.mark_as_read = mark_as_read
         self.reply_token_max_age_s = reply_token_max_age_s
         self._clock = clock
         self._token_spent = BoundedSet()
@@ -123,20 +138,44 @@ class LineDelivery:
             and not in_standby(event.payload)
         )
 
+    async def mark_read(self, event: StoredEvent) -> None:
+        """Marks the event's message (and the earlier ones) read, once it has been answered."""
+        token = read_token(event.payload)
+        if not (self.mark_as_read and token) or in_standby(event.payload):
+            return
+        await self.mark_token_read(token)
+
+    async def mark_token_read(self, token: str) -> None:
+        try:
+            await self.line.mark_as_read(token)
+        except LineApiError as exc:  # a read mark is a courtesy: never fails the turn
+            log.warning("could not mark a message as read (HTTP %s)", exc.status)
+
     async def deliver(
-        self, event: StoredEvent, journal: Journal, batches: List[List[Dict[str, Any]]], push_fallback: bool = True
+        self,
+        event: StoredEvent,
+        journal: Journal,
+        batches: List[List[Dict[str, Any]]],
+        push_fallback: bool = True,
+        quote: bool = False,
     ) -> bool:
         """First batch by reply when the token is usable, else push; later batches push.
         False when LINE stayed unavailable (429/5xx/network after the client's retries):
-        the caller keeps the event pending and the answer is delivered on a later retry."""
+        the caller keeps the event pending and the answer is delivered on a later retry.
+
+        The answer quotes the customer's message when `quote` says it answers that message
+        in particular, and whenever it goes by push: it arrives late, maybe after the
+        customer said more, so it shows what it answers."""
         batches = [b for b in batches if b]
         if not batches or in_standby(event.payload):
             return True  # standby: another channel answers this chat, never the bot
         to = push_target(event.payload)
-        first = batches[0]
         # an attempt before a crash already replied the first batch
         sent = push_fallback and journal.done(STEP_ANSWERED)
         token = None if sent else self.reply_token(event, journal)
+        if quote or not token:
+            batches[0] = line_messages.quoting(batches[0], quote_token(event.payload))
+        first = batches[0]
         if token:
             # tried for the answer before a crash? then LINE may have taken that reply
             tried_before = push_fallback and journal.done(STEP_REPLY_TOKEN)

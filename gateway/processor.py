@@ -8,6 +8,9 @@ Per event type:
 - image -> content fetched from the data API, saved (attachments.py), thanked;
 - sticker and other message types -> a polite request to tell us in words;
 - follow -> greeting in the profile's language; unfollow and others -> recorded only.
+- on follow and a customer's first event: the rich menu of their profile's language is
+  linked to them when it is not the default's (English; line/rich_menu_links.py, in the
+  background, never failing the turn).
 
 Standby (`"mode": "standby"`: another channel, e.g. a module channel, has the chat): the
 gateway sends NOTHING to LINE for the event (no loading animation, no reply, no push, no
@@ -57,16 +60,17 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from gateway import observability, texts
 from gateway.attachments import AttachmentStore
-from gateway.core.cases import BOT, Case
+from gateway.core.cases import BOT, CLAIMED, Case
 from gateway.core.events import PENDING, EventStore, StoredEvent
 from gateway.core.handoff import HandoffService, handoff_payloads
 from gateway.core.rasa_client import RasaClient, RasaRejected, RasaUnavailable
 from gateway.customer_input import PostbackSigner, typed_text
-from gateway.delivery import STEP_RASA, Journal, LineDelivery, in_standby
+from gateway.delivery import STEP_RASA, Journal, LineDelivery, in_standby, quote_token, read_token
 from gateway.health import HealthChecker
 from gateway.line import messages as line_messages
 from gateway.line.api import LineApi, LineApiError
 from gateway.line.profiles import ProfileCache, language_of
+from gateway.line.rich_menu_links import RichMenuLinks
 from gateway.retries import RetrySchedule
 
 log = logging.getLogger(__name__)
@@ -76,6 +80,7 @@ report_log = logging.getLogger("gateway.report")
 
 
 METADATA_EVENT_ID = "line_event_id"
+MAX_QUOTES = 20  # the customer's latest messages an agent's reply can quote
 
 
 class Outcome(enum.Enum):
@@ -103,6 +108,7 @@ class LineEventProcessor:
         retry_max_s: float = 30.0,
         clock: Callable[[], float] = time.time,
         postbacks: Optional[PostbackSigner] = None,
+        mark_as_read: bool = True,
     ) -> None:
         self.store = store
         # signs the buttons sent, checks the taps that come back (customer_input.py)
@@ -113,10 +119,13 @@ class LineEventProcessor:
         self.health = health
         self.attachments = attachments
         self.profiles = profiles or ProfileCache(line)
+        self.rich_menus = RichMenuLinks(line)  # an English customer's menu (rich_menu_links.py)
         self.loading_seconds = loading_seconds
         self._clock = clock
         self.stats = {"processed": 0, "retry": 0, "replies": 0, "pushes": 0, "errors": 0}
-        self.delivery = LineDelivery(line, reply_token_max_age_s=reply_token_max_age_s, clock=clock, stats=self.stats)
+        self.delivery = LineDelivery(
+            line, reply_token_max_age_s=reply_token_max_age_s, clock=clock, stats=self.stats, mark_as_read=mark_as_read
+        )
         self.retries = RetrySchedule(retry_min_s, retry_max_s, clock)
         self._journals: Dict[str, Journal] = {}  # event id -> its journal (while it is handled)
 
@@ -312,6 +321,8 @@ class LineEventProcessor:
         profile = await self.profiles.get(user, **chat) if user else None
         if profile:
             observability.add_customer_data(profile.get("displayName"))
+            if not chat:  # follow or a first message: link their language's rich menu, in the background
+                self.rich_menus.note(user, language_of(profile))
         return profile
 
     async def _loading(self, chat_id: str) -> None:
@@ -373,13 +384,27 @@ class LineEventProcessor:
         elif await self.handoff.cases.owner(user) != BOT:
             log.info("bot answer not sent: a person owns this conversation now")
             return Outcome.DONE
-        if not await self._deliver(event, self.postbacks.sign_batches(line_messages.convert(responses), user)):
+        batches = self.postbacks.sign_batches(line_messages.convert(responses), user)
+        if not await self._deliver(event, batches, quote=await self._quote_answer(event, responses)):
             # the turn is in Rasa's tracker (STEP_RASA): the retry delivers it, not re-sends it
             log.warning("LINE unavailable; the answer stays pending for a retry")
             return Outcome.RETRY
+        await self.delivery.mark_read(event)
         if case is not None:
             await self.handoff.announce(case)
         return Outcome.DONE
+
+    async def _quote_answer(self, event: StoredEvent, responses: List[Dict[str, Any]]) -> bool:
+        """Does this answer quote the customer's message? When it answers the complaint
+        itself (remedies offered, or a person takes over), and when the customer wrote
+        again before it came (the answer then says which message it is about)."""
+        if any(
+            isinstance(r.get("custom"), dict) and ("remedy_card" in r["custom"] or "handoff" in r["custom"])
+            for r in responses
+        ):
+            return True
+        later = [p for p in await self.store.pending(event.user_id) if p.event_id != event.event_id]
+        return any(p.timestamp > event.timestamp for p in later)
 
     async def _recent_photos(self, user: str, within_s: float = 24 * 3600) -> List[Dict[str, Any]]:
         now = self._clock()
@@ -399,6 +424,7 @@ class LineEventProcessor:
             record = await self._save_image(event, case.user_id, str(message.get("id") or ""))
             if record is not None:
                 await self.handoff.customer_photo(case, record)
+                await self._read_in_case(event, case, "[photo]")
                 return Outcome.DONE
             text = "[photo: LINE did not give us the file]"
         elif message.get("type") == "sticker":
@@ -408,7 +434,27 @@ class LineEventProcessor:
             text = f"[{message.get('type') or payload.get('type')}]"
         await self.handoff.customer_message(case, text, {"line_event_id": event.event_id})
         log.info("customer message relayed to case %s", case.case_id)
+        await self._read_in_case(event, case, text)
         return Outcome.DONE
+
+    async def _read_in_case(self, event: StoredEvent, case: Case, text: str = "") -> None:
+        """A message to a case is read once an agent has the case open (claimed); before
+        that its read token waits on the case, and claiming marks it. Its quoteToken is
+        kept with its text, for an agent's reply that quotes it."""
+        if case.status == CLAIMED:
+            await self.delivery.mark_read(event)
+        unread = read_token(event.payload) if case.status != CLAIMED and not in_standby(event.payload) else None
+        quote = quote_token(event.payload)
+        if not (unread and self.delivery.mark_as_read) and not quote:
+            return
+
+        def keep(c: Case) -> None:
+            if unread and self.delivery.mark_as_read:
+                c.unread_token = unread
+            if quote:
+                c.quotes = [*c.quotes, {"text": text[:300], "token": quote}][-MAX_QUOTES:]
+
+        await self.handoff.cases.update(case.case_id, keep)
 
     async def _image(self, event: StoredEvent, message_id: str) -> Outcome:
         user = _user_id(event.payload) or event.user_id
@@ -418,7 +464,9 @@ class LineEventProcessor:
             await self._deliver(event, [[line_messages.text_message(texts.text("image_failed", language_of(profile)))]])
             return Outcome.DONE
         profile = await self._profile(event)
-        await self._deliver(event, [[line_messages.text_message(texts.text("image_received", language_of(profile)))]])
+        thanks = [[line_messages.text_message(texts.text("image_received", language_of(profile)))]]
+        await self._deliver(event, thanks, quote=True)  # "this photo" is received
+        await self.delivery.mark_read(event)
         return Outcome.DONE
 
     async def _save_image(self, event: StoredEvent, user: str, message_id: str) -> Optional[Dict[str, Any]]:
@@ -437,6 +485,7 @@ class LineEventProcessor:
     async def _say(self, event: StoredEvent, key: str) -> Outcome:
         profile = await self._profile(event)
         await self._deliver(event, [[line_messages.text_message(texts.text(key, language_of(profile)))]])
+        await self.delivery.mark_read(event)
         return Outcome.DONE
 
     # --- sending (gateway/delivery.py) ---------------------------------------------------
@@ -448,8 +497,8 @@ class LineEventProcessor:
             profile = await self._profile(event)
         await self.delivery.apologise(event, journal, language_of(profile))
 
-    async def _deliver(self, event: StoredEvent, batches: List[List[Dict[str, Any]]]) -> bool:
-        return await self.delivery.deliver(event, self._journal(event), batches)
+    async def _deliver(self, event: StoredEvent, batches: List[List[Dict[str, Any]]], quote: bool = False) -> bool:
+        return await self.delivery.deliver(event, self._journal(event), batches, quote=quote)
 
 
 def _infrastructure_down(exc: BaseException) -> bool:

@@ -14,7 +14,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # The deployment checks parse docker-compose.yml with a real compose client (no engine).
 command -v docker-compose >/dev/null || need+=(docker-compose)
-# The workbench's browser tests drive Debian's Chromium; Japanese fonts make the screenshots readable.
+# The workbench's browser tests drive Debian's Chromium; Japanese fonts make the screenshots readable
+# and draw the LINE rich menu's labels (gateway/line/rich_menu.py, make rich-menu: IPA P Gothic).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 fc-list :lang=ja 2>/dev/null | grep -q . || need+=(fonts-ipafont-gothic fonts-noto-color-emoji)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -264,7 +264,12 @@ def goodwill_allowance(case_id: str, has_order: bool, has_customer: bool) -> Goo
     kinds = list(rule.kinds_for(has_order))
     if not kinds:
         return GoodwillAllowance()
-    return GoodwillAllowance(kinds=kinds, agent_limit=rule.agent_limit, max_amount=rule.max_amount)
+    return GoodwillAllowance(
+        kinds=kinds,
+        agent_limit=rule.agent_limit,
+        max_amount=rule.max_amount,
+        reason_max_length=rule.reason_max_length,
+    )
 
 
 def _order_summary(order) -> Optional[OrderSummary]:

@@ -10,6 +10,13 @@ Serves the endpoints the gateway uses, on one app for both base URLs
     GET  /v2/bot/room/{roomId}/member/{userId}      a room member
     GET  /v2/bot/message/{messageId}/content   (the data API)
     POST /v2/bot/chat/loading/start
+    POST /v2/bot/chat/markAsRead            {"markAsReadToken"}: that message and earlier ones read
+    Rich menus (as LINE documents them; see "Rich menus" below):
+    POST /v2/bot/richmenu/validate, POST /v2/bot/richmenu, GET /v2/bot/richmenu/list,
+    GET|DELETE /v2/bot/richmenu/{richMenuId},
+    POST|GET /v2/bot/richmenu/{richMenuId}/content   (the data API: the image)
+    POST /v2/bot/user/all/richmenu/{richMenuId}, GET|DELETE /v2/bot/user/all/richmenu (default)
+    POST /v2/bot/user/{userId}/richmenu/{richMenuId}, GET|DELETE /v2/bot/user/{userId}/richmenu
 
 Like LINE: every call needs `Authorization: Bearer <channel access token>` (else 401),
 at most 5 messages per call and basic message limits (else 400), and a used, unknown or
@@ -24,6 +31,22 @@ Emulator-only endpoints (no auth, not recorded):
     POST   /_emulator/reply_tokens?userId=U.. -> {"replyToken": ...} (for webhook clients
                                                 in another process)
     GET    /_emulator/messages?to=<userId>   what each user would see, in order
+    GET    /_emulator/reads                  the markAsReadTokens marked read, in order
+    GET    /_emulator/rich_menus             every rich menu (with `hasImage`), the default,
+                                             the per-user links
+    GET    /_emulator/rich_menu?userId=U..   the menu that user sees (linked, else the
+                                             default) with its image's address; 404 if none
+    GET    /_emulator/rich_menus/{id}/image  a rich menu's image
+
+Rich menus: an object is checked as LINE checks it (size: width 800-2500, height >= 250,
+width/height >= 1.45; selected; name <= 300; chatBarText <= 14; 1-20 areas, each inside
+the image; actions postback (data <= 300, displayText <= 300), message (text <= 300), uri
+(http, https, line or tel, <= 1000) and the other rich menu action types; label <= 20),
+else 400 with details. The image (JPEG or PNG, <= 1 MB, else 413; its header must say
+the menu's exact size) can be uploaded once per menu. A menu without an image cannot be
+the default or linked (400). GET /v2/bot/user/{userId}/richmenu reports a per-user link
+only (404 when there is none, even with a default set), as LINE does. Deleting a menu
+drops its links and, if it was the default, the default.
 
 Reply tokens are issued by the emulator itself (`issue_reply_token`), as LINE issues them
 with each webhook event; the webhook client (line_client.py) asks for them.
@@ -31,6 +54,7 @@ with each webhook event; the webhook client (line_client.py) asks for them.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import secrets
@@ -105,6 +129,15 @@ def validate_messages(messages: Any) -> List[Dict[str, str]]:
         elif m["type"] == "flex":
             if not m.get("altText") or not isinstance(m.get("contents"), dict):
                 details.append({"message": "Must be specified", "property": f"{prop}.contents"})
+        quote = m.get("quoteToken")
+        if quote is not None:
+            # LINE: only text, textV2 and sticker messages can quote
+            if m["type"] not in ("text", "textV2", "sticker"):
+                details.append(
+                    {"message": "quoteToken is not supported for this type", "property": f"{prop}.quoteToken"}
+                )
+            elif not isinstance(quote, str) or not quote or len(quote) > 1000:
+                details.append({"message": "Invalid quote token", "property": f"{prop}.quoteToken"})
         qr = m.get("quickReply")
         if qr is not None:
             items = qr.get("items") if isinstance(qr, dict) else None
@@ -122,6 +155,127 @@ def validate_messages(messages: Any) -> List[Dict[str, str]]:
                     if _units(str(action.get("displayText", ""))) > 300:
                         details.append({"message": "Length must be between 0 and 300", "property": f"{p}.displayText"})
     return details
+
+
+RICH_MENU_ACTIONS = (
+    "postback",
+    "message",
+    "uri",
+    "datetimepicker",
+    "richmenuswitch",
+    "camera",
+    "cameraRoll",
+    "location",
+    "clipboard",
+)
+MAX_RICH_MENUS = 1000  # per channel
+MAX_RICH_MENU_IMAGE = 1024 * 1024
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def validate_rich_menu(menu: Any) -> List[Dict[str, str]]:
+    """LINE-like validation of a rich menu object; returns error details (empty when OK)."""
+    if not isinstance(menu, dict):
+        return [{"message": "Must be an object", "property": ""}]
+    details: List[Dict[str, str]] = []
+
+    def bad(prop: str, message: str) -> None:
+        details.append({"message": message, "property": prop})
+
+    size = menu.get("size")
+    width = height = 0
+    if not isinstance(size, dict) or not _is_int(size.get("width")) or not _is_int(size.get("height")):
+        bad("size", "Must be specified")
+    else:
+        width, height = size["width"], size["height"]
+        if not 800 <= width <= 2500:
+            bad("size.width", "Must be between 800 and 2500")
+        if height < 250:
+            bad("size.height", "Must be at least 250")
+        if height and width / height < 1.45:
+            bad("size", "The aspect ratio (width / height) must be at least 1.45")
+    if not isinstance(menu.get("selected"), bool):
+        bad("selected", "Must be specified")
+    name = menu.get("name")
+    if not isinstance(name, str) or not name:
+        bad("name", "Must be specified")
+    elif _units(name) > 300:
+        bad("name", "Length must be between 0 and 300")
+    chat_bar = menu.get("chatBarText")
+    if not isinstance(chat_bar, str) or not chat_bar:
+        bad("chatBarText", "Must be specified")
+    elif _units(chat_bar) > 14:
+        bad("chatBarText", "Length must be between 0 and 14")
+    areas = menu.get("areas")
+    if not isinstance(areas, list) or not 1 <= len(areas) <= 20:
+        bad("areas", "Size must be between 1 and 20")
+        return details
+    for i, area in enumerate(areas):
+        p = f"areas[{i}]"
+        b = (area or {}).get("bounds") if isinstance(area, dict) else None
+        if not isinstance(b, dict) or not all(_is_int(b.get(k)) and b[k] >= 0 for k in ("x", "y", "width", "height")):
+            bad(f"{p}.bounds", "Must be specified (x, y, width, height: non-negative integers)")
+        elif b["width"] == 0 or b["height"] == 0:
+            bad(f"{p}.bounds", "width and height must be positive")
+        elif width and height and (b["x"] + b["width"] > width or b["y"] + b["height"] > height):
+            bad(f"{p}.bounds", "The area must be inside the rich menu")
+        action = area.get("action") if isinstance(area, dict) else None
+        if not isinstance(action, dict) or action.get("type") not in RICH_MENU_ACTIONS:
+            bad(f"{p}.action.type", "Must be one of the following values: " + ", ".join(RICH_MENU_ACTIONS))
+            continue
+        label = action.get("label")
+        if label is not None and (not isinstance(label, str) or _units(label) > 20):
+            bad(f"{p}.action.label", "Length must be between 0 and 20")
+        kind = action["type"]
+        if kind == "postback":
+            data = action.get("data")
+            if not isinstance(data, str) or not data:
+                bad(f"{p}.action.data", "Must be specified")
+            elif _units(data) > 300:
+                bad(f"{p}.action.data", "Length must be between 0 and 300")
+            shown = action.get("displayText")
+            if shown is not None and (not isinstance(shown, str) or not 1 <= _units(shown) <= 300):
+                bad(f"{p}.action.displayText", "Length must be between 1 and 300")
+        elif kind == "message":
+            text = action.get("text")
+            if not isinstance(text, str) or not 1 <= _units(text) <= 300:
+                bad(f"{p}.action.text", "Length must be between 1 and 300")
+        elif kind == "uri":
+            uri = action.get("uri")
+            if not isinstance(uri, str) or not uri.startswith(("http://", "https://", "line://", "tel:")):
+                bad(f"{p}.action.uri", "Must be a URI with the scheme http, https, line or tel")
+            elif len(uri) > 1000:
+                bad(f"{p}.action.uri", "Length must be between 0 and 1000")
+        elif kind == "richmenuswitch":
+            if not action.get("richMenuAliasId") or not action.get("data"):
+                bad(f"{p}.action", "richMenuAliasId and data must be specified")
+    return details
+
+
+def image_size(data: bytes) -> Optional[Tuple[str, int, int]]:
+    """(content type, width, height) from a PNG's IHDR or a JPEG's SOF header; None when
+    the bytes are neither."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        return "image/png", int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                return None
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                i += 2
+                continue
+            length = int.from_bytes(data[i + 2 : i + 4], "big")
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                height = int.from_bytes(data[i + 5 : i + 7], "big")
+                width = int.from_bytes(data[i + 7 : i + 9], "big")
+                return "image/jpeg", width, height
+            i += 2 + length
+    return None
 
 
 class LineApiEmulator:
@@ -148,6 +302,11 @@ class LineApiEmulator:
         self.contents: Dict[str, Tuple[bytes, str]] = {}
         self.requests: List[Dict[str, Any]] = []
         self.delivered: List[Dict[str, Any]] = []  # {"to", "via", "message"} in order
+        self.reads: List[str] = []  # markAsReadTokens marked read, in order
+        self.rich_menus: Dict[str, Dict[str, Any]] = {}  # richMenuId -> the object (with its id)
+        self.rich_menu_images: Dict[str, Tuple[bytes, str]] = {}  # richMenuId -> (image, type)
+        self.default_rich_menu: Optional[str] = None
+        self.user_rich_menus: Dict[str, str] = {}  # userId -> richMenuId linked
         self._failures: List[_Failure] = []
         self.app = self._make_app()
 
@@ -194,13 +353,32 @@ class LineApiEmulator:
 
     # --- plumbing ---------------------------------------------------------------------
     def _make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware])
+        # room for a too large rich menu image, so that it gets LINE's answer, not aiohttp's
+        app = web.Application(middlewares=[self._middleware], client_max_size=8 * 1024 * 1024)
         app.router.add_post("/v2/bot/message/reply", self._reply)
         app.router.add_post("/v2/bot/message/push", self._push)
         app.router.add_get("/v2/bot/profile/{user_id}", self._profile)
         app.router.add_get("/v2/bot/{kind:group|room}/{chat_id}/member/{user_id}", self._member_profile)
         app.router.add_get("/v2/bot/message/{message_id}/content", self._content)
         app.router.add_post("/v2/bot/chat/loading/start", self._loading)
+        app.router.add_post("/v2/bot/chat/markAsRead", self._mark_as_read)
+        app.router.add_post("/v2/bot/richmenu/validate", self._validate_rich_menu)
+        app.router.add_post("/v2/bot/richmenu", self._create_rich_menu)
+        app.router.add_get("/v2/bot/richmenu/list", self._list_rich_menus)
+        app.router.add_get("/v2/bot/richmenu/{rich_menu_id}", self._get_rich_menu)
+        app.router.add_delete("/v2/bot/richmenu/{rich_menu_id}", self._delete_rich_menu)
+        app.router.add_post("/v2/bot/richmenu/{rich_menu_id}/content", self._upload_rich_menu_image)
+        app.router.add_get("/v2/bot/richmenu/{rich_menu_id}/content", self._rich_menu_image)
+        app.router.add_post("/v2/bot/user/all/richmenu/{rich_menu_id}", self._set_default_rich_menu)
+        app.router.add_get("/v2/bot/user/all/richmenu", self._get_default_rich_menu)
+        app.router.add_delete("/v2/bot/user/all/richmenu", self._cancel_default_rich_menu)
+        app.router.add_post("/v2/bot/user/{user_id}/richmenu/{rich_menu_id}", self._link_rich_menu)
+        app.router.add_get("/v2/bot/user/{user_id}/richmenu", self._user_rich_menu)
+        app.router.add_delete("/v2/bot/user/{user_id}/richmenu", self._unlink_rich_menu)
+        app.router.add_get("/_emulator/rich_menus", self._emulator_rich_menus)
+        app.router.add_get("/_emulator/rich_menu", self._emulator_rich_menu_of)
+        app.router.add_get("/_emulator/rich_menus/{rich_menu_id}/image", self._emulator_rich_menu_image)
+        app.router.add_get("/_emulator/reads", self._list_reads)
         app.router.add_get("/_emulator/requests", self._list_requests)
         app.router.add_delete("/_emulator/requests", self._clear_requests)
         app.router.add_post("/_emulator/reply_tokens", self._new_reply_token)
@@ -238,7 +416,7 @@ class LineApiEmulator:
             if f.remaining > 0 and request.path.startswith(f.path_prefix):
                 f.remaining -= 1
                 return web.json_response(f.body, status=f.status, headers=f.headers)
-        if request.method == "POST" and raw and body is None:
+        if request.method == "POST" and raw and body is None and not request.content_type.startswith("image/"):
             return _error(400, "The request body has 1 error(s)", [{"message": "Invalid JSON", "property": ""}])
         request["json"] = body if isinstance(body, dict) else {}
         try:
@@ -326,7 +504,162 @@ class LineApiEmulator:
             )
         return web.json_response({}, status=202)
 
+    # --- rich menus ---------------------------------------------------------------------
+    def rich_menu_of(self, user_id: str) -> Optional[Dict[str, Any]]:
+        """The rich menu `user_id` sees: the one linked to them, else the default."""
+        menu_id = self.user_rich_menus.get(user_id) or self.default_rich_menu
+        return self.rich_menus.get(menu_id or "")
+
+    def _menu_or_404(self, request: web.Request) -> Tuple[str, Optional[Dict[str, Any]]]:
+        menu_id = request.match_info["rich_menu_id"]
+        return menu_id, self.rich_menus.get(menu_id)
+
+    async def _validate_rich_menu(self, request: web.Request) -> web.Response:
+        details = validate_rich_menu(request["json"])
+        if details:
+            return _error(400, "The request body has %d error(s)" % len(details), details)
+        return web.json_response({})
+
+    async def _create_rich_menu(self, request: web.Request) -> web.Response:
+        menu = request["json"]
+        details = validate_rich_menu(menu)
+        if details:
+            return _error(400, "The request body has %d error(s)" % len(details), details)
+        if len(self.rich_menus) >= MAX_RICH_MENUS:
+            return _error(400, f"The number of rich menus exceeds the limit ({MAX_RICH_MENUS})")
+        menu_id = "richmenu-" + secrets.token_hex(16)
+        self.rich_menus[menu_id] = {"richMenuId": menu_id, **copy.deepcopy(menu)}
+        return web.json_response({"richMenuId": menu_id})
+
+    async def _list_rich_menus(self, request: web.Request) -> web.Response:
+        return web.json_response({"richmenus": list(self.rich_menus.values())})
+
+    async def _get_rich_menu(self, request: web.Request) -> web.Response:
+        _, menu = self._menu_or_404(request)
+        return web.json_response(menu) if menu is not None else _error(404, "Not found")
+
+    async def _delete_rich_menu(self, request: web.Request) -> web.Response:
+        menu_id, menu = self._menu_or_404(request)
+        if menu is None:
+            return _error(404, "Not found")
+        del self.rich_menus[menu_id]
+        self.rich_menu_images.pop(menu_id, None)
+        if self.default_rich_menu == menu_id:
+            self.default_rich_menu = None
+        self.user_rich_menus = {u: m for u, m in self.user_rich_menus.items() if m != menu_id}
+        return web.json_response({})
+
+    async def _upload_rich_menu_image(self, request: web.Request) -> web.Response:
+        menu_id, menu = self._menu_or_404(request)
+        if menu is None:
+            return _error(404, "Not found")
+        content_type = request.content_type
+        if content_type not in ("image/png", "image/jpeg"):
+            return _error(415, "Unsupported Media Type: the image must be image/jpeg or image/png")
+        data = await request.read()
+        if len(data) > MAX_RICH_MENU_IMAGE:
+            return _error(413, "Payload Too Large: the image must be at most 1 MB")
+        found = image_size(data)
+        if found is None or found[0] != content_type:
+            return _error(400, f"The image is not a valid {content_type.split('/')[1].upper()} image")
+        size = menu["size"]
+        if (found[1], found[2]) != (size["width"], size["height"]):
+            return _error(
+                400,
+                f"The image is {found[1]}x{found[2]}; this rich menu is {size['width']}x{size['height']}",
+            )
+        if menu_id in self.rich_menu_images:
+            return _error(400, "An image has already been uploaded to the richmenu")
+        self.rich_menu_images[menu_id] = (data, content_type)
+        return web.json_response({})
+
+    async def _rich_menu_image(self, request: web.Request) -> web.Response:
+        item = self.rich_menu_images.get(request.match_info["rich_menu_id"])
+        if item is None:
+            return _error(404, "Not found")
+        return web.Response(body=item[0], content_type=item[1])
+
+    def _linkable(self, request: web.Request) -> Tuple[str, Optional[web.Response]]:
+        menu_id, menu = self._menu_or_404(request)
+        if menu is None:
+            return menu_id, _error(404, "richmenu not found")
+        if menu_id not in self.rich_menu_images:
+            return menu_id, _error(400, "must upload richmenu image before applying it to user")
+        return menu_id, None
+
+    async def _set_default_rich_menu(self, request: web.Request) -> web.Response:
+        menu_id, refused = self._linkable(request)
+        if refused is not None:
+            return refused
+        self.default_rich_menu = menu_id
+        return web.json_response({})
+
+    async def _get_default_rich_menu(self, request: web.Request) -> web.Response:
+        if self.default_rich_menu is None:
+            return _error(404, "no default richmenu")
+        return web.json_response({"richMenuId": self.default_rich_menu})
+
+    async def _cancel_default_rich_menu(self, request: web.Request) -> web.Response:
+        self.default_rich_menu = None
+        return web.json_response({})
+
+    async def _link_rich_menu(self, request: web.Request) -> web.Response:
+        menu_id, refused = self._linkable(request)
+        if refused is not None:
+            return refused
+        self.user_rich_menus[request.match_info["user_id"]] = menu_id
+        return web.json_response({})
+
+    async def _user_rich_menu(self, request: web.Request) -> web.Response:
+        menu_id = self.user_rich_menus.get(request.match_info["user_id"])
+        if menu_id is None:  # per-user links only, as LINE: the default is not reported here
+            return _error(404, "the user has no richmenu")
+        return web.json_response({"richMenuId": menu_id})
+
+    async def _unlink_rich_menu(self, request: web.Request) -> web.Response:
+        self.user_rich_menus.pop(request.match_info["user_id"], None)
+        return web.json_response({})
+
+    async def _emulator_rich_menus(self, request: web.Request) -> web.Response:
+        menus = [{**m, "hasImage": m["richMenuId"] in self.rich_menu_images} for m in self.rich_menus.values()]
+        return web.json_response({"richmenus": menus, "default": self.default_rich_menu, "users": self.user_rich_menus})
+
+    async def _emulator_rich_menu_of(self, request: web.Request) -> web.Response:
+        user_id = request.query.get("userId", "")
+        menu = self.rich_menu_of(user_id)
+        if menu is None or menu["richMenuId"] not in self.rich_menu_images:
+            return _error(404, "no rich menu for this user")
+        menu_id = menu["richMenuId"]
+        return web.json_response(
+            {
+                "richMenuId": menu_id,
+                "source": "user" if self.user_rich_menus.get(user_id) == menu_id else "default",
+                "menu": menu,
+                "image": f"/_emulator/rich_menus/{menu_id}/image",
+            }
+        )
+
+    async def _emulator_rich_menu_image(self, request: web.Request) -> web.Response:
+        item = self.rich_menu_images.get(request.match_info["rich_menu_id"])
+        if item is None:
+            return _error(404, "Not found")
+        return web.Response(body=item[0], content_type=item[1], headers={"Cache-Control": "max-age=3600"})
+
     # --- emulator endpoints -----------------------------------------------------------
+    async def _mark_as_read(self, request: web.Request) -> web.Response:
+        token = request["json"].get("markAsReadToken")
+        if not isinstance(token, str) or not token:
+            return _error(
+                400,
+                "The request body has 1 error(s)",
+                [{"message": "must be specified", "property": "markAsReadToken"}],
+            )
+        self.reads.append(token)
+        return web.json_response({})
+
+    async def _list_reads(self, request: web.Request) -> web.Response:
+        return web.json_response({"reads": self.reads})
+
     async def _list_requests(self, request: web.Request) -> web.Response:
         path = request.query.get("path")
         items = [r for r in self.requests if path is None or r["path"] == path]

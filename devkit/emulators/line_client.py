@@ -158,6 +158,7 @@ class LineWebhookClient:
             "id": self._message_id(),
             "type": "text",
             "quoteToken": secrets.token_urlsafe(24),
+            "markAsReadToken": secrets.token_urlsafe(24),
             "text": text,
         }
         return event
@@ -173,6 +174,7 @@ class LineWebhookClient:
             "id": message_id or self._message_id(),
             "type": "image",
             "quoteToken": secrets.token_urlsafe(24),
+            "markAsReadToken": secrets.token_urlsafe(24),
             "contentProvider": {"type": "line"},
         }
         return event
@@ -183,6 +185,7 @@ class LineWebhookClient:
             "id": self._message_id(),
             "type": "sticker",
             "quoteToken": secrets.token_urlsafe(24),
+            "markAsReadToken": secrets.token_urlsafe(24),
             "packageId": package_id,
             "stickerId": sticker_id,
             "stickerResourceType": "STATIC",

@@ -7,7 +7,8 @@ read as slack_sdk sends them: query string, form body or JSON body (merged in th
     POST|GET /api/{method}
         auth.test, chat.postMessage, chat.update, chat.postEphemeral,
         conversations.members, conversations.info, conversations.replies, users.info,
-        reactions.add, files.getUploadURLExternal, files.completeUploadExternal
+        reactions.add, files.getUploadURLExternal, files.completeUploadExternal,
+        chat.getPermalink, views.open
     POST /upload/v1/{upload_id}     the upload URL files.getUploadURLExternal hands out
                                     (raw body or multipart `file`, no auth, like Slack's)
 
@@ -29,6 +30,17 @@ Emulator-only endpoints (no auth, not recorded in `calls`):
     POST /_emulator/user_message  JSON {"channel", "user", "text", "thread_ts"} -> {"ts", ...}
     POST /_emulator/response/{id}?channel=C..&ts=..   a response_url (replace_original,
                                   delete_original, response_type in_channel|ephemeral)
+    POST /_emulator/triggers      JSON {"trigger_id", "user"}: a trigger_id an interaction
+                                  carries (SlackEventsClient registers each one it sends)
+    GET  /_emulator/views[?id=V..]                         views opened with views.open
+    POST /_emulator/views/{id}/submitted   JSON {"status", "response"}: the app's answer to
+                                  a view_submission (closes the modal unless it kept it open)
+
+views.open works as Slack documents it: a trigger_id is required, one the emulator issued
+(`issue_trigger`, or registered by the client), exchanged once (`exchanged_trigger_id`),
+within 3 s (`expired_trigger_id`; anything else `invalid_trigger_id`); the view is checked
+(modal, title/submit/close <= 24 characters, <= 100 blocks, callback_id <= 255,
+private_metadata <= 3000, a submit when there are input blocks) and returned with its id.
 
 Run as a process: `python -m devkit.emulators.slack_api --port 8092 --token xoxb-test`
 (token and signing secret default to SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET).
@@ -41,6 +53,7 @@ import base64
 import copy
 import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -112,13 +125,86 @@ def _text_len(obj: Any) -> int:
     return 0
 
 
-def validate_blocks(blocks: Any) -> List[str]:
+def _plain_text_errors(obj: Any, max_len: int, p: str) -> List[str]:
+    if not isinstance(obj, dict) or obj.get("type") != "plain_text" or not isinstance(obj.get("text"), str):
+        return [f"must be a plain_text object {p}]"]
+    if not obj["text"]:
+        return [f"must be more than 0 characters {p}/text]"]
+    if len(obj["text"]) > max_len:
+        return [f"must be less than {max_len + 1} characters {p}/text]"]
+    return []
+
+
+def _option_errors(options: Any, p: str, max_options: int) -> List[str]:
+    if not isinstance(options, list) or not 1 <= len(options) <= max_options:
+        return [f"must have 1 to {max_options} options {p}]"]
+    errors: List[str] = []
+    for k, o in enumerate(options):
+        if not isinstance(o, dict):
+            errors.append(f"must be an object {p}/{k}]")
+            continue
+        errors += _plain_text_errors(o.get("text"), 75, f"{p}/{k}/text")
+        if not isinstance(o.get("value"), str) or not 0 < len(o["value"]) <= 150:
+            errors.append(f"must be 1 to 150 characters {p}/{k}/value]")
+    return errors
+
+
+def _element_errors(el: Dict[str, Any], p: str) -> List[str]:
+    """The limits of the interactive elements the gateway uses (selects, inputs, overflow)."""
+    kind, errors = el.get("type"), []
+    if kind in ("static_select", "overflow"):
+        errors += _option_errors(el.get("options"), f"{p}/options", 5 if kind == "overflow" else 100)
+        initial = el.get("initial_option")
+        if initial is not None and initial not in (el.get("options") or []):
+            errors.append(f"must match one of the options {p}/initial_option]")
+    if kind in ("static_select", "users_select") and el.get("placeholder") is not None:
+        errors += _plain_text_errors(el.get("placeholder"), 150, f"{p}/placeholder")
+    if kind == "number_input":
+        if not isinstance(el.get("is_decimal_allowed"), bool):
+            errors.append(f"missing required field: is_decimal_allowed {p}]")
+        for bound in ("min_value", "max_value", "initial_value"):
+            value = el.get(bound)
+            if value is not None:
+                try:
+                    float(value) if el.get("is_decimal_allowed") else int(str(value))
+                except ValueError:
+                    errors.append(f"must be a number {p}/{bound}]")
+    if kind == "plain_text_input":
+        max_length = el.get("max_length", 3000)
+        if not isinstance(max_length, int) or not 1 <= max_length <= 3000:
+            errors.append(f"must be 1 to 3000 {p}/max_length]")
+            max_length = 3000
+        initial = el.get("initial_value")
+        if initial is not None and (not isinstance(initial, str) or len(initial) > max_length):
+            errors.append(f"must be a string of at most {max_length} characters {p}/initial_value]")
+    return errors
+
+
+INPUT_ELEMENTS = (
+    "plain_text_input",
+    "number_input",
+    "static_select",
+    "users_select",
+    "multi_static_select",
+    "multi_users_select",
+    "conversations_select",
+    "channels_select",
+    "datepicker",
+    "timepicker",
+    "checkboxes",
+    "radio_buttons",
+    "email_text_input",
+    "url_text_input",
+)
+
+
+def validate_blocks(blocks: Any, max_blocks: int = MAX_BLOCKS) -> List[str]:
     """Slack's main Block Kit limits; returns error strings (empty when valid)."""
     if not isinstance(blocks, list):
         return ["blocks must be an array"]
     errors: List[str] = []
-    if len(blocks) > MAX_BLOCKS:
-        errors.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    if len(blocks) > max_blocks:
+        errors.append(f"no more than {max_blocks} items allowed [json-pointer:/blocks]")
     block_ids: Set[str] = set()
     for i, b in enumerate(blocks):
         where = f"[json-pointer:/blocks/{i}]"
@@ -181,6 +267,47 @@ def validate_blocks(blocks: Any) -> List[str]:
                         errors.append(f"must be less than 2001 characters {p}/value]")
                     if el.get("style") not in (None, "primary", "danger"):
                         errors.append(f"must be one of primary, danger {p}/style]")
+                else:
+                    errors += _element_errors(el, p)
+        elif kind == "input":
+            errors += _plain_text_errors(b.get("label"), 2000, f"{where[:-1]}/label")
+            element = b.get("element")
+            if not isinstance(element, dict) or element.get("type") not in INPUT_ELEMENTS:
+                errors.append(f"must be an input element {where[:-1]}/element]")
+            else:
+                errors += _element_errors(element, f"{where[:-1]}/element")
+            if b.get("hint") is not None:
+                errors += _plain_text_errors(b.get("hint"), 2000, f"{where[:-1]}/hint")
+    return errors
+
+
+MAX_VIEW_BLOCKS = 100
+TRIGGER_TTL_S = 3.0  # Slack: a trigger_id can be exchanged once, within 3 seconds
+
+
+def validate_view(view: Any) -> List[str]:
+    """views.open's checks of a modal view (Slack's limits); error strings, empty when valid."""
+    if not isinstance(view, dict):
+        return ["must be an object [json-pointer:/view]"]
+    errors: List[str] = []
+    if view.get("type") != "modal":
+        errors.append("must be modal [json-pointer:/view/type]")
+    errors += _plain_text_errors(view.get("title"), 24, "[json-pointer:/view/title")
+    for part in ("submit", "close"):
+        if view.get(part) is not None:
+            errors += _plain_text_errors(view.get(part), 24, f"[json-pointer:/view/{part}")
+    blocks = view.get("blocks")
+    errors += [
+        e.replace("[json-pointer:/blocks", "[json-pointer:/view/blocks")
+        for e in validate_blocks(blocks, MAX_VIEW_BLOCKS)
+    ]
+    if isinstance(blocks, list) and view.get("submit") is None:
+        if any(isinstance(b, dict) and b.get("type") == "input" for b in blocks):
+            errors.append("must provide a submit when there are input blocks [json-pointer:/view/submit]")
+    for name, limit in (("callback_id", 255), ("private_metadata", 3000), ("external_id", 255)):
+        value = view.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            errors.append(f"must be a string of at most {limit} characters [json-pointer:/view/{name}]")
     return errors
 
 
@@ -237,6 +364,9 @@ class SlackApiEmulator:
         self.ephemerals: List[Dict[str, Any]] = []
         self.responses: List[Dict[str, Any]] = []
         self.events: List[Dict[str, Any]] = []  # echoed bot events and their HTTP status
+        # trigger ids handed out with interactions: id -> {"user", "issued_at", "used"}
+        self._triggers: Dict[str, Dict[str, Any]] = {}
+        self.views: Dict[str, Dict[str, Any]] = {}  # view id -> {"view", "user", "opened_at", ...}
         self._failures: List[_Failure] = []
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -333,6 +463,25 @@ class SlackApiEmulator:
     def calls_to(self, method: str) -> List[Dict[str, Any]]:
         return [c for c in self.calls if c["method"] == method]
 
+    def issue_trigger(self, user: Optional[str] = None, trigger_id: Optional[str] = None) -> str:
+        """A trigger_id as Slack hands one out with an interaction ("132456.7890123.abcdef"):
+        views.open takes it once, within TRIGGER_TTL_S of now (the emulator's clock).
+        SlackEventsClient registers the ids of its payloads here (POST /_emulator/triggers)."""
+        if trigger_id is None:
+            trigger_id = new_trigger_id()
+        # an id registered again (the same payload sent twice) keeps its age and use
+        self._triggers.setdefault(trigger_id, {"user": user, "issued_at": self._clock(), "used": False})
+        return trigger_id
+
+    def open_views(self) -> List[Dict[str, Any]]:
+        """Views opened with views.open, oldest first: {"id", "user", "view", "opened_at",
+        "closed", "submissions"} (a submission recorded by SlackEventsClient.submit_view)."""
+        return [copy.deepcopy(v) for v in self.views.values()]
+
+    def view(self, view_id: str) -> Optional[Dict[str, Any]]:
+        record = self.views.get(view_id)
+        return copy.deepcopy(record["view"]) if record else None
+
     def add_user_message(
         self,
         channel: str,
@@ -379,6 +528,9 @@ class SlackApiEmulator:
         app.router.add_post("/_emulator/fail", self._e_fail)
         app.router.add_post("/_emulator/user_message", self._e_user_message)
         app.router.add_post("/_emulator/response/{id}", self._e_response)
+        app.router.add_post("/_emulator/triggers", self._e_triggers)
+        app.router.add_get("/_emulator/views", self._e_views)
+        app.router.add_post("/_emulator/views/{id}/submitted", self._e_view_submitted)
         return app
 
     def _next_ts(self) -> str:
@@ -496,6 +648,8 @@ class SlackApiEmulator:
             "reactions.add": self._reactions_add,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "views.open": self._views_open,
+            "chat.getPermalink": self._get_permalink,
         }
 
     # --- helpers over the state ---------------------------------------------------------
@@ -730,6 +884,79 @@ class SlackApiEmulator:
             }
         }
 
+    def _views_open(self, request: web.Request, args: Dict[str, Any]) -> Dict[str, Any]:
+        trigger_id = args.get("trigger_id")
+        if not trigger_id and not args.get("interactivity_pointer"):
+            raise SlackError(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: trigger_id"]}
+            )
+        trigger_id = str(trigger_id or args.get("interactivity_pointer"))
+        view = _json_arg(args.get("view"), "arguments")
+        if view is None:
+            raise SlackError(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: view"]}
+            )
+        trigger = self._triggers.get(trigger_id)
+        if trigger is None or not TRIGGER_FORMAT.fullmatch(trigger_id):
+            raise SlackError("invalid_trigger_id")
+        if trigger["used"]:
+            raise SlackError("exchanged_trigger_id")
+        if self._clock() - trigger["issued_at"] > TRIGGER_TTL_S:
+            raise SlackError("expired_trigger_id")
+        errors = validate_view(view)
+        if errors:
+            raise SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
+        trigger["used"] = True
+        view_id = "V" + secrets.token_hex(5).upper()
+        blocks = copy.deepcopy(view.get("blocks") or [])
+        for b in blocks:  # like Slack: every block gets an id, every input element an action_id
+            b.setdefault("block_id", secrets.token_urlsafe(4)[:5])
+            if b.get("type") == "input" and isinstance(b.get("element"), dict):
+                b["element"].setdefault("action_id", secrets.token_urlsafe(4)[:5])
+        opened = {
+            "id": view_id,
+            "team_id": self.team_id,
+            "type": "modal",
+            "blocks": blocks,
+            "private_metadata": view.get("private_metadata") or "",
+            "callback_id": view.get("callback_id") or "",
+            "state": {"values": {}},
+            "hash": f"{int(self._clock())}.{secrets.token_hex(4)}",
+            "title": view.get("title"),
+            "clear_on_close": _bool(view.get("clear_on_close", False)),
+            "notify_on_close": _bool(view.get("notify_on_close", False)),
+            "close": view.get("close"),
+            "submit": view.get("submit"),
+            "previous_view_id": None,
+            "root_view_id": view_id,
+            "app_id": self.api_app_id,
+            "external_id": view.get("external_id") or "",
+            "app_installed_team_id": self.team_id,
+            "bot_id": self.bot_id,
+        }
+        self.views[view_id] = {
+            "id": view_id,
+            "user": trigger["user"],
+            "trigger_id": trigger_id,
+            "view": opened,
+            "opened_at": self._clock(),
+            "closed": False,
+            "submissions": [],
+        }
+        return {"view": copy.deepcopy(opened)}
+
+    def _get_permalink(self, request: web.Request, args: Dict[str, Any]) -> Dict[str, Any]:
+        channel = self._channel(args)
+        ts = str(args.get("message_ts") or "")
+        msg = self._messages.get((channel, ts))
+        if msg is None:
+            raise SlackError("message_not_found")
+        link = f"https://emulated-workspace.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        parent = msg.get("thread_ts")
+        if parent and parent != ts:
+            link += f"?thread_ts={parent}&cid={channel}"
+        return {"channel": channel, "permalink": link}
+
     def _reactions_add(self, request: web.Request, args: Dict[str, Any]) -> Dict[str, Any]:
         channel = self._channel(args)
         name = str(args.get("name") or "").strip(":")
@@ -914,6 +1141,37 @@ class SlackApiEmulator:
     async def _e_events(self, request: web.Request) -> web.Response:
         return web.json_response(self.events)
 
+    async def _e_triggers(self, request: web.Request) -> web.Response:
+        """Registers a trigger_id an interaction payload carries: {"trigger_id", "user"}."""
+        body = await request.json()
+        trigger_id = str(body.get("trigger_id") or "")
+        if not TRIGGER_FORMAT.fullmatch(trigger_id):
+            return web.json_response({"ok": False, "error": "invalid_trigger_id"}, status=400)
+        self.issue_trigger(body.get("user"), trigger_id)
+        return web.json_response({"ok": True, "trigger_id": trigger_id})
+
+    async def _e_views(self, request: web.Request) -> web.Response:
+        view_id = request.query.get("id")
+        if view_id is not None:
+            record = self.views.get(view_id)
+            if record is None:
+                return web.json_response({"ok": False, "error": "not_found"}, status=404)
+            return web.json_response(record)
+        return web.json_response(self.open_views())
+
+    async def _e_view_submitted(self, request: web.Request) -> web.Response:
+        """SlackEventsClient.submit_view reports what the app answered: the modal closes
+        unless the answer kept it open (response_action errors, update or push)."""
+        record = self.views.get(request.match_info["id"])
+        if record is None:
+            return web.json_response({"ok": False, "error": "not_found"}, status=404)
+        body = await request.json()
+        record["submissions"].append(body)
+        answer = body.get("response") if isinstance(body.get("response"), dict) else {}
+        if body.get("status") == 200 and answer.get("response_action") not in ("errors", "update", "push"):
+            record["closed"] = True
+        return web.json_response({"ok": True, "closed": record["closed"]})
+
     async def _e_reset(self, request: web.Request) -> web.Response:
         self.reset()
         return web.json_response({"ok": True})
@@ -984,6 +1242,14 @@ class SlackApiEmulator:
                 }
             )
         return web.json_response({"ok": True})
+
+
+TRIGGER_FORMAT = re.compile(r"\d+\.\d+\.[0-9a-f]+")
+
+
+def new_trigger_id() -> str:
+    """A trigger_id in Slack's format ("13345224609.738474920.8088930838d88f008e0")."""
+    return f"{secrets.randbelow(10**12)}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
 
 
 def _ts_key(ts: str) -> Tuple[int, int]:
@@ -1061,4 +1327,15 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 
-__all__ = ["EMULATOR_KEY", "SlackApiEmulator", "SlackError", "make_app", "rich_text_blocks", "validate_blocks", "main"]
+__all__ = [
+    "EMULATOR_KEY",
+    "SlackApiEmulator",
+    "SlackError",
+    "TRIGGER_TTL_S",
+    "make_app",
+    "new_trigger_id",
+    "rich_text_blocks",
+    "validate_blocks",
+    "validate_view",
+    "main",
+]

@@ -8,8 +8,13 @@ Events API (JSON body, `Content-Type: application/json`):
 A retry repeats the same body (same event_id and event_time) with `X-Slack-Retry-Num`
 and `X-Slack-Retry-Reason` (e.g. "http_timeout"); only the signature timestamp is new.
 
-Interactivity (block_actions): `application/x-www-form-urlencoded` with one field,
-`payload=<JSON>`. Both are signed with Slack's v0 scheme:
+Interactivity (block_actions, view_submission): `application/x-www-form-urlencoded` with
+one field, `payload=<JSON>`. Each payload carries a fresh trigger_id; with
+`api_emulator_url` the client registers it with the API emulator first (POST
+/_emulator/triggers), so the app's views.open accepts it once, within 3 s, as Slack does.
+Buttons: `press_button`; selects: `select_user` (users_select), `select_option`
+(static_select / overflow); a modal's submit: `submit_view(view_id, user, values)`, which
+reads the view the emulator opened and answers (status, the app's JSON answer). Both are signed with Slack's v0 scheme:
     X-Slack-Request-Timestamp: <unix s>
     X-Slack-Signature: v0=hex(HMAC-SHA256(signing_secret, "v0:{timestamp}:{body}"))
 Apps must refuse timestamps more than 300 s away from now; `timestamp`, `signature` and
@@ -31,7 +36,7 @@ import secrets
 import string
 import time
 import uuid
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlencode
 
 import aiohttp
@@ -299,8 +304,11 @@ class SlackEventsClient:
         block_id: str = "case_actions",
         user_name: str = "agent",
         channel_name: str = "order-support-handoff",
+        action: Optional[Dict[str, Any]] = None,
         **overrides: Any,
     ) -> Dict[str, Any]:
+        """A block_actions payload; `action` replaces the button action (a select's
+        `selected_user` / `selected_option`), its action_id, block_id and action_ts filled in."""
         now = time.time()
         response_id = secrets.token_hex(8)
         if self.api_emulator_url:
@@ -309,13 +317,20 @@ class SlackEventsClient:
             )
         else:
             response_url = f"https://hooks.slack.com/actions/{self.team_id}/{secrets.randbelow(10**13)}/{response_id}"
+        if action is None:
+            action = {
+                "value": value,
+                "type": "button",
+                "text": {"type": "plain_text", "text": action_id, "emoji": True},
+            }
+        action = {"action_id": action_id, "block_id": block_id, **action, "action_ts": f"{now:.6f}"}
         payload: Dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": self.team_id},
             "api_app_id": self.api_app_id,
             "token": VERIFICATION_TOKEN,
             "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
-            "trigger_id": f"{secrets.randbelow(10**13)}.{secrets.randbelow(10**13)}.{secrets.token_hex(16)}",
+            "trigger_id": new_trigger_id(),
             "team": {"id": self.team_id, "domain": self.team_domain},
             "enterprise": None,
             "is_enterprise_install": False,
@@ -325,19 +340,38 @@ class SlackEventsClient:
             else {"type": "message", "ts": message_ts, "text": ""},
             "state": {"values": {}},
             "response_url": response_url,
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": block_id,
-                    "value": value,
-                    "type": "button",
-                    "action_ts": f"{now:.6f}",
-                    "text": {"type": "plain_text", "text": action_id, "emoji": True},
-                }
-            ],
+            "actions": [action],
         }
         payload.update(overrides)
         return payload
+
+    async def register_trigger(self, trigger_id: Any, user_id: Optional[str]) -> None:
+        """Tells the API emulator about a trigger_id this client hands the app, so that
+        views.open accepts it (once, within 3 s), as Slack accepts the ids it issued."""
+        if not self.api_emulator_url or not isinstance(trigger_id, str):
+            return
+        async with self._http().post(
+            f"{self.api_emulator_url}/_emulator/triggers", json={"trigger_id": trigger_id, "user": user_id}
+        ) as resp:
+            await resp.read()
+
+    async def post_interaction(
+        self,
+        payload: Dict[str, Any],
+        *,
+        timestamp: Optional[int] = None,
+        signature: Optional[str] = None,
+        secret: Optional[str] = None,
+    ) -> Tuple[int, str]:
+        """Any interactivity payload as Slack posts it: form field `payload=<JSON>`, signed;
+        its trigger_id registered with the API emulator first (when known)."""
+        user = payload.get("user")
+        await self.register_trigger(payload.get("trigger_id"), user.get("id") if isinstance(user, dict) else None)
+        self.last_payload = payload
+        body = urlencode({"payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":"))}).encode()
+        return await self.post_body(
+            body, "application/x-www-form-urlencoded", timestamp=timestamp, signature=signature, secret=secret
+        )
 
     async def press_button(
         self,
@@ -368,11 +402,192 @@ class SlackEventsClient:
             user_name=user_name,
             **overrides,
         )
-        self.last_payload = payload
-        body = urlencode({"payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":"))}).encode()
-        return await self.post_body(
-            body, "application/x-www-form-urlencoded", timestamp=timestamp, signature=signature, secret=secret
+        return await self.post_interaction(payload, timestamp=timestamp, signature=signature, secret=secret)
+
+    async def select_user(
+        self,
+        action_id: str,
+        selected_user: str,
+        *,
+        user_id: str,
+        channel: str,
+        message_ts: str,
+        block_id: str = "case_actions",
+        **kw: Any,
+    ) -> Tuple[int, str]:
+        """A pick in a users_select (block_actions with `selected_user`)."""
+        action = {"type": "users_select", "selected_user": selected_user}
+        return await self._select(action_id, action, user_id, channel, message_ts, block_id, kw)
+
+    async def select_option(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user_id: str,
+        channel: str,
+        message_ts: str,
+        text: Optional[str] = None,
+        element: str = "static_select",
+        block_id: str = "case_actions",
+        **kw: Any,
+    ) -> Tuple[int, str]:
+        """A choice in a static_select or an overflow menu (`element`), with the option's
+        value (and text: the card's own, from `message`, when not given)."""
+        if text is None:
+            text = _option_text(kw.get("message"), action_id, value) or value
+        action: Dict[str, Any] = {
+            "type": element,
+            "selected_option": {"text": {"type": "plain_text", "text": text, "emoji": True}, "value": value},
+        }
+        return await self._select(action_id, action, user_id, channel, message_ts, block_id, kw)
+
+    async def _select(
+        self,
+        action_id: str,
+        action: Dict[str, Any],
+        user_id: str,
+        channel: str,
+        message_ts: str,
+        block_id: str,
+        kw: Dict[str, Any],
+    ) -> Tuple[int, str]:
+        signing = {k: kw.pop(k) for k in ("timestamp", "signature", "secret") if k in kw}
+        payload = self.block_actions_payload(
+            action_id,
+            "",
+            user_id=user_id,
+            channel=channel,
+            message_ts=message_ts,
+            block_id=block_id,
+            action=action,
+            **kw,
         )
+        return await self.post_interaction(payload, **signing)
+
+    # --- modals ---------------------------------------------------------------------------------
+    async def fetch_view(self, view_id: str) -> Dict[str, Any]:
+        """A view the API emulator opened (GET /_emulator/views?id=)."""
+        if not self.api_emulator_url:
+            raise RuntimeError("no api_emulator_url: pass the view to submit_view")
+        async with self._http().get(f"{self.api_emulator_url}/_emulator/views", params={"id": view_id}) as resp:
+            body = await resp.json()
+        if resp.status != 200:
+            raise KeyError(f"the Slack emulator has no view {view_id}")
+        return body["view"]
+
+    def view_submission_payload(
+        self,
+        view: Dict[str, Any],
+        values: Optional[Dict[str, Any]] = None,
+        *,
+        user_id: str,
+        user_name: str = "agent",
+        **overrides: Any,
+    ) -> Dict[str, Any]:
+        """A view_submission payload of `view` (as views.open returned it) with the inputs
+        filled from `values` ({block_id: value}; see `input_state`)."""
+        submitted = copy.deepcopy(view)
+        submitted["state"] = {"values": input_state(view.get("blocks") or [], values or {})}
+        payload: Dict[str, Any] = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": self.team_domain},
+            "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": self.team_id},
+            "api_app_id": self.api_app_id,
+            "token": VERIFICATION_TOKEN,
+            "trigger_id": new_trigger_id(),
+            "view": submitted,
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        payload.update(overrides)
+        return payload
+
+    async def submit_view(
+        self,
+        view_id: str,
+        user: str,
+        values: Optional[Dict[str, Any]] = None,
+        *,
+        view: Optional[Dict[str, Any]] = None,
+        user_name: str = "agent",
+        timestamp: Optional[int] = None,
+        signature: Optional[str] = None,
+        secret: Optional[str] = None,
+        **overrides: Any,
+    ) -> Tuple[int, Any]:
+        """The user presses the modal's submit: a signed view_submission of the view the
+        emulator opened (or `view`), inputs from `values` ({block_id: value}, others as
+        prefilled). Returns (HTTP status, the app's JSON answer or None for an empty ack),
+        and tells the emulator the answer (the modal closes unless it was kept open)."""
+        if view is None:
+            view = await self.fetch_view(view_id)
+        payload = self.view_submission_payload(view, values, user_id=user, user_name=user_name, **overrides)
+        status, text = await self.post_interaction(payload, timestamp=timestamp, signature=signature, secret=secret)
+        try:
+            answer = json.loads(text) if text.strip() else None
+        except ValueError:
+            answer = text
+        if self.api_emulator_url:
+            async with self._http().post(
+                f"{self.api_emulator_url}/_emulator/views/{view_id}/submitted",
+                json={"status": status, "response": answer, "user": user},
+            ) as resp:
+                await resp.read()
+        return status, answer
 
 
-__all__ = ["SlackEventsClient", "VERIFICATION_TOKEN", "new_event_id", "sign"]
+def new_trigger_id() -> str:
+    """A trigger_id in Slack's format ("13345224609.738474920.8088930838d88f008e0")."""
+    return f"{secrets.randbelow(10**12)}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
+
+
+def _option_text(message: Any, action_id: str, value: str) -> Optional[str]:
+    """The text of the option `value` of element `action_id` in a message's blocks."""
+    blocks = message.get("blocks") if isinstance(message, dict) else None
+    for block in blocks or []:
+        for el in block.get("elements") or []:
+            if isinstance(el, dict) and el.get("action_id") == action_id:
+                for o in el.get("options") or []:
+                    if o.get("value") == value:
+                        return (o.get("text") or {}).get("text")
+    return None
+
+
+def input_state(blocks: List[Dict[str, Any]], values: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """view.state.values as Slack sends them: every input block, {block_id: {action_id:
+    {"type", ...}}}. `values[block_id]` is what the user entered: a string or number
+    (text and number inputs: `value`), an option value (static_select: the whole
+    `selected_option`, None if unknown), a user id (users_select: `selected_user`), or a
+    ready state dict with "type". An input left alone keeps its initial value."""
+    state: Dict[str, Dict[str, Any]] = {}
+    for block in blocks:
+        if not isinstance(block, dict) or block.get("type") != "input":
+            continue
+        element = block.get("element") or {}
+        kind, action_id, block_id = element.get("type"), element.get("action_id"), block.get("block_id")
+        given = values.get(block_id, _UNSET)
+        if isinstance(given, dict) and "type" in given:
+            state[block_id] = {action_id: given}
+            continue
+        entry: Dict[str, Any] = {"type": kind}
+        if kind in ("static_select", "overflow", "radio_buttons"):
+            options = element.get("options") or []
+            if given is _UNSET:
+                entry["selected_option"] = element.get("initial_option")
+            else:
+                entry["selected_option"] = next((o for o in options if o.get("value") == given), None)
+        elif kind == "users_select":
+            entry["selected_user"] = element.get("initial_user") if given is _UNSET else given
+        else:  # plain_text_input, number_input, email/url inputs
+            raw = element.get("initial_value") if given is _UNSET else given
+            entry["value"] = None if raw is None else str(raw)
+        state[block_id] = {action_id: entry}
+    return state
+
+
+_UNSET: Any = object()
+
+
+__all__ = ["SlackEventsClient", "VERIFICATION_TOKEN", "input_state", "new_event_id", "new_trigger_id", "sign"]

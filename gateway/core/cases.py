@@ -27,6 +27,7 @@ BOT, WAITING, AGENT = "bot", "waiting", "agent"
 OPEN, CLAIMED, RESOLVED = "open", "claimed", "resolved"
 RESOLVED_TTL_S = 90 * 24 * 3600  # resolved cases are kept for reporting, then expire
 SEEN_TTL_S = 24 * 3600  # Slack retries an event for minutes, not days
+REPLY_WARNING_TTL_S = 24 * 3600  # an agent warned about a reply may send it unchanged for a day
 
 
 @dataclass
@@ -48,7 +49,19 @@ class Case:
     # remedy -> who pressed Approve for it so far ({"slack_user_id", "name"}, one per person)
     approvals: Dict[str, List[Dict[str, str]]] = field(default_factory=dict)
     photos: List[Dict[str, Any]] = field(default_factory=list)
+    # the markAsReadToken of the customer's latest message before an agent claimed the case
+    # (LINE marks it, and the earlier ones, read at the claim)
+    unread_token: Optional[str] = None
+    # the customer's latest messages in the case ({"text", "token"}: LINE quoteTokens), so
+    # an agent's Slack reply that quotes one ("> ...") quotes it on LINE too
+    quotes: List[Dict[str, str]] = field(default_factory=list)
     relayed: Dict[str, int] = field(default_factory=lambda: {"to_agent": 0, "to_customer": 0})
+    # a goodwill gesture above an agent's own limit, waiting for a supervisor's approval:
+    # {"kind", "amount", "reason", "approvers": [{"slack_user_id", "name"}, ...]}
+    pending_goodwill: Optional[Dict[str, Any]] = None
+    # escalated to the supervisors (once): when and by whom
+    escalated_at: Optional[float] = None
+    escalated_by: Optional[str] = None
 
     @property
     def owner(self) -> str:
@@ -124,6 +137,15 @@ class CaseStore:
     async def agent_event_done(self, key: str) -> None:
         raise NotImplementedError
 
+    # A reply the reply book flagged (gateway/core/replies.py) is held back once: the agent
+    # is warned, and the same text (its digest) sent again by them in that case goes out.
+    async def reply_warning(self, case_id: str, agent_id: str, digest: str) -> Optional[str]:
+        """The Slack ts of the message this agent was warned about with this text, or None."""
+        raise NotImplementedError
+
+    async def remember_reply_warning(self, case_id: str, agent_id: str, digest: str, message_ts: str) -> None:
+        raise NotImplementedError
+
     async def close(self) -> None:
         pass
 
@@ -151,6 +173,32 @@ class CaseStore:
 
         return await self.update(case_id, mutate)
 
+    async def reassign(self, case_id: str, agent_id: str, agent_name: str, now: float) -> Case:
+        """The case's agent becomes `agent_id` (an unclaimed case is claimed for them)."""
+
+        def mutate(case: Case) -> None:
+            if case.status == RESOLVED:
+                raise CaseConflict(case, "the case is already resolved")
+            if case.status == CLAIMED and case.agent_id == agent_id:
+                raise CaseConflict(case, f"the case is already {agent_name}'s")
+            if case.status == OPEN:
+                case.status, case.claimed_at = CLAIMED, now
+            case.agent_id, case.agent_name = agent_id, agent_name
+
+        return await self.update(case_id, mutate)
+
+    async def escalate(self, case_id: str, agent_name: str, now: float) -> Case:
+        """Marks the case escalated to the supervisors; a second escalation is a conflict."""
+
+        def mutate(case: Case) -> None:
+            if case.status == RESOLVED:
+                raise CaseConflict(case, "the case is already resolved")
+            if case.escalated_at is not None:
+                raise CaseConflict(case, f"already escalated by {case.escalated_by}")
+            case.escalated_at, case.escalated_by = now, agent_name
+
+        return await self.update(case_id, mutate)
+
     async def resolve(self, case_id: str, agent_id: str, agent_name: str, now: float) -> Case:
         def mutate(case: Case) -> None:
             if case.status == RESOLVED:
@@ -168,6 +216,7 @@ class MemoryCaseStore(CaseStore):
         self._owner: Dict[str, str] = {}
         self._threads: Dict[Tuple[str, str], str] = {}
         self._seen: Dict[str, float] = {}
+        self._reply_warnings: Dict[Tuple[str, str, str], Tuple[str, float]] = {}
         self._lock = asyncio.Lock()
         self._agent_events: Dict[str, Dict[str, Any]] = {}
         self._agent_taken: Dict[str, float] = {}
@@ -232,6 +281,13 @@ class MemoryCaseStore(CaseStore):
         self._agent_events.pop(key, None)
         self._agent_taken.pop(key, None)
 
+    async def reply_warning(self, case_id: str, agent_id: str, digest: str) -> Optional[str]:
+        hit = self._reply_warnings.get((case_id, agent_id, digest))
+        return hit[0] if hit and time.time() - hit[1] < REPLY_WARNING_TTL_S else None
+
+    async def remember_reply_warning(self, case_id: str, agent_id: str, digest: str, message_ts: str) -> None:
+        self._reply_warnings[(case_id, agent_id, digest)] = (message_ts, time.time())
+
     async def first_time(self, key: str) -> bool:
         now = time.time()
         if len(self._seen) > 50000:
@@ -258,7 +314,7 @@ class RedisCaseStore(CaseStore):
     """Keys (prefix gw:case:): case:<id> (JSON), owner:<user> -> open case id,
     thread:<channel>:<ts> -> case id, open (set of open case ids), seen:<key>,
     agent_event:<key> (JSON, pending agent event), agent_events (set of pending keys),
-    agent_event_lease:<key>."""
+    agent_event_lease:<key>, reply_warned:<case>:<agent>:<text digest> -> warned message ts."""
 
     def __init__(self, redis: Any, prefix: str = "gw:case:") -> None:
         self._r = redis
@@ -379,6 +435,12 @@ class RedisCaseStore(CaseStore):
             pipe.srem(self._k("agent_events"), key)
             pipe.delete(self._k("agent_event", key), self._k("agent_event_lease", key))
             await pipe.execute()
+
+    async def reply_warning(self, case_id: str, agent_id: str, digest: str) -> Optional[str]:
+        return await self._r.get(self._k("reply_warned", case_id, agent_id, digest))
+
+    async def remember_reply_warning(self, case_id: str, agent_id: str, digest: str, message_ts: str) -> None:
+        await self._r.set(self._k("reply_warned", case_id, agent_id, digest), message_ts, ex=REPLY_WARNING_TTL_S)
 
     @property
     def _journal(self) -> Any:

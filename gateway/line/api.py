@@ -1,4 +1,5 @@
-"""LINE Messaging API client (reply, push, loading animation, profile, content) over aiohttp.
+"""LINE Messaging API client (reply, push, loading animation, profile, content, rich
+menus) over aiohttp.
 
 Profiles: a friend's from GET /v2/bot/profile/{userId}; a group or room member's from
 GET /v2/bot/group/{groupId}/member/{userId} or /v2/bot/room/{roomId}/member/{userId}
@@ -123,6 +124,7 @@ class LineApi:
         json_body: Any = None,
         headers: Optional[Dict[str, str]] = None,
         retry: bool = True,
+        data: Optional[bytes] = None,
     ) -> _Result:
         """One logical call; 429/5xx/network errors retried (same headers, so the same
         retry key) up to max_attempts. Returns the final result for the caller to judge."""
@@ -134,7 +136,7 @@ class LineApi:
             delay: Optional[float] = None
             try:
                 async with self._get_session().request(
-                    method, url, json=json_body, headers=h, timeout=self._timeout
+                    method, url, json=json_body, data=data, headers=h, timeout=self._timeout
                 ) as resp:
                     body = await resp.read()
                     result = _Result(resp.status, resp.headers, body, resp.headers.get("Content-Type", ""))
@@ -203,6 +205,19 @@ class LineApi:
         if r.status not in (200, 202):
             raise LineApiError("loading", r.status)
 
+    async def mark_as_read(self, mark_as_read_token: str) -> None:
+        """Marks the customer's message, and every earlier one in the chat, as read (the
+        `markAsReadToken` of its webhook event; such tokens do not expire). Only matters
+        when the account has chat turned on: otherwise LINE marks messages read itself."""
+        r = await self._request(
+            "mark as read",
+            "POST",
+            f"{self._api}/v2/bot/chat/markAsRead",
+            json_body={"markAsReadToken": mark_as_read_token},
+        )
+        if r.status != 200:
+            raise LineApiError("mark as read", r.status, _details(r.json()))
+
     async def profile(
         self, user_id: str, *, group_id: Optional[str] = None, room_id: Optional[str] = None
     ) -> Optional[Dict[str, Any]]:
@@ -230,6 +245,121 @@ class LineApi:
             return r.body, r.content_type.split(";")[0].strip() or "application/octet-stream"
         raise LineApiError("content", r.status)
 
+    # --- rich menus (gateway/line/rich_menu.py builds them; rich_menu_links.py links them) --
+    def _refused(self, what: str, r: _Result) -> LineApiError:
+        body = r.json()
+        details = [d for d in (body.get("details") or []) if isinstance(d, dict)] if isinstance(body, dict) else []
+        message = str(body.get("message", ""))[:200] if isinstance(body, dict) else ""
+        return RichMenuRefused(what, r.status, message, details)
+
+    async def validate_rich_menu(self, menu: Dict[str, Any]) -> None:
+        """POST /v2/bot/richmenu/validate: RichMenuRefused (with LINE's details) if invalid."""
+        r = await self._request("rich menu validate", "POST", f"{self._api}/v2/bot/richmenu/validate", json_body=menu)
+        if r.status != 200:
+            raise self._refused("rich menu validate", r)
+
+    async def create_rich_menu(self, menu: Dict[str, Any]) -> str:
+        """POST /v2/bot/richmenu -> the new rich menu's id (it has no image yet)."""
+        r = await self._request("rich menu create", "POST", f"{self._api}/v2/bot/richmenu", json_body=menu)
+        body = r.json()
+        if r.status == 200 and isinstance(body, dict) and body.get("richMenuId"):
+            return str(body["richMenuId"])
+        raise self._refused("rich menu create", r)
+
+    async def upload_rich_menu_image(self, rich_menu_id: str, image: bytes, content_type: str = "image/png") -> None:
+        """POST {data API}/v2/bot/richmenu/{id}/content (JPEG or PNG, <= 1 MB, the menu's
+        exact size; an image once uploaded cannot be replaced)."""
+        r = await self._request(
+            "rich menu image upload",
+            "POST",
+            f"{self._data}/v2/bot/richmenu/{quote(rich_menu_id, safe='')}/content",
+            data=image,
+            headers={"Content-Type": content_type},
+        )
+        if r.status != 200:
+            raise self._refused("rich menu image upload", r)
+
+    async def rich_menu_image(self, rich_menu_id: str) -> Optional[bytes]:
+        """GET {data API}/v2/bot/richmenu/{id}/content; None when it has no image (404)."""
+        r = await self._request(
+            "rich menu image", "GET", f"{self._data}/v2/bot/richmenu/{quote(rich_menu_id, safe='')}/content"
+        )
+        if r.status == 200:
+            return r.body
+        if r.status == 404:
+            return None
+        raise LineApiError("rich menu image", r.status)
+
+    async def rich_menus(self) -> List[Dict[str, Any]]:
+        """GET /v2/bot/richmenu/list: every rich menu of the channel made with the API."""
+        r = await self._request("rich menu list", "GET", f"{self._api}/v2/bot/richmenu/list")
+        body = r.json()
+        if r.status == 200 and isinstance(body, dict):
+            return [m for m in body.get("richmenus") or [] if isinstance(m, dict)]
+        raise LineApiError("rich menu list", r.status)
+
+    async def delete_rich_menu(self, rich_menu_id: str) -> bool:
+        """DELETE /v2/bot/richmenu/{id}; False when it was gone already (404)."""
+        r = await self._request(
+            "rich menu delete", "DELETE", f"{self._api}/v2/bot/richmenu/{quote(rich_menu_id, safe='')}"
+        )
+        if r.status == 200:
+            return True
+        if r.status == 404:
+            return False
+        raise LineApiError("rich menu delete", r.status, _details(r.json()))
+
+    async def default_rich_menu(self) -> Optional[str]:
+        """GET /v2/bot/user/all/richmenu: the default rich menu's id, None when none is set."""
+        r = await self._request("default rich menu", "GET", f"{self._api}/v2/bot/user/all/richmenu")
+        body = r.json()
+        if r.status == 200 and isinstance(body, dict):
+            return str(body.get("richMenuId") or "") or None
+        if r.status == 404:
+            return None
+        raise LineApiError("default rich menu", r.status)
+
+    async def set_default_rich_menu(self, rich_menu_id: str) -> None:
+        """POST /v2/bot/user/all/richmenu/{id}: every user without a menu of their own sees it."""
+        r = await self._request(
+            "set default rich menu", "POST", f"{self._api}/v2/bot/user/all/richmenu/{quote(rich_menu_id, safe='')}"
+        )
+        if r.status != 200:
+            raise self._refused("set default rich menu", r)
+
+    async def link_rich_menu(self, user_id: str, rich_menu_id: str, *, retry: bool = True) -> None:
+        """POST /v2/bot/user/{userId}/richmenu/{id}: this user's menu (over the default)."""
+        r = await self._request(
+            "rich menu link",
+            "POST",
+            f"{self._api}/v2/bot/user/{quote(user_id, safe='')}/richmenu/{quote(rich_menu_id, safe='')}",
+            retry=retry,
+        )
+        if r.status != 200:
+            raise self._refused("rich menu link", r)
+
+    async def user_rich_menu(self, user_id: str) -> Optional[str]:
+        """GET /v2/bot/user/{userId}/richmenu: the menu linked to this user (the default is
+        not reported here); None when none is linked (404)."""
+        r = await self._request("user rich menu", "GET", f"{self._api}/v2/bot/user/{quote(user_id, safe='')}/richmenu")
+        body = r.json()
+        if r.status == 200 and isinstance(body, dict):
+            return str(body.get("richMenuId") or "") or None
+        if r.status == 404:
+            return None
+        raise LineApiError("user rich menu", r.status)
+
+
+class RichMenuRefused(LineApiError):
+    """LINE refused a rich menu call with 4xx: its message and details (about the menu
+    object, never customer content) for the operator."""
+
+    def __init__(self, what: str, status: Optional[int], message: str, details: List[Dict[str, Any]]) -> None:
+        self.message = message
+        self.details = details
+        props = ", ".join(str(d.get("property", "")) for d in details if d.get("property"))[:200]
+        super().__init__(what, status, "; ".join(x for x in (message, props) if x))
+
 
 def _details(body: Any) -> str:
     """Error details of a LINE 4xx without echoing message contents: property names only."""
@@ -246,4 +376,5 @@ __all__ = [
     "LineApi",
     "LineApiError",
     "RETRY_KEY_HEADER",
+    "RichMenuRefused",
 ]

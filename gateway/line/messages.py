@@ -111,6 +111,23 @@ def text_message(text: str) -> Message:
     return {"type": "text", "text": text}
 
 
+# Message types that can quote a customer's message (LINE: text, textV2 and sticker).
+QUOTING_TYPES = ("text", "textV2", "sticker")
+
+
+def quoting(messages: List[Message], quote_token: Optional[str]) -> List[Message]:
+    """`messages` with the first one that can quote carrying `quote_token`, so the customer
+    sees which of their messages this answers. Unchanged without a token."""
+    if not quote_token:
+        return messages
+    out = [dict(m) for m in messages]
+    for m in out:
+        if m.get("type") in QUOTING_TYPES:
+            m["quoteToken"] = quote_token
+            break
+    return out
+
+
 def quick_reply_item(title: str, payload: str) -> Optional[Dict[str, Any]]:
     """One quick reply button as a postback action; None when the payload is too long."""
     if _units(payload) > MAX_POSTBACK_DATA:

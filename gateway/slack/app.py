@@ -5,11 +5,17 @@ Bolt verifies every request with the signing secret first (missing, wrong, or ol
 five minutes: 401 and nothing else happens). Then:
 - an event Slack retries (X-Slack-Retry-Num, same event_id) is acknowledged and dropped;
 - a human message in a case thread of the handoff channel is an agent's reply;
-- Claim / Approve / Resolve buttons are acknowledged at once, then acted on, only for
-  members of the handoff channel (others get a private note and nothing changes);
-- every other verified request (app_mention, reaction_added, tokens_revoked, a modal's
-  view_submission, a shortcut, another app's button, app_rate_limited, ...) gets 200 and
-  a debug log: Slack counts any other status as a failed delivery and retries it.
+- the card's controls (Claim, Apply / Approve a remedy or a combination, Resolve, Goodwill,
+  Approve goodwill, Escalate, Reassign (users_select), Suggest a reply (static_select))
+  are acknowledged at once, then acted on, only for members of the handoff channel
+  (others get a private note and nothing changes); Goodwill and Suggest a reply open a
+  modal with the click's trigger_id;
+- the modals' view_submissions (callback_id case_goodwill, case_reply_draft) are checked
+  first (a member? valid?) and answered with `response_action: "errors"` when not, which
+  keeps the modal open; otherwise acked, then acted on;
+- every other verified request (app_mention, reaction_added, tokens_revoked, another
+  modal's view_submission, a shortcut, another app's button, app_rate_limited, ...) gets
+  200 and a debug log: Slack counts any other status as a failed delivery and retries it.
 Fields are checked where they are used (each listener checks its own): genuine payloads
 carry objects where a string might be expected (channel_created's `event.channel`,
 `event.user` of user_change, a legacy interactive_message without `action_id`).
@@ -30,11 +36,33 @@ from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
-from gateway.core.cases import CaseConflict
-from gateway.core.handoff import HandoffService
+from contracts.case_context import CaseContext
+from gateway.core.cases import RESOLVED, Case, CaseConflict
+from gateway.core.handoff import AgentDeskError, HandoffService
 from gateway.core.rasa_client import RasaError
-from gateway.slack.cards import APPROVE_PREFIX, CLAIM, RESOLVE
+from gateway.slack.cards import (
+    APPROVE_PREFIX,
+    CLAIM,
+    ESCALATE,
+    GOODWILL_APPROVE,
+    GOODWILL_OPEN,
+    REASSIGN,
+    RESOLVE,
+    SUGGEST,
+    TOOLS_BLOCK,
+)
 from gateway.slack.desk import SlackDesk
+from gateway.slack.modals import (
+    DRAFT_VIEW,
+    GOODWILL_VIEW,
+    KIND_BLOCK,
+    REPLY_BLOCK,
+    draft_modal,
+    goodwill_modal,
+    not_member_errors,
+    read_draft,
+    read_goodwill,
+)
 
 log = logging.getLogger(__name__)
 # human messages in a thread: plain ones and those that also share a file or go to the channel
@@ -156,7 +184,154 @@ def build_slack_app(
         if user and case_id:
             await act(user, respond, "resolve", lambda name: service.resolve(case_id, user, name))
 
+    # --- the card's tools: goodwill, escalate, reassign, suggested replies -------------------
+    async def open_modal(body: Dict[str, Any], respond: Callable[..., Any], view: Dict[str, Any]) -> None:
+        """views.open with the click's trigger_id (Slack takes it once, within 3 s)."""
+        trigger_id = body.get("trigger_id")
+        if not isinstance(trigger_id, str) or not trigger_id:
+            return
+        try:
+            await desk.open_view(trigger_id, view)
+        except AgentDeskError as exc:
+            log.warning("a modal did not open (%s)", exc)
+            await tell(respond, "The form did not open; please press again. / もう一度押してください。")
+
+    async def open_case(case_id: str, respond: Callable[..., Any]) -> Optional[Case]:
+        case = await service.cases.get(case_id)
+        if case is None or case.status == RESOLVED:
+            await tell(respond, "This case is resolved or no longer exists. / この案件は解決済みです。")
+            return None
+        return case
+
+    @app.action({"type": "block_actions", "action_id": GOODWILL_OPEN})
+    async def on_goodwill(
+        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
+        await ack()
+        user = await allowed(body, respond)
+        case = await open_case(_value(action), respond) if user and _value(action) else None
+        if case is not None:
+            await open_modal(body, respond, goodwill_modal(case))
+
+    @app.action({"type": "block_actions", "action_id": GOODWILL_APPROVE})
+    async def on_goodwill_approve(
+        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
+        await ack()
+        user = await allowed(body, respond)
+        case_id = _value(action)
+        if user and case_id:
+            await act(user, respond, "goodwill approval", lambda name: service.approve_goodwill(case_id, user, name))
+
+    @app.action({"type": "block_actions", "action_id": ESCALATE})
+    async def on_escalate(
+        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
+        await ack()
+        user = await allowed(body, respond)
+        case_id = _value(action)
+        if user and case_id:
+            await act(user, respond, "escalate", lambda name: service.escalate(case_id, user, name))
+
+    @app.action({"type": "block_actions", "action_id": REASSIGN})
+    async def on_reassign(
+        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
+        await ack()
+        user = await allowed(body, respond)
+        case_id, target = _tools_case(action), action.get("selected_user")
+        if not (user and case_id and isinstance(target, str) and target):
+            return
+        if not await desk.is_member(target):
+            await tell(
+                respond,
+                f"<@{target}> is not a member of the handoff channel; the case stays as it is. / "
+                "対応チャンネルのメンバーにのみ担当変更できます。",
+            )
+            return
+        to_name = await desk.agent_name(target)
+        await act(user, respond, "reassign", lambda name: service.reassign(case_id, target, to_name, user, name))
+
+    @app.action({"type": "block_actions", "action_id": SUGGEST})
+    async def on_suggest(
+        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
+    ) -> None:
+        await ack()
+        user = await allowed(body, respond)
+        selected = action.get("selected_option")
+        value = selected.get("value") if isinstance(selected, dict) else None
+        case_id, _, key = value.partition("|") if isinstance(value, str) else ("", "", "")
+        case = await open_case(case_id, respond) if user and case_id and key else None
+        if user is None or case is None:
+            return
+        found = service.suggested_reply(case, key, await desk.agent_name(user))
+        if found is None:
+            await tell(respond, "That suggested reply is no longer in the reply book.")
+            return
+        await open_modal(body, respond, draft_modal(case, key, *found))
+
+    # --- the modals' submissions: answered at once (errors keep the modal open) -------------
+    async def modal_member(body: Dict[str, Any], view: Dict[str, Any], ack: Callable[..., Any]) -> Optional[str]:
+        user = body.get("user")
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if isinstance(user_id, str) and await desk.is_member(user_id):
+            return user_id
+        log.warning("a case form was submitted by someone outside the handoff channel; refused")
+        await ack(response_action="errors", errors=not_member_errors(view))
+        return None
+
+    def in_thread(case_id: str, user: str) -> Callable[..., Any]:
+        """A `respond` for a modal (which has none): a note in the case's thread only
+        `user` sees."""
+
+        async def note(text: str, **_: Any) -> None:
+            case = await service.cases.get(case_id)
+            if case is not None:
+                await desk.warn_agent(case, user, text)
+
+        return note
+
+    @app.view({"type": "view_submission", "callback_id": GOODWILL_VIEW})
+    async def on_goodwill_submit(ack: Callable[..., Any], body: Dict[str, Any], view: Dict[str, Any]) -> None:
+        user = await modal_member(body, view, ack)
+        case = await service.cases.get(str(view.get("private_metadata") or "")) if user else None
+        if user is None:
+            return
+        if case is None or case.status == RESOLVED:
+            await ack(response_action="errors", errors={KIND_BLOCK: "This case is resolved. / 解決済みの案件です。"})
+            return
+        goodwill, errors = read_goodwill(view, CaseContext.from_dict(case.context))
+        if errors or goodwill is None:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        if not await first_time(f"slack-view:{view.get('id')}"):
+            return  # the same submission again (a double click, Slack's retry)
+        note = in_thread(case.case_id, user)
+        await act(user, note, "goodwill", lambda name: service.goodwill(case.case_id, goodwill, user, name))
+
+    @app.view({"type": "view_submission", "callback_id": DRAFT_VIEW})
+    async def on_draft_submit(ack: Callable[..., Any], body: Dict[str, Any], view: Dict[str, Any]) -> None:
+        user = await modal_member(body, view, ack)
+        if user is None:
+            return
+        text, errors = read_draft(view)
+        view_id, case_id = view.get("id"), str(view.get("private_metadata") or "")
+        if errors or text is None or not isinstance(view_id, str) or not view_id:
+            await ack(response_action="errors", errors=errors or {REPLY_BLOCK: "Please try again."})
+            return
+        await ack()
+        note = in_thread(case_id, user)
+        await act(user, note, "suggested reply", lambda name: service.send_draft(case_id, view_id, user, name, text))
+
     return app
+
+
+def _tools_case(action: Dict[str, Any]) -> str:
+    """The case of an element in the card's tools row (block_id "case_tools|K7")."""
+    block_id = action.get("block_id")
+    prefix, _, case_id = block_id.partition("|") if isinstance(block_id, str) else ("", "", "")
+    return case_id if prefix == TOOLS_BLOCK else ""
 
 
 def _value(action: Dict[str, Any]) -> str:
@@ -183,6 +358,13 @@ def payload_problem(body: Any) -> Optional[str]:
         return "not an object"
     if "event" in body and not isinstance(body["event"], dict):
         return "event is not an object"  # bolt's self-event check reads event.bot_id
+    if body.get("type") in ("view_submission", "view_closed") and "view" in body:
+        # bolt matches a view listener on view.callback_id and reads view.type first
+        view = body["view"]
+        if not isinstance(view, dict):
+            return "view is not an object"
+        if "callback_id" in view and not (isinstance(view["callback_id"], str) and "type" in view):
+            return "view has no type or a callback_id that is not a string"
     if body.get("type") == "block_actions" and "actions" in body:
         actions = body["actions"]
         # bolt takes actions[0] as the action and matches its action_id to our patterns

@@ -9,9 +9,10 @@ retry handlers first (Retry-After is honoured).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -24,10 +25,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from gateway.core.cases import Case
 from gateway.core.handoff import AgentDeskError
-from gateway.slack.cards import case_card, transcript_messages
+from gateway.slack.cards import case_card, escalation_message, transcript_messages
 
 log = logging.getLogger(__name__)
 MEMBERS_TTL_S = 60.0
+SLACK_TS = re.compile(r"\d+\.\d+")  # a message's ts ("1764090000.000100")
 NAMES_TTL_S = 3600.0
 
 
@@ -44,6 +46,11 @@ def make_web_client(token: str, base_url: str) -> AsyncWebClient:
     )
 
 
+def _plain(text: str) -> str:
+    """Text shown as written: only &, < and > are special in Slack's mrkdwn."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _error_of(exc: SlackApiError) -> str:
     """Slack's error code, or the HTTP status when the body was not JSON (e.g. a 5xx page)."""
     data = getattr(exc.response, "data", None)
@@ -53,10 +60,21 @@ def _error_of(exc: SlackApiError) -> str:
 
 
 class SlackDesk:
-    def __init__(self, client: AsyncWebClient, channel: str, *, oncall_mention: str = "<!here>") -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        *,
+        oncall_mention: str = "<!here>",
+        supervisor_channel: Optional[str] = None,
+        supervisor_ids: Sequence[str] = (),
+    ) -> None:
         self.client = client
         self.channel = channel
         self.oncall_mention = oncall_mention
+        # Escalate posts there; without one, a broadcast from the case's thread
+        self.supervisor_channel = supervisor_channel
+        self.supervisor_ids = tuple(supervisor_ids)
         self._members: Tuple[float, frozenset] = (0.0, frozenset())
         self._names: Dict[str, Tuple[float, str]] = {}
 
@@ -132,13 +150,61 @@ class SlackDesk:
         )
 
     async def mark_delivered(self, case: Case, message_ts: str, delivered: bool) -> None:
-        await self._call(
-            "reactions.add", channel=case.channel, timestamp=message_ts, name="white_check_mark" if delivered else "x"
-        )
+        # a reply sent from a modal has no message of its own to react to (its key is the view id)
+        if SLACK_TS.fullmatch(message_ts or ""):
+            await self._call(
+                "reactions.add",
+                channel=case.channel,
+                timestamp=message_ts,
+                name="white_check_mark" if delivered else "x",
+            )
         if not delivered:
             await self.post_in_thread(
                 case, "⚠️ That reply could not be delivered on LINE; please try again in a moment."
             )
+
+    async def escalate(self, case: Case, agent_name: str) -> None:
+        """The case's summary for the supervisors, with where its thread is: in the
+        supervisors' channel, or (none set) broadcast from the thread to the handoff channel."""
+        if not case.thread_ts:
+            raise AgentDeskError("the case has no thread yet")
+        permalink = None
+        try:
+            permalink = (await self._call("chat.getPermalink", channel=case.channel, message_ts=case.thread_ts)).get(
+                "permalink"
+            )
+        except AgentDeskError as exc:
+            log.info("no permalink for the escalated case (%s)", exc)
+        mention = " ".join(f"<@{u}>" for u in self.supervisor_ids)
+        message = escalation_message(case, agent_name, permalink, mention)
+        if self.supervisor_channel:
+            await self._call("chat.postMessage", channel=self.supervisor_channel, unfurl_links=False, **message)
+            return
+        await self._call(
+            "chat.postMessage",
+            channel=case.channel,
+            thread_ts=case.thread_ts,
+            reply_broadcast=True,
+            unfurl_links=False,
+            **message,
+        )
+
+    async def open_view(self, trigger_id: str, view: Dict[str, Any]) -> Dict[str, Any]:
+        """Opens a modal for the person whose click carried `trigger_id` (valid 3 s, once)."""
+        return (await self._call("views.open", trigger_id=trigger_id, view=view)).get("view") or {}
+
+    async def warn_agent(self, case: Case, agent_id: str, text: str) -> None:
+        """A note in the case's thread that only `agent_id` sees (chat.postEphemeral; the
+        agent must be in the channel). `text` is plain: Slack's special characters are escaped."""
+        if not case.thread_ts:
+            raise AgentDeskError("the case has no thread yet")
+        await self._call(
+            "chat.postEphemeral",
+            channel=case.channel,
+            user=agent_id,
+            thread_ts=case.thread_ts,
+            text=_plain(text),
+        )
 
     # --- who may act -------------------------------------------------------------------------
     async def is_member(self, user_id: Optional[str]) -> bool:
@@ -189,6 +255,7 @@ class UnconfiguredDesk:
         raise AgentDeskError("Slack is not configured (SLACK_BOT_TOKEN)")
 
     post_case = update_card = post_in_thread = post_photo = mark_delivered = _fail
+    warn_agent = escalate = open_view = _fail
 
 
 __all__ = ["SlackDesk", "UnconfiguredDesk", "make_web_client"]

@@ -91,6 +91,23 @@ class FakeBot:
                 out.append({"recipient_id": body["sender"], "text": "end"})
             if msg == "silent":
                 out = []
+            if msg == "remedies":  # the answer to a complaint: the remedies, as a card
+                card = {
+                    "title": "別卵",
+                    "alt_text": "1. 別卵を今からお届け",
+                    "options": [
+                        {
+                            "label": "今からお届け",
+                            "detail": "別卵を今からお届け",
+                            "payload": "/inform",
+                            "recommended": True,
+                        }
+                    ],
+                }
+                out = [
+                    {"recipient_id": body["sender"], "text": "ご迷惑をおかけしました。"},
+                    {"recipient_id": body["sender"], "custom": {"remedy_card": card}},
+                ]
             self.events.setdefault(body["sender"], []).extend(
                 [{"event": "user", "text": msg, "metadata": body.get("metadata") or {}}]
                 + [

@@ -282,7 +282,7 @@ async def test_client_builds_signed_webhooks_like_line(receiver, emu):
     assert e["source"] == {"type": "user", "userId": USER}
     assert e["deliveryContext"] == {"isRedelivery": False}
     assert isinstance(e["timestamp"], int) and len(e["webhookEventId"]) == 26
-    assert set(e["message"]) == {"id", "type", "quoteToken", "text"}
+    assert set(e["message"]) == {"id", "type", "quoteToken", "markAsReadToken", "text"}
     assert e["message"]["text"] == "別卵が入っていませんでした"
     assert "別卵".encode() in raw  # UTF-8, not \u escapes
 

@@ -549,3 +549,180 @@ async def test_runs_as_a_process_with_env_token(tmp_path):
     finally:
         proc.terminate()
         await proc.wait()
+
+
+# --- views.open and modals --------------------------------------------------------------------
+
+MODAL = {
+    "type": "modal",
+    "callback_id": "case_goodwill",
+    "private_metadata": "K7",
+    "title": {"type": "plain_text", "text": "Goodwill / お詫び"},
+    "submit": {"type": "plain_text", "text": "Give"},
+    "close": {"type": "plain_text", "text": "Cancel"},
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "kind",
+            "label": {"type": "plain_text", "text": "Kind"},
+            "element": {
+                "type": "static_select",
+                "action_id": "k",
+                "options": [{"text": {"type": "plain_text", "text": "store credit"}, "value": "store_credit"}],
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "amount",
+            "label": {"type": "plain_text", "text": "Amount"},
+            "element": {"type": "number_input", "action_id": "a", "is_decimal_allowed": False, "min_value": "1"},
+        },
+        {
+            "type": "input",
+            "label": {"type": "plain_text", "text": "Reason"},
+            "element": {"type": "plain_text_input", "multiline": True, "initial_value": "late"},
+        },
+    ],
+}
+
+
+@pytest.mark.asyncio
+async def test_views_open_takes_an_issued_trigger_id_once(slack, emu):
+    trigger = emu.issue_trigger(AGENT)
+    opened = await slack.views_open(trigger_id=trigger, view=MODAL)
+    view = opened["view"]
+    assert view["id"].startswith("V") and view["callback_id"] == "case_goodwill"
+    assert view["private_metadata"] == "K7" and view["state"] == {"values": {}} and view["hash"]
+    reason = view["blocks"][2]
+    assert reason["block_id"] and reason["element"]["action_id"]  # Slack fills in the ids
+    assert emu.open_views()[0]["user"] == AGENT and emu.view(view["id"])["title"]["text"] == "Goodwill / お詫び"
+    assert (await error_of(slack.views_open(trigger_id=trigger, view=MODAL)))["error"] == "exchanged_trigger_id"
+    unknown = "12345.98765.abcd2358fdea"
+    assert (await error_of(slack.views_open(trigger_id=unknown, view=MODAL)))["error"] == "invalid_trigger_id"
+    assert (await error_of(slack.views_open(trigger_id="not-a-trigger", view=MODAL)))["error"] == "invalid_trigger_id"
+    missing = await error_of(slack.api_call("views.open", json={"view": MODAL}))
+    assert missing["error"] == "invalid_arguments" and "trigger_id" in missing["response_metadata"]["messages"][0]
+    assert len(emu.open_views()) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_trigger_id_expires_after_three_seconds():
+    now = [1_800_000_000.0]
+    emulator = SlackApiEmulator(TOKEN, clock=lambda: now[0])
+    await emulator.start()
+    client = AsyncWebClient(token=TOKEN, base_url=emulator.base_url)
+    try:
+        fresh = emulator.issue_trigger(AGENT)
+        now[0] += 2.9
+        assert (await client.views_open(trigger_id=fresh, view=MODAL))["ok"]
+        old = emulator.issue_trigger(AGENT)
+        now[0] += 3.1
+        assert (await error_of(client.views_open(trigger_id=old, view=MODAL)))["error"] == "expired_trigger_id"
+    finally:
+        if client.session is not None:
+            await client.session.close()
+        await emulator.stop()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "change, pointer",
+    [
+        ({"type": "home"}, "/view/type"),
+        ({"title": {"type": "plain_text", "text": "x" * 25}}, "/view/title/text"),
+        ({"submit": {"type": "plain_text", "text": "y" * 25}}, "/view/submit/text"),
+        ({"close": {"type": "mrkdwn", "text": "Cancel"}}, "/view/close"),
+        ({"submit": None}, "/view/submit"),
+        ({"private_metadata": "z" * 3001}, "/view/private_metadata"),
+        ({"callback_id": "c" * 256}, "/view/callback_id"),
+        ({"blocks": [{"type": "divider"}] * 101}, "/view/blocks"),
+        ({"blocks": [dict(MODAL["blocks"][1], element={"type": "number_input", "action_id": "a"})]}, "element"),
+    ],
+)
+async def test_views_open_validates_the_view_like_slack(slack, emu, change, pointer):
+    view = {k: v for k, v in {**MODAL, **change}.items() if v is not None}
+    response = await error_of(slack.views_open(trigger_id=emu.issue_trigger(AGENT), view=view))
+    assert response["error"] == "invalid_arguments"
+    assert any(pointer in m for m in response["response_metadata"]["messages"]), response
+    assert emu.open_views() == []
+
+
+@pytest.mark.asyncio
+async def test_the_clients_trigger_ids_open_views_and_a_submission_is_slacks_payload(slack, emu, events, receiver):
+    posted = await slack.chat_postMessage(channel=CHANNEL, text="case K7")
+    await events.press_button("case_goodwill", "K7", user_id=AGENT, channel=CHANNEL, message_ts=posted["ts"])
+    trigger = receiver.requests[-1]["payload"]["trigger_id"]
+    view = (await slack.views_open(trigger_id=trigger, view=MODAL))["view"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{emu.root_url}/_emulator/views") as r:
+            assert [v["id"] for v in await r.json()] == [view["id"]]
+    reason_block = view["blocks"][2]["block_id"]
+    status, answer = await events.submit_view(
+        view["id"], AGENT, {"kind": "store_credit", "amount": 500}, user_name="sato"
+    )
+    assert (status, answer) == (200, None)
+    req = receiver.requests[-1]
+    assert req["valid"] and req["raw"].startswith(b"payload=")
+    payload = req["payload"]
+    assert payload["type"] == "view_submission" and payload["response_urls"] == []
+    assert payload["user"] == {"id": AGENT, "username": "sato", "name": "sato", "team_id": "T0000000001"}
+    assert payload["team"]["id"] == "T0000000001" and payload["api_app_id"] and payload["token"]
+    assert payload["trigger_id"] != trigger
+    sent = payload["view"]
+    for key in (
+        "id",
+        "team_id",
+        "type",
+        "blocks",
+        "private_metadata",
+        "callback_id",
+        "hash",
+        "title",
+        "submit",
+        "close",
+    ):
+        assert sent[key] == view[key], key
+    values = sent["state"]["values"]
+    assert values["kind"]["k"] == {
+        "type": "static_select",
+        "selected_option": {"text": {"type": "plain_text", "text": "store credit"}, "value": "store_credit"},
+    }
+    assert values["amount"]["a"] == {"type": "number_input", "value": "500"}
+    reason_action = view["blocks"][2]["element"]["action_id"]
+    assert values[reason_block][reason_action] == {"type": "plain_text_input", "value": "late"}  # as prefilled
+    assert emu.open_views()[0]["closed"]  # an empty ack closes the modal
+
+
+@pytest.mark.asyncio
+async def test_select_menus_send_their_choice_like_slack(slack, emu, events, receiver):
+    posted = await slack.chat_postMessage(channel=CHANNEL, text="case K7")
+    await events.select_user(
+        "case_reassign", "U0AGENT002", user_id=AGENT, channel=CHANNEL, message_ts=posted["ts"], block_id="tools"
+    )
+    [action] = receiver.requests[-1]["payload"]["actions"]
+    assert (action["type"], action["action_id"], action["block_id"]) == ("users_select", "case_reassign", "tools")
+    assert action["selected_user"] == "U0AGENT002" and action["action_ts"]
+    await events.select_option(
+        "case_suggest_reply", "K7|ask", text="Ask for a photo", user_id=AGENT, channel=CHANNEL, message_ts=posted["ts"]
+    )
+    [action] = receiver.requests[-1]["payload"]["actions"]
+    assert action["type"] == "static_select"
+    assert action["selected_option"] == {
+        "text": {"type": "plain_text", "text": "Ask for a photo", "emoji": True},
+        "value": "K7|ask",
+    }
+    # each click's trigger_id is known to the emulator, so views.open takes it
+    assert (await slack.views_open(trigger_id=receiver.requests[-1]["payload"]["trigger_id"], view=MODAL))["ok"]
+
+
+@pytest.mark.asyncio
+async def test_chat_get_permalink(slack):
+    parent = await slack.chat_postMessage(channel=CHANNEL, text="card")
+    reply = await slack.chat_postMessage(channel=CHANNEL, text="reply", thread_ts=parent["ts"])
+    link = (await slack.chat_getPermalink(channel=CHANNEL, message_ts=parent["ts"]))["permalink"]
+    assert link.endswith(f"/archives/{CHANNEL}/p{parent['ts'].replace('.', '')}")
+    link = (await slack.chat_getPermalink(channel=CHANNEL, message_ts=reply["ts"]))["permalink"]
+    assert f"?thread_ts={parent['ts']}&cid={CHANNEL}" in link
+    assert (await error_of(slack.chat_getPermalink(channel=CHANNEL, message_ts="1.000001")))[
+        "error"
+    ] == "message_not_found"
