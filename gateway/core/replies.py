@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import yaml
 
 from contracts.case_context import CaseContext
+from gateway.yaml_source import NodeReader, compose
 
 DEFAULT_REPLIES_PATH = Path(__file__).resolve().parent.parent / "agent_replies.yml"
 ENV_VAR = "AGENT_REPLIES_PATH"
@@ -274,73 +275,33 @@ def load_reply_book(path: Optional[os.PathLike] = None) -> ReplyBook:
 
 
 def parse_reply_book(text: str, source: str = "agent_replies.yml") -> ReplyBook:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise ReplyBookError(
-            f"{source}:{mark.line + 1 if mark else 1}: not valid YAML: {getattr(error, 'problem', error)}"
-        ) from error
-    if root is None:
-        raise ReplyBookError(f"{source}:1: the file is empty")
-    return _Reader(source).book(root)
+    return _Reader(source).book(compose(text, source, ReplyBookError))
 
 
-class _Reader:
-    """Walks the YAML node tree so that every error can point at a line."""
+class _Reader(NodeReader):
+    """The reply book's checks, on top of the shared walking (gateway/yaml_source.py)."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, node: yaml.Node, path: str, message: str) -> ReplyBookError:
-        return ReplyBookError(f"{self.source}:{node.start_mark.line + 1}: {path}: {message}")
-
-    def mapping(
-        self, node: yaml.Node, path: str, required: Tuple[str, ...], optional: Tuple[str, ...] = ()
-    ) -> Dict[str, Tuple[yaml.Node, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, path or "(top)", "expected a mapping (key: value lines)")
-        entries: Dict[str, Tuple[yaml.Node, yaml.Node]] = {}
-        for key, value in node.value:
-            name = str(key.value)
-            where = f"{path}.{name}".lstrip(".")
-            if name in entries:
-                raise self.fail(key, where, "appears twice")
-            if name not in required + optional:
-                raise self.fail(key, where, f"unknown field (expected one of: {', '.join(required + optional)})")
-            entries[name] = (key, value)
-        for name in required:
-            if name not in entries:
-                raise self.fail(node, path or "(top)", f"missing `{name}`")
-        return entries
+    error = ReplyBookError
 
     def sequence(self, node: yaml.Node, path: str) -> List[yaml.Node]:
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             raise self.fail(node, path, "expected a non-empty list (lines starting with `- `)")
         return list(node.value)
 
-    def string(self, node: yaml.Node, path: str) -> str:
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, path, "expected a text")
-        value = yaml.safe_load(yaml.serialize(node))
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(node, path, f"expected a non-empty text, got {value!r}")
-        return value.strip()
-
     def bilingual(self, node: yaml.Node, path: str) -> Dict[str, str]:
         entries = self.mapping(node, path, LANGUAGES)
-        return {lang: self.string(entries[lang][1], f"{path}.{lang}") for lang in LANGUAGES}
+        return {lang: self.text(entries[lang][1], f"{path}.{lang}") for lang in LANGUAGES}
 
     def patterns(self, node: yaml.Node, path: str) -> Tuple[_Pattern, ...]:
         entries = self.mapping(node, path, LANGUAGES)
         found: List[_Pattern] = []
         for lang in LANGUAGES:
             for item in self.sequence(entries[lang][1], f"{path}.{lang}"):
-                found.append(_Pattern.of(self.string(item, f"{path}.{lang}")))
+                found.append(_Pattern.of(self.text(item, f"{path}.{lang}")))
         return tuple(found)
 
     def template(self, node: yaml.Node, path: str) -> str:
-        body = self.string(node, path)
+        body = self.text(node, path)
         try:
             names = [name for _, name, spec, conv in string.Formatter().parse(body) if name is not None]
             specs = [(spec, conv) for _, name, spec, conv in string.Formatter().parse(body) if name is not None]
@@ -364,7 +325,7 @@ class _Reader:
         for i, node in enumerate(self.sequence(top["drafts"][1], "drafts")):
             path = f"drafts[{i}]"
             entries = self.mapping(node, path, ("key", "label", "text"))
-            key = self.string(entries["key"][1], f"{path}.key")
+            key = self.text(entries["key"][1], f"{path}.key")
             if any(d.key == key for d in drafts):
                 raise self.fail(entries["key"][1], f"{path}.key", f"draft `{key}` appears twice")
             text_entries = self.mapping(entries["text"][1], f"{path}.text", LANGUAGES)
@@ -375,17 +336,17 @@ class _Reader:
         for i, node in enumerate(self.sequence(top["checks"][1], "checks")):
             path = f"checks[{i}]"
             entries = self.mapping(node, path, ("key", "kind", "patterns", "warning", "better_draft"))
-            kind = self.string(entries["kind"][1], f"{path}.kind")
+            kind = self.text(entries["kind"][1], f"{path}.kind")
             if kind not in KINDS:
                 raise self.fail(
                     entries["kind"][1], f"{path}.kind", f"unknown kind {kind!r} (expected one of: {', '.join(KINDS)})"
                 )
-            better = self.string(entries["better_draft"][1], f"{path}.better_draft")
+            better = self.text(entries["better_draft"][1], f"{path}.better_draft")
             if better not in keys:
                 raise self.fail(entries["better_draft"][1], f"{path}.better_draft", f"no draft `{better}` in `drafts:`")
             checks.append(
                 Check(
-                    key=self.string(entries["key"][1], f"{path}.key"),
+                    key=self.text(entries["key"][1], f"{path}.key"),
                     kind=kind,
                     patterns=self.patterns(entries["patterns"][1], f"{path}.patterns"),
                     warning=self.bilingual(entries["warning"][1], f"{path}.warning"),

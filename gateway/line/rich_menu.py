@@ -56,6 +56,7 @@ import yaml
 from gateway.customer_input import DEFAULT_PLAIN_POSTBACKS, check_plain_postbacks
 from gateway.line.api import DEFAULT_API_BASE, DEFAULT_DATA_API_BASE, LineApi, LineApiError, RichMenuRefused
 from gateway.line.rich_menu_links import MENU_PREFIX, menu_name, parse_menu_name
+from gateway.yaml_source import NodeReader, compose
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "rich_menu.yml"
 # Bump when the drawing changes, so that `apply` publishes new images for the same YAML.
@@ -150,50 +151,13 @@ def plain_postbacks_from_env(env: Optional[Dict[str, str]] = None) -> Tuple[str,
     return check_plain_postbacks([] if raw.lower() == "none" else raw.split(","))
 
 
-class _Reader:
-    """Walks the YAML node tree so that every error points at a line."""
+class _Reader(NodeReader):
+    """The rich menu's checks, on top of the shared walking (gateway/yaml_source.py)."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, node: yaml.Node, path: str, message: str) -> RichMenuConfigError:
-        return RichMenuConfigError(f"{self.source}:{node.start_mark.line + 1}: {path or '(top)'}: {message}")
-
-    def mapping(
-        self,
-        node: yaml.Node,
-        path: str,
-        required: Sequence[str],
-        optional: Sequence[str] = (),
-        any_key: bool = False,
-    ) -> Dict[str, Tuple[yaml.Node, yaml.Node]]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, path, "expected a mapping (key: value)")
-        known = tuple(required) + tuple(optional)
-        out: Dict[str, Tuple[yaml.Node, yaml.Node]] = {}
-        for key, value in node.value:
-            name = str(key.value)
-            where = f"{path}.{name}" if path else name
-            if name in out:
-                raise self.fail(key, where, "appears twice")
-            if name not in known and not any_key:
-                raise self.fail(key, where, f"unknown field (expected one of: {', '.join(known)})")
-            out[name] = (key, value)
-        for name in required:
-            if name not in out:
-                raise self.fail(node, path, f"missing `{name}`")
-        return out
-
-    def scalar(self, node: yaml.Node, path: str) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, path, "expected a single value")
-        return yaml.safe_load(yaml.serialize(node))
+    error = RichMenuConfigError
 
     def text(self, node: yaml.Node, path: str, max_units: Optional[int] = None) -> str:
-        value = self.scalar(node, path)
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(node, path, f"expected a non-empty text, got {value!r}")
-        value = value.strip()
+        value = super().text(node, path)
         if max_units is not None and _units(value) > max_units:
             raise self.fail(node, path, f"{value!r} is {_units(value)} characters long; LINE takes at most {max_units}")
         return value
@@ -237,15 +201,7 @@ def parse_config(
     text: str, source: str = "rich_menu.yml", plain_postbacks: Optional[Sequence[str]] = None
 ) -> RichMenuConfig:
     allowed = tuple(plain_postbacks) if plain_postbacks is not None else plain_postbacks_from_env()
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise RichMenuConfigError(
-            f"{source}:{mark.line + 1 if mark else 1}: not valid YAML: {getattr(error, 'problem', error)}"
-        ) from error
-    if root is None:
-        raise RichMenuConfigError(f"{source}:1: the file is empty")
+    root = compose(text, source, RichMenuConfigError)
     r = _Reader(source)
     top = r.mapping(
         root,
