@@ -22,6 +22,7 @@ from tests.gateway_e2e.test_slack_handoff import (  # noqa: F401  (the autouse f
     OTHER_AGENT,
     OUTSIDER,
     answer,
+    card_elements,
     card_text,
     case_cards,
     fresh_conversations,
@@ -42,16 +43,6 @@ def no_earlier_remedies(orders_url):
             if table in tables:
                 db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
     yield
-
-
-def card_elements(card, prefix):
-    return [
-        e
-        for b in card["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if str(e.get("action_id", "")).startswith(prefix)
-    ]
 
 
 def rows(orders_url, sql, *args):

@@ -62,6 +62,17 @@ def case_cards(slack, case_id=None):
     return [c for c in cards if case_id is None or case_id in json.dumps(c, ensure_ascii=False)]
 
 
+def card_elements(card, prefix: str):
+    """The card's buttons and menus whose action_id starts with `prefix`."""
+    return [
+        e
+        for b in card["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if str(e.get("action_id", "")).startswith(prefix)
+    ]
+
+
 def card_text(card) -> str:
     return json.dumps(card.get("blocks") or [], ensure_ascii=False)
 
@@ -237,13 +248,7 @@ async def test_a_refund_above_an_agents_limit_needs_a_supervisor_and_is_applied_
     assert "承認" in texts_of(msgs)  # "this amount needs a team member's approval"
     case_id = rasa.tracker(DEMO_CUSTOMER)["slots"]["case_id"]
     card = await wait_for(lambda: (case_cards(slack, case_id) or [None])[0], 30, what="the card")
-    approve = [
-        e
-        for b in card["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"].startswith("case_approve") and e["value"].endswith("|refund_item")
-    ]
+    approve = [e for e in card_elements(card, "case_approve") if e["value"].endswith("|refund_item")]
     assert approve and "¥4,800" in approve[0]["text"]["text"]
 
     def remedies():
@@ -395,13 +400,7 @@ async def test_an_agent_applies_a_remedy_the_customer_refused_from_the_card_once
     msgs = await tap(line_client, emu, DEMO_CUSTOMER, msgs, "/deny")  # none of these: a person
     case_id = rasa.tracker(DEMO_CUSTOMER)["slots"]["case_id"]
     card = await wait_for(lambda: (case_cards(slack, case_id) or [None])[0], 30, what="the card")
-    apply = [
-        e
-        for b in card["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"].startswith("case_approve_offered") and e["value"].endswith("|send_item")
-    ]
+    apply = [e for e in card_elements(card, "case_approve_offered") if e["value"].endswith("|send_item")]
     assert apply and "JST" in apply[0]["text"]["text"]
     await opening_settled(slack, card["ts"])
     before = len(pushes_to(emu, DEMO_CUSTOMER))
