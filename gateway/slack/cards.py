@@ -260,7 +260,8 @@ def _buttons(case: Case, ctx: CaseContext) -> List[Dict[str, Any]]:
     # case (the bot's idempotent path): once anything is applied, none is offered.
     # (verb, action_id, remedy name, what the button says, above an agent's own limit)
     choices: List[Tuple[str, str, str, str, bool]] = []
-    if not case.approved:
+    # a goodwill gesture comes on top of a remedy: it does not close the remedy buttons
+    if not any(a.get("remedy") != GOODWILL for a in case.approved):
         choices += [
             ("Apply", f"{APPROVE_PREFIX}{APPLY_INFIX}_{n}", o.kind, remedy_text(o, ctx.timezone), False)
             for n, o in enumerate(ctx.remedies_offered)

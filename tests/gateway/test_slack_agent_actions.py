@@ -255,7 +255,12 @@ def test_the_card_after_a_combination_a_pending_goodwill_an_escalation_and_the_r
     case.approved = [{"remedy": COMBO, "by": "佐藤 花子"}]
     text = json.dumps(case_card(case)["blocks"], ensure_ascii=False)
     assert "Approved / 承認済み: send the item + refund the delivery fee by 佐藤 花子" in text
-    assert "case_approve" not in text  # once anything is applied, nothing more to apply
+    assert "case_approve" not in text  # once a remedy is applied, nothing more to apply
+    # a goodwill comes on top of a remedy: the remedies can still be applied after one
+    case = agent_case()
+    case.approved = [{"remedy": "goodwill", "kind": "store_credit", "amount": 500, "by": "佐藤 花子"}]
+    card = case_card(case)
+    assert "case_approve_combo_0" in elements(card) and "case_goodwill" not in elements(card)
     case = agent_case()
     case.pending_goodwill = {
         "kind": "store_credit",
