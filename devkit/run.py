@@ -19,9 +19,9 @@ Every service binds 127.0.0.1 unless a variable opens it: BIND_HOST (the demo's 
 and the workbench), GATEWAY_INTERFACE (the gateway alone; `serve` with real credentials
 binds it to 0.0.0.0, LINE must reach it), RASA_INTERFACE, ACTION_INTERFACE. The LINE and
 Slack emulators always stay on loopback: only this machine's processes call them.
-Secrets left empty (Rasa's token, the action server's, the approval key, the demo's LINE
-and Slack ones) are generated once per machine into $VAR_DIR (default var/, files
-readable by this user only).
+Secrets left empty (Rasa's token, the action server's, the approval key, the account link
+key, the demo's LINE and Slack ones) are generated once per machine into $VAR_DIR
+(default var/, files readable by this user only).
 
 Variables are read from the environment and from .env (ENV_FILE; ENV_FILE=/dev/null
 ignores it, as the tests do, so a developer's .env cannot leak in); .env is read by bash
@@ -247,6 +247,9 @@ class Runner:
         # The gateway signs agents' approvals and the action server verifies them with this
         # key; both are started here, so one key per machine serves both (docs/security.md).
         os.environ["AGENT_APPROVAL_KEY"] = value("AGENT_APPROVAL_KEY") or secret("agent-approval-key")
+        # LINE's account link: the shop's login page signs nonces and the action server
+        # verifies them with this key (docs/account-link.md); the demo's page is started below.
+        os.environ["ACCOUNT_LINK_KEY"] = value("ACCOUNT_LINK_KEY") or secret("account-link-key")
 
         self.background(
             stack.start_action_server,
@@ -308,6 +311,25 @@ class Runner:
                 f"run: no Slack credentials: Slack API calls go to the local emulator on "
                 f"127.0.0.1:{slack_emulator_port}"
             )
+        if local_line and not value("ACCOUNT_LINK_LOGIN_URL"):
+            # The demo shop's login page (devkit/shop_login.py) for LINE's account link: it
+            # sends the customer on to the LINE emulator's accountLink page, which posts the
+            # accountLink event to the gateway.
+            shop_port = setting("SHOP_LOGIN_PORT", "8094")
+            os.environ["ACCOUNT_LINK_LOGIN_URL"] = f"http://{bind_host}:{shop_port}/account-link"
+            os.environ["LINE_EMULATOR_WEBHOOK_URL"] = f"http://127.0.0.1:{port}/line/webhook"
+            self.background(
+                stack.start_shop_login,
+                log,
+                orders_url=os.environ["ORDERS_DATABASE_URL"],
+                account_link_key=os.environ["ACCOUNT_LINK_KEY"],
+                line_account_link_url=f"http://127.0.0.1:{emulator_port}/dialog/bot/accountLink",
+                port=int(shop_port),
+                env=os.environ,
+                host=bind_host,
+                wait=False,
+            )
+            say(f"run: the demo shop's login page (LINE account link) on http://{bind_host}:{shop_port}/account-link")
         # The gateway: on all interfaces only for `serve` with a real LINE channel (LINE must
         # reach it); the demo keeps it on BIND_HOST (loopback).
         if mode == "serve" and not local_line:

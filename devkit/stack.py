@@ -21,6 +21,9 @@ fails to come up raises with the tail of its log):
                       terminal_chat_command() (`.venv-devkit/bin/python -m devkit.emulators...`)
     the balancer      start_balancer() (devkit/balancer.py, round robin)
     the workbench     start_workbench() (`.venv-devkit/bin/python -m devkit.workbench`)
+    the shop's login  start_shop_login() (`.venv-devkit/bin/python -m devkit.shop_login`: LINE's
+    page              account link; it and the action server share ACCOUNT_LINK_KEY,
+                      new_account_link_key() makes one)
     several at once   Stack (stops what it holds in reverse order)
 
 No PostgreSQL is started: the orders database of the tests, the benches and the demo is a
@@ -571,6 +574,7 @@ def gateway_env(
     log_level: Optional[str] = None,
     host: str = LOOPBACK,
     extra: Optional[Dict[str, str]] = None,
+    account_link_login_url: Optional[str] = None,
 ) -> Dict[str, str]:
     """The environment of one gateway process (`python -m gateway`) against the LINE
     emulator at `line_api_url`, and the Slack one at `slack_api_url` (its .../api/ base) when
@@ -601,6 +605,8 @@ def gateway_env(
         )
     if log_level:
         env["LOG_LEVEL"] = log_level
+    if account_link_login_url:  # the shop's login page (start_shop_login's login_url)
+        env["ACCOUNT_LINK_LOGIN_URL"] = account_link_login_url
     env.pop("SENTRY_DSN", None)
     env.update(extra or {})
     return env
@@ -686,12 +692,20 @@ class EmulatorThread:
         self._thread.join(timeout=10)
 
 
-def start_line_emulator(access_token: str, profiles: Optional[Mapping[str, Sequence[str]]] = None) -> EmulatorThread:
+def start_line_emulator(
+    access_token: str,
+    profiles: Optional[Mapping[str, Sequence[str]]] = None,
+    *,
+    webhook_url: Optional[str] = None,
+    channel_secret: Optional[str] = None,
+) -> EmulatorThread:
     """The LINE Messaging API emulator in this process (a thread), accepting `access_token`;
-    `profiles`: user id -> (display name, language)."""
+    `profiles`: user id -> (display name, language). LINE's accountLink events go to
+    `webhook_url` signed with `channel_secret` (both may be set later on `.emu`, once the
+    gateway's port is known)."""
     from devkit.emulators.line_api import LineApiEmulator
 
-    line = LineApiEmulator(access_token)
+    line = LineApiEmulator(access_token, webhook_url=webhook_url, channel_secret=channel_secret)
     thread = EmulatorThread(line, line.app).start()
     for user, (name, language) in (profiles or {}).items():
         line.set_profile(user, name, language)
@@ -800,6 +814,59 @@ def start_balancer(
     return Service(name, process, url, log)
 
 
+# --- the shop's login page (LINE's account link) -------------------------------------------------
+
+
+def new_account_link_key() -> str:
+    """A fresh ACCOUNT_LINK_KEY, for one stack's action server and login page."""
+    return secrets.token_urlsafe(32)
+
+
+def shop_login_command(port: int, host: str = LOOPBACK) -> List[str]:
+    return [str(DEVKIT_PYTHON), "-m", "devkit.shop_login", "--host", host, "--port", str(port)]
+
+
+@dataclass
+class ShopLogin(Service):
+    @property
+    def login_url(self) -> str:
+        """ACCOUNT_LINK_LOGIN_URL for the gateway."""
+        return f"{self.url}/account-link"
+
+
+def start_shop_login(
+    log_dir: Path,
+    *,
+    orders_url: str,
+    account_link_key: str,
+    line_account_link_url: str,
+    port: Optional[int] = None,
+    env: Optional[Env] = None,
+    host: str = LOOPBACK,
+    wait: bool = True,
+) -> ShopLogin:
+    """The demo shop's login page (devkit/shop_login.py) as its own process: it reads the
+    orders database at `orders_url`, signs nonces with `account_link_key` (the action
+    server's ACCOUNT_LINK_KEY) and redirects to `line_account_link_url` (LINE's, or the
+    emulator's /dialog/bot/accountLink). `env` is added to this process's environment."""
+    port = port or free_port()
+    log = Path(log_dir) / "shop-login.log"
+    full_env = _merged(
+        env,
+        {
+            "ORDERS_DATABASE_URL": orders_url,
+            "ACCOUNT_LINK_KEY": account_link_key,
+            "LINE_ACCOUNT_LINK_URL": line_account_link_url,
+            "PYTHONUNBUFFERED": "1",
+        },
+    )
+    process = spawn(shop_login_command(port, host), full_env, log)
+    url = f"http://{LOOPBACK if host in ('0.0.0.0', '::') else host}:{port}"
+    if wait:
+        wait_http(f"{url}/healthz", 30, process, log)
+    return ShopLogin("shop-login", process, url, log)
+
+
 # --- the workbench ------------------------------------------------------------------------------
 
 
@@ -879,4 +946,8 @@ __all__ = [
     "start_balancer",
     "workbench_command",
     "start_workbench",
+    "new_account_link_key",
+    "shop_login_command",
+    "ShopLogin",
+    "start_shop_login",
 ]

@@ -86,7 +86,7 @@ def parse_event(raw: Any) -> Tuple[Optional[Tuple[str, str, int]], str]:
         if raw["type"] not in CHAT_EVENTS:
             return None, NO_CHAT
         return None, "no source" if not isinstance(source, dict) else "no user, group or room id"
-    for part in ("message", "postback"):  # the processor reads these as objects
+    for part in ("message", "postback", "link"):  # the processor reads these as objects
         if raw.get(part) is not None and not isinstance(raw[part], dict):
             return None, f"{part} is not an object"
     try:  # JSON may escape lone surrogates ("\\ud800"): not Unicode, cannot be stored
@@ -156,6 +156,7 @@ class Gateway:
             retry_max_s=s.retry_max_s,
             postbacks=self.postbacks,
             mark_as_read=s.line_mark_as_read,
+            account_link_login_url=s.account_link_login_url,
         )
         self.serializer = UserSerializer(self.processor.handle, lease=self.lease, max_concurrency=s.max_concurrency)
         self._retry_task: Optional[asyncio.Task] = None

@@ -99,6 +99,9 @@ class Settings:
     agent_approval_key: str = ""
     # the reply book (checks on agents' replies, suggested replies): None -> gateway/agent_replies.yml
     agent_replies_path: Optional[Path] = None
+    # LINE account link (docs/account-link.md): the shop's login page the link button opens
+    # (`?linkToken=...` is added); None: the bot's offer to link is left out
+    account_link_login_url: Optional[str] = None
 
     def __repr__(self) -> str:  # never print secrets
         shown = ", ".join(
@@ -152,6 +155,7 @@ class Settings:
             postback_signing_key=env.get("POSTBACK_SIGNING_KEY") or None,
             agent_approval_key=env.get("AGENT_APPROVAL_KEY") or "",
             agent_replies_path=Path(env["AGENT_REPLIES_PATH"]) if env.get("AGENT_REPLIES_PATH") else None,
+            account_link_login_url=(env.get("ACCOUNT_LINK_LOGIN_URL") or "").strip() or None,
         )
         try:  # a broken reply book stops the start, with its file and line
             load_reply_book(settings.agent_replies_path or DEFAULT_REPLIES_PATH)

@@ -66,7 +66,15 @@ _KEY_LABEL = b"rasa-gateway postback signing key v1"
 MIN_KEY_CHARS = 32
 # Entity-less intents a rich menu may send unsigned: each is something a customer could
 # as well say in words, so accepting it unsigned grants nothing.
-DEFAULT_PLAIN_POSTBACKS: Tuple[str, ...] = ("/greet", "/check_order_status", "/request_human")
+# /link_account and /unlink_account: LINE's account link (the shop's login page proves
+# who the customer is; asking for it, or to unlink one's own LINE id, grants nothing).
+DEFAULT_PLAIN_POSTBACKS: Tuple[str, ...] = (
+    "/greet",
+    "/check_order_status",
+    "/request_human",
+    "/link_account",
+    "/unlink_account",
+)
 _PLAIN_PAYLOAD = re.compile(r"/[A-Za-z][A-Za-z0-9_]*")
 _SIGNED_ACTIONS = ("postback", "datetimepicker")
 _INTENT = re.compile(r"/([^{@]+)")

@@ -8,6 +8,16 @@ Per event type:
 - image -> content fetched from the data API, saved (attachments.py), thanked;
 - sticker and other message types -> a polite request to tell us in words;
 - follow -> greeting in the profile's language; unfollow and others -> recorded only.
+- accountLink (LINE's account link, docs/account-link.md) -> result "ok" with a nonce:
+  any open form is closed and `EXTERNAL_account_linked` triggered in Rasa with the nonce
+  in the `account_link_nonce` slot (the bot verifies and uses it once; a redelivered event
+  is deduplicated like any other, and a nonce used before links nothing); the bot's
+  answer goes with the event's reply token. "failed" -> a polite text. While a person has
+  the conversation nothing is linked (the bot is paused): the customer is told to try
+  again later. The nonce is never logged.
+- the bot's `{"account_link": {}}` payload -> a link token for the customer (LINE API)
+  and a button to ACCOUNT_LINK_LOGIN_URL?linkToken=...; without a token or that setting
+  the offer is left out, the rest of the answer still goes.
 - on follow and a customer's first event: the rich menu of their profile's language is
   linked to them when it is not the default's (English; line/rich_menu_links.py, in the
   background, never failing the turn).
@@ -57,6 +67,7 @@ import enum
 import logging
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import urlencode
 
 from gateway import observability, texts
 from gateway.attachments import AttachmentStore
@@ -80,6 +91,8 @@ report_log = logging.getLogger("gateway.report")
 
 
 METADATA_EVENT_ID = "line_event_id"
+ACCOUNT_LINKED_INTENT = "EXTERNAL_account_linked"
+ACCOUNT_LINK_NONCE_SLOT = "account_link_nonce"
 MAX_QUOTES = 20  # the customer's latest messages an agent's reply can quote
 
 
@@ -109,8 +122,10 @@ class LineEventProcessor:
         clock: Callable[[], float] = time.time,
         postbacks: Optional[PostbackSigner] = None,
         mark_as_read: bool = True,
+        account_link_login_url: Optional[str] = None,
     ) -> None:
         self.store = store
+        self.account_link_login_url = account_link_login_url  # the shop's login page (None: no offer)
         # signs the buttons sent, checks the taps that come back (customer_input.py)
         self.postbacks = postbacks or PostbackSigner.ephemeral()
         self.handoff = handoff
@@ -256,6 +271,8 @@ class LineEventProcessor:
         if etype == "unfollow":
             log.info("a user unfollowed; recorded")
             return Outcome.DONE
+        if etype == "accountLink":
+            return await self._account_link(event)
         log.info("LINE %s event recorded, nothing to do", etype)
         return Outcome.DONE
 
@@ -384,6 +401,7 @@ class LineEventProcessor:
         elif await self.handoff.cases.owner(user) != BOT:
             log.info("bot answer not sent: a person owns this conversation now")
             return Outcome.DONE
+        responses = await self._with_account_link(responses, user, profile)
         batches = self.postbacks.sign_batches(line_messages.convert(responses), user)
         if not await self._deliver(event, batches, quote=await self._quote_answer(event, responses)):
             # the turn is in Rasa's tracker (STEP_RASA): the retry delivers it, not re-sends it
@@ -393,6 +411,96 @@ class LineEventProcessor:
         if case is not None:
             await self.handoff.announce(case)
         return Outcome.DONE
+
+    async def _account_link(self, event: StoredEvent) -> Outcome:
+        """LINE's accountLink event: the bot links the customer with the event's nonce
+        (see the module docstring); the nonce is never logged."""
+        payload = event.payload
+        user = _user_id(payload)
+        link = payload.get("link") or {}
+        nonce = link.get("nonce")
+        if not user:
+            log.info("accountLink event without a user id; nothing to do")
+            return Outcome.DONE
+        if link.get("result") != "ok" or not isinstance(nonce, str) or not nonce:
+            log.info("LINE account link did not succeed (result %r)", str(link.get("result"))[:20])
+            return await self._say(event, "account_link_failed")
+        if await self.handoff.cases.open_case_for(user) is not None:
+            log.info("account link not done: a person has the conversation")
+            return await self._say(event, "account_link_later")
+        profile, action_ok = await asyncio.gather(self._profile(event), self.health.action_server(use_cache=True))
+        if not action_ok:
+            log.warning("action server unreachable; account link kept for a retry")
+            await self._apologise(event, profile)
+            return Outcome.RETRY
+        try:
+            # A retry after a crash triggers again: the bot then finds the nonce used by
+            # this very customer and says the link is in place (nothing is linked twice).
+            await self._step(event, STEP_RASA)
+            # trigger_intent carries no metadata (Rasa 3.6): the conversation's slots
+            # (language, name) are the tracker's; an open form (the order question) ends,
+            # since the customer is known now and starts again with their orders
+            await self.rasa.append_events(
+                user,
+                [
+                    {"event": "active_loop", "name": None},
+                    {"event": "slot", "name": "requested_slot", "value": None},
+                    {"event": "slot", "name": ACCOUNT_LINK_NONCE_SLOT, "value": nonce},
+                ],
+            )
+            responses = await self.rasa.trigger_intent(user, ACCOUNT_LINKED_INTENT)
+        except RasaUnavailable as exc:
+            log.warning("%s; account link kept for a retry", exc)
+            await self._apologise(event, profile)
+            return Outcome.RETRY
+        except RasaRejected as exc:
+            report_log.error("Rasa refused the account link: %s", exc)
+            observability.capture_message(f"Rasa refused the account link: {exc}")
+            await self._apologise(event, profile)
+            return Outcome.DONE
+        responses = await self._with_account_link(responses, user, profile)
+        batches = self.postbacks.sign_batches(line_messages.convert(responses), user)
+        if not await self._deliver(event, batches):
+            log.warning("LINE unavailable; the account link answer stays pending for a retry")
+            return Outcome.RETRY
+        return Outcome.DONE
+
+    async def _with_account_link(
+        self, responses: List[Dict[str, Any]], user: str, profile: Optional[Dict[str, Any]]
+    ) -> List[Dict[str, Any]]:
+        """The bot's `{"account_link": {}}` payloads made into the button to the shop's
+        login page with a fresh link token (line/messages.py draws it); left out when
+        there is no login page or LINE gives no token (the rest of the answer goes)."""
+        if not any(isinstance(r.get("custom"), dict) and "account_link" in r["custom"] for r in responses):
+            return responses
+        language = language_of(profile)
+        card: Optional[Dict[str, Any]] = None
+        if self.account_link_login_url:
+            try:
+                token = await self.line.issue_link_token(user)
+                joiner = "&" if "?" in self.account_link_login_url else "?"
+                card = {
+                    "url": f"{self.account_link_login_url}{joiner}{urlencode({'linkToken': token})}",
+                    "title": texts.text("account_link_title", language),
+                    "text": texts.text("account_link_text", language),
+                    "label": texts.text("account_link_button", language),
+                }
+            except LineApiError as exc:
+                report_log.warning("no LINE link token (HTTP %s); the account link offer is left out", exc.status)
+        else:
+            log.info("ACCOUNT_LINK_LOGIN_URL is not set; the account link offer is left out")
+        out: List[Dict[str, Any]] = []
+        for r in responses:
+            custom = r.get("custom")
+            if isinstance(custom, dict) and "account_link" in custom:
+                if card is None:
+                    rest = {k: v for k, v in r.items() if k != "custom"}
+                    if rest.get("text") or rest.get("buttons") or rest.get("image"):
+                        out.append(rest)
+                    continue
+                r = {**r, "custom": {**custom, "account_link": card}}
+            out.append(r)
+        return out
 
     async def _quote_answer(self, event: StoredEvent, responses: List[Dict[str, Any]]) -> bool:
         """Does this answer quote the customer's message? When it answers the complaint
@@ -522,6 +630,7 @@ def _sensitive(payload: Dict[str, Any]) -> Tuple[str, ...]:
     values = (
         message.get("text"),
         postback.get("data"),
+        (payload.get("link") or {}).get("nonce"),
         payload.get("replyToken"),
         source.get("userId"),
         source.get("groupId"),

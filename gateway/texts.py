@@ -46,6 +46,33 @@ _TEXTS: Dict[str, Dict[str, str]] = {
         "en": "Sorry, this button can no longer be used. Please choose again from the "
         "latest message, or tell us in words.",
     },
+    # LINE's account link (processor.py): the button to the shop's login page ...
+    "account_link_title": {
+        "ja": "アカウント連携",
+        "en": "Link your account",
+    },
+    "account_link_text": {
+        "ja": "ショップのアカウントでログインしていただくと、このLINEアカウントと連携します。"
+        "次回からは注文番号なしでご注文をお調べできます。",
+        "en": "Log in with your shop account to link it with this LINE account. "
+        "Next time I can look up your orders without the order number.",
+    },
+    "account_link_button": {
+        "ja": "ログインして連携する",
+        "en": "Log in and link",
+    },
+    # ... LINE reported that the link did not succeed
+    "account_link_failed": {
+        "ja": "申し訳ありません、アカウントの連携を完了できませんでした。お手数ですが、もう一度はじめからお試しください。",
+        "en": "Sorry, we could not complete the account link. Please try again from the beginning.",
+    },
+    # ... a person has the conversation just now (the bot is paused)
+    "account_link_later": {
+        "ja": "ただいま担当者が対応中のため、アカウントの連携はまだ行っておりません。"
+        "対応が終わりましたら、お手数ですがもう一度お試しください。",
+        "en": "A member of our team is looking after this conversation, so the account link was not "
+        "done yet. Please try again once they have finished.",
+    },
 }
 
 

@@ -4,6 +4,11 @@ Each concern has its own module; this file only imports them so rasa-sdk registe
 actions.
 """
 
+from bot.actions.account_link import (  # noqa: F401
+    ActionAccountLinked,
+    ActionOfferAccountLink,
+    ActionUnlinkAccount,
+)
 from bot.actions.agent import (  # noqa: F401
     ActionAgentApprovedRemedy,
     ActionAgentResolved,

@@ -110,6 +110,9 @@ class ActionAgentApprovedRemedy(Action):
         if len(combination_parts(kind)) > 1:
             return apply_combination(dispatcher, tracker, approval)
         case = case_now(tracker)
+        if case is not None and services.repository().remedies_for_case(case.claim.case_number):
+            # a double click, a second agent: the customer heard of the first one already
+            return _refused(dispatcher, kind, "already_remedied")
         offer = case.offered(kind, approvable=True) if case is not None else None
         if case is None or offer is None:
             log.info("approved remedy %r is not one the policy offers for case %s now", kind, case_id)

@@ -20,6 +20,7 @@ from rasa_sdk.types import DomainDict
 
 from bot import escalation
 from bot.actions import identify, services
+from bot.actions.account_link import account_link_offer
 from bot.actions.matching import (
     claimed_items,
     marked_order_number,
@@ -176,6 +177,9 @@ class ActionAskOrderId(Action):
         if customer is None:
             label = _OTHER_WAY_BUTTON.get(language, _OTHER_WAY_BUTTON["ja"])
             identify.ask(dispatcher, tracker, (label, inform_payload(order_id=identify.BY_PHONE)))
+            if not tracker.get_slot("verify_step"):
+                # beside "number / phone": link the shop account on LINE (the gateway's button)
+                dispatcher.utter_message(json_message=account_link_offer())
             return []
         problem = tracker.get_slot("problem")
         mentions = tracker.get_slot("item") or []

@@ -5,6 +5,7 @@ SQLite by default (a demo file seeded on first start), PostgreSQL by ORDERS_DATA
 
 from bot.store.db import database_url, init_db, make_engine
 from bot.store.repository import (
+    AccountLinkResult,
     AppliedRemedy,
     CustomerRecord,
     GivenGoodwill,
@@ -15,6 +16,7 @@ from bot.store.repository import (
 )
 
 __all__ = [
+    "AccountLinkResult",
     "AppliedRemedy",
     "CustomerRecord",
     "GivenGoodwill",

@@ -216,3 +216,17 @@ class CaseOutcome(Base):
     approved_by = Column(String(120), nullable=True)
     satisfaction = Column(String(20), nullable=True)
     answered_at = Column(UTCDateTime, nullable=True)
+
+
+class AccountLinkNonce(Base):
+    """A LINE account link nonce that was used (contracts/account_link.py): its SHA-256
+    digest (never the nonce), UNIQUE, so a replayed nonce links nothing, whichever action
+    server sees it; with the customer the shop verified and the LINE user it came from."""
+
+    __tablename__ = "account_link_nonces"
+
+    id = Column(Integer, primary_key=True)
+    digest = Column(String(64), unique=True, nullable=False)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False)
+    line_user_id = Column(String(64), nullable=False)
+    used_at = Column(UTCDateTime, nullable=False)

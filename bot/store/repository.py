@@ -20,7 +20,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.policy.types import CustomerHistory, ItemView, OrderView, RemedyOffer
-from bot.store.models import CaseOutcome, Claim, Customer, GoodwillGesture, Handoff, Order, Remedy
+from bot.store.models import (
+    AccountLinkNonce,
+    CaseOutcome,
+    Claim,
+    Customer,
+    GoodwillGesture,
+    Handoff,
+    Order,
+    Remedy,
+)
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # Case numbers are read aloud and typed by people: no 0/O, 1/I/L.
@@ -39,6 +48,15 @@ class CustomerRecord:
     display_name: str
     language: str
     line_user_id: Optional[str]  # None for guests who ordered on the web
+
+
+@dataclass(frozen=True)
+class AccountLinkResult:
+    """What `link_by_nonce` did: "linked", "already_linked", "replayed", "taken" or
+    "no_customer"; the customer when linked (now or before)."""
+
+    status: str
+    customer: Optional[CustomerRecord]
 
 
 @dataclass(frozen=True)
@@ -124,13 +142,59 @@ class OrdersRepository:
 
     def link_line_user(self, customer_id: int, line_user_id: str) -> bool:
         """Links a LINE account to a customer that has none yet (after a verified match);
-        False when the customer already has one (never moved to another account)."""
+        False when the customer already has one, or the LINE account is another
+        customer's (never moved from one account to another: unlink first)."""
+        try:
+            with self._sessions.begin() as session:
+                customer = session.get(Customer, customer_id)
+                if customer is None or customer.line_user_id is not None:
+                    return False
+                customer.line_user_id = line_user_id
+                return True
+        except IntegrityError:  # the LINE id is another customer's (UNIQUE)
+            return False
+
+    def link_by_nonce(self, digest: str, customer_id: int, line_user_id: str, now: datetime) -> "AccountLinkResult":
+        """LINE's account link, once per nonce: records the nonce's digest as used
+        (UNIQUE: of two concurrent uses one wins) and links `line_user_id` to the customer
+        the nonce names, in one transaction. Nothing is linked when the customer does not
+        exist ("no_customer"), the nonce was used before ("replayed"), or either side is
+        linked to someone else ("taken": never moved silently). The same pair linked
+        already is "already_linked". A nonce naming a customer is used up whatever the
+        outcome."""
+        try:
+            with self._sessions.begin() as session:
+                customer = session.get(Customer, customer_id)
+                if customer is None:  # nothing to record: such a nonce can never link
+                    return AccountLinkResult("no_customer", None)
+                session.add(
+                    AccountLinkNonce(digest=digest, customer_id=customer_id, line_user_id=line_user_id, used_at=now)
+                )
+                session.flush()  # a replay fails here, before anything else changes
+                if customer.line_user_id == line_user_id:
+                    return AccountLinkResult("already_linked", _customer_record(customer))
+                other = session.scalar(select(Customer).where(Customer.line_user_id == line_user_id))
+                if customer.line_user_id is not None or other is not None:
+                    return AccountLinkResult("taken", None)
+                customer.line_user_id = line_user_id
+                session.flush()
+                return AccountLinkResult("linked", _customer_record(customer))
+        except IntegrityError:
+            with self._sessions() as session:
+                used = session.scalar(select(AccountLinkNonce).where(AccountLinkNonce.digest == digest))
+            # not recorded: the LINE id was linked to another customer at the same moment
+            return AccountLinkResult("replayed" if used is not None else "taken", None)
+
+    def unlink_line_user(self, line_user_id: str) -> Optional[CustomerRecord]:
+        """Unlinks the LINE account from its customer; that customer (as it was), or None
+        when the LINE account was linked to no one."""
         with self._sessions.begin() as session:
-            customer = session.get(Customer, customer_id)
-            if customer is None or customer.line_user_id is not None:
-                return False
-            customer.line_user_id = line_user_id
-            return True
+            customer = session.scalar(select(Customer).where(Customer.line_user_id == line_user_id))
+            if customer is None:
+                return None
+            record = _customer_record(customer)
+            customer.line_user_id = None
+            return record
 
     def recent_orders(self, customer_id: int, now: datetime, days: int = 14, limit: int = 5) -> List[OrderView]:
         """The customer's orders placed in the last `days`, newest first."""

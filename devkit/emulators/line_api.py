@@ -11,6 +11,9 @@ Serves the endpoints the gateway uses, on one app for both base URLs
     GET  /v2/bot/message/{messageId}/content   (the data API)
     POST /v2/bot/chat/loading/start
     POST /v2/bot/chat/markAsRead            {"markAsReadToken"}: that message and earlier ones read
+    POST /v2/bot/user/{userId}/linkToken    account link: {"linkToken"}, 10 minutes, single use
+    GET  /dialog/bot/accountLink?linkToken=..&nonce=..   (what access.line.me does, a browser
+                                            page, no auth; see "Account link" below)
     Rich menus (as LINE documents them; see "Rich menus" below):
     POST /v2/bot/richmenu/validate, POST /v2/bot/richmenu, GET /v2/bot/richmenu/list,
     GET|DELETE /v2/bot/richmenu/{richMenuId},
@@ -48,6 +51,15 @@ the default or linked (400). GET /v2/bot/user/{userId}/richmenu reports a per-us
 only (404 when there is none, even with a default set), as LINE does. Deleting a menu
 drops its links and, if it was the default, the default.
 
+Account link (LINE's "linking user accounts"): the shop's login page redirects the
+customer's browser to /dialog/bot/accountLink with the link token and its nonce. An
+unknown, used or expired token gets an error page and no event (as LINE); a nonce that is
+not 10-255 characters gets an error page and an accountLink event with result "failed";
+otherwise the token is used up, the signed accountLink event (result "ok", the nonce) is
+posted to `webhook_url` with `channel_secret` (constructor args or attributes; without
+them no event is sent) and the page says to go back to LINE. `account_links` records each
+event sent.
+
 Reply tokens are issued by the emulator itself (`issue_reply_token`), as LINE issues them
 with each webhook event; the webhook client (line_client.py) asks for them.
 """
@@ -66,6 +78,7 @@ from aiohttp import web
 
 MAX_MESSAGES = 5
 REPLY_TOKEN_TTL_S = 60.0
+LINK_TOKEN_TTL_S = 600.0
 LOADING_SECONDS = set(range(5, 61, 5))
 
 AUTH_FAILED = "Authentication failed. Confirm that the access token in the authorization header is valid."
@@ -287,8 +300,18 @@ class LineApiEmulator:
         reply_token_ttl_s: float = REPLY_TOKEN_TTL_S,
         clock: Callable[[], float] = time.monotonic,
         auto_profiles: bool = True,
+        webhook_url: Optional[str] = None,
+        channel_secret: Optional[str] = None,
+        link_token_ttl_s: float = LINK_TOKEN_TTL_S,
     ) -> None:
         self.channel_access_token = channel_access_token
+        # where an accountLink event goes, signed with the channel secret (account link)
+        self.webhook_url = webhook_url
+        self.channel_secret = channel_secret
+        self.link_token_ttl_s = link_token_ttl_s
+        # link token -> [expiry on self._clock, user, used]
+        self._link_tokens: Dict[str, List[Any]] = {}
+        self.account_links: List[Dict[str, Any]] = []  # accountLink events sent, in order
         self.reply_token_ttl_s = reply_token_ttl_s
         self.auto_profiles = auto_profiles
         self._clock = clock
@@ -362,6 +385,8 @@ class LineApiEmulator:
         app.router.add_get("/v2/bot/message/{message_id}/content", self._content)
         app.router.add_post("/v2/bot/chat/loading/start", self._loading)
         app.router.add_post("/v2/bot/chat/markAsRead", self._mark_as_read)
+        app.router.add_post("/v2/bot/user/{user_id}/linkToken", self._issue_link_token)
+        app.router.add_get("/dialog/bot/accountLink", self._account_link_dialog)
         app.router.add_post("/v2/bot/richmenu/validate", self._validate_rich_menu)
         app.router.add_post("/v2/bot/richmenu", self._create_rich_menu)
         app.router.add_get("/v2/bot/richmenu/list", self._list_rich_menus)
@@ -387,7 +412,7 @@ class LineApiEmulator:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
-        if request.path.startswith("/_emulator/"):
+        if request.path.startswith(("/_emulator/", "/dialog/")):  # ours; a browser's page
             return await handler(request)
         raw = await request.read()
         try:
@@ -645,6 +670,41 @@ class LineApiEmulator:
             return _error(404, "Not found")
         return web.Response(body=item[0], content_type=item[1], headers={"Cache-Control": "max-age=3600"})
 
+    # --- account link -----------------------------------------------------------------
+    async def _issue_link_token(self, request: web.Request) -> web.Response:
+        token = secrets.token_urlsafe(24)
+        self._link_tokens[token] = [self._clock() + self.link_token_ttl_s, request.match_info["user_id"], False]
+        return web.json_response({"linkToken": token})
+
+    async def _account_link_dialog(self, request: web.Request) -> web.Response:
+        """access.line.me's account link endpoint, as the customer's browser sees it."""
+        token, nonce = request.query.get("linkToken", ""), request.query.get("nonce", "")
+        issued = self._link_tokens.get(token)
+        if issued is None or issued[2] or self._clock() >= issued[0]:
+            return _page(400, "The link token is invalid or has expired. / リンクの有効期限が切れています。")
+        issued[2] = True  # single use
+        user = issued[1]
+        if not 10 <= len(nonce) <= 255:
+            await self.send_account_link(user, nonce, "failed")
+            return _page(400, "The account could not be linked. / アカウントを連携できませんでした。")
+        await self.send_account_link(user, nonce, "ok")
+        return _page(200, "Your account is linked. Please return to LINE. / 連携が完了しました。LINEに戻ってください。")
+
+    async def send_account_link(self, user_id: str, nonce: str, result: str = "ok") -> Optional[int]:
+        """Posts a signed accountLink event for `user_id` to `webhook_url` (its HTTP status;
+        None when no webhook is configured). Tests call it to replay a nonce."""
+        if not self.webhook_url or not self.channel_secret:
+            return None
+        from devkit.emulators.line_client import LineWebhookClient
+
+        async def reply_token(user: str) -> str:
+            return self.issue_reply_token(user)
+
+        async with LineWebhookClient(self.webhook_url, self.channel_secret, token_source=reply_token) as client:
+            event = await client.account_link_event(user_id, nonce, result)
+            self.account_links.append(event)
+            return (await client.post([event])).status
+
     # --- emulator endpoints -----------------------------------------------------------
     async def _mark_as_read(self, request: web.Request) -> web.Response:
         token = request["json"].get("markAsReadToken")
@@ -678,6 +738,15 @@ class LineApiEmulator:
         return web.json_response([d for d in self.delivered if to is None or d["to"] == to])
 
 
+def _page(status: int, message: str) -> web.Response:
+    body = (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>LINE</title></head>'
+        f"<body><p>{message}</p></body></html>"
+    )
+    return web.Response(status=status, text=body, content_type="text/html")
+
+
 def make_app(channel_access_token: str, **kwargs: Any) -> web.Application:
     """aiohttp app for `python -m aiohttp.web` style hosting; the emulator is app["emulator"]."""
     emulator = LineApiEmulator(channel_access_token, **kwargs)
@@ -694,7 +763,11 @@ def main() -> None:  # pragma: no cover - manual/demo entry point
     parser.add_argument("--port", type=int, default=int(os.environ.get("LINE_EMULATOR_PORT", 8091)))
     args = parser.parse_args()
     token = os.environ.get("LINE_CHANNEL_ACCESS_TOKEN") or "local-demo-token"
-    web.run_app(make_app(token), host=args.host, port=args.port, print=None)
+    # the account link's accountLink event goes to the gateway (devkit/run.py sets both)
+    webhook = os.environ.get("LINE_EMULATOR_WEBHOOK_URL") or None
+    secret = os.environ.get("LINE_CHANNEL_SECRET") or None
+    app = make_app(token, webhook_url=webhook, channel_secret=secret)
+    web.run_app(app, host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":  # pragma: no cover

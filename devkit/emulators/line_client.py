@@ -8,7 +8,8 @@ Body shape (Messaging API webhook):
         "replyToken": "...",
         "message": {"id": "<digits>", "type": "text", "quoteToken": "...", "text": "..."}}]}
 Postbacks carry "postback": {"data": ...}; follow carries "follow": {"isUnblocked": false};
-unfollow has no reply token. The body is compact UTF-8 JSON, signed with the channel
+unfollow has no reply token; accountLink carries "link": {"result": "ok"|"failed",
+"nonce"}. The body is compact UTF-8 JSON, signed with the channel
 secret in `X-Line-Signature`. A redelivery repeats an event with the same webhookEventId
 and replyToken and `deliveryContext.isRedelivery: true`.
 
@@ -200,6 +201,13 @@ class LineWebhookClient:
 
     async def unfollow_event(self, user_id: str) -> Dict[str, Any]:
         return await self._base("unfollow", user_id, reply=False)
+
+    async def account_link_event(self, user_id: str, nonce: str, result: str = "ok") -> Dict[str, Any]:
+        """LINE's accountLink event: the user followed the account link URL (result "ok")
+        or the link did not succeed ("failed"); the nonce is the shop's."""
+        event = await self._base("accountLink", user_id)
+        event["link"] = {"result": result, "nonce": nonce}
+        return event
 
     def body(self, events: Sequence[Dict[str, Any]]) -> bytes:
         return json.dumps(

@@ -155,7 +155,12 @@ async def _serve_emulator(port: int, token: str) -> Any:
 
     from devkit.emulators.line_api import LineApiEmulator
 
-    emu = LineApiEmulator(token)
+    # LINE's account link: the accountLink event goes to the gateway (devkit/run.py sets both)
+    emu = LineApiEmulator(
+        token,
+        webhook_url=os.environ.get("LINE_EMULATOR_WEBHOOK_URL") or None,
+        channel_secret=os.environ.get("LINE_CHANNEL_SECRET") or None,
+    )
     emu.set_profile(DEMO_USER, "デモ 太郎", "ja")
     runner = web.AppRunner(emu.app, access_log=None)
     await runner.setup()

@@ -3,7 +3,11 @@
     GET  /                       the customer's LINE phone beside the agents' Slack channel
     GET  /api/live?user=U..      JSON for the page's poll: the phone's timeline, the channel
     POST /api/line/send|tap      the customer types / taps (signed webhook to the gateway)
+    GET  /api/line/rich_menu/{id}.png   a rich menu's image, from the LINE emulator
     POST /api/slack/press|reply  the agent clicks a card's button / replies in its thread
+    POST /api/slack/act          the agent uses any element of the card (button, users_select,
+                                 static_select), with its block_id
+    POST /api/slack/view_submit|view_close   a modal the agent's click opened
     GET  /review                 review queue, labelling, the last evaluation
     POST /review/refresh|label   run scripts/review.py / scripts/import_review.py
     GET  /review/matrix/{ja,en}.png
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = Path(__file__).resolve().parent / "static"
 LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
+RICH_MENU_ID = re.compile(r"^richmenu-[0-9A-Za-z_-]{1,64}$")
 PEOPLE = (DEFAULT_BOT_USER_ID, *DEFAULT_USERS)  # who a Slack <@mention> can name
 MAX_TEXT = 5000  # what LINE takes in one text message; Slack takes more, but be plain
 
@@ -53,6 +58,7 @@ class Settings:
     line_channel_secret: str = "local-demo-secret"
     slack_signing_secret: str = "local-demo-slack-secret"
     slack_channel: str = "C0HANDOFF1"
+    slack_supervisor_channel: str = ""  # where escalations go; empty: broadcast in the thread
     redis_url: str = ""
     database_url: str = ""  # empty: bot.store's default (var/orders.db)
     root: Path = ROOT  # where the scripts run (the repository)
@@ -72,6 +78,7 @@ class Settings:
             line_channel_secret=env.get("LINE_CHANNEL_SECRET") or cls.line_channel_secret,
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or cls.slack_signing_secret,
             slack_channel=env.get("SLACK_HANDOFF_CHANNEL") or cls.slack_channel,
+            slack_supervisor_channel=env.get("SLACK_SUPERVISOR_CHANNEL") or "",
             redis_url=env.get("REDIS_URL", ""),
             database_url=env.get("ORDERS_DATABASE_URL", ""),
         )
@@ -167,6 +174,7 @@ LIVE_BODY = """
         <input id="chat-text" name="text" autocomplete="off" maxlength="{max_text}" placeholder="{type_message}">
         <button type="submit">{send}</button>
       </form>
+      <div class="rich-menu" id="rich-menu" hidden></div>
     </div>
     <p class="hint">{customer_hint}</p>
   </section>
@@ -241,6 +249,7 @@ async def live_page(request: web.Request) -> web.Response:
     )
     body += json_script("wb-texts", texts_for(lang))
     body += json_script("wb-people", {u: AgentSlack.name_of(u) for u in PEOPLE})
+    body += json_script("wb-users", AgentSlack.workspace_users())  # what a users_select lists
     return html_response(
         request, layout(lang, "live", t(lang, "nav_live"), body, request.query, scripts=["/static/live.js"])
     )
@@ -254,13 +263,27 @@ async def live_state(request: web.Request) -> web.Response:
     out: Dict[str, Any] = {"phone": None, "slack": None, "errors": []}
     try:
         out["phone"] = await state.phone.timeline(user)
+        out["rich_menu"] = await state.phone.rich_menu(user)
     except (aiohttp.ClientError, asyncio.TimeoutError):
         out["errors"].append("line")
     try:
         out["slack"] = await state.slack.messages()
+        out.update(await _agent_pane(state, request.query.get("agent", DEFAULT_AGENT)))
     except (aiohttp.ClientError, asyncio.TimeoutError):
         out["errors"].append("slack")
     return web.json_response(out)
+
+
+async def _agent_pane(state: State, agent: str) -> Dict[str, Any]:
+    """What only the acting agent sees: the modals their clicks opened, the private notes
+    (ephemerals), and the supervisors' channel when escalations go there."""
+    if agent not in AGENTS:
+        agent = DEFAULT_AGENT
+    return {
+        "views": await state.slack.open_views(agent),
+        "ephemerals": await state.slack.ephemerals(agent),
+        "supervisor": await state.slack.supervisor_messages(),
+    }
 
 
 async def _json_body(request: web.Request) -> Dict[str, Any]:
@@ -305,6 +328,18 @@ async def line_tap(request: web.Request) -> web.Response:
     return web.json_response({"ok": status == 200, "gateway_status": status})
 
 
+async def line_rich_menu_image(request: web.Request) -> web.Response:
+    rich_menu_id = request.match_info["rich_menu_id"]
+    if not RICH_MENU_ID.match(rich_menu_id):
+        raise web.HTTPNotFound()
+    try:
+        data, content_type = await request.app[STATE].phone.rich_menu_image(rich_menu_id)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        raise web.HTTPNotFound() from None
+    # a rich menu's image never changes (LINE: a new image is a new menu)
+    return web.Response(body=data, content_type=content_type, headers={"Cache-Control": "max-age=3600"})
+
+
 def _agent(body: Dict[str, Any]) -> str:
     agent = str(body.get("agent") or DEFAULT_AGENT)
     if agent not in AGENTS:
@@ -332,6 +367,56 @@ async def slack_reply(request: web.Request) -> web.Response:
     except RuntimeError:  # the emulator refused the message (unknown thread)
         return web.json_response({"ok": False, "error": "refused"}, status=409)
     return web.json_response({"ok": status == 200, "status": status})
+
+
+# --- the agent pane's other controls: any card element, modals ------------------------------
+
+
+def _short(body: Dict[str, Any], key: str, limit: int = 255) -> Optional[str]:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise web.HTTPBadRequest(text=f"{key}: a string of at most {limit} characters")
+    return value
+
+
+async def slack_act(request: web.Request) -> web.Response:
+    """{ts, block_id, action_id, value?, agent}: a button, users_select or static_select."""
+    body = await _json_body(request)
+    ts, action_id = _text(body, "ts"), _text(body, "action_id")
+    block_id, value = _short(body, "block_id"), _short(body, "value", 2000)
+    try:
+        status, text = await request.app[STATE].slack.act(ts, block_id, action_id, _agent(body), value)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return web.json_response({"ok": False, "error": "unreachable"}, status=502)
+    return web.json_response({"ok": status == 200, "status": status, "detail": text[:300]})
+
+
+async def slack_view_submit(request: web.Request) -> web.Response:
+    """{view_id, values: {block_id: value}, agent} -> {ok, errors?: {block_id: message}}."""
+    body = await _json_body(request)
+    view_id, values = _text(body, "view_id"), body.get("values")
+    if not isinstance(values, dict) or len(values) > 100:
+        raise web.HTTPBadRequest(text="values: an object of at most 100 inputs")
+    for key, value in values.items():
+        if not (value is None or (isinstance(value, str) and len(value) <= MAX_TEXT)) or len(key) > 255:
+            raise web.HTTPBadRequest(text="values: block_id -> a string or null")
+    try:
+        status, answer = await request.app[STATE].slack.submit_view(view_id, _agent(body), values)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return web.json_response({"ok": False, "error": "unreachable"}, status=502)
+    if status == 404:
+        return web.json_response({"ok": False, "error": "no such open view", "closed": True}, status=404)
+    if isinstance(answer, dict) and answer.get("response_action") == "errors":
+        return web.json_response({"ok": True, "status": status, "errors": answer.get("errors") or {}})
+    return web.json_response({"ok": status == 200, "status": status, "closed": status == 200})
+
+
+async def slack_view_close(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    request.app[STATE].slack.close_view(_text(body, "view_id"))
+    return web.json_response({"ok": True})
 
 
 # --- the review page ----------------------------------------------------------------------------
@@ -656,7 +741,12 @@ async def _startup(app: web.Application) -> None:
     state.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
     state.phone = CustomerPhone(state.session, s.gateway_url, s.line_emulator_url, s.line_channel_secret)
     state.slack = AgentSlack(
-        state.session, s.gateway_url, s.slack_emulator_url, s.slack_signing_secret, s.slack_channel
+        state.session,
+        s.gateway_url,
+        s.slack_emulator_url,
+        s.slack_signing_secret,
+        s.slack_channel,
+        s.slack_supervisor_channel,
     )
     if s.redis_url:
         from gateway.core.cases import RedisCaseStore
@@ -681,8 +771,12 @@ def make_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/live", live_state)
     app.router.add_post("/api/line/send", line_send)
     app.router.add_post("/api/line/tap", line_tap)
+    app.router.add_get("/api/line/rich_menu/{rich_menu_id}.png", line_rich_menu_image)
     app.router.add_post("/api/slack/press", slack_press)
     app.router.add_post("/api/slack/reply", slack_reply)
+    app.router.add_post("/api/slack/act", slack_act)
+    app.router.add_post("/api/slack/view_submit", slack_view_submit)
+    app.router.add_post("/api/slack/view_close", slack_view_close)
     app.router.add_get("/review", review_page)
     app.router.add_post("/review/refresh", review_refresh)
     app.router.add_post("/review/label", review_label)

@@ -31,8 +31,8 @@ TEXTS: Dict[str, tuple] = {
     "send": ("送信", "Send"),
     "bot_name": ("注文サポート", "Order support"),
     "you_are_customer": (
-        "あなたはお客様です。チップをタップすると LINE のクイックリプライと同じく送信されます。",
-        "You are the customer. Chips are LINE quick replies: tap one to send it.",
+        "あなたはお客様です。チップをタップすると LINE のクイックリプライと同じく送信されます。下のリッチメニュー（make rich-menu で公開したもの）もタップできます。",
+        "You are the customer. Chips are LINE quick replies: tap one to send it. The rich menu below (what make rich-menu published) works too.",
     ),
     "slack": ("担当者の Slack", "The agents' Slack"),
     "agent": ("担当者として操作", "Acting as agent"),
@@ -59,6 +59,15 @@ TEXTS: Dict[str, tuple] = {
     "app": ("アプリ", "APP"),
     "photo": ("写真", "Photo"),
     "sticker": ("スタンプ", "Sticker"),
+    # the agent pane's controls (modals, private notes, selects)
+    "only_you": ("あなただけに表示されています", "Only visible to you"),
+    "also_channel": ("チャンネルにも送信", "Also sent to the channel"),
+    "in_supervisors": ("上長チャンネル", "Supervisors' channel"),
+    "choose": ("選択してください", "Choose"),
+    "close": ("閉じる", "Close"),
+    "submit": ("送信", "Submit"),
+    "cancel": ("キャンセル", "Cancel"),
+    "optional": ("（任意）", "(optional)"),
     # review page
     "review_title": ("ボットが誤解したメッセージ", "Messages the bot misunderstood"),
     "review_intro": (

@@ -440,6 +440,18 @@ class HandoffService:
         # Rasa while the first is still running (the second would find the case paused).
         lock = self._approval_locks.setdefault(case_id, asyncio.Lock())
         async with lock:
+            case = await self.cases.get(case_id) or case  # as it is after any click before this one
+            applied = [a for a in case.approved if a.get("remedy") != GOODWILL]
+            if applied:
+                # the bot applies one remedy per case anyway; the thread says why nothing happens
+                await self._safe_desk(
+                    self.desk.post_in_thread(
+                        case,
+                        f"ℹ️ {remedy_label(applied[-1].get('remedy')).en} was already applied by "
+                        f"{applied[-1].get('by') or '?'}; nothing more was done.",
+                    )
+                )
+                return case
             return await self._approve(case, remedy, agent_id, agent_name)
 
     async def _approve(self, case: Case, remedy: str, agent_id: str, agent_name: str) -> Case:

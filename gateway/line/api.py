@@ -1,5 +1,5 @@
 """LINE Messaging API client (reply, push, loading animation, profile, content, rich
-menus) over aiohttp.
+menus, account link tokens) over aiohttp.
 
 Profiles: a friend's from GET /v2/bot/profile/{userId}; a group or room member's from
 GET /v2/bot/group/{groupId}/member/{userId} or /v2/bot/room/{roomId}/member/{userId}
@@ -244,6 +244,15 @@ class LineApi:
         if r.status == 200:
             return r.body, r.content_type.split(";")[0].strip() or "application/octet-stream"
         raise LineApiError("content", r.status)
+
+    async def issue_link_token(self, user_id: str) -> str:
+        """POST /v2/bot/user/{userId}/linkToken: a link token for LINE's account link
+        (valid 10 minutes, single use; docs/account-link.md). Never logged."""
+        r = await self._request("link token", "POST", f"{self._api}/v2/bot/user/{quote(user_id, safe='')}/linkToken")
+        body = r.json()
+        if r.status == 200 and isinstance(body, dict) and body.get("linkToken"):
+            return str(body["linkToken"])
+        raise LineApiError("link token", r.status, _details(body))
 
     # --- rich menus (gateway/line/rich_menu.py builds them; rich_menu_links.py links them) --
     def _refused(self, what: str, r: _Result) -> LineApiError:

@@ -32,6 +32,12 @@ Rules (LINE limits from the Messaging API reference):
             {"label": "¥80を返金", "detail": "別卵の代金¥80を返金", "payload": "/inform{...}",
              "recommended": true}]}}` -> a Flex bubble: each option's detail above a button
         that posts its payload back (label cut to 20 characters)
+  * `{"account_link": {"url": "https://shop.example/account-link?linkToken=...",
+            "title": "...", "text": "...", "label": "..."}}` -> a Flex bubble with one
+        URI button to the shop's login page (LINE's account link). The bot sends
+        `{"account_link": {}}`; the gateway (processor.py) fills in the URL with a fresh
+        link token and the texts in the customer's language, or leaves it out. Without
+        a usable https/http URL nothing is drawn.
   * `{"line": <LINE message dict or list of them>}` -> passed through unchanged (escape
     hatch for other rich messages).
   * anything else is ignored (logged at debug level, without content).
@@ -54,6 +60,7 @@ MAX_LABEL = 20
 MAX_POSTBACK_DATA = 300
 MAX_DISPLAY_TEXT = 300
 MAX_ALT_TEXT = 400
+MAX_URI = 1000  # a URI action's uri
 
 Message = Dict[str, Any]
 
@@ -289,9 +296,40 @@ def remedy_card(card: Dict[str, Any]) -> Message:
     }
 
 
+def account_link_card(card: Dict[str, Any]) -> Optional[Message]:
+    """Flex bubble with a URI button to the shop's login page; None without a usable URL."""
+    url = str(card.get("url") or "")
+    if not url.startswith(("https://", "http://")) or len(url) > MAX_URI:
+        log.warning("account link offer without a usable URL dropped")
+        return None
+    title = str(card.get("title") or "")
+    body: List[Dict[str, Any]] = []
+    if title:
+        body.append({"type": "text", "text": title, "weight": "bold", "size": "md", "wrap": True})
+    if card.get("text"):
+        body.append({"type": "text", "text": str(card["text"]), "size": "sm", "wrap": True, "margin": "md"})
+    label = str(card.get("label") or "Log in")
+    button = {
+        "type": "button",
+        "style": "primary",
+        "height": "sm",
+        "action": {"type": "uri", "label": _shorten(label, MAX_LABEL), "uri": url},
+    }
+    bubble: Dict[str, Any] = {"type": "bubble"}
+    if body:
+        bubble["body"] = {"type": "box", "layout": "vertical", "contents": body}
+    bubble["footer"] = {"type": "box", "layout": "vertical", "contents": [button]}
+    alt = card.get("alt_text") or title or label
+    return {"type": "flex", "altText": _shorten(str(alt), MAX_ALT_TEXT), "contents": bubble}
+
+
 def _custom_messages(custom: Any) -> List[Message]:
     if not isinstance(custom, dict):
         return []
+    if "account_link" in custom:
+        card = custom["account_link"]
+        made = account_link_card(card) if isinstance(card, dict) and card.get("url") else None
+        return [made] if made else []
     if isinstance(custom.get("order_card"), dict):
         return [order_card(custom["order_card"])]
     if isinstance(custom.get("remedy_card"), dict):
@@ -365,6 +403,7 @@ def convert(responses: Sequence[Dict[str, Any]]) -> List[List[Message]]:
 
 
 __all__ = [
+    "account_link_card",
     "MAX_LABEL",
     "MAX_MESSAGES_PER_CALL",
     "MAX_POSTBACK_DATA",

@@ -48,6 +48,7 @@ class FakeBot:
         self.got = []  # (sender, message, metadata)
         self.events = {}  # sender -> tracker events, as Rasa keeps them
         self.delay = lambda: 0.0
+        self.answers = {}  # message -> the bot's messages for it (without recipient_id)
 
     def rasa_app(self):
         app = web.Application()
@@ -91,6 +92,8 @@ class FakeBot:
                 out.append({"recipient_id": body["sender"], "text": "end"})
             if msg == "silent":
                 out = []
+            if msg in self.answers:
+                out = [{"recipient_id": body["sender"], **m} for m in self.answers[msg]]
             if msg == "remedies":  # the answer to a complaint: the remedies, as a card
                 card = {
                     "title": "別卵",
@@ -132,6 +135,7 @@ class FakeBot:
         app.router.add_get("/", root)
         app.router.add_get("/status", status)
         app.router.add_post("/webhooks/rest/webhook", webhook)
+
         app.router.add_get("/conversations/{sender}/tracker", tracker)
         return app
 

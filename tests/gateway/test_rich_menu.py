@@ -30,7 +30,15 @@ from tests.gateway.test_gateway_app import (  # noqa: F401  (fixtures used by na
 )
 
 YAML = Path(rich_menu.DEFAULT_CONFIG).read_text(encoding="utf-8")
-ALLOWED = ("/greet", "/check_order_status", "/request_human")
+ALLOWED = ("/greet", "/check_order_status", "/request_human", "/link_account")
+# the fourth area's action, as a web page instead (for the uri checks)
+LINK_ACTION = """      type: postback
+      # LINE's account link: the bot sends the shop's login page; once the customer has
+      # logged in there, their next claim needs no order number. Already linked: the bot
+      # says as whom, with a button to unlink (docs/account-link.md).
+      data: /link_account
+      display_text: {ja: アカウントを連携したい, en: Link my shop account}"""
+AS_PAGE = "      type: uri\n      uri: https://example.com/help"
 
 
 def line_of(text: str, needle: str) -> int:
@@ -86,7 +94,7 @@ def test_the_menu_objects_are_lines_and_their_areas_tile_the_grid(config, render
         ("postback", "/greet"),
         ("postback", "/check_order_status"),
         ("postback", "/request_human"),
-        ("uri", "https://example.com/help"),
+        ("postback", "/link_account"),
     ]
     assert [a.get("displayText") for a in actions[:3]] == ["注文のトラブル", "注文状況を確認", "担当者と話したい"]
     assert [a["action"].get("displayText") for a in en["areas"][:3]] == [
@@ -137,14 +145,18 @@ def test_a_chat_bar_text_over_14_characters_is_refused_naming_the_line():
     [
         ("size: {width: 2500, height: 1686}", "size: {width: 2400, height: 1686}", "size"),
         ('background: "#06C755"', 'background: "green"', "areas[0].background"),
-        ("uri: https://example.com/help", "uri: javascript:alert(1)", "areas[3].action.uri"),
+        (LINK_ACTION, AS_PAGE.replace("https://example.com/help", "javascript:alert(1)"), "areas[3].action.uri"),
         ("label: {en: Order problem}", "label: {en: A problem with my order!}", "areas[0].action.label.en"),
         (
             "display_text: {ja: 注文状況を確認, en: Order status}",
             "display_text: {ja: 注文状況を確認}",
             "areas[1].action.display_text",
         ),
-        ("  - label: {ja: ヘルプ, en: Help}", "  - label: {ja: ヘルプ, en: Help}\n    colour: red", "areas[3].colour"),
+        (
+            "  - label: {ja: アカウント連携, en: Link account}",
+            "  - label: {ja: アカウント連携, en: Link account}\n    colour: red",
+            "areas[3].colour",
+        ),
     ],
 )
 def test_other_mistakes_name_their_line_and_field(old, new, where):
@@ -362,3 +374,10 @@ async def test_a_tap_on_the_menu_an_unsigned_postback_reaches_rasa(emu, gw, fake
     await gw.client.post([await gw.client.postback_event(USER, area["data"])])
     assert await wait_until(lambda: len(replies(emu)) == 1)
     assert [g[1] for g in fake_bot.got] == ["/check_order_status"]
+
+
+def test_an_area_can_open_a_web_page_instead():
+    config = rich_menu.parse_config(YAML.replace(LINK_ACTION, AS_PAGE), "m.yml", plain_postbacks=ALLOWED)
+    ja = rich_menu.menu_object(config, "ja")
+    assert ja["areas"][3]["action"]["type"] == "uri"
+    assert ja["areas"][3]["action"]["uri"] == "https://example.com/help"

@@ -39,6 +39,7 @@ RASA_TOKEN = "e2e-rasa-token-" + os.urandom(6).hex()
 SLACK_TOKEN = "xoxb-e2e-slack-token"
 SLACK_SECRET = "e2e-slack-signing-secret"
 HANDOFF_CHANNEL = "C0HANDOFF1"
+ACCOUNT_LINK_KEY = stack.new_account_link_key()  # the action server's and the shop login page's
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +60,9 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def line_emulator() -> Iterator[EmulatorThread]:
-    emu = stack.start_line_emulator(ACCESS_TOKEN, profiles={DEMO_CUSTOMER: ("デモ 太郎", "ja")})
+    # accountLink events are signed with the channel secret; their webhook URL is the
+    # gateway's, set by the gateway fixture
+    emu = stack.start_line_emulator(ACCESS_TOKEN, profiles={DEMO_CUSTOMER: ("デモ 太郎", "ja")}, channel_secret=SECRET)
     yield emu
     emu.stop()
 
@@ -89,7 +92,22 @@ def action_server(orders_url, log_dir, tmp_path_factory):
             "ORDERS_DATABASE_URL": orders_url,
             "REMEDY_POLICY_PATH": str(policy),
             "SLACK_SUPERVISOR_IDS": "U0AGENT002",
+            "ACCOUNT_LINK_KEY": ACCOUNT_LINK_KEY,
         },
+    )
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def shop_login(orders_url, line_emulator, action_server, log_dir):
+    """The demo shop's login page (LINE's account link), on the action server's orders
+    database (created by then), redirecting to the LINE emulator's accountLink page."""
+    service = stack.start_shop_login(
+        log_dir,
+        orders_url=orders_url,
+        account_link_key=ACCOUNT_LINK_KEY,
+        line_account_link_url=f"{line_emulator.url}/dialog/bot/accountLink",
     )
     yield service
     service.stop()
@@ -105,7 +123,7 @@ def rasa(action_server, log_dir):
 
 
 @pytest.fixture(scope="session")
-def gateway(line_emulator, slack_emulator, redis_url, rasa, action_server, log_dir, tmp_path_factory):
+def gateway(line_emulator, slack_emulator, redis_url, rasa, action_server, shop_login, log_dir, tmp_path_factory):
     port = stack.free_port()
     env = stack.gateway_env(
         port,
@@ -122,8 +140,10 @@ def gateway(line_emulator, slack_emulator, redis_url, rasa, action_server, log_d
         slack_api_url=f"{slack_emulator.url}/api/",
         slack_handoff_channel=HANDOFF_CHANNEL,
         extra={"GATEWAY_CASE_ANNOUNCE_INTERVAL_S": "0.5", "GATEWAY_RETRY_MIN_S": "0.5", "GATEWAY_RETRY_MAX_S": "2"},
+        account_link_login_url=shop_login.login_url,
     )
     process = stack.start_gateway(env, port, log_dir / "gateway.log")
+    line_emulator.emu.webhook_url = process.webhook_url  # LINE's accountLink events
     yield process
     process.stop()
 

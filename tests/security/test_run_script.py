@@ -144,7 +144,15 @@ def demo(tmp_path_factory) -> Iterator[Dict[str, object]]:
     var_dir = tmp_path_factory.mktemp("run-var")
     ports = {
         name: stack.free_port()
-        for name in ("ACTION_PORT", "RASA_PORT", "PORT", "EMULATOR_PORT", "SLACK_EMULATOR_PORT", "WORKBENCH_PORT")
+        for name in (
+            "ACTION_PORT",
+            "RASA_PORT",
+            "PORT",
+            "EMULATOR_PORT",
+            "SLACK_EMULATOR_PORT",
+            "WORKBENCH_PORT",
+            "SHOP_LOGIN_PORT",  # the demo shop's login page (LINE account link)
+        )
     }
     env = clean_env(EMULATE="1", VAR_DIR=str(var_dir), **{k: str(v) for k, v in ports.items()})
     log = var_dir / "run-sh.log"
@@ -201,6 +209,7 @@ def test_the_demo_secrets_are_random_private_files(demo) -> None:
         "action-server-token",
         "rasa-token",
         "agent-approval-key",
+        "account-link-key",
         "demo-line-channel-secret",
         "demo-line-access-token",
         "demo-slack-signing-secret",

@@ -74,9 +74,12 @@ def test_an_approved_refund_above_the_limit_is_applied_once_at_the_engines_amoun
     assert messages[0]["response"] == "utter_remedy_applied"
     assert "¥4,800" in messages[0]["confirmation"]  # the engine's price, not the slot's ¥999,999
     assert any(e.get("event") == "pause" for e in events)
-    # a second approval (double click, or another agent) applies nothing more
+    # a second approval (double click, or another agent) applies nothing more, and only
+    # the agents hear of it: the customer was told once
     messages, _ = approve(case_id, approval(case_id))
-    assert messages[0]["response"] == "utter_remedy_already_applied"
+    assert [m.get("custom") for m in messages] == [
+        {"agent_notice": {"kind": "refused", "remedy": "refund_item", "reason": "already_remedied"}}
+    ]
     applied = services.repository().remedy_for_case(case_id)
     assert (applied.kind, applied.amount) == ("refund_item", 4800)
     outcome = services.repository().case_outcome(case_id)
@@ -612,10 +615,9 @@ def test_every_refusal_reason_the_bot_gives_has_a_text_in_the_agents_thread():
     assert len(given) >= 11 and given <= known, sorted(given - known)
 
 
-def test_a_remedy_approved_after_a_combination_confirms_every_part_on_record():
+def test_a_remedy_approved_after_a_combination_adds_nothing_and_tells_only_the_agents():
     case_id = egg_case()
     approve_as(case_id, COMBO, approval(case_id, remedy=COMBO))
     messages, _ = approve_as(case_id, "refund_item", approval(case_id))
-    assert messages[0]["response"] == "utter_remedy_already_applied"
-    assert "別卵を今から手配しました" in messages[0]["confirmation"] and "配送料¥300" in messages[0]["confirmation"]
+    assert notice(messages) == {"kind": "refused", "remedy": "refund_item", "reason": "already_remedied"}
     assert [r.kind for r in services.repository().remedies_for_case(case_id)] == ["send_item", "refund_delivery_fee"]
