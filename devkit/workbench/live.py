@@ -72,8 +72,21 @@ class CustomerPhone:
         if len(delivered) < seen:
             seen = 0  # the emulator restarted: its record began again
         for d in delivered[seen:]:
-            self._append(user_id, {"from": "bot", "via": d.get("via"), "message": d.get("message") or {}})
+            entry = {"from": "bot", "via": d.get("via"), "message": d.get("message") or {}}
+            quoted = self._quoted(user_id, entry["message"].get("quoteToken"))
+            if quoted is not None:
+                entry["quoted"] = quoted  # LINE shows the message it answers above the reply
+            self._append(user_id, entry)
         self._seen[user_id] = len(delivered)
+
+    def _quoted(self, user_id: str, quote_token: Any) -> Optional[Dict[str, Any]]:
+        """The customer's message that a reply quotes (by the quoteToken LINE gave it)."""
+        if not quote_token:
+            return None
+        for e in reversed(self._timelines.get(user_id, [])):
+            if e["from"] == "customer" and e.get("quote_token") == quote_token:
+                return {"text": e["message"].get("text") or "", "type": e["message"].get("type")}
+        return None
 
     async def timeline(self, user_id: str) -> List[Dict[str, Any]]:
         async with self._lock(user_id):
@@ -84,8 +97,15 @@ class CustomerPhone:
         """The customer types `text`; returns the gateway's HTTP status."""
         async with self._lock(user_id):
             await self._sync(user_id)  # replies that came first stay above this message
-            self._append(user_id, {"from": "customer", "message": {"type": "text", "text": text}})
             event = await self.client.text_event(user_id, text)
+            self._append(
+                user_id,
+                {
+                    "from": "customer",
+                    "message": {"type": "text", "text": text},
+                    "quote_token": event["message"]["quoteToken"],
+                },
+            )
             return await self._post(user_id, event)
 
     async def tap(self, user_id: str, data: str, display_text: str) -> int:

@@ -76,6 +76,9 @@ def test_a_missing_egg_goes_from_the_phone_to_an_agent_and_back_and_is_counted(l
 
     say(page, ANGRY_REFUSAL)
     expect(phone.locator(".line-row.them").last).to_contain_text("担当者")
+    # "a person will take over" answers the refusal itself: it quotes it (LINE's quoteToken)
+    expect(phone.locator(".line-row.them .bubble .quote").last).to_have_text(ANGRY_REFUSAL)
+    screenshot(page, "live-quoted-reply")
     case_id = rasa.tracker(DEMO_CUSTOMER)["slots"]["case_id"]
     assert case_id
 

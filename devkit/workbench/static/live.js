@@ -163,9 +163,12 @@
     return wrap;
   }
 
-  function lineMessage(m) {
+  function lineMessage(m, quoted) {
     switch (m.type) {
-      case "text": return el("div", { class: "bubble", text: m.text || "" });
+      case "text":
+        // a reply that quotes the customer's message shows it above, as LINE does
+        if (quoted) return el("div", { class: "bubble" }, [el("div", { class: "quote", text: quoted.text || "" }), el("div", { text: m.text || "" })]);
+        return el("div", { class: "bubble", text: m.text || "" });
       case "flex": return flexBubble(m.contents || {});
       case "image": return el("img", { class: "line-image", src: m.previewImageUrl || m.originalContentUrl, alt: T.photo });
       case "sticker": return el("div", { class: "bubble", text: "🧸 " + T.sticker });
@@ -181,7 +184,7 @@
     // an agent's push carries LINE's `sender` (their name); the bot speaks as the account
     const who = m.sender ? m.sender.name : T.bot_name;
     if (!mine) col.append(el("div", { class: "sender", text: who }));
-    col.append(lineMessage(m));
+    col.append(lineMessage(m, e.quoted));
     return el("div", { class: "line-row " + (mine ? "me" : "them"), "data-from": e.from }, [
       mine ? null : el("div", { class: "avatar" + (m.sender ? " agent" : ""), "aria-hidden": "true", text: who.slice(0, 1) }),
       col,
