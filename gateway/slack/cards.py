@@ -86,13 +86,17 @@ def goodwill_text(record: Dict[str, Any]) -> str:
     return f"{remedy_label(str(record.get('kind') or '')).en} {yen(record.get('amount'))}"
 
 
-def approved_text(record: Dict[str, Any]) -> str:
-    """One line of what was applied (case.approved): a remedy, a combination or goodwill."""
+def approved_text(record: Dict[str, Any], zone: str = "Asia/Tokyo") -> str:
+    """One line of what was applied (case.approved): a remedy, a combination or goodwill,
+    who applied it and when (in the shop's zone)."""
     by = _esc(record.get("by") or "?")
+    when = ""
+    if isinstance(record.get("at"), (int, float)):
+        when = f" ({_time(datetime.fromtimestamp(record['at'], tz=timezone.utc).isoformat(), zone)})"
     if record.get("remedy") == GOODWILL:
         reason = f" — {_esc(record['reason'])}" if record.get("reason") else ""
-        return f"Goodwill / お詫び: {_esc(goodwill_text(record))} by {by}{reason}"
-    return f"Approved / 承認済み: {remedy_label(record.get('remedy')).en} by {by}"
+        return f"Goodwill / お詫び: {_esc(goodwill_text(record))} by {by}{reason}{when}"
+    return f"Approved / 承認済み: {remedy_label(record.get('remedy')).en} by {by}{when}"
 
 
 def status_line(case: Case) -> str:
@@ -185,7 +189,7 @@ def summary_blocks(case: Case, ctx: Optional[CaseContext] = None) -> List[Dict[s
     if ctx.combinations:
         remedy_lines.append("Together / 組み合わせ: " + ", ".join(combination_text(c) for c in ctx.combinations))
     for a in case.approved:
-        remedy_lines.append(approved_text(a))
+        remedy_lines.append(approved_text(a, ctx.timezone))
     if case.pending_goodwill:
         by = ", ".join(_esc(a.get("name") or "?") for a in case.pending_goodwill.get("approvers") or [])
         remedy_lines.append(

@@ -12,6 +12,7 @@ import copy
 import json
 import time
 from collections import defaultdict
+from datetime import datetime, timezone
 from typing import Any, Dict, List
 
 import pytest
@@ -568,3 +569,11 @@ async def test_a_signed_submission_that_is_no_view_of_ours_changes_nothing(desk,
     await asyncio.sleep(0.2)
     assert (await desk.case()).approved == [] and agent_bot.approvals == []
     assert len(desk.slack.thread(CHANNEL, case.thread_ts)) == 2  # the card and its transcript
+
+
+def test_the_card_says_who_applied_what_and_when_in_the_shops_zone():
+    case = agent_case()
+    applied_at = datetime(2026, 12, 1, 9, 4, tzinfo=timezone.utc).timestamp()  # 18:04 in Tokyo
+    case.approved = [{"remedy": COMBO, "by": "佐藤 花子", "at": applied_at}]
+    text = json.dumps(case_card(case)["blocks"], ensure_ascii=False)
+    assert "send the item + refund the delivery fee by 佐藤 花子 (12-01 18:04 JST)" in text
