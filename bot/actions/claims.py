@@ -670,8 +670,13 @@ _FOUND_IT = re.compile(
 def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:
     """A request for a person (or frustration, safety, payment) answers any question."""
     reason = escalation.for_intent(services.latest_intent(tracker))
-    if reason == "frustration" and _FOUND_IT.search(normalize(str(tracker.latest_message.get("text") or "")).lower()):
+    found_it = _FOUND_IT.search(normalize(str(tracker.latest_message.get("text") or "")).lower())
+    if reason == "frustration" and found_it:
         return None  # "oh wait, never mind, found them": relief, not anger (the retraction is read next)
+    if reason == "safety" and found_it and not tracker.latest_message.get("safety_signals"):
+        # the same relief guessed as "safety" by the classifier alone: no allergy, illness or
+        # injury word was found (bot/signals.yml), so it is the retraction, read next
+        return None
     if reason == "request_human":
         said = str(tracker.latest_message.get("text") or "")
         if remedy_wish(said).chosen and not _PERSON_WORDS.search(normalize(said).lower()):

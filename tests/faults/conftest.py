@@ -33,6 +33,7 @@ else:
         log_dir,
         orders_url,
         rasa,
+        shop_login,
         slack_client,
         slack_emulator,
     )

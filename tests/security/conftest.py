@@ -21,5 +21,6 @@ else:
         orders_url,
         rasa,
         redis_url,
+        shop_login,
         slack_emulator,
     )

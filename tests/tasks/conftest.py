@@ -32,6 +32,7 @@ else:
         orders_url,
         rasa,
         redis_url,
+        shop_login,
         slack_emulator,
     )
 

@@ -635,6 +635,29 @@ def test_a_late_claim_about_an_order_delivered_on_time_tells_when_it_came():
     assert result.get("problem") != "check_order_status"
 
 
+def test_found_them_read_as_safety_without_a_safety_word_is_still_a_retraction():
+    said = "oh wait, never mind, found them under the burger box"
+    t = tracker(
+        sender="U00000000000000000000000000000002",
+        intent="report_safety_issue",
+        text=said,
+        slots={"problem": "missing_item", "order_proposal": "1101", "language": "en"},
+    )
+    result, messages = validate("validate_order_id", said, t)
+    assert messages[0]["response"] == "utter_claim_withdrawn" and "handoff_reason" not in result
+    # with a safety word the lexicon found, safety wins: a person at once
+    said = "found them, but my son is allergic and ate some"
+    t = tracker(
+        sender="U00000000000000000000000000000002",
+        intent="report_safety_issue",
+        text=said,
+        slots={"problem": "missing_item", "order_proposal": "1101", "language": "en"},
+    )
+    t.latest_message["safety_signals"] = [{"signal": "allergy", "text": "allergic"}]
+    result, _ = validate("validate_order_id", said, t)
+    assert result["handoff_reason"] == "safety"
+
+
 def test_found_them_read_as_frustration_is_still_a_retraction():
     said = "oh wait, never mind, found them under the burger box"
     t = tracker(
