@@ -152,17 +152,26 @@ def build_slack_app(
             log.error("%s failed: Rasa %s", what, exc)
             await tell(respond, f"Not done: the bot did not answer ({exc}). Please try again.")
 
+    def case_button(action_id: str, what: str, run: Callable[[str, str, str], Any]) -> None:
+        """A button whose value is the case id: acknowledged, then `run(case_id, user, name)`
+        for a member of the handoff channel (claim, resolve, escalate, approve a goodwill)."""
+
+        @app.action({"type": "block_actions", "action_id": action_id})
+        async def on_press(
+            ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
+        ) -> None:
+            await ack()
+            user = await allowed(body, respond)
+            case_id = _value(action)
+            if user and case_id:
+                await act(user, respond, what, lambda name: run(case_id, user, name))
+
     # Our buttons are Block Kit ones: block_actions only (a legacy interactive_message or
     # a dialog never reaches these listeners).
-    @app.action({"type": "block_actions", "action_id": CLAIM})
-    async def on_claim(
-        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
-    ) -> None:
-        await ack()
-        user = await allowed(body, respond)
-        case_id = _value(action)
-        if user and case_id:
-            await act(user, respond, "claim", lambda name: service.claim(case_id, user, name))
+    case_button(CLAIM, "claim", service.claim)
+    case_button(RESOLVE, "resolve", service.resolve)
+    case_button(GOODWILL_APPROVE, "goodwill approval", service.approve_goodwill)
+    case_button(ESCALATE, "escalate", service.escalate)
 
     @app.action({"type": "block_actions", "action_id": re.compile(f"^{APPROVE_PREFIX}")})
     async def on_approve(
@@ -173,16 +182,6 @@ def build_slack_app(
         case_id, _, remedy = _value(action).partition("|")
         if user and case_id and remedy:
             await act(user, respond, "approve", lambda name: service.approve(case_id, remedy, user, name))
-
-    @app.action({"type": "block_actions", "action_id": RESOLVE})
-    async def on_resolve(
-        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
-    ) -> None:
-        await ack()
-        user = await allowed(body, respond)
-        case_id = _value(action)
-        if user and case_id:
-            await act(user, respond, "resolve", lambda name: service.resolve(case_id, user, name))
 
     # --- the card's tools: goodwill, escalate, reassign, suggested replies -------------------
     async def open_modal(body: Dict[str, Any], respond: Callable[..., Any], view: Dict[str, Any]) -> None:
@@ -212,26 +211,6 @@ def build_slack_app(
         case = await open_case(_value(action), respond) if user and _value(action) else None
         if case is not None:
             await open_modal(body, respond, goodwill_modal(case))
-
-    @app.action({"type": "block_actions", "action_id": GOODWILL_APPROVE})
-    async def on_goodwill_approve(
-        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
-    ) -> None:
-        await ack()
-        user = await allowed(body, respond)
-        case_id = _value(action)
-        if user and case_id:
-            await act(user, respond, "goodwill approval", lambda name: service.approve_goodwill(case_id, user, name))
-
-    @app.action({"type": "block_actions", "action_id": ESCALATE})
-    async def on_escalate(
-        ack: Callable[[], Any], body: Dict[str, Any], action: Dict[str, Any], respond: Callable[..., Any]
-    ) -> None:
-        await ack()
-        user = await allowed(body, respond)
-        case_id = _value(action)
-        if user and case_id:
-            await act(user, respond, "escalate", lambda name: service.escalate(case_id, user, name))
 
     @app.action({"type": "block_actions", "action_id": REASSIGN})
     async def on_reassign(
