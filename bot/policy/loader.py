@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
@@ -353,25 +353,11 @@ class _Reader:
 
     def goodwill_texts(self, node: yaml.Node, path: str) -> Dict[str, str]:
         """A goodwill confirmation in both languages; it must say how much ({amount})."""
-        entries = self.mapping(node, path)
-        self.no_unknown(entries, path, LANGUAGES)
-        result = {}
-        for lang in LANGUAGES:
-            text = self.scalar(self.required(entries, node, path, lang), f"{path}.{lang}")
-            if not isinstance(text, str) or not text.strip():
-                raise self.fail(entries[lang][1], f"{path}.{lang}", "expected a text")
-            try:
-                text.format(amount="", case_id="")
-            except (KeyError, IndexError, ValueError) as error:
-                raise self.fail(
-                    entries[lang][1],
-                    f"{path}.{lang}",
-                    f"unknown placeholder {error} (use {', '.join(GOODWILL_PLACEHOLDERS)})",
-                ) from error
+        texts = self.texts(node, path, GOODWILL_PLACEHOLDERS)
+        for lang, text in texts.items():
             if "{amount}" not in text:
-                raise self.fail(entries[lang][1], f"{path}.{lang}", "must say how much: use {amount}")
-            result[lang] = text
-        return result
+                raise self.fail(self.mapping(node, path)[lang][1], f"{path}.{lang}", "must say how much: use {amount}")
+        return texts
 
     def confirm_first(self, node: yaml.Node, remedies: Mapping[str, Any]) -> Dict[str, Any]:
         """The `confirm_first:` section: which choices are confirmed before applying."""
@@ -537,7 +523,8 @@ class _Reader:
             }
         return RemedyRule(**values)
 
-    def texts(self, node: yaml.Node, path: str) -> Dict[str, str]:
+    def texts(self, node: yaml.Node, path: str, placeholders: Sequence[str] = PLACEHOLDERS) -> Dict[str, str]:
+        """A text in both languages, using only `placeholders`."""
         entries = self.mapping(node, path)
         self.no_unknown(entries, path, LANGUAGES)
         result = {}
@@ -546,12 +533,12 @@ class _Reader:
             if not isinstance(text, str) or not text.strip():
                 raise self.fail(entries[lang][1], f"{path}.{lang}", "expected a text")
             try:
-                text.format(items="", amount="", eta="", case_id="")
+                text.format(**{name.strip("{}"): "" for name in placeholders})
             except (KeyError, IndexError, ValueError) as error:
                 raise self.fail(
                     entries[lang][1],
                     f"{path}.{lang}",
-                    f"unknown placeholder {error} (use {', '.join(PLACEHOLDERS)})",
+                    f"unknown placeholder {error} (use {', '.join(placeholders)})",
                 ) from error
             result[lang] = text
         return result

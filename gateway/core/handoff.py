@@ -424,18 +424,9 @@ class HandoffService:
         """Asks the bot to apply `remedy` for the case, with a signed record of everyone who
         approved it (once, whatever the clicks). The bot decides: applied (the customer is
         told), refused, or waiting for a supervisor (only the thread is told)."""
-        case = await self.cases.get(case_id)
+        case = await self._approvable(case_id)
         if case is None:
-            raise KeyError(case_id)
-        if case.status == RESOLVED:
-            raise CaseConflict(case, "the case is already resolved")
-        if not self.approval_key:
-            await self._safe_desk(
-                self.desk.post_in_thread(
-                    case, "⚠️ Approvals are off: AGENT_APPROVAL_KEY is not set on the gateway. Nothing was applied."
-                )
-            )
-            return case
+            return await self._get(case_id)
         # One approval of a case at a time in this gateway: a double click must not reach
         # Rasa while the first is still running (the second would find the case paused).
         lock = self._approval_locks.setdefault(case_id, asyncio.Lock())
