@@ -407,9 +407,9 @@ class LineEventProcessor:
             # the turn is in Rasa's tracker (STEP_RASA): the retry delivers it, not re-sends it
             log.warning("LINE unavailable; the answer stays pending for a retry")
             return Outcome.RETRY
-        await self.delivery.mark_read(event)
         if case is not None:
             await self.handoff.announce(case)
+        await self.delivery.mark_read(event)
         return Outcome.DONE
 
     async def _account_link(self, event: StoredEvent) -> Outcome:

@@ -155,6 +155,7 @@ class HandoffService:
         self.desk = desk
         self.approval_key = approval_key  # signs agents' approvals for the action server
         self._approval_locks: Dict[str, asyncio.Lock] = {}
+        self._announce_locks: Dict[str, asyncio.Lock] = {}
         self.customers = customers
         self.reannounce_after_s = reannounce_after_s
         self._clock = clock
@@ -170,15 +171,20 @@ class HandoffService:
 
     async def announce(self, case: Case) -> Case:
         """Posts the card, transcript, photos and backlog; on failure the case waits for
-        `announce_pending`."""
+        `announce_pending`. One post per case: the turn that opened it and the announcer's
+        loop may both get here, so the case is read again under its lock."""
         if case.thread_ts:
             return case
-        try:
-            channel, ts = await self.desk.post_case(case)
-        except AgentDeskError as exc:
-            log.error("could not post case %s to the agents (%s); will retry", case.case_id, exc)
-            return case
-        case = await self.cases.set_thread(case.case_id, channel, ts, self._clock())
+        async with self._announce_locks.setdefault(case.case_id, asyncio.Lock()):
+            case = await self.cases.get(case.case_id) or case
+            if case.thread_ts:
+                return case  # the other one posted it
+            try:
+                channel, ts = await self.desk.post_case(case)
+            except AgentDeskError as exc:
+                log.error("could not post case %s to the agents (%s); will retry", case.case_id, exc)
+                return case
+            case = await self.cases.set_thread(case.case_id, channel, ts, self._clock())
         if case.status != OPEN:
             # Claimed from the card while its transcript was still being posted: the claim
             # could not reach a thread that was not recorded yet, so the card shows it now.

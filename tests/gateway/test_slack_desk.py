@@ -355,3 +355,15 @@ def test_card_times_are_in_the_shops_zone_with_the_zone_named():
     )
     assert "send the item ¥80 (by 12-01 18:04 JST)" in card
     assert "opened 12-01 17:30 JST" in card
+
+
+@pytest.mark.asyncio
+async def test_a_case_announced_by_its_turn_and_by_the_announcer_at_once_gets_one_card(slack_gateway, slack):
+    server, _, cases = slack_gateway
+    gateway = server.app[GATEWAY]
+    case, _ = await cases.open(sample_case())
+    # the turn that opened the case and the announcer's loop, both seeing no thread yet
+    await asyncio.gather(gateway.handoff.announce(case), gateway.handoff.announce(case))
+    cards = [m for m in slack.messages(channel=CHANNEL) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+    assert len(cards) == 1
+    assert (await cases.get(case.case_id)).thread_ts == cards[0]["ts"]
