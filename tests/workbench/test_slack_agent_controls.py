@@ -20,34 +20,12 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
-import redis
 from playwright.sync_api import expect
 
-from tests.gateway_e2e.conftest import DEMO_CUSTOMER, HANDOFF_CHANNEL, SECRET, SLACK_SECRET
+from tests.gateway_e2e.conftest import DEMO_CUSTOMER
+from tests.workbench.test_case_walk import ANGRY_REFUSAL, live_workbench  # noqa: F401  (fixture)
 
-# "none of them, I'm really angry": every remedy refused -> a person (test_case_walk.py)
-ANGRY_REFUSAL = "どれも要りません。本当に腹が立ちます"
 REFUSAL = "それはできません"
-
-
-@pytest.fixture
-def live_workbench(start_workbench, gateway, line_emulator, slack_emulator, redis_url, orders_url, rasa):
-    # a fresh conversation: the bot owns the demo customer (as in test_slack_handoff.py)
-    r = redis.Redis.from_url(redis_url)
-    r.delete(f"gw:case:owner:{DEMO_CUSTOMER}")
-    r.close()
-    rasa.restart_conversation(DEMO_CUSTOMER)
-    return start_workbench(
-        ["--gateway", gateway.url, "--line-emulator", line_emulator.url, "--slack-emulator", slack_emulator.url],
-        env={
-            "LINE_CHANNEL_SECRET": SECRET,
-            "SLACK_SIGNING_SECRET": SLACK_SECRET,
-            "SLACK_HANDOFF_CHANNEL": HANDOFF_CHANNEL,
-            "ORDERS_DATABASE_URL": orders_url,
-            "REDIS_URL": redis_url,
-        },
-    )
 
 
 def say(page, text):
