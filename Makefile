@@ -37,7 +37,7 @@ rich-menu-preview: install ## Draw the rich menus of gateway/rich_menu.yml into 
 validate: install ## Check the training data and domain (rasa data validate)
 	$(RASA) data validate --config config.yml --domain domain.yml --data bot/data
 
-check-policy: install ## Check policy.yml, handoff.yml and the lexicons (errors name file and line); show what the bot offers for the demo orders
+check-policy: install ## Check remedy_policy.yml, handoff.yml and the lexicons (errors name file and line); show what the bot offers for the demo orders
 	$(PYTHON) scripts/check_policy.py
 
 check-deploy: install ## Lint and validate the Dockerfile, docker-compose.yml and deploy/k8s (no Docker engine needed; docs/deploy.md)

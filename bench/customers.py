@@ -1,7 +1,7 @@
 """Load-test customers: each with one fresh order the bot can settle, in the orders database.
 
 Why fresh customers: the remedy policy sends a customer's fourth claim in 30 days to a
-person (bot/policy.yml `max_claims`), so a customer who keeps reporting problems for two
+person (bot/remedy_policy.yml `max_claims`), so a customer who keeps reporting problems for two
 minutes stops getting remedies. Each conversation of a load test therefore belongs to a
 customer of its own, with one order delivered a few minutes ago:
 

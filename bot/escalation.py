@@ -5,7 +5,7 @@ The limits are product owners' (bot/handoff.yml `escalation:`); the reasons that
 number are here: an intent that asks for a person, safety, payment or account questions
 (`for_intent`), the remedy engine's out-of-policy answer (`for_decision`), two misses,
 unclear turns and failed identity checks (`after_*`). Frustration is scored by the
-dialogue policy (bot/components/frustration_policy.py, weights in bot/policy.yml), which
+dialogue policy (bot/components/frustration_policy.py, weights in bot/remedy_policy.yml), which
 predicts `action_handoff` with the reason `frustration`; the exceptions that read an
 intent differently inside a claim ("返金してください" is a remedy wish, not a payment
 question) are the claim form's, which asks `for_intent` first.
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from bot.policy.hours import EscalationLimits
-from bot.policy.types import PolicyDecision
+from bot.remedy_policy.hours import EscalationLimits
+from bot.remedy_policy.types import PolicyDecision
 
 # Intents that mean "a person, now", whatever the bot was asking.
 PERSON_BY_INTENT = {

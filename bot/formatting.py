@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from bot.policy.types import ItemView, OrderView
+from bot.remedy_policy.types import ItemView, OrderView
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # LINE quick-reply labels hold at most 20 characters.

@@ -5,7 +5,7 @@ A pure function over the conversation's events in their dict form (what rasa-sdk
 the Rasa policy that decides the handoff (bot/components/frustration_policy.py) and the
 handoff action that explains it to the agent (bot/actions/handoff.py) compute the same
 thing. The weights and the threshold come from the `frustration:` section of
-bot/policy.yml (`FrustrationSettings`).
+bot/remedy_policy.yml (`FrustrationSettings`).
 
 Signals:
 - message signals, for the latest customer message and, decayed, the ones before it (so
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from bot.escalation import UNCLEAR_INTENTS
-from bot.policy.types import FrustrationSettings
+from bot.remedy_policy.types import FrustrationSettings
 
 # Events after which the conversation starts afresh.
 BOUNDARY_EVENTS = ("session_started", "restart", "resume")

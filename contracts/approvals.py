@@ -42,9 +42,9 @@ class Approver:
 class Goodwill:
     """A gesture an agent decided in the Goodwill modal: the one case where the amount
     comes from a person, not the engine. The action server still checks it against
-    bot/policy.yml `goodwill:` (kind allowed, at most the limits) before anything moves."""
+    bot/remedy_policy.yml `goodwill:` (kind allowed, at most the limits) before anything moves."""
 
-    kind: str  # a remedy of bot/policy.yml `goodwill.kinds` (e.g. store_credit)
+    kind: str  # a remedy of bot/remedy_policy.yml `goodwill.kinds` (e.g. store_credit)
     amount: int  # yen
     reason: str  # why, in the agent's words; kept with the case
 

@@ -72,7 +72,7 @@ class OfferedRemedy:
 @dataclass
 class OfferedCombination:
     """Remedies the policy lets an agent apply together for this case (`combinations:` in
-    bot/policy.yml), each priced by the engine; `name` is contracts.vocabulary's
+    bot/remedy_policy.yml), each priced by the engine; `name` is contracts.vocabulary's
     combination_name of the parts. For display, like OfferedRemedy."""
 
     name: str
@@ -86,7 +86,7 @@ class OfferedCombination:
 
 @dataclass
 class GoodwillAllowance:
-    """What an agent may give as goodwill for this case (bot/policy.yml `goodwill:`): the
+    """What an agent may give as goodwill for this case (bot/remedy_policy.yml `goodwill:`): the
     modal offers these kinds, up to `agent_limit` alone and `max_amount` with a supervisor."""
 
     kinds: List[str] = field(default_factory=list)

@@ -1,10 +1,10 @@
 """The names both environments use for a case, each once, with the bilingual label agents,
 product owners and charts read.
 
-The bot decides with these names (bot/policy.yml's problems and remedies, the handoff
+The bot decides with these names (bot/remedy_policy.yml's problems and remedies, the handoff
 reasons of bot/actions), the gateway shows them on the Slack card, the workbench counts
 them. A name missing here still shows readably ("gift_box" -> "gift box"), never as a
-raw id; tests/unit/test_contracts.py fails when bot/policy.yml or the bot's handoff
+raw id; tests/unit/test_contracts.py fails when bot/remedy_policy.yml or the bot's handoff
 reasons use a name this module does not label.
 """
 
@@ -27,7 +27,7 @@ class Label:
         return self.ja if (language or "").startswith("ja") else self.en
 
 
-# What the customer reports (bot/policy.yml `problems:`), and the status question.
+# What the customer reports (bot/remedy_policy.yml `problems:`), and the status question.
 PROBLEMS: Mapping[str, Label] = {
     "missing_item": Label("Missing item", "入っていない"),
     "wrong_item": Label("Wrong item", "違う商品"),
@@ -43,12 +43,12 @@ CLAIM_PROBLEMS = ("missing_item", "wrong_item", "damaged_item", "late_delivery",
 class Remedy:
     label: Label
     # False for what does not fix the problem itself (a coupon for the next order): the
-    # engine never offers it first or alone (`never_alone:` in bot/policy.yml, which a
+    # engine never offers it first or alone (`never_alone:` in bot/remedy_policy.yml, which a
     # test keeps equal to this), and the workbench counts it apart from real fixes.
     fixes_the_problem: bool = True
 
 
-# What the bot (or an agent) can do about it (bot/policy.yml `remedies:`).
+# What the bot (or an agent) can do about it (bot/remedy_policy.yml `remedies:`).
 REMEDIES: Mapping[str, Remedy] = {
     "send_item": Remedy(Label("send the item", "商品を届ける")),
     "remake_dish": Remedy(Label("re-make the dish", "作り直し")),
@@ -95,11 +95,11 @@ def problem_label(name: Optional[str]) -> Label:
 
 
 # A goodwill gesture an agent gives beyond the policy's remedies (Slack's Goodwill modal;
-# bot/policy.yml `goodwill:`): its kind is one of these remedies, its amount the agent's.
+# bot/remedy_policy.yml `goodwill:`): its kind is one of these remedies, its amount the agent's.
 GOODWILL = "goodwill"
 GOODWILL_LABEL = Label("goodwill", "お詫びの対応")
 
-# Remedies an agent applies together for one case (bot/policy.yml `combinations:`) travel
+# Remedies an agent applies together for one case (bot/remedy_policy.yml `combinations:`) travel
 # as one name, the parts joined: "send_item+refund_delivery_fee".
 COMBINATION_JOINER = "+"
 

@@ -3,7 +3,7 @@ gateway/rich_menu.yml) so that every mistake is reported with the file and the l
 
 Each file's reader subclasses `NodeReader` with its own error type and its own checks;
 the walking of mappings and scalars, and the "file:line: field: message" form, are here
-once. (The bot's bot/policy/loader.py does the same in the bot's environment, which
+once. (The bot's bot/remedy_policy/loader.py does the same in the bot's environment, which
 shares no module with the gateway but contracts/.)
 """
 

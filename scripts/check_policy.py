@@ -4,7 +4,7 @@ remedy policy will offer.
     make check-policy
     .venv-bot/bin/python scripts/check_policy.py [--policy FILE] [--quiet]
 
-1. Loads bot/policy.yml, bot/handoff.yml, bot/signals.yml and bot/frustration_lexicon.yml
+1. Loads bot/remedy_policy.yml, bot/handoff.yml, bot/safety_lexicon.yml and bot/frustration_lexicon.yml
    with the same loaders the action server and the model use; a mistake is reported with
    the file, the line and the field, and the exit status is 1.
 2. Warns about settings that load but probably do not do what was meant (a fixed amount
@@ -31,11 +31,11 @@ from bot.actions.fallback import load_intent_choices  # noqa: E402
 from bot.actions.matching import item_words  # noqa: E402
 from bot.actions.problems import load_problem_words  # noqa: E402
 from bot.components import frustration_signals, safety_signals  # noqa: E402
-from bot.policy import engine  # noqa: E402
-from bot.policy.hours import load_hours  # noqa: E402
-from bot.policy.loader import Policy, PolicyError, load_policy  # noqa: E402
-from bot.policy.reading import choice_words  # noqa: E402
-from bot.policy.types import PROBLEMS  # noqa: E402
+from bot.remedy_policy import engine  # noqa: E402
+from bot.remedy_policy.hours import load_hours  # noqa: E402
+from bot.remedy_policy.loader import Policy, PolicyError, load_policy  # noqa: E402
+from bot.remedy_policy.reading import choice_words  # noqa: E402
+from bot.remedy_policy.types import PROBLEMS  # noqa: E402
 
 
 def load_all(policy_path: Optional[Path]) -> tuple:
@@ -130,7 +130,7 @@ def preview(policy: Policy, now: datetime) -> List[str]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--policy", type=Path, help="another policy file (default bot/policy.yml)")
+    parser.add_argument("--policy", type=Path, help="another policy file (default bot/remedy_policy.yml)")
     parser.add_argument("--quiet", action="store_true", help="errors and warnings only")
     args = parser.parse_args(argv)
     policy, errors = load_all(args.policy)
@@ -146,7 +146,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for line in preview(policy, datetime.now(timezone.utc)):
             print(line)
     print(
-        "check-policy: OK (policy.yml, handoff.yml, signals.yml, frustration_lexicon.yml, choice_words.yml, item_words.yml, intent_choices.yml, problem_words.yml). "
+        "check-policy: OK (remedy_policy.yml, handoff.yml, safety_lexicon.yml, frustration_lexicon.yml, choice_words.yml, item_words.yml, intent_choices.yml, problem_words.yml). "
         "Restart the action server (or make run) to use a changed policy; no retraining needed."
     )
     return 0

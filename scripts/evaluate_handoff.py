@@ -176,11 +176,11 @@ def run_conversation(bot: Bot, conv: Dict[str, Any]) -> Outcome:
 
 def max_score(events: Optional[List[Dict[str, Any]]]) -> Optional[float]:
     """The highest frustration score the conversation reached (after each customer message,
-    as the frustration policy saw it), with the weights of bot/policy.yml."""
+    as the frustration policy saw it), with the weights of bot/remedy_policy.yml."""
     if not events:
         return None
     from bot.frustration import assess
-    from bot.policy import load_policy
+    from bot.remedy_policy import load_policy
 
     settings = load_policy().frustration
     scores = [assess(events[: n + 1], settings).score for n, e in enumerate(events) if e.get("event") == "user"]
@@ -279,7 +279,7 @@ def figures(outcomes: Sequence[Outcome]) -> Dict[str, Any]:
 
 
 def _threshold() -> float:
-    from bot.policy import load_policy
+    from bot.remedy_policy import load_policy
 
     return load_policy().frustration.threshold
 

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 import sys  # noqa: E402  (the repository root on the path, for `bot` and `scripts`)
 
 sys.path.insert(0, str(ROOT))
-from bot.components.scripts import detect_language  # noqa: E402
+from bot.components.writing_systems import detect_language  # noqa: E402
 from contracts.review import REVIEW_COLUMNS  # noqa: E402
 from scripts import nlu_data  # noqa: E402
 

@@ -3,7 +3,7 @@ through Rasa's trigger_intent, after it resumed the conversation):
 
 - `action_agent_approved_remedy`: an agent approved a remedy the bot could not grant
   alone (e.g. above the automatic limit), a combination of remedies
-  ("send_item+refund_delivery_fee", bot/policy.yml `combinations:`) or a goodwill
+  ("send_item+refund_delivery_fee", bot/remedy_policy.yml `combinations:`) or a goodwill
   (`goodwill:`). The approval is verified (signed by the gateway) and every amount
   re-decided by the policy engine from the orders database, except a goodwill's, which is
   the agent's within the policy's bounds; it is applied once through the idempotent
@@ -29,14 +29,14 @@ from rasa_sdk.types import DomainDict
 from bot.actions import services
 from bot.actions.claims import customer_for
 from bot.actions.remedies import apply_and_confirm, case_now
-from bot.policy import (
+from bot.remedy_policy import (
     combination_value,
     price_combination,
     remedy_value,
     render_confirmations,
     render_goodwill_confirmation,
 )
-from bot.policy.types import OrderView, RemedyOffer
+from bot.remedy_policy.types import OrderView, RemedyOffer
 from contracts.approvals import (
     KEY_ENV,
     AgentApproval,
@@ -69,7 +69,7 @@ CASE_SLOTS = (
 
 
 def supervisors() -> Tuple[str, ...]:
-    """Slack user ids with the supervisor role: bot/policy.yml, plus SLACK_SUPERVISOR_IDS."""
+    """Slack user ids with the supervisor role: bot/remedy_policy.yml, plus SLACK_SUPERVISOR_IDS."""
     extra = [s.strip() for s in os.environ.get("SLACK_SUPERVISOR_IDS", "").split(",") if s.strip()]
     return tuple(services.policy().supervisors) + tuple(extra)
 
@@ -135,7 +135,7 @@ class ActionAgentApprovedRemedy(Action):
 
 
 def apply_combination(dispatcher: CollectingDispatcher, tracker: Tracker, approval: AgentApproval) -> List[EventType]:
-    """Remedies an agent applies together (bot/policy.yml `combinations:`): only when the
+    """Remedies an agent applies together (bot/remedy_policy.yml `combinations:`): only when the
     case is this customer's and has no remedy yet, and the engine prices every part for it
     now; their values add up against the agent's limit. Applied all at once or not at all,
     and the customer reads every part in one message."""
@@ -179,7 +179,7 @@ def apply_combination(dispatcher: CollectingDispatcher, tracker: Tracker, approv
 
 def give_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker, approval: AgentApproval) -> List[EventType]:
     """A goodwill an agent decided (the signed record carries kind, amount and reason):
-    given once per case, only within bot/policy.yml `goodwill:` (kind allowed, amount from
+    given once per case, only within bot/remedy_policy.yml `goodwill:` (kind allowed, amount from
     ¥1 up to max_amount, a reason), only for this customer's case, and above the agent's
     own limit only with a supervisor's approval too."""
     goodwill = approval.goodwill

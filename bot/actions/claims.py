@@ -30,7 +30,7 @@ from bot.actions.matching import (
     orders_mentioning,
 )
 from bot.actions.problems import INTENT_OF, other_problem
-from bot.components.scripts import normalize
+from bot.components.writing_systems import normalize
 from bot.formatting import (
     day_and_clock,
     fit_label,
@@ -40,10 +40,10 @@ from bot.formatting import (
     order_card,
     order_line,
 )
-from bot.policy import decide, order_escalation
-from bot.policy.engine import minutes_late
-from bot.policy.reading import RemedyReading, read_remedy
-from bot.policy.types import OrderView
+from bot.remedy_policy import decide, order_escalation
+from bot.remedy_policy.engine import minutes_late
+from bot.remedy_policy.reading import RemedyReading, read_remedy
+from bot.remedy_policy.types import OrderView
 
 # Problems that are about particular items of an order (the others are about the whole order).
 ITEM_PROBLEMS = ("missing_item", "wrong_item", "damaged_item")
@@ -445,7 +445,7 @@ class ValidateClaimForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """A tap of a current offer chooses it. Typed text chooses only a remedy it names
-        without a negation (bot/policy/reading.py); a remedy named with one is refused and
+        without a negation (bot/remedy_policy/reading.py); a remedy named with one is refused and
         not offered again; a retraction ends the claim with nothing applied."""
         escalation = _escalation(tracker, "remedy")
         if escalation:
@@ -675,7 +675,7 @@ def _escalation(tracker: Tracker, slot: str) -> Optional[Dict[Text, Any]]:
         return None  # "oh wait, never mind, found them": relief, not anger (the retraction is read next)
     if reason == "safety" and found_it and not tracker.latest_message.get("safety_signals"):
         # the same relief guessed as "safety" by the classifier alone: no allergy, illness or
-        # injury word was found (bot/signals.yml), so it is the retraction, read next
+        # injury word was found (bot/safety_lexicon.yml), so it is the retraction, read next
         return None
     if reason == "request_human":
         said = str(tracker.latest_message.get("text") or "")

@@ -17,8 +17,8 @@ from rasa_sdk import Tracker
 
 from bot.actions import services
 from bot.actions.claims import customer_for, owned_order
-from bot.policy import decide
-from bot.policy.types import ItemView, OrderView, PolicyDecision, RemedyOffer
+from bot.remedy_policy import decide
+from bot.remedy_policy.types import ItemView, OrderView, PolicyDecision, RemedyOffer
 from bot.store.repository import ClaimRecord
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from bot import escalation
 from bot.actions import services
 from bot.actions.handoff import hand_off
 from bot.escalation import UNCLEAR_INTENTS
-from bot.policy.loader import LANGUAGES, _Reader, compose_yaml, load_owner_file
+from bot.remedy_policy.loader import LANGUAGES, _Reader, compose_yaml, load_owner_file
 
 CHOICES_PATH = Path(__file__).resolve().parents[1] / "intent_choices.yml"
 # Never offered as a reading: no reading at all, small talk, answers to a question,

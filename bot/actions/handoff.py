@@ -31,8 +31,8 @@ from bot.actions.claims import (
 from bot.actions.decision import CaseNow, case_now
 from bot.formatting import yen
 from bot.frustration import Assessment, assess
-from bot.policy import available_combinations, combination_value
-from bot.policy.reading import read_remedy
+from bot.remedy_policy import available_combinations, combination_value
+from bot.remedy_policy.reading import read_remedy
 from contracts.case_context import (
     CaseContext,
     CaseItem,
@@ -121,7 +121,7 @@ def _remedy_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> Option
 
 
 def frustration_of(tracker: Tracker) -> Assessment:
-    """The conversation's frustration score, with the weights of bot/policy.yml."""
+    """The conversation's frustration score, with the weights of bot/remedy_policy.yml."""
     return assess(tracker.events, services.policy().frustration)
 
 
@@ -238,7 +238,7 @@ def build_case_context(tracker: Tracker, reason: str, now: datetime) -> CaseCont
 
 
 def offered_combinations(case: CaseNow) -> List[OfferedCombination]:
-    """The combinations an agent may apply to the case now (bot/policy.yml `combinations:`),
+    """The combinations an agent may apply to the case now (bot/remedy_policy.yml `combinations:`),
     priced by the engine; none once the case has a remedy (one set of remedies per case)."""
     policy = services.policy()
     if services.repository().remedies_for_case(case.claim.case_number):
@@ -255,7 +255,7 @@ def offered_combinations(case: CaseNow) -> List[OfferedCombination]:
 
 
 def goodwill_allowance(case_id: str, has_order: bool, has_customer: bool) -> GoodwillAllowance:
-    """What the Goodwill modal may offer for the case (bot/policy.yml `goodwill:`): nothing
+    """What the Goodwill modal may offer for the case (bot/remedy_policy.yml `goodwill:`): nothing
     for an unknown customer or once a goodwill is on record; without an order, only what
     goes to the customer's account (bot/actions/agent.py refuses the rest anyway)."""
     rule = services.policy().goodwill

@@ -20,8 +20,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot import escalation
 from bot.actions import services
 from bot.actions.matching import kana_reading, morpheme_readings, morphemes
-from bot.components.scripts import katakana_to_hiragana, normalize
-from bot.policy.types import OrderView
+from bot.components.writing_systems import katakana_to_hiragana, normalize
+from bot.remedy_policy.types import OrderView
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.components.scripts import detect_language
+from bot.components.writing_systems import detect_language
 
 
 class ActionDetectLanguage(Action):

@@ -14,9 +14,9 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tup
 import fugashi
 import yaml
 
-from bot.components.scripts import JAPANESE_RUN, katakana_to_hiragana, normalize
-from bot.policy.loader import PolicyError, _Reader, compose_yaml
-from bot.policy.types import ItemView, OrderView
+from bot.components.writing_systems import JAPANESE_RUN, katakana_to_hiragana, normalize
+from bot.remedy_policy.loader import PolicyError, _Reader, compose_yaml
+from bot.remedy_policy.types import ItemView, OrderView
 
 # A button payload names an item by id so that two items with similar names never mix.
 ITEM_REFERENCE = re.compile(r"^item:(\d+)$")

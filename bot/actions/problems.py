@@ -13,8 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from bot.components.scripts import katakana_to_hiragana, normalize
-from bot.policy.loader import LANGUAGES, _Reader, compose_yaml, load_owner_file
+from bot.components.writing_systems import katakana_to_hiragana, normalize
+from bot.remedy_policy.loader import LANGUAGES, _Reader, compose_yaml, load_owner_file
 
 WORDS_PATH = Path(__file__).resolve().parents[1] / "problem_words.yml"
 PROBLEMS = ("missing_item", "wrong_item", "damaged_item", "late_delivery")

@@ -27,8 +27,8 @@ from bot.actions.handoff import hand_off
 from bot.actions.problems import INTENT_OF
 from bot.actions.responses import response_text
 from bot.formatting import clock, item_names
-from bot.policy import render_button, render_confirmations, render_label
-from bot.policy.types import ItemView, OrderView, RemedyOffer
+from bot.remedy_policy import render_button, render_confirmations, render_label
+from bot.remedy_policy.types import ItemView, OrderView, RemedyOffer
 
 log = logging.getLogger(__name__)
 

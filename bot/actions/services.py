@@ -12,9 +12,9 @@ from typing import Any, Dict, Optional
 
 from rasa_sdk import Tracker
 
-from bot.policy import Policy, load_policy
-from bot.policy.hours import HandoffHours, load_hours
-from bot.policy.reading import choice_words
+from bot.remedy_policy import Policy, load_policy
+from bot.remedy_policy.hours import HandoffHours, load_hours
+from bot.remedy_policy.reading import choice_words
 from bot.store import OrdersRepository, init_db, make_engine
 
 

@@ -1,5 +1,5 @@
 """A dialogue policy that hands the conversation to a person when the customer's
-frustration score (bot/frustration.py) reaches the threshold in bot/policy.yml.
+frustration score (bot/frustration.py) reaches the threshold in bot/remedy_policy.yml.
 
 Right after each customer message it computes the score; at or above the threshold it
 predicts `action_handoff` with confidence 1.0, above every other policy (also above an
@@ -10,7 +10,7 @@ the customer made, not their words), intents the gateway triggers when an agent 
 paused conversations.
 
 Nothing is learned: "training" only records that there is nothing to learn. The settings
-are read from bot/policy.yml when Rasa loads the model, so a change of weights or
+are read from bot/remedy_policy.yml when Rasa loads the model, so a change of weights or
 threshold needs a restart, not a retraining.
 """
 
@@ -31,8 +31,8 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.frustration import assess
-from bot.policy.loader import load_policy
-from bot.policy.types import FrustrationSettings
+from bot.remedy_policy.loader import load_policy
+from bot.remedy_policy.types import FrustrationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class FrustrationPolicy(Policy):
         return {
             # Above RulePolicy: a frustrated customer reaches a person even mid-form.
             "priority": RULE_POLICY_PRIORITY + 1,
-            # None: $REMEDY_POLICY_PATH or bot/policy.yml (its `frustration:` section).
+            # None: $REMEDY_POLICY_PATH or bot/remedy_policy.yml (its `frustration:` section).
             "policy_file": None,
             "handoff_action": "action_handoff",
             "skip_intents": list(RULE_HANDOFF_INTENTS),
@@ -76,7 +76,7 @@ class FrustrationPolicy(Policy):
         """Nothing to learn; records the fact so that the model holds this policy."""
         with self._model_storage.write_to(self._resource) as path:
             (Path(path) / "frustration_policy.json").write_text(
-                json.dumps({"trainable": False, "settings": "bot/policy.yml frustration:"}), encoding="utf-8"
+                json.dumps({"trainable": False, "settings": "bot/remedy_policy.yml frustration:"}), encoding="utf-8"
             )
         return self._resource
 

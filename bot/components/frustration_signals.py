@@ -23,7 +23,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.lexicon_component import LexiconComponent
-from bot.components.scripts import JAPANESE_RUN, katakana_to_hiragana, normalize
+from bot.components.writing_systems import JAPANESE_RUN, katakana_to_hiragana, normalize
 
 DEFAULT_LEXICON = Path(__file__).resolve().parent.parent / "frustration_lexicon.yml"
 SIGNALS_KEY = "frustration_signals"
@@ -32,7 +32,7 @@ SECTIONS = {"angry": "angry_word", "desperate": "desperate_word", "intensifiers"
 LANGUAGES = ("ja", "en", "any")
 MAX_WEIGHT = 5.0
 
-# Shouting, each kind with its weight relative to the `shouting` weight in bot/policy.yml.
+# Shouting, each kind with its weight relative to the `shouting` weight in bot/remedy_policy.yml.
 CAPITALS_WEIGHT = 1.0
 _EXCLAMATIONS = re.compile(r"!{2,}")  # "!!", "！！" (full-width folded by NFKC)
 EXCLAMATIONS_WEIGHT = 0.6

@@ -18,7 +18,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.tokenizers.tokenizer import Token, Tokenizer
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.components.scripts import JAPANESE_RUN, normalize
+from bot.components.writing_systems import JAPANESE_RUN, normalize
 
 # Words of non-Japanese text: letters/digits, keeping inner apostrophes (didn't) together.
 _WORD = re.compile(r"\w+(?:'\w+)*")

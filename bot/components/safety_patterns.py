@@ -1,12 +1,12 @@
 """Safety from the meaning: word groups combined by rules, over the tokenizer's analysis.
 
-The lexicon (`safety:` in bot/signals.yml) needs the customer to use one of its words. People
+The lexicon (`safety:` in bot/safety_lexicon.yml) needs the customer to use one of its words. People
 hurt by food mostly do not: 「口の中がざっくり切れた」, "my gum hurts", 「ビニールが入ってた」.
 What they say is a *combination* - a body part with a harm word, blood with a flowing verb,
 a material that is not food with "in it" - and each half alone is an ordinary word
 ("the box was cut open", 品切れ, 口コミ, "plastic cutlery"). So product owners list word
 groups and rules that need every group of the rule close together in one sentence
-(`safety_patterns:` in bot/signals.yml, explained there).
+(`safety_patterns:` in bot/safety_lexicon.yml, explained there).
 
 Japanese words match MeCab's lemma or the token's text (切れ, 切っ -> 切れる/切る; ケガ and 怪我
 fold), so conjugations and kana/kanji spellings need no listing. English has no lemmas:
@@ -23,7 +23,7 @@ from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import yaml
 
-from bot.components.scripts import katakana_to_hiragana, normalize
+from bot.components.writing_systems import katakana_to_hiragana, normalize
 
 SECTION = "safety_patterns"
 LANGUAGES = ("ja", "en")
@@ -339,7 +339,7 @@ def _language(node: Any, language: str, path: Path, line: int) -> LanguagePatter
 
 
 def load_patterns(path: Path) -> SafetyPatterns:
-    """Reads `safety_patterns:` from signals.yml; a file without the section has no patterns."""
+    """Reads `safety_patterns:` from safety_lexicon.yml; a file without the section has no patterns."""
     with open(path, encoding="utf-8") as handle:
         root = yaml.compose(handle)
     if not isinstance(root, yaml.MappingNode):

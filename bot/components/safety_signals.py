@@ -2,7 +2,7 @@
 
 Allergies, food poisoning and injuries must reach a person every time, even when the
 classifier is unsure or reads "卵アレルギーなのに卵が入ってた" as a wrong item. So after the
-classifier, a lexicon that product owners keep in `bot/signals.yml` overrides the intent
+classifier, a lexicon that product owners keep in `bot/safety_lexicon.yml` overrides the intent
 and records which words matched (`safety_signals` in the parse result, for the agent).
 
 Words alone miss injuries told in ordinary words (「口の中が切れた」, "my gum hurts"), so the
@@ -32,14 +32,14 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.lexicon_component import LexiconComponent
 from bot.components.safety_patterns import SafetyPatterns, load_patterns
-from bot.components.scripts import katakana_to_hiragana, normalize
+from bot.components.writing_systems import katakana_to_hiragana, normalize
 
 SAFETY_INTENT = "report_safety_issue"
-DEFAULT_LEXICON = Path(__file__).resolve().parent.parent / "signals.yml"
+DEFAULT_LEXICON = Path(__file__).resolve().parent.parent / "safety_lexicon.yml"
 
 
 class LexiconError(ValueError):
-    """A mistake in bot/signals.yml, with file and line."""
+    """A mistake in bot/safety_lexicon.yml, with file and line."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def word_forms(tokens: Sequence[Any]) -> List[str]:
 
     A lemma folds ケガ and 怪我 together, but for a hiragana word MeCab's lemma is a
     guess between homophones: Kansai "番号30441やけど" ("...but") came back as 火傷 (a burn).
-    Hiragana spellings of safety words are listed in signals.yml instead.
+    Hiragana spellings of safety words are listed in safety_lexicon.yml instead.
     """
     forms = [t.text for t in tokens]
     forms += [t.lemma for t in tokens if getattr(t, "lemma", None) and not _HIRAGANA_ONLY.match(t.text)]
@@ -82,7 +82,7 @@ def word_forms(tokens: Sequence[Any]) -> List[str]:
 
 
 def load_lexicon(path: Path = DEFAULT_LEXICON) -> SafetyLexicon:
-    """Reads the `safety` section of signals.yml; errors name the file and line."""
+    """Reads the `safety` section of safety_lexicon.yml; errors name the file and line."""
     with open(path, encoding="utf-8") as handle:
         root = yaml.compose(handle)
     if root is None or not isinstance(root, yaml.MappingNode):
@@ -125,7 +125,7 @@ class SafetyDetector:
 
 
 def load_safety(path: Path = DEFAULT_LEXICON) -> SafetyDetector:
-    """Both sections of signals.yml; errors name the file and line."""
+    """Both sections of safety_lexicon.yml; errors name the file and line."""
     return SafetyDetector(load_lexicon(path), load_patterns(path))
 
 

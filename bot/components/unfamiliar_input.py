@@ -37,7 +37,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.components.japanese_tokenizer import MECAB_POS, JapaneseTokenizer
-from bot.components.scripts import katakana_to_hiragana
+from bot.components.writing_systems import katakana_to_hiragana
 
 VOCABULARY_FILE = "vocabulary.json"
 # MeCab/UniDic parts of speech that are evidence of a real word. Adverbs (副詞) and

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
-from bot.policy.types import ORDER_KINDS, ORDER_STATUSES
+from bot.remedy_policy.types import ORDER_KINDS, ORDER_STATUSES
 
 LANGUAGES = ("ja", "en")
 ITEM_CATEGORIES = ("dish", "side", "topping", "drink", "goods", "gift_card", "alcohol")
@@ -171,7 +171,7 @@ class Remedy(Base):
 
 
 class GoodwillGesture(Base):
-    """A goodwill an agent gave for a case (bot/policy.yml `goodwill:`): the amount and the
+    """A goodwill an agent gave for a case (bot/remedy_policy.yml `goodwill:`): the amount and the
     reason are the agent's, so both are kept with who approved it. At most one per case
     (UNIQUE idempotency key "<case>:goodwill"); it may come on top of a remedy."""
 

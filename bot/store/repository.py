@@ -1,7 +1,7 @@
 """The only way the actions read and write the orders database.
 
 Each call opens its own short session, so one repository serves every thread of the
-action server. Results are plain frozen values (bot.policy.types), never ORM objects, so
+action server. Results are plain frozen values (bot.remedy_policy.types), never ORM objects, so
 nothing outside this module can touch a session by accident.
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.policy.types import CustomerHistory, ItemView, OrderView, RemedyOffer
+from bot.remedy_policy.types import CustomerHistory, ItemView, OrderView, RemedyOffer
 from bot.store.models import (
     AccountLinkNonce,
     CaseOutcome,

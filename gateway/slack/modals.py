@@ -24,7 +24,7 @@ GOODWILL_VIEW = "case_goodwill"
 KIND_BLOCK, KIND_ACTION = "goodwill_kind", "kind"
 AMOUNT_BLOCK, AMOUNT_ACTION = "goodwill_amount", "amount"
 REASON_BLOCK, REASON_ACTION = "goodwill_reason", "reason"
-MAX_REASON = 1000  # when the case's allowance does not say (bot/policy.yml goodwill.reason_max_length)
+MAX_REASON = 1000  # when the case's allowance does not say (bot/remedy_policy.yml goodwill.reason_max_length)
 
 DRAFT_VIEW = "case_reply_draft"
 REPLY_BLOCK, REPLY_ACTION = "reply_text", "text"

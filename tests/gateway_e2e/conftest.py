@@ -83,8 +83,8 @@ def orders_url(tmp_path_factory) -> str:
 def action_server(orders_url, log_dir, tmp_path_factory):
     # The shipped policy, except that an agent approves alone only up to ¥4,000 and Alex Kim
     # (U0AGENT002) is a supervisor: the demo's ¥4,800 refund then needs both of them.
-    shipped = (ROOT / "bot" / "policy.yml").read_text(encoding="utf-8")
-    policy = tmp_path_factory.mktemp("policy") / "policy.yml"
+    shipped = (ROOT / "bot" / "remedy_policy.yml").read_text(encoding="utf-8")
+    policy = tmp_path_factory.mktemp("policy") / "remedy_policy.yml"
     policy.write_text(shipped.replace("agent_limit: 10000", "agent_limit: 4000"), encoding="utf-8")
     service = stack.start_action_server(
         log_dir,

@@ -25,8 +25,8 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bot.policy import decide, load_policy
-from bot.policy.types import CustomerHistory, PolicyDecision
+from bot.remedy_policy import decide, load_policy
+from bot.remedy_policy.types import CustomerHistory, PolicyDecision
 from bot.store import OrdersRepository, init_db, make_engine
 from contracts.approvals import AgentApproval, Approver, sign_approval
 from tests.e2e.conftest import reset_orders

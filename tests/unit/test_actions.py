@@ -337,7 +337,7 @@ def test_remedies_are_offered_as_buttons_and_as_a_card_with_full_details():
     assert offer["buttons"][-1]["payload"] == "/deny"  # "none of these" reaches a person
 
 
-# --- confirmation before money moves (policy.yml confirm_first) ---------------------------
+# --- confirmation before money moves (remedy_policy.yml confirm_first) ---------------------------
 
 
 def _cancel_claim() -> Dict[str, Any]:

@@ -130,8 +130,8 @@ def test_another_customers_case_is_not_applied_even_with_a_signed_approval_for_t
 
 
 def test_above_an_agents_own_limit_a_supervisor_must_approve_too(tmp_path, monkeypatch):
-    policy = (ROOT / "bot" / "policy.yml").read_text(encoding="utf-8")
-    strict = tmp_path / "policy.yml"
+    policy = (ROOT / "bot" / "remedy_policy.yml").read_text(encoding="utf-8")
+    strict = tmp_path / "remedy_policy.yml"
     strict.write_text(
         policy.replace("agent_limit: 10000", "agent_limit: 4000").replace(
             "supervisors: []", f"supervisors: [{SUPERVISOR.slack_user_id}]"
@@ -217,8 +217,8 @@ def test_outside_working_hours_the_customer_hears_when_the_team_starts():
 def test_handoff_hours_file_errors_name_the_file_and_line():
     import pytest
 
-    from bot.policy.hours import parse_hours
-    from bot.policy.loader import PolicyError
+    from bot.remedy_policy.hours import parse_hours
+    from bot.remedy_policy.loader import PolicyError
 
     with pytest.raises(PolicyError, match=r"handoff.yml:3: timezone: unknown time zone"):
         parse_hours(
@@ -235,7 +235,7 @@ def test_handoff_hours_file_errors_name_the_file_and_line():
         )
 
 
-# --- combinations: remedies an agent applies together (bot/policy.yml `combinations:`) --------
+# --- combinations: remedies an agent applies together (bot/remedy_policy.yml `combinations:`) --------
 
 
 def egg_case() -> str:
@@ -261,7 +261,7 @@ def approve_as(case_id: str, remedy: str, record: Optional[str], order: str = "1
 
 def strict_policy(tmp_path, monkeypatch, replacements=()) -> None:
     """The shipped policy with an agent's own limit of ¥4,000 and a supervisor, and more."""
-    text = (ROOT / "bot" / "policy.yml").read_text(encoding="utf-8")
+    text = (ROOT / "bot" / "remedy_policy.yml").read_text(encoding="utf-8")
     for old, new in (
         ("agent_limit: 10000", "agent_limit: 4000"),
         ("supervisors: []", f"supervisors: [{SUPERVISOR.slack_user_id}]"),
@@ -269,7 +269,7 @@ def strict_policy(tmp_path, monkeypatch, replacements=()) -> None:
     ):
         assert old in text, old
         text = text.replace(old, new, 1)
-    path = tmp_path / "policy.yml"
+    path = tmp_path / "remedy_policy.yml"
     path.write_text(text, encoding="utf-8")
     monkeypatch.setenv("REMEDY_POLICY_PATH", str(path))
     services.reset()
@@ -378,7 +378,7 @@ def test_a_combination_above_an_agents_own_limit_needs_a_supervisor_too(tmp_path
     assert services.repository().case_outcome(case_id)["approved_by"] == "佐藤 花子, Alex Kim"
 
 
-# --- goodwill: the agent's amount, within bot/policy.yml `goodwill:` --------------------------
+# --- goodwill: the agent's amount, within bot/remedy_policy.yml `goodwill:` --------------------------
 
 
 def goodwill_approval(

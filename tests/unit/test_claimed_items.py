@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.actions.matching import claimed_items
-from bot.policy.types import ItemView
+from bot.remedy_policy.types import ItemView
 from tests.unit.test_actions import egg_id, tracker, validate
 
 # every test here runs against a fresh orders database (tests/unit/conftest.py)

@@ -14,8 +14,8 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.japanese_tokenizer import JapaneseTokenizer
 from bot.components.safety_signals import LexiconError, SafetySignals, load_lexicon, load_safety
-from bot.components.scripts import detect_language
 from bot.components.unfamiliar_input import UnfamiliarInputGuard
+from bot.components.writing_systems import detect_language
 
 
 @pytest.fixture(scope="module")
@@ -158,12 +158,12 @@ def test_a_safety_case_is_not_made_a_fallback_by_a_close_second_reading(tokenize
 
 
 def test_lexicon_errors_name_the_file_and_line(tmp_path):
-    path = tmp_path / "signals.yml"
+    path = tmp_path / "safety_lexicon.yml"
     path.write_text("safety:\n  ja:\n    - アレルギー\n  en:\n    - \n", encoding="utf-8")
-    with pytest.raises(LexiconError, match=r"signals.yml:5: safety.en"):
+    with pytest.raises(LexiconError, match=r"safety_lexicon.yml:5: safety.en"):
         load_lexicon(path)
     path.write_text("safety:\n  fr:\n    - allergie\n", encoding="utf-8")
-    with pytest.raises(LexiconError, match=r"signals.yml:2: safety.fr: unknown language"):
+    with pytest.raises(LexiconError, match=r"safety_lexicon.yml:2: safety.fr: unknown language"):
         load_lexicon(path)
 
 

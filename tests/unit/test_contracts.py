@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.policy.loader import load_policy
-from bot.policy.types import PROBLEMS as POLICY_PROBLEMS
+from bot.remedy_policy.loader import load_policy
+from bot.remedy_policy.types import PROBLEMS as POLICY_PROBLEMS
 from contracts.case_context import CaseContext, OfferedRemedy
 from contracts.vocabulary import PROBLEMS, REASONS, REMEDIES, not_fixes, reason_label, remedy_label
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_remedy_and_problem_of_the_policy_has_a_label():
-    policy = yaml.safe_load((ROOT / "bot" / "policy.yml").read_text())
+    policy = yaml.safe_load((ROOT / "bot" / "remedy_policy.yml").read_text())
     assert set(policy["remedies"]) <= set(REMEDIES), "label new remedies in contracts/vocabulary.py"
     assert set(policy["problems"]) <= set(PROBLEMS)
     assert set(POLICY_PROBLEMS) <= set(PROBLEMS)

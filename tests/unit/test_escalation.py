@@ -6,8 +6,8 @@ import pytest
 
 from bot import escalation
 from bot.actions import services
-from bot.policy.hours import parse_hours
-from bot.policy.loader import PolicyError
+from bot.remedy_policy.hours import parse_hours
+from bot.remedy_policy.loader import PolicyError
 
 HANDOFF_YML = Path(__file__).resolve().parents[2] / "bot" / "handoff.yml"
 

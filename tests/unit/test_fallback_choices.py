@@ -23,7 +23,7 @@ from bot.actions.fallback import (
     load_intent_choices,
     parse_intent_choices,
 )
-from bot.policy import PolicyError
+from bot.remedy_policy import PolicyError
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))

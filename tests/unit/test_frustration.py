@@ -41,13 +41,13 @@ from bot.components.frustration_signals import (
 )
 from bot.components.japanese_tokenizer import JapaneseTokenizer
 from bot.frustration import assess, comparable, current_session, similarity
-from bot.policy import load_policy
-from bot.policy.types import FrustrationSettings
+from bot.remedy_policy import load_policy
+from bot.remedy_policy.types import FrustrationSettings
 from contracts.case_context import CaseContext
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN_DICT = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
-SETTINGS = load_policy().frustration  # the shipped bot/policy.yml
+SETTINGS = load_policy().frustration  # the shipped bot/remedy_policy.yml
 DEMO = "U00000000000000000000000000000001"
 T0 = 1764000000.0
 
@@ -566,8 +566,8 @@ def test_the_policy_leaves_alone_what_others_handle(tmp_path, domain, case):
 
 
 def test_the_policy_reads_its_settings_from_the_policy_file(tmp_path, domain):
-    shipped = (ROOT / "bot" / "policy.yml").read_text(encoding="utf-8")
-    lenient = tmp_path / "policy.yml"
+    shipped = (ROOT / "bot" / "remedy_policy.yml").read_text(encoding="utf-8")
+    lenient = tmp_path / "remedy_policy.yml"
     lenient.write_text(shipped.replace("  threshold: 1.0", "  threshold: 9.5"), encoding="utf-8")
     policy = make_policy(tmp_path, policy_file=str(lenient))
     assert policy.settings.threshold == 9.5

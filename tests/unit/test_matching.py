@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import pytest
 
 from bot.actions.matching import item_words, match_items, match_order, order_number_in, ordinal_in, parse_item_words
-from bot.policy.loader import PolicyError
-from bot.policy.types import ItemView, OrderView
+from bot.remedy_policy.loader import PolicyError
+from bot.remedy_policy.types import ItemView, OrderView
 
 OYAKODON = ItemView(1, "OYAKODON", "親子丼", "Oyakodon", "dish", 980)
 EGG = ItemView(2, "EXTRA-EGG", "別卵", "Extra egg", "topping", 80)

@@ -1,4 +1,4 @@
-"""The remedy policy, rule by rule and boundary by boundary, against the shipped policy.yml."""
+"""The remedy policy, rule by rule and boundary by boundary, against the shipped remedy_policy.yml."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Optional
 
 import pytest
 
-from bot.policy import (
+from bot.remedy_policy import (
     decide,
     load_policy,
     match_remedy,
@@ -16,8 +16,8 @@ from bot.policy import (
     render_confirmation,
     render_label,
 )
-from bot.policy.loader import DEFAULT_POLICY_PATH
-from bot.policy.types import CustomerHistory, ItemView, OrderView, RemedyOffer
+from bot.remedy_policy.loader import DEFAULT_POLICY_PATH
+from bot.remedy_policy.types import CustomerHistory, ItemView, OrderView, RemedyOffer
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)  # 19:00 in Tokyo
 POLICY = load_policy()
@@ -274,7 +274,7 @@ def test_typed_remedy_choices(text, expected):
 
 # --- combinations: an agent's remedies together, priced part by part ---------------------
 def test_a_combination_is_priced_part_by_part_for_the_case_now():
-    from bot.policy import available_combinations, combination_value, price_combination
+    from bot.remedy_policy import available_combinations, combination_value, price_combination
 
     the_order = order()
     decision = decide_for("missing_item", the_order, [EGG])
@@ -311,7 +311,7 @@ WITH_SENDING_SECOND = parse_policy(
     ],
 )
 def test_a_combination_not_allowed_now_has_no_price(policy, parts, the_order, items):
-    from bot.policy import price_combination
+    from bot.remedy_policy import price_combination
 
     history = CustomerHistory()
     decision = decide(policy, "missing_item", the_order, items, history, NOW)
@@ -319,7 +319,7 @@ def test_a_combination_not_allowed_now_has_no_price(policy, parts, the_order, it
 
 
 def test_a_further_part_is_priced_on_its_own_conditions_even_if_the_problem_does_not_list_it():
-    from bot.policy import price_combination
+    from bot.remedy_policy import price_combination
 
     the_order = order()
     decision = decide(WITH_SENDING_SECOND, "missing_item", the_order, [EGG], CustomerHistory(), NOW)
@@ -328,7 +328,7 @@ def test_a_further_part_is_priced_on_its_own_conditions_even_if_the_problem_does
 
 
 def test_a_combination_may_start_with_a_remedy_above_the_automatic_limit():
-    from bot.policy import price_combination
+    from bot.remedy_policy import price_combination
 
     the_order = order(items=[SUSHI], delivered_ago=timedelta(hours=26), fee=400)
     decision = decide_for("missing_item", the_order, [SUSHI])

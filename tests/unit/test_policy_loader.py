@@ -1,4 +1,4 @@
-"""A broken policy.yml is refused with an error naming the file, the line and the field."""
+"""A broken remedy_policy.yml is refused with an error naming the file, the line and the field."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.policy import PolicyError, load_policy, parse_policy
-from bot.policy.loader import DEFAULT_POLICY_PATH
+from bot.remedy_policy import PolicyError, load_policy, parse_policy
+from bot.remedy_policy.loader import DEFAULT_POLICY_PATH
 
 SHIPPED = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
 
@@ -68,10 +68,10 @@ def test_the_shipped_policy_loads():
 def test_errors_name_file_line_and_field(old, new, field, message):
     text = broken(old, new)
     with pytest.raises(PolicyError) as error:
-        parse_policy(text, "bot/policy.yml")
+        parse_policy(text, "bot/remedy_policy.yml")
     where = next(line for line in new.splitlines() if line not in old.splitlines()).strip()
     expected_line = line_of(text, where)
-    assert str(error.value).startswith(f"bot/policy.yml:{expected_line}: {field}: "), str(error.value)
+    assert str(error.value).startswith(f"bot/remedy_policy.yml:{expected_line}: {field}: "), str(error.value)
     assert message in str(error.value)
 
 
@@ -79,7 +79,7 @@ def test_a_missing_section_and_bad_yaml_are_reported(tmp_path: Path):
     without_limits = SHIPPED.replace("limits:", "limitz:", 1)
     with pytest.raises(PolicyError, match=r"limitz: unknown field"):
         parse_policy(without_limits, "p.yml")
-    bad = tmp_path / "policy.yml"
+    bad = tmp_path / "remedy_policy.yml"
     bad.write_text("version: 1\nlimits: [unclosed\n", encoding="utf-8")
     with pytest.raises(PolicyError, match=rf"{bad}:\d+: not valid YAML"):
         load_policy(bad)
@@ -88,7 +88,7 @@ def test_a_missing_section_and_bad_yaml_are_reported(tmp_path: Path):
 
 
 def test_a_product_owner_change_takes_effect(tmp_path: Path):
-    cheaper = tmp_path / "policy.yml"
+    cheaper = tmp_path / "remedy_policy.yml"
     cheaper.write_text(SHIPPED.replace("auto_approve_limit: 3000", "auto_approve_limit: 50"), encoding="utf-8")
     assert load_policy(cheaper).auto_approve_limit == 50
 
@@ -120,10 +120,10 @@ def test_the_shipped_frustration_section_loads():
 def test_frustration_errors_name_file_line_and_field(old, new, field, message):
     text = broken(old, new)
     with pytest.raises(PolicyError) as error:
-        parse_policy(text, "bot/policy.yml")
+        parse_policy(text, "bot/remedy_policy.yml")
     where = next(line for line in new.splitlines() if line not in old.splitlines() or line == new).strip()
     expected_line = line_of(text, where)
-    assert str(error.value).startswith(f"bot/policy.yml:{expected_line}: {field}: "), str(error.value)
+    assert str(error.value).startswith(f"bot/remedy_policy.yml:{expected_line}: {field}: "), str(error.value)
     assert message in str(error.value)
 
 
@@ -138,7 +138,7 @@ def test_frustration_settings_are_optional_and_merge_with_the_defaults():
 
 
 def test_a_frustration_change_by_a_product_owner_takes_effect(tmp_path: Path):
-    stricter = tmp_path / "policy.yml"
+    stricter = tmp_path / "remedy_policy.yml"
     stricter.write_text(SHIPPED.replace("  threshold: 1.0", "  threshold: 0.6"), encoding="utf-8")
     assert load_policy(stricter).frustration.threshold == 0.6
 
@@ -215,10 +215,10 @@ COUPON_EN = '      en: "As an apology, we sent you a {amount} coupon for your ne
 def test_combination_and_goodwill_errors_name_file_line_and_field(old, new, field, message, where):
     text = broken(old, new)
     with pytest.raises(PolicyError) as error:
-        parse_policy(text, "bot/policy.yml")
+        parse_policy(text, "bot/remedy_policy.yml")
     needle, nth = where or (new, 1)
     expected_line = [n for n, line in enumerate(text.splitlines(), start=1) if line == needle][nth - 1]
-    assert str(error.value).startswith(f"bot/policy.yml:{expected_line}: {field}: "), str(error.value)
+    assert str(error.value).startswith(f"bot/remedy_policy.yml:{expected_line}: {field}: "), str(error.value)
     assert message in str(error.value)
 
 

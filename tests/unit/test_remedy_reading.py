@@ -1,4 +1,4 @@
-"""A typed remedy choice moves money only when it is clear (bot/policy/reading.py, and
+"""A typed remedy choice moves money only when it is clear (bot/remedy_policy/reading.py, and
 validate_remedy / action_complete_claim on real Trackers against a real orders database)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 
 from bot.actions import services
 from bot.actions.remedies import ActionAskRemedy, ActionCompleteClaim
-from bot.policy import PolicyError, load_policy
-from bot.policy.reading import parse_choice_words, read_remedy
+from bot.remedy_policy import PolicyError, load_policy
+from bot.remedy_policy.reading import parse_choice_words, read_remedy
 from tests.unit.test_actions import run, tracker, validate
 
 # every test here runs against a fresh orders database (tests/unit/conftest.py)

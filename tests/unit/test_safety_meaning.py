@@ -2,7 +2,7 @@
 
 tests/nlu/safety_heldout.yml holds safety cases told in ordinary words and ordinary
 complaints that share their words; it is never trained on and the patterns in
-bot/signals.yml were not written from it. Run with -s to see the figures:
+bot/safety_lexicon.yml were not written from it. Run with -s to see the figures:
     .venv-bot/bin/python -m pytest tests/unit/test_safety_meaning.py -q -s
 """
 
@@ -164,17 +164,19 @@ def test_the_component_built_by_rasa_reads_the_patterns(tokenizer):
 
 
 def test_pattern_errors_name_the_file_and_line(tmp_path):
-    path = tmp_path / "signals.yml"
+    path = tmp_path / "safety_lexicon.yml"
     path.write_text(
         "safety:\n  ja: [a]\n  en: [a]\nsafety_patterns:\n  ja:\n    groups:\n      body: [口]\n"
         "    rules:\n      - name: r\n        all: [body, harm]\n",
         encoding="utf-8",
     )
-    with pytest.raises(PatternError, match=r"signals.yml:10: safety_patterns.ja.rules.r.all: no group named 'harm'"):
+    with pytest.raises(
+        PatternError, match=r"safety_lexicon.yml:10: safety_patterns.ja.rules.r.all: no group named 'harm'"
+    ):
         load_patterns(path)
     path.write_text("safety_patterns:\n  ja:\n    groups:\n      body: [口, '']\n    rules: []\n", encoding="utf-8")
-    with pytest.raises(PatternError, match=r"signals.yml:4: safety_patterns.ja.groups.body.words"):
+    with pytest.raises(PatternError, match=r"safety_lexicon.yml:4: safety_patterns.ja.groups.body.words"):
         load_patterns(path)
     path.write_text("safety_patterns:\n  fr:\n    groups: {}\n", encoding="utf-8")
-    with pytest.raises(PatternError, match=r"signals.yml:2: safety_patterns.fr: unknown language"):
+    with pytest.raises(PatternError, match=r"safety_lexicon.yml:2: safety_patterns.fr: unknown language"):
         load_patterns(path)

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from bot.policy.types import RemedyOffer
+from bot.remedy_policy.types import RemedyOffer
 from bot.store import (
     AppliedRemedy,
     GivenGoodwill,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot.policy.types import RemedyOffer
+from bot.remedy_policy.types import RemedyOffer
 from bot.store import OrdersRepository, init_db, make_engine
 from devkit.workbench.cases import load_cases, summarize
 

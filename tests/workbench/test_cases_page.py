@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from playwright.sync_api import expect
 
-from bot.policy.types import RemedyOffer
+from bot.remedy_policy.types import RemedyOffer
 from bot.store.db import init_db, make_engine
 from bot.store.repository import OrdersRepository
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from bot.policy.loader import PolicyError, _Reader, compose_yaml
+from bot.remedy_policy.loader import PolicyError, _Reader, compose_yaml
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "handoff.yml"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

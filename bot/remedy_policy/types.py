@@ -107,7 +107,7 @@ class PolicyDecision:
 
 
 # Signals the frustration score adds up (bot/frustration.py); each has a weight in the
-# `frustration:` section of bot/policy.yml.
+# `frustration:` section of bot/remedy_policy.yml.
 FRUSTRATION_SIGNALS = (
     "express_frustration",  # the classifier's confidence that the message is frustration
     "request_human",  # ... that the customer asks for a person
@@ -125,7 +125,7 @@ FRUSTRATION_SIGNALS = (
 class FrustrationSettings:
     """How the frustration score is computed and when it hands the case to a person.
 
-    The defaults are the values shipped in bot/policy.yml (used when the section is absent).
+    The defaults are the values shipped in bot/remedy_policy.yml (used when the section is absent).
     """
 
     threshold: float = 1.0

@@ -1,7 +1,7 @@
-"""Reads and validates `bot/policy.yml`.
+"""Reads and validates `bot/remedy_policy.yml`.
 
 Product owners edit the policy by hand, so every mistake is reported with the file, the
-line and the field (`bot/policy.yml:42: remedies.refund_item.amount: ...`), and the
+line and the field (`bot/remedy_policy.yml:42: remedies.refund_item.amount: ...`), and the
 action server refuses to start on a broken policy rather than offer the wrong remedy.
 """
 
@@ -14,10 +14,10 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from bot.policy.types import FRUSTRATION_SIGNALS, ORDER_KINDS, ORDER_STATUSES, PROBLEMS, FrustrationSettings
+from bot.remedy_policy.types import FRUSTRATION_SIGNALS, ORDER_KINDS, ORDER_STATUSES, PROBLEMS, FrustrationSettings
 from contracts.vocabulary import combination_name
 
-DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "policy.yml"
+DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "remedy_policy.yml"
 LANGUAGES = ("ja", "en")
 AMOUNT_RULES = ("none", "item_total", "delivery_fee", "order_total", "fixed")
 CATEGORIES = ("dish", "side", "topping", "drink", "goods", "gift_card", "alcohol")
@@ -83,7 +83,7 @@ class Policy:
     # problem -> order kind -> remedy kinds, in the order offered
     problems: Mapping[str, Mapping[str, Tuple[str, ...]]]
     remedies: Mapping[str, RemedyRule]
-    source: str = "bot/policy.yml"
+    source: str = "bot/remedy_policy.yml"
     # When frustration hands a case to a person (the `frustration:` section).
     frustration: FrustrationSettings = field(default_factory=FrustrationSettings)
     # An agent approves alone up to this value (yen); above it a supervisor approves too.
@@ -106,7 +106,7 @@ class Policy:
 
 
 def load_policy(path: Optional[os.PathLike] = None) -> Policy:
-    """Loads the policy from `path`, `$REMEDY_POLICY_PATH` or `bot/policy.yml`."""
+    """Loads the policy from `path`, `$REMEDY_POLICY_PATH` or `bot/remedy_policy.yml`."""
     chosen = Path(path or os.environ.get("REMEDY_POLICY_PATH") or DEFAULT_POLICY_PATH)
     try:
         text = chosen.read_text(encoding="utf-8")
@@ -141,7 +141,7 @@ def compose_yaml(text: str, source: str) -> yaml.Node:
     return root
 
 
-def parse_policy(text: str, source: str = "policy.yml") -> Policy:
+def parse_policy(text: str, source: str = "remedy_policy.yml") -> Policy:
     return _Reader(source).policy(compose_yaml(text, source))
 
 

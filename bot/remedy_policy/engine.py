@@ -25,8 +25,8 @@ import math
 from datetime import datetime, timedelta
 from typing import List, Optional, Sequence, Tuple
 
-from bot.policy.loader import Policy, RemedyRule
-from bot.policy.types import CustomerHistory, ItemView, OrderView, PolicyDecision, RemedyOffer
+from bot.remedy_policy.loader import Policy, RemedyRule
+from bot.remedy_policy.types import CustomerHistory, ItemView, OrderView, PolicyDecision, RemedyOffer
 
 ITEM_PROBLEMS = ("missing_item", "wrong_item", "damaged_item")
 

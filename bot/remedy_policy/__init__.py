@@ -1,6 +1,6 @@
-"""The remedy policy: `bot/policy.yml`, its loader, the decision engine and its wording."""
+"""The remedy policy: `bot/remedy_policy.yml`, its loader, the decision engine and its wording."""
 
-from bot.policy.engine import (
+from bot.remedy_policy.engine import (
     available_combinations,
     combination_value,
     decide,
@@ -10,8 +10,8 @@ from bot.policy.engine import (
     price_remedy,
     remedy_value,
 )
-from bot.policy.loader import GoodwillRule, Policy, PolicyError, RemedyRule, load_policy, parse_policy
-from bot.policy.wording import (
+from bot.remedy_policy.loader import GoodwillRule, Policy, PolicyError, RemedyRule, load_policy, parse_policy
+from bot.remedy_policy.wording import (
     match_remedy,
     render_button,
     render_confirmation,

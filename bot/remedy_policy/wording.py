@@ -1,6 +1,6 @@
 """What the customer reads about a remedy: the option, its button, and the confirmation.
 
-The words live in `bot/policy.yml` beside the rule they describe; this module fills in
+The words live in `bot/remedy_policy.yml` beside the rule they describe; this module fills in
 the real items, amount and time, and recognises a remedy the customer typed instead of
 tapping a button.
 """
@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from typing import Optional, Sequence
 
 from bot.formatting import TOKYO, clock, fit_label, item_names, yen
-from bot.policy.loader import Policy
-from bot.policy.types import ItemView, RemedyOffer
+from bot.remedy_policy.loader import Policy
+from bot.remedy_policy.types import ItemView, RemedyOffer
 
 
 def eta_text(eta: Optional[datetime], language: str, now: datetime) -> str:
@@ -85,7 +85,7 @@ def render_goodwill_confirmation(policy: Policy, kind: str, amount: int, languag
 def match_remedy(policy: Policy, text: str, offered: Sequence[str], language: str) -> Optional[str]:
     """The offered remedy a typed answer chooses: by keyword ("返金で", "send it") without a
     negation, or by its number in the list ("2", "２番"). None when it is unclear."""
-    from bot.policy.reading import read_remedy  # here: bot.policy imports this module first
+    from bot.remedy_policy.reading import read_remedy  # here: bot.remedy_policy imports this module first
 
     return read_remedy(policy, text, offered).chosen
 

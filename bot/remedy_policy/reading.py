@@ -19,8 +19,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from bot.components.scripts import katakana_to_hiragana, normalize
-from bot.policy.loader import Policy, PolicyError, compose_yaml
+from bot.components.writing_systems import katakana_to_hiragana, normalize
+from bot.remedy_policy.loader import Policy, PolicyError, compose_yaml
 
 WORDS_PATH = Path(__file__).resolve().parent.parent / "choice_words.yml"
 LISTS = ("negation_after_ja", "negation_before_en", "negation_after_en", "retraction", "phrase_breaks")
