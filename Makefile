@@ -38,7 +38,7 @@ validate: install ## Check the training data and domain (rasa data validate)
 	$(RASA) data validate --config config.yml --domain domain.yml --data bot/data
 
 check-policy: install ## Check remedy_policy.yml, handoff.yml and the lexicons (errors name file and line); show what the bot offers for the demo orders
-	$(PYTHON) scripts/check_policy.py
+	$(PYTHON) -m scripts.check_policy
 
 check-deploy: install ## Lint and validate the Dockerfile, docker-compose.yml and deploy/k8s (no Docker engine needed; docs/deploy.md)
 	./scripts/check_deploy.sh
@@ -77,7 +77,7 @@ test-scale: install train ## Two gateways and two Rasa servers behind balancers,
 	.venv-devkit/bin/python -m pytest tests/scale -q
 
 load: install train ## Load: USERS (50) customers in full conversations for DURATION (120) s, LINE gateway beside Rasa alone, 1 and 2 Rasa servers
-	.venv-devkit/bin/python bench/load.py --users $(or $(USERS),50) --duration $(or $(DURATION),120)
+	.venv-devkit/bin/python -m bench.load --users $(or $(USERS),50) --duration $(or $(DURATION),120)
 
 test-faults: install train ## Faults over the real processes: Rasa, actions, Redis, orders DB, LINE and Slack failing, the gateway killed
 	.venv-devkit/bin/python -m pytest tests/faults -q
@@ -89,27 +89,27 @@ test-stories: install train ## Rasa test stories, both languages, each problem t
 	@./scripts/test_stories.sh
 
 review: install ## The review queue: messages the bot handled badly, from the tracker store -> results/review/review.csv
-	$(PYTHON) scripts/review.py $(if $(OUT),--out $(OUT),)
+	$(PYTHON) -m scripts.review $(if $(OUT),--out $(OUT),)
 
 import-review: install ## Add the labelled rows of FILE (correct_intent filled in) to bot/data/nlu/<language>/
 	@test -n "$(FILE)" || { echo "usage: make import-review FILE=results/review/review.csv"; exit 1; }
-	$(PYTHON) scripts/import_review.py --file "$(FILE)"
+	$(PYTHON) -m scripts.import_review --file "$(FILE)"
 
 evaluate: install train ## Test the new model against the served one; promote it if no regression (FORCE_PROMOTE=1 anyway, CROSS=1 adds cross-validation)
-	$(PYTHON) scripts/evaluate.py $(if $(FORCE_PROMOTE),--force,) $(if $(CROSS),--cross-validation --folds $(or $(FOLDS),5),)
+	$(PYTHON) -m scripts.evaluate $(if $(FORCE_PROMOTE),--force,) $(if $(CROSS),--cross-validation --folds $(or $(FOLDS),5),)
 
 check-nlu-baseline: install train ## CI: fail if intent macro F1 on the fixed test split is below tests/nlu/baseline.json
-	$(PYTHON) scripts/evaluate.py --check-baseline
+	$(PYTHON) -m scripts.evaluate --check-baseline
 
 evaluate-nlu: install ## Held-out NLU accuracy per language, and CROSS=1 for cross-validation (FOLDS=5)
-	$(PYTHON) scripts/evaluate_nlu.py $(if $(CROSS),--cross-validation --folds $(or $(FOLDS),5),)
+	$(PYTHON) -m scripts.evaluate_nlu $(if $(CROSS),--cross-validation --folds $(or $(FOLDS),5),)
 
 evaluate-handoff: install train ## Handoff decision on the labelled conversations (tests/handoff/): precision, recall, per category
-	$(PYTHON) scripts/evaluate_handoff.py --json results/handoff.json
+	$(PYTHON) -m scripts.evaluate_handoff --json results/handoff.json
 
 bench: install train ## Latency: NLU parse and REST webhook; the LINE gateway against Rasa alone (1 and 20 users)
-	$(PYTHON) bench/bot_latency.py
-	.venv-devkit/bin/python bench/gateway_latency.py
+	$(PYTHON) -m bench.bot_latency
+	.venv-devkit/bin/python -m bench.gateway_latency
 
 reset-demo: ## Recreate the demo orders (their times are relative to now)
 	rm -f var/orders.db var/orders.db-wal var/orders.db-shm

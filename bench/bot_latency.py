@@ -3,7 +3,7 @@
 Starts its own action server and Rasa server (the trained model, a throwaway orders
 database) so every run measures the same thing, side by side:
 
-    make bench                      # or: .venv-bot/bin/python bench/bot_latency.py --requests 60
+    make bench                      # or: .venv-bot/bin/python -m bench.bot_latency --requests 60
 
 The webhook turn is a customer's first message of a claim, so it includes the custom
 actions (start claim, form validation, listing the customer's orders from the database).
@@ -23,9 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Dict
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import MESSAGES, percentile  # noqa: E402
-from devkit import stack  # noqa: E402
+from bench.common import MESSAGES, percentile
+from devkit import stack
 
 
 def measure(call: Callable[[int], None], requests: int, concurrency: int) -> Dict[str, float]:

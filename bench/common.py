@@ -5,13 +5,10 @@ devkit/stack.py (as `make run` and the tests start them); no bench imports tests
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 # First turns of typical conversations, both languages, each starting a different flow.
 MESSAGES = [

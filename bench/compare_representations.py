@@ -18,10 +18,10 @@ file and adds only spaCy + ja_ginza):
 
 Run (2 shared cores: everything runs under nice -n 15):
 
-    /tmp/repr/venv/bin/python bench/compare_representations.py            # snapshot + all
-    /tmp/repr/venv/bin/python bench/compare_representations.py --folds 3 --work /tmp/repr/run
-    /tmp/repr/venv/bin/python bench/compare_representations.py --cv-only --languages en --work /tmp/repr/cv
-    /tmp/repr/venv/bin/python bench/compare_representations.py --report   # print saved figures
+    /tmp/repr/venv/bin/python -m bench.compare_representations            # snapshot + all
+    /tmp/repr/venv/bin/python -m bench.compare_representations --folds 3 --work /tmp/repr/run
+    /tmp/repr/venv/bin/python -m bench.compare_representations --cv-only --languages en --work /tmp/repr/cv
+    /tmp/repr/venv/bin/python -m bench.compare_representations --report   # print saved figures
 
 The snapshot (bot/, config.yml, domain.yml, tests/nlu, bench/ja_vectors.py) goes to
 <work>/../snap unless --snapshot names an existing one; both pipelines use it. Models and

@@ -14,7 +14,7 @@ Two gateways run side by side, one on asyncio's standard event loop and one on u
 (`--loops`), so the effect of the loop on the ack is measured in the same run.
 
 Run (gateway environment; the bot runs from .venv-bot):
-    .venv-devkit/bin/python bench/gateway_latency.py [--requests 60] [--concurrency 20]
+    .venv-devkit/bin/python -m bench.gateway_latency [--requests 60] [--concurrency 20]
 
 Every turn is a customer's first message of a claim from a fresh user (so it includes
 the custom actions), like bench/bot_latency.py. The machine is shared: compare figures
@@ -34,15 +34,14 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List
 
+import aiohttp
+
+from bench.common import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET, MESSAGES, percentile
+from devkit import stack
+from devkit.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id
+from devkit.stack import EmulatorThread
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import aiohttp  # noqa: E402
-
-from bench.common import CHANNEL_ACCESS_TOKEN, CHANNEL_SECRET, MESSAGES, percentile  # noqa: E402
-from devkit import stack  # noqa: E402  (every process is started there, as make run and the tests do)
-from devkit.emulators.line_client import LineWebhookClient, emulator_tokens, new_user_id  # noqa: E402
-from devkit.stack import EmulatorThread  # noqa: E402
 
 
 async def run_concurrently(n: int, concurrency: int, one) -> None:

@@ -28,7 +28,7 @@ remedies applied twice (an order with two remedies in the orders database). Also
 each process used, and how busy the whole (shared) machine was.
 
 Run (gateway environment; the bot runs from .venv-bot):
-    .venv-devkit/bin/python bench/load.py [--users 50] [--duration 120] [--rasa-servers 1,2]
+    .venv-devkit/bin/python -m bench.load [--users 50] [--duration 120] [--rasa-servers 1,2]
 Diagnosis: --profile-rasa (cProfile inside the first Rasa server during the phases; slows
 it, so not for the figures); --without-speedup (Rasa as shipped, without the cached
 validator of bot/server/speedups.py, to measure it). Compare runs by `cpu_ms_per_message`:
@@ -56,24 +56,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import aiohttp
 
-import aiohttp  # noqa: E402
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     CHANNEL_ACCESS_TOKEN,
     CHANNEL_SECRET,
     cpu_seconds,
     machine_busy_seconds,
     percentile,
 )
-from bench.customers import CustomerPool, LoadCustomer  # noqa: E402
-from devkit import stack  # noqa: E402  (every process is started there, as make run and the tests do)
-from devkit.emulators.line_client import LineWebhookClient, emulator_tokens  # noqa: E402
-from devkit.stack import EmulatorThread, Stack  # noqa: E402
-from gateway import texts as gateway_texts  # noqa: E402
-from scripts.endpoints import write_endpoints  # noqa: E402
+from bench.customers import CustomerPool, LoadCustomer
+from devkit import stack
+from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
+from devkit.stack import EmulatorThread, Stack
+from gateway import texts as gateway_texts
+from scripts.endpoints import write_endpoints
+
+ROOT = Path(__file__).resolve().parent.parent
+
 
 CASE_NUMBER = re.compile(r"C-\d{8}-[0-9A-Z]{4}")
 APOLOGIES = {gateway_texts.text("apology", lang) for lang in ("ja", "en")}

@@ -433,7 +433,7 @@ def write_endpoints_file(out: Path, env: Optional[Env] = None) -> str:
     """Rasa's endpoints file for the environment `env` (scripts/endpoints.py, run in the bot's
     environment: Redis with REDIS_URL, else TRACKER_STORE_URL, else SQLite); its path."""
     result = subprocess.run(
-        [str(BOT_PYTHON), "scripts/endpoints.py", "--out", str(out)],
+        [str(BOT_PYTHON), "-m", "scripts.endpoints", "--out", str(out)],
         cwd=ROOT,
         env=dict(env) if env is not None else None,
         check=True,

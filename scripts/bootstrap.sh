@@ -29,10 +29,11 @@ supported_python() {
   return 1
 }
 
-sync_env() {  # sync_env <venv dir> <lock file> <python> <what for>
+sync_env() {  # sync_env <venv dir> <lock file> <python> <what for> <package>...
   local venv=$1 lock=$2 python=$3 what=$4
-  local stamp=$venv/.lock-sha256 want
-  want=$(sha256sum "$lock" | cut -d' ' -f1)
+  shift 4
+  local stamp=$venv/.lock-sha256 want package
+  want=$(cat "$lock" "${@/%//pyproject.toml}" | sha256sum | cut -d' ' -f1)
   if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "bootstrap: syncing the $what environment ($venv, Python $python)" >&2
     # A venv on another Python than asked (e.g. the gateway's old 3.10 one) is made anew.
@@ -44,10 +45,15 @@ sync_env() {  # sync_env <venv dir> <lock file> <python> <what for>
     [ -x "$venv/bin/python" ] || $UV venv --quiet --python "$python" "$venv"
     # --python pins the target: a relative VIRTUAL_ENV is ignored and would install elsewhere.
     $UV pip sync --quiet --python "$venv/bin/python" "$lock"
+    # The repository's own packages, editable (their pyproject.toml; dependencies are the
+    # lock's): imports work from any folder, without sys.path edits.
+    for package in "$@"; do
+      $UV pip install --quiet --no-deps --python "$venv/bin/python" -e "$package"
+    done
     echo "$want" > "$stamp"
   fi
 }
-sync_env .venv-bot requirements/bot.lock 3.10 bot
+sync_env .venv-bot requirements/bot.lock 3.10 bot contracts bot
 gateway_python=$(supported_python)
-sync_env .venv-gateway requirements/gateway.lock "$gateway_python" gateway
-sync_env .venv-devkit requirements/devkit.lock "$gateway_python" devkit
+sync_env .venv-gateway requirements/gateway.lock "$gateway_python" gateway contracts gateway
+sync_env .venv-devkit requirements/devkit.lock "$gateway_python" devkit contracts gateway devkit

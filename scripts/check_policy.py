@@ -2,7 +2,7 @@
 remedy policy will offer.
 
     make check-policy
-    .venv-bot/bin/python scripts/check_policy.py [--policy FILE] [--quiet]
+    .venv-bot/bin/python -m scripts.check_policy [--policy FILE] [--quiet]
 
 1. Loads bot/remedy_policy.yml, bot/handoff.yml, bot/safety_lexicon.yml and bot/frustration_lexicon.yml
    with the same loaders the action server and the model use; a mistake is reported with
@@ -24,18 +24,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import List, Optional
 
+from bot.actions.fallback import load_intent_choices
+from bot.actions.matching import item_words
+from bot.actions.problems import load_problem_words
+from bot.components import frustration_signals, safety_signals
+from bot.remedy_policy import engine
+from bot.remedy_policy.hours import load_hours
+from bot.remedy_policy.loader import Policy, PolicyError, load_policy
+from bot.remedy_policy.reading import choice_words
+from bot.remedy_policy.types import PROBLEMS
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the lexicon components import Rasa, and so TensorFlow
-from bot.actions.fallback import load_intent_choices  # noqa: E402
-from bot.actions.matching import item_words  # noqa: E402
-from bot.actions.problems import load_problem_words  # noqa: E402
-from bot.components import frustration_signals, safety_signals  # noqa: E402
-from bot.remedy_policy import engine  # noqa: E402
-from bot.remedy_policy.hours import load_hours  # noqa: E402
-from bot.remedy_policy.loader import Policy, PolicyError, load_policy  # noqa: E402
-from bot.remedy_policy.reading import choice_words  # noqa: E402
-from bot.remedy_policy.types import PROBLEMS  # noqa: E402
 
 
 def load_all(policy_path: Optional[Path]) -> tuple:

@@ -16,7 +16,7 @@ ${ACTION_SERVER_URL}, called with `Authorization: Bearer ${ACTION_SERVER_TOKEN}`
 action server refuses requests without it; Rasa substitutes the variable when it reads
 the file, so the secret itself is never written here).
 
-    .venv-bot/bin/python scripts/endpoints.py --out var/endpoints.yml
+    .venv-bot/bin/python -m scripts.endpoints --out var/endpoints.yml
 """
 
 from __future__ import annotations

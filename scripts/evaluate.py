@@ -38,9 +38,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from scripts.evaluate_nlu import LANGUAGES, cross_validated, held_out
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from scripts.evaluate_nlu import LANGUAGES, cross_validated, held_out  # noqa: E402
 
 RASA = str(ROOT / ".venv-bot" / "bin" / "rasa")
 # The served location and the reports; the environment moves them (tests use their own).

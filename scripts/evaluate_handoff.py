@@ -7,9 +7,9 @@ display name and language; button taps as their payloads). A handoff is the cust
 `{"handoff": {...}}` in the bot's answer. Then: precision, recall and F1 of "handed to a
 person" overall, per category (safety must be 1.0) and which conversations were wrong.
 
-    .venv-bot/bin/python scripts/evaluate_handoff.py                 # starts its own stack
-    .venv-bot/bin/python scripts/evaluate_handoff.py --json results/handoff.json
-    .venv-bot/bin/python scripts/evaluate_handoff.py --rasa-url http://127.0.0.1:5005 \\
+    .venv-bot/bin/python -m scripts.evaluate_handoff                 # starts its own stack
+    .venv-bot/bin/python -m scripts.evaluate_handoff --json results/handoff.json
+    .venv-bot/bin/python -m scripts.evaluate_handoff --rasa-url http://127.0.0.1:5005 \\
         --token "$RASA_TOKEN" --orders-url sqlite:///var/orders.db   # a stack already running
 
 Without --rasa-url it starts the action server (on a fresh SQLite orders database) and Rasa
@@ -30,13 +30,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+import yaml
+
+from devkit import stack
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
-
-from devkit import stack  # noqa: E402
 
 DEFAULT_SET = ROOT / "tests" / "handoff" / "conversations.yml"
 CATEGORIES = ("calm", "mildly_annoyed", "frustrated", "safety", "out_of_policy")

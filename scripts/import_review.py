@@ -1,7 +1,7 @@
 """Labelled review rows into the training data.
 
     make import-review FILE=results/review/review.csv
-    .venv-bot/bin/python scripts/import_review.py --file FILE [--dry-run]
+    .venv-bot/bin/python -m scripts.import_review --file FILE [--dry-run]
 
 Reads the review file (the CSV of `make review`, or YAML: a list of mappings with the same
 keys) and, for every row with a `correct_intent`, appends `message` as an example of that
@@ -27,10 +27,10 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
+from scripts import nlu_data
+from scripts.review import read_rows
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from scripts import nlu_data  # noqa: E402
-from scripts.review import read_rows  # noqa: E402
 
 
 @dataclass

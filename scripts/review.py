@@ -1,7 +1,7 @@
 """The review queue: customer messages the bot handled badly, from the tracker store.
 
     make review                       -> results/review/review.csv
-    .venv-bot/bin/python scripts/review.py --endpoints var/endpoints.yml --out FILE
+    .venv-bot/bin/python -m scripts.review --endpoints var/endpoints.yml --out FILE
 
 Reads the conversations Rasa keeps (the tracker store of the endpoints file: Redis or SQL,
 see scripts/endpoints.py), not the logs, and lists each message that was
@@ -30,18 +30,18 @@ import hmac
 import os
 import re
 import secrets
+import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
-import sys  # noqa: E402  (the repository root on the path, for `bot` and `scripts`)
+from bot.components.writing_systems import detect_language
+from contracts.review import REVIEW_COLUMNS
+from scripts import nlu_data
 
-sys.path.insert(0, str(ROOT))
-from bot.components.writing_systems import detect_language  # noqa: E402
-from contracts.review import REVIEW_COLUMNS  # noqa: E402
-from scripts import nlu_data  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+
 
 COLUMNS = list(REVIEW_COLUMNS)
 DEFAULT_OUT = ROOT / "results" / "review" / "review.csv"

@@ -1,13 +1,9 @@
-"""Makes the repository importable (`bot.*`, `scripts.*`) from every test."""
+"""What every test shares: one approval key for the processes a test starts, and the loud
+list of folders the current environment did not run. (`tests.*` and `scripts.*` import
+from the root: pytest.ini's `pythonpath`; the four packages are installed editable.)"""
 
 import os
 import secrets
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 # Every process a test starts (gateway, action server) inherits this environment: the key
 # the gateway signs agents' approvals with and the action server checks them with.

@@ -78,7 +78,12 @@ async def run_script(python: Path, script: Path, args: Sequence[str], cwd: Path,
     if not script.is_file():
         return RunResult(shown, 127, f"{_rel(script, cwd)} does not exist (yet): nothing was run.")
     proc = await asyncio.create_subprocess_exec(
-        str(python), str(script), *args, cwd=str(cwd), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        str(python),
+        *_script_args(script, cwd),
+        *args,
+        cwd=str(cwd),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
@@ -87,6 +92,16 @@ async def run_script(python: Path, script: Path, args: Sequence[str], cwd: Path,
         await proc.wait()
         return RunResult(shown, -1, f"stopped after {timeout_s:.0f} s")
     return RunResult(shown, proc.returncode or 0, out.decode("utf-8", "replace"))
+
+
+def _script_args(script: Path, root: Path) -> List[str]:
+    """A project script runs as a module from the root (`-m scripts.review`: it imports
+    `scripts.*` beside the installed packages); any other file by its path."""
+    try:
+        module = script.resolve().relative_to(root.resolve()).with_suffix("")
+    except ValueError:
+        return [str(script)]
+    return ["-m", ".".join(module.parts)]
 
 
 def _rel(path: Path, root: Path) -> str:

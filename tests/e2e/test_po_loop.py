@@ -96,7 +96,7 @@ def test_review_lists_the_messages_the_bot_misread_without_identifying_customers
     server, endpoints = kept
     out = workdir / "review.csv"
     result = run(
-        ["scripts/review.py", "--endpoints", str(endpoints), "--out", str(out)], {"REVIEW_PSEUDONYM_KEY": "test-key"}
+        ["-m", "scripts.review", "--endpoints", str(endpoints), "--out", str(out)], {"REVIEW_PSEUDONYM_KEY": "test-key"}
     )
     assert result.returncode == 0, result.stdout
     with out.open(encoding="utf-8-sig", newline="") as handle:
@@ -158,12 +158,12 @@ def test_labelled_rows_go_into_the_right_files_and_leave_the_queue(kept, convers
         writer.writeheader()
         writer.writerows(labelled + [r for r in rows if r["message"] not in gibberish])
 
-    result = run(["scripts/import_review.py", "--file", str(labelled_file), "--nlu-dir", str(nlu_dir)], {})
+    result = run(["-m", "scripts.import_review", "--file", str(labelled_file), "--nlu-dir", str(nlu_dir)], {})
     assert result.returncode == 0, result.stdout
     for row in labelled:
         examples = [e for e in nlu_data.read_examples(row["language"], nlu_dir) if e.text == row["message"]]
         assert [(e.intent, e.path.name) for e in examples] == [("out_of_scope", "out_of_scope.yml")]
-    again = run(["scripts/import_review.py", "--file", str(labelled_file), "--nlu-dir", str(nlu_dir)], {})
+    again = run(["-m", "scripts.import_review", "--file", str(labelled_file), "--nlu-dir", str(nlu_dir)], {})
     assert "nothing new to add" in again.stdout
     # The real training data is untouched (the test works on a copy).
     assert not any(e.text in gibberish for lang in ("ja", "en") for e in nlu_data.read_examples(lang))
@@ -176,7 +176,7 @@ def test_labelled_rows_go_into_the_right_files_and_leave_the_queue(kept, convers
         writer = csv.DictWriter(handle, fieldnames=review.COLUMNS)
         writer.writeheader()
         writer.writerow(dict(labelled[0], message="まったく新しい文", correct_intent="report_misssing_item"))
-    refused = run(["scripts/import_review.py", "--file", str(wrong), "--nlu-dir", str(nlu_dir)], {})
+    refused = run(["-m", "scripts.import_review", "--file", str(wrong), "--nlu-dir", str(nlu_dir)], {})
     assert refused.returncode == 1
     assert f"{wrong} row 2: unknown intent 'report_misssing_item'" in refused.stdout
     assert not any(e.text == "まったく新しい文" for e in nlu_data.read_examples(labelled[0]["language"], nlu_dir))
@@ -231,7 +231,7 @@ def test_a_good_model_is_promoted_and_served_live_and_a_regressing_one_is_not(ke
 
     # 1. The trained model, nothing promoted yet: evaluated, promoted, loaded by the running server.
     model = stack.trained_model()
-    first = run(["scripts/evaluate.py", "--model", model], env)
+    first = run(["-m", "scripts.evaluate", "--model", model], env)
     assert first.returncode == 0, first.stdout
     assert "PROMOTED (no model was promoted before)" in first.stdout
     assert "now serves it" in first.stdout
@@ -255,7 +255,7 @@ def test_a_good_model_is_promoted_and_served_live_and_a_regressing_one_is_not(ke
 
     # 2. A much worse model: evaluated against the promoted one, not promoted, not served.
     tiny = _tiny_model(workdir)
-    second = run(["scripts/evaluate.py", "--model", str(tiny), "--no-stories"], env)
+    second = run(["-m", "scripts.evaluate", "--model", str(tiny), "--no-stories"], env)
     assert second.returncode == 2, second.stdout
     assert "NOT PROMOTED" in second.stdout and "macro F1 fell from" in second.stdout
     summary = (results / "latest" / "summary.md").read_text(encoding="utf-8")

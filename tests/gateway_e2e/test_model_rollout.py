@@ -77,7 +77,8 @@ async def test_a_promoted_model_is_served_mid_conversation_without_restarting_th
         result = subprocess.run(
             [
                 str(ROOT / ".venv-bot" / "bin" / "python"),
-                "scripts/evaluate.py",
+                "-m",
+                "scripts.evaluate",
                 "--model",
                 stack.trained_model(),
                 "--no-stories",
