@@ -4,7 +4,7 @@ SHELL := /bin/bash
 RASA := .venv-bot/bin/rasa
 PYTHON := .venv-bot/bin/python
 
-.PHONY: help system-packages install lint format check train run shell serve test test-unit test-gateway test-gateway-e2e test-tasks test-e2e test-workbench test-faults test-security test-scale load validate check-policy check-deploy check-nlu-baseline test-stories review import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean rich-menu rich-menu-preview
+.PHONY: help system-packages install lint format check train run shell serve test test-unit test-gateway test-gateway-e2e test-tasks test-e2e test-workbench test-faults test-security test-scale load validate check-policy check-deploy check-nlu-baseline test-stories review audit-report import-review evaluate evaluate-nlu evaluate-handoff bench reset-demo clean rich-menu rich-menu-preview
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -51,7 +51,8 @@ format: install ## Format all code and fix what the linter can
 	.venv-devkit/bin/ruff format .
 	.venv-devkit/bin/ruff check --fix .
 
-check: lint test-unit test-gateway ## The inner loop (about 3 minutes): lint, the bot's unit tests, the gateway's tests
+check: lint ## The inner loop (under 3 minutes): lint, then the bot's unit tests and the gateway's tests side by side (one per core)
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-unit test-gateway
 
 test: system-packages install lint train validate check-policy check-deploy test-unit test-gateway test-e2e test-gateway-e2e test-tasks test-security test-faults test-scale test-workbench test-stories check-nlu-baseline ## Every test
 
@@ -90,6 +91,9 @@ test-stories: install train ## Rasa test stories, both languages, each problem t
 
 review: install ## The review queue: messages the bot handled badly, from the tracker store -> results/review/review.csv
 	$(PYTHON) -m scripts.review $(if $(OUT),--out $(OUT),)
+
+audit-report: install ## Quality audit of the cases closed in the last 7 days (or FROM=YYYY-MM-DD TO=YYYY-MM-DD): patterns of bot/audit.yml -> results/audit/report.html and report.md
+	$(PYTHON) -m scripts.audit_report $(if $(FROM),--from $(FROM),) $(if $(TO),--to $(TO),)
 
 import-review: install ## Add the labelled rows of FILE (correct_intent filled in) to bot/data/nlu/<language>/
 	@test -n "$(FILE)" || { echo "usage: make import-review FILE=results/review/review.csv"; exit 1; }

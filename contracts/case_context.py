@@ -104,10 +104,19 @@ class Frustration:
 
 @dataclass
 class Turn:
-    role: str = "bot"  # customer | bot
+    role: str = "bot"  # customer | bot | agent (an agent's reply relayed from Slack)
     text: str = ""
     time: Optional[str] = None
     intent: Optional[str] = None  # customer turns only
+
+
+# A flag on a case (`CaseContext.flags`): what the agent must see first, beyond the reason.
+# "broken_promise": a remedy with a promised time (an item sent, a dish re-made) had not
+# arrived when the bot asked after that time; `promise` is that remedy, with its eta.
+BROKEN_PROMISE = "broken_promise"
+# "recurring": the customer's Nth problem within the policy's window (bot/remedy_policy.yml
+# `recurring.customer`); `earlier_cases` are the case numbers of the earlier ones.
+RECURRING = "recurring"
 
 
 @dataclass
@@ -130,6 +139,9 @@ class CaseContext:
     summary: str = ""
     # The shop's time zone (IANA name): agents read times as the customer was told them.
     timezone: str = "Asia/Tokyo"
+    flags: List[str] = field(default_factory=list)  # e.g. BROKEN_PROMISE
+    promise: Optional[OfferedRemedy] = None  # the remedy whose promised time passed (with a flag)
+    earlier_cases: List[str] = field(default_factory=list)  # with RECURRING: the earlier problems' cases
 
     @property
     def claimed_items(self) -> List[CaseItem]:
@@ -158,6 +170,10 @@ class CaseContext:
         ctx.reason = data.get("reason") or "request_human"
         ctx.summary = data.get("summary") or ""
         ctx.timezone = data.get("timezone") or "Asia/Tokyo"
+        ctx.flags = [str(f) for f in data.get("flags") or []]
+        ctx.earlier_cases = [str(c) for c in data.get("earlier_cases") or []]
+        promise = data.get("promise")
+        ctx.promise = _build(OfferedRemedy, promise) if isinstance(promise, Mapping) and promise.get("kind") else None
         return ctx
 
 

@@ -79,6 +79,10 @@ REASONS: Mapping[str, Label] = {
     "no_remedy_available": Label("No remedy the bot may give", "自動で提案できる対応なし"),
     "order_not_found": Label("Order not found", "注文が見つからない"),
     "identity_not_verified": Label("Could not verify the customer", "本人確認できず"),
+    # the follow-up at the promised time: what was promised did not come (bot/actions/follow_up.py)
+    "broken_promise": Label("Promised remedy did not arrive", "約束した対応が届いていない"),
+    # the customer's Nth problem in a short time (bot/remedy_policy.yml `recurring.customer`)
+    "recurring": Label("Recurring problems: this customer again", "繰り返しの不具合（同じお客様）"),
 }
 SAFETY_REASON = "safety"
 DEFAULT_REASON = "request_human"

@@ -244,6 +244,8 @@ class Runner:
         rasa_interface = setting("RASA_INTERFACE", "127.0.0.1")
         # Only Rasa may call the action server: Rasa sends this secret (endpoints.yml headers).
         os.environ["ACTION_SERVER_TOKEN"] = value("ACTION_SERVER_TOKEN") or secret("action-server-token")
+        # the workbench reads cases and the quality audit from the action server and the gateway
+        os.environ["OPS_API_TOKEN"] = value("OPS_API_TOKEN") or secret("ops-api-token")
         # The gateway signs agents' approvals and the action server verifies them with this
         # key; both are started here, so one key per machine serves both (docs/security.md).
         os.environ["AGENT_APPROVAL_KEY"] = value("AGENT_APPROVAL_KEY") or secret("agent-approval-key")

@@ -29,6 +29,11 @@ fails to come up raises with the tail of its log):
 No PostgreSQL is started: the orders database of the tests, the benches and the demo is a
 SQLite file (ORDERS_DATABASE_URL); a deployment's PostgreSQL is its own (docker-compose.yml).
 
+The ops API (read-only reports for the workbench: the action server's /ops/*, the gateway's
+/ops/cases) takes OPS_API_TOKEN: ops_token() is this environment's, or one made for this
+process, and every action server, gateway and workbench started here gets it unless `env`
+names another (an empty one turns the ops API off).
+
 Each action server gets its own shared secret (ACTION_SERVER_TOKEN, bot/server/actions.py);
 a Rasa server started with that action server's URL is given the same secret, so Rasa's
 calls pass and nothing else's do. An action server started again on the same URL keeps
@@ -286,6 +291,27 @@ def start_redis(redis_server: str = "redis-server", persistent: bool = False) ->
     return RedisServer(persistent=persistent, redis_server=redis_server).start()
 
 
+# --- the ops API's secret ------------------------------------------------------------------------
+
+OPS_TOKEN_ENV = "OPS_API_TOKEN"  # contracts/ops.py names it too; this module imports no package
+_ops_token: List[str] = []
+
+
+def ops_token() -> str:
+    """OPS_API_TOKEN from the environment, or one made once for this process: the action
+    server, the gateway and the workbench a process starts all share it (per stack, like
+    the other secrets made here)."""
+    if not _ops_token:
+        _ops_token.append(os.environ.get(OPS_TOKEN_ENV) or secrets.token_urlsafe(32))
+    return _ops_token[0]
+
+
+def _with_ops_token(env: Mapping[str, str]) -> Dict[str, str]:
+    out = dict(env)
+    out.setdefault(OPS_TOKEN_ENV, ops_token())
+    return out
+
+
 # --- the action server --------------------------------------------------------------------------
 
 # action server URL -> its shared secret (one per started action server, i.e. per stack)
@@ -327,7 +353,9 @@ def start_action_server(
     url = f"http://{LOOPBACK}:{port}"
     token = token or (env or {}).get("ACTION_SERVER_TOKEN") or action_token_for(url)
     _action_tokens[url] = token
-    full_env = _merged(env, {"ACTION_SERVER_TOKEN": token, "ACTION_INTERFACE": interface, "ACTION_PORT": str(port)})
+    full_env = _with_ops_token(
+        _merged(env, {"ACTION_SERVER_TOKEN": token, "ACTION_INTERFACE": interface, "ACTION_PORT": str(port)})
+    )
     log = Path(log_dir) / "actions.log"
     process = spawn(action_server_command(port), full_env, log)
     if wait:
@@ -619,7 +647,7 @@ class GatewayProcess:
     redis-server)."""
 
     def __init__(self, env: Env, port: int, log: Path, host: str = LOOPBACK) -> None:
-        self.env = dict(env)
+        self.env = _with_ops_token(env)  # GET /ops/cases for the workbench (gateway/ops.py)
         self.port = port
         self.url = f"http://{host}:{port}"
         self.webhook_url = f"{self.url}/line/webhook"
@@ -897,6 +925,7 @@ def start_workbench(
     this process's environment (or, with inherit_env=False, is the whole of it)."""
     port = port or free_port()
     full_env = _merged({"PYTHONUNBUFFERED": "1"}, env) if inherit_env else dict(env or {})
+    full_env = _with_ops_token(full_env)  # it reads the action server's and the gateway's /ops
     process = spawn(workbench_command(port, args, host), full_env, log)
     url = f"http://{host if host and host not in ('0.0.0.0', '::') else LOOPBACK}:{port}"
     if wait:
@@ -946,6 +975,7 @@ __all__ = [
     "start_balancer",
     "workbench_command",
     "start_workbench",
+    "ops_token",
     "new_account_link_key",
     "shop_login_command",
     "ShopLogin",

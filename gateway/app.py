@@ -1,5 +1,7 @@
 """The gateway's aiohttp application: POST /line/webhook, POST /slack/events, GET /healthz
-(does the bot answer?), GET /readyz (can this gateway record webhooks?), GET /livez.
+(does the bot answer?), GET /readyz (can this gateway record webhooks?), GET /livez, and
+GET /ops/cases and /ops/follow_ups (live cases, follow-ups skipped for the push budget: for
+the workbench; gateway/ops.py).
 
 Webhook path (LINE counts a webhook as failed after 2 s, so the ack comes first):
   raw body -> X-Line-Signature verified FIRST (missing/wrong: 401, nothing parsed or
@@ -41,13 +43,16 @@ from gateway.core.rasa_client import RasaClient
 from gateway.core.replies import load_reply_book
 from gateway.customer import LineCustomerChannel
 from gateway.customer_input import PostbackSigner
+from gateway.follow_ups import FollowUps, make_clock, make_follow_up_store
 from gateway.health import HealthChecker
 from gateway.line.api import LineApi
 from gateway.line.profiles import ProfileCache
 from gateway.line.signature import HEADER, verify
+from gateway.ops import register as register_ops
 from gateway.processor import LineEventProcessor
 from gateway.slack import app as slack_app
 from gateway.slack.desk import SlackDesk, UnconfiguredDesk, make_web_client
+from gateway.slack.ops_alerts import OpsAlerts, make_ops_alert_store
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +164,29 @@ class Gateway:
             account_link_login_url=s.account_link_login_url,
         )
         self.serializer = UserSerializer(self.processor.handle, lease=self.lease, max_concurrency=s.max_concurrency)
+        # "did it arrive?" once a promised remedy's time has passed (gateway/follow_ups.py)
+        self.follow_ups = FollowUps(
+            make_follow_up_store(s.redis_url),
+            self.rasa,
+            self.line,
+            self.cases,
+            self.postbacks,
+            lease=self.lease,
+            after_s=s.follow_up_after_s,
+            budget=s.line_push_budget_monthly,
+            clock=make_clock(s.follow_up_clock_offset_file, s.line_api_base_url),
+        )
+        self.processor.turn.follow_ups = self.follow_ups  # the bot's answers schedule them
+        # recurring-problem alerts in the bot's answers: to Slack, never to LINE (gateway/slack/ops_alerts.py)
+        self.ops_alerts = OpsAlerts(
+            make_ops_alert_store(s.redis_url),
+            self.slack_desk.client if self.slack_desk is not None else None,
+            s.slack_ops_channel or s.slack_handoff_channel,
+        )
+        self.processor.turn.ops_alerts = self.ops_alerts
         self._retry_task: Optional[asyncio.Task] = None
         self._announce_task: Optional[asyncio.Task] = None
+        self._follow_up_task: Optional[asyncio.Task] = None
         self.stats: Dict[str, int] = {"accepted": 0, "duplicates": 0, "skipped": 0, "ignored": 0, "refused": 0}
 
     async def start(self) -> None:
@@ -174,9 +200,10 @@ class Gateway:
             log.info("resumed %d pending events", resumed)
         self._retry_task = asyncio.create_task(self._retry_loop())
         self._announce_task = asyncio.create_task(self._announce_loop())
+        self._follow_up_task = asyncio.create_task(self.follow_ups.run_forever(self.settings.follow_up_interval_s))
 
     async def stop(self) -> None:
-        for task in (self._retry_task, self._announce_task):
+        for task in (self._retry_task, self._announce_task, self._follow_up_task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -188,6 +215,8 @@ class Gateway:
             self.store.close,
             self.cases.close,
             self.attachments.close,
+            self.follow_ups.close,
+            self.ops_alerts.close,
             getattr(self.lease, "close", None),
         ):
             if closer is None:
@@ -239,6 +268,7 @@ class Gateway:
     async def _announce_loop(self) -> None:
         """Cases whose Slack post failed are posted again; unclaimed ones are re-announced."""
         while True:
+            await self.ops_alerts.post_pending()  # alerts Slack did not take yet (never raises)
             try:
                 if self.slack_desk is not None:
                     await self.handoff.announce_pending()
@@ -355,6 +385,13 @@ def create_app(
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/slack/events", slack_events)
+    # GET /ops/cases, /ops/follow_ups: live cases, push-budget skips (gateway/ops.py; OPS_API_TOKEN)
+    register_ops(
+        app,
+        settings.ops_api_token,
+        lambda request: request.app[GATEWAY].cases,
+        lambda request: request.app[GATEWAY].follow_ups.store,
+    )
     return app
 
 

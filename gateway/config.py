@@ -31,6 +31,7 @@ _SECRET = {
     "slack_bot_token",
     "slack_signing_secret",
     "postback_signing_key",
+    "ops_api_token",
 }
 DEFAULT_SLACK_API_BASE = "https://slack.com/api/"
 
@@ -81,6 +82,8 @@ class Settings:
     slack_signing_secret: Optional[str] = None
     slack_api_base_url: str = DEFAULT_SLACK_API_BASE
     slack_handoff_channel: Optional[str] = None
+    # operations alerts (recurring problems, gateway/slack/ops_alerts.py); None: the handoff channel
+    slack_ops_channel: Optional[str] = None
     # who is told of a new case (e.g. "<!subteam^S0123>" for an on-duty user group)
     slack_oncall_mention: str = "<!here>"
     # an unclaimed case is announced again after this long
@@ -102,6 +105,16 @@ class Settings:
     # LINE account link (docs/account-link.md): the shop's login page the link button opens
     # (`?linkToken=...` is added); None: the bot's offer to link is left out
     account_link_login_url: Optional[str] = None
+    # the ops API's secret (gateway/ops.py, GET /ops/cases); None: the route answers 503
+    ops_api_token: Optional[str] = None
+    # Follow-ups at the promised time (gateway/follow_ups.py): asked this long after the
+    # promised time; at most this many such pushes a month (None: no limit, 0: none); how
+    # often due ones are looked for; a file of seconds added to the clock (tests, emulated
+    # LINE only)
+    follow_up_after_s: float = 600.0
+    line_push_budget_monthly: Optional[int] = None
+    follow_up_interval_s: float = 15.0
+    follow_up_clock_offset_file: Optional[Path] = None
 
     def __repr__(self) -> str:  # never print secrets
         shown = ", ".join(
@@ -145,6 +158,7 @@ class Settings:
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
             slack_api_base_url=env.get("SLACK_API_BASE_URL") or DEFAULT_SLACK_API_BASE,
             slack_handoff_channel=env.get("SLACK_HANDOFF_CHANNEL") or None,
+            slack_ops_channel=env.get("SLACK_OPS_CHANNEL") or None,
             slack_oncall_mention=env.get("SLACK_ONCALL_MENTION") or "<!here>",
             slack_reannounce_after_s=_float(env, "SLACK_REANNOUNCE_AFTER_S", 600.0),
             slack_supervisor_channel=env.get("SLACK_SUPERVISOR_CHANNEL") or None,
@@ -156,7 +170,18 @@ class Settings:
             agent_approval_key=env.get("AGENT_APPROVAL_KEY") or "",
             agent_replies_path=Path(env["AGENT_REPLIES_PATH"]) if env.get("AGENT_REPLIES_PATH") else None,
             account_link_login_url=(env.get("ACCOUNT_LINK_LOGIN_URL") or "").strip() or None,
+            ops_api_token=env.get("OPS_API_TOKEN") or None,
+            follow_up_after_s=_float(env, "FOLLOW_UP_AFTER_S", 600.0),
+            follow_up_interval_s=_float(env, "GATEWAY_FOLLOW_UP_INTERVAL_S", 15.0),
+            follow_up_clock_offset_file=(
+                Path(env["GATEWAY_CLOCK_OFFSET_FILE"]) if env.get("GATEWAY_CLOCK_OFFSET_FILE") else None
+            ),
         )
+        budget = (env.get("LINE_PUSH_BUDGET_MONTHLY") or "").strip()
+        if budget:
+            if not budget.isdigit():
+                raise SystemExit(f"LINE_PUSH_BUDGET_MONTHLY must be a whole number of pushes, got {budget!r}")
+            settings.line_push_budget_monthly = int(budget)
         try:  # a broken reply book stops the start, with its file and line
             load_reply_book(settings.agent_replies_path or DEFAULT_REPLIES_PATH)
         except ReplyBookError as exc:

@@ -46,7 +46,7 @@ _TEXTS: Dict[str, Dict[str, str]] = {
         "en": "Sorry, this button can no longer be used. Please choose again from the "
         "latest message, or tell us in words.",
     },
-    # LINE's account link (processor.py): the button to the shop's login page ...
+    # LINE's account link (account_link.py): the button to the shop's login page ...
     "account_link_title": {
         "ja": "アカウント連携",
         "en": "Link your account",

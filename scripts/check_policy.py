@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import List, Optional
 
 from bot.actions.fallback import load_intent_choices
+from bot.actions.follow_up import load_follow_up_texts
 from bot.actions.matching import item_words
 from bot.actions.problems import load_problem_words
+from bot.audit.patterns import load_patterns
 from bot.components import frustration_signals, safety_signals
 from bot.remedy_policy import engine
 from bot.remedy_policy.hours import load_hours
@@ -51,6 +53,8 @@ def load_all(policy_path: Optional[Path]) -> tuple:
         ("item words", item_words),
         ("intent choices", load_intent_choices),
         ("problem words", load_problem_words),
+        ("audit patterns", load_patterns),
+        ("follow-up texts", load_follow_up_texts),
     ]
     for name, load in checks:
         try:
@@ -146,7 +150,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for line in preview(policy, datetime.now(timezone.utc)):
             print(line)
     print(
-        "check-policy: OK (remedy_policy.yml, handoff.yml, safety_lexicon.yml, frustration_lexicon.yml, choice_words.yml, item_words.yml, intent_choices.yml, problem_words.yml). "
+        "check-policy: OK (remedy_policy.yml, handoff.yml, safety_lexicon.yml, frustration_lexicon.yml, choice_words.yml, item_words.yml, intent_choices.yml, problem_words.yml, audit.yml, follow_up.yml). "
         "Restart the action server (or make run) to use a changed policy; no retraining needed."
     )
     return 0

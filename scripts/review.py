@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from bot.components.writing_systems import detect_language
+from bot.privacy import scrub
 from contracts.review import REVIEW_COLUMNS
 from scripts import nlu_data
 
@@ -59,9 +60,6 @@ NOT_UNDERSTOOD_RESPONSE = re.compile(r"^utter_(clarify|\w+_not_understood)$")
 HANDOFF_REASONS_TO_REVIEW = {"frustration", "repeated_misunderstanding", "all_remedies_refused"}
 REPHRASE_SIMILARITY = 0.6
 REPHRASE_WITHIN_S = 180
-
-_PHONE = re.compile(r"(?:\+?\d[\d\-‐－ー ()（）]{8,}\d)")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
 
 @dataclass
@@ -91,17 +89,6 @@ def pseudonym_key() -> bytes:
 
 def pseudonym(sender_id: str, key: bytes) -> str:
     return "c-" + hmac.new(key, sender_id.encode(), hashlib.sha256).hexdigest()[:12]
-
-
-def scrub(text: str, names: Iterable[str] = ()) -> str:
-    """Mask phone numbers, e-mail addresses and the customer's known names."""
-    text = _EMAIL.sub("<email>", text)
-    text = _PHONE.sub(lambda m: "<phone>" if sum(c.isdigit() for c in m.group()) >= 10 else m.group(), text)
-    for name in names:
-        for part in {name, *name.split()}:
-            if len(part) >= 2:
-                text = text.replace(part, "<name>")
-    return text
 
 
 def _similar(a: str, b: str) -> bool:

@@ -21,6 +21,7 @@ from bot.actions.claims import (  # noqa: F401
     ValidateClaimForm,
 )
 from bot.actions.fallback import ActionClarifyOrHandoff  # noqa: F401
+from bot.actions.follow_up import ActionAskFollowUp, ActionRecordFollowUp  # noqa: F401
 from bot.actions.handoff import ActionHandoff  # noqa: F401
 from bot.actions.language import ActionDetectLanguage  # noqa: F401
 from bot.actions.remedies import ActionAskRemedy, ActionAskRemedyConfirmed, ActionCompleteClaim  # noqa: F401

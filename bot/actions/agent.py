@@ -27,6 +27,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
+from bot.actions.case_record import keep_transcript
 from bot.actions.claims import customer_for
 from bot.actions.remedies import apply_and_confirm, case_now
 from bot.remedy_policy import (
@@ -284,6 +285,7 @@ class ActionAgentResolved(Action):
             )
         dispatcher.utter_message(response="utter_case_resolved", agent_name=agent)
         dispatcher.utter_message(response="utter_ask_satisfaction")
+        keep_transcript(tracker, case_id, dispatcher, domain)
         return [SlotSet(slot, None) for slot in CASE_SLOTS]
 
 
@@ -301,4 +303,5 @@ class ActionRecordSatisfaction(Action):
                 answered_at=services.now(),
             )
         dispatcher.utter_message(response="utter_satisfaction_thanks" if satisfied else "utter_satisfaction_sorry")
+        keep_transcript(tracker, case_id, dispatcher, domain)
         return [SlotSet("case_id", None)]

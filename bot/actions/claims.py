@@ -19,7 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot import escalation
-from bot.actions import identify, services
+from bot.actions import identify, recurring, services
 from bot.actions.account_link import account_link_offer
 from bot.actions.matching import (
     claimed_items,
@@ -44,6 +44,7 @@ from bot.remedy_policy import decide, order_escalation
 from bot.remedy_policy.engine import minutes_late
 from bot.remedy_policy.reading import RemedyReading, read_remedy
 from bot.remedy_policy.types import OrderView
+from contracts.ops_alerts import OPS_ALERT
 
 # Problems that are about particular items of an order (the others are about the whole order).
 ITEM_PROBLEMS = ("missing_item", "wrong_item", "damaged_item")
@@ -390,12 +391,12 @@ class ValidateClaimForm(FormValidationAction):
                 # Out of policy whichever items (e.g. too old): straight to a person.
                 if named:
                     slots["claim_items"] = [str(i.item_id) for i in named]
-                slots.update(_decision_slots(tracker, order, named or list(order.items)))
+                slots.update(_decision_slots(tracker, order, named or list(order.items), dispatcher))
             elif len(named) == 1:
                 # One named item is the claim; with several ("親子丼に別卵が…") the
                 # customer picks which from the buttons.
                 slots["claim_items"] = [str(i.item_id) for i in named]
-                slots.update(_decision_slots(tracker, order, named))
+                slots.update(_decision_slots(tracker, order, named, dispatcher))
         elif (
             problem == "late_delivery"
             and order.status == "delivered"
@@ -407,7 +408,7 @@ class ValidateClaimForm(FormValidationAction):
             # record says on time is not answered with the record: a person looks (the policy).
             slots["problem"] = "check_order_status"
         elif problem in ("late_delivery", "cancel_order"):
-            slots.update(_decision_slots(tracker, order, list(order.items)))
+            slots.update(_decision_slots(tracker, order, list(order.items), dispatcher))
         return slots
 
     # --- items -----------------------------------------------------------------------
@@ -437,7 +438,7 @@ class ValidateClaimForm(FormValidationAction):
             dispatcher.utter_message(response="utter_item_not_understood")
             return _failed(tracker, "claim_items", "repeated_misunderstanding")
         slots: Dict[Text, Any] = {"claim_items": [str(i.item_id) for i in chosen], "failed_attempts": 0}
-        slots.update(_decision_slots(tracker, order, chosen))
+        slots.update(_decision_slots(tracker, order, chosen, dispatcher))
         return slots
 
     # --- remedy ----------------------------------------------------------------------
@@ -724,8 +725,12 @@ def owned_order(number: str, customer_id: Optional[int]) -> Optional[OrderView]:
     return order if owner is not None and owner.line_user_id is None else None
 
 
-def _decision_slots(tracker: Tracker, order: OrderView, items: Sequence) -> Dict[Text, Any]:
-    """Asks the policy what may be offered and opens the case the remedy will belong to."""
+def _decision_slots(
+    tracker: Tracker, order: OrderView, items: Sequence, dispatcher: Optional[CollectingDispatcher] = None
+) -> Dict[Text, Any]:
+    """Asks the policy what may be offered and opens the case the remedy will belong to;
+    counts the claim for recurring problems (bot/actions/recurring.py): an operations alert
+    goes out with the answer, and a customer's Nth problem goes to a person."""
     problem = tracker.get_slot("problem")
     if problem == "check_order_status":
         return {}
@@ -749,6 +754,12 @@ def _decision_slots(tracker: Tracker, order: OrderView, items: Sequence) -> Dict
     }
     slots: Dict[Text, Any] = {"case_id": case_id, "offers": offers}
     reason = escalation.for_decision(decision)
+    alerts, repetition = recurring.on_claim(case_id, order.customer_id, now)
+    if dispatcher is not None:
+        for alert in alerts:  # for the operations channel; the gateway never shows it on LINE
+            dispatcher.utter_message(json_message={OPS_ALERT: alert.to_dict()})
+    if repetition is not None and reason in recurring.REPLACEABLE_REASONS:
+        reason = recurring.RECURRING_REASON
     if reason:
         slots["handoff_reason"] = reason
     return slots

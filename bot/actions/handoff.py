@@ -10,7 +10,7 @@ until an agent hands it back.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -19,7 +19,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot import escalation
-from bot.actions import services
+from bot.actions import recurring, services
+from bot.actions.case_record import keep_transcript
 from bot.actions.claims import (
     WITHDRAWN,
     ValidateClaimForm,
@@ -29,11 +30,14 @@ from bot.actions.claims import (
     remedy_wish,
 )
 from bot.actions.decision import CaseNow, case_now
+from bot.actions.follow_up import promise_flags
+from bot.audit.transcript import turns_from_events
 from bot.formatting import yen
 from bot.frustration import Assessment, assess
 from bot.remedy_policy import available_combinations, combination_value
 from bot.remedy_policy.reading import read_remedy
 from contracts.case_context import (
+    RECURRING,
     CaseContext,
     CaseItem,
     CustomerRef,
@@ -133,17 +137,34 @@ def hand_off(
     case = build_case_context(tracker, reason, now)
     context = case.to_dict()
     services.repository().record_handoff(case.case_id, case.customer.customer_id, reason, context, now)
-    response = f"utter_handoff_{reason}"
-    if domain is not None and response not in domain.get("responses", {}):
-        response = f"utter_handoff_{GENERIC_REASON}"
-    dispatcher.utter_message(response=response)
+    said = _acknowledge_repetition(dispatcher, tracker, case, now) if reason == recurring.RECURRING_REASON else False
+    if not said:
+        response = f"utter_handoff_{reason}"
+        if reason == recurring.RECURRING_REASON or (domain is not None and response not in domain.get("responses", {})):
+            response = f"utter_handoff_{GENERIC_REASON}"
+        dispatcher.utter_message(response=response)
     dispatcher.utter_message(**wait_message(now, services.language(tracker)))
     dispatcher.utter_message(json_message={"handoff": context})
+    keep_transcript(tracker, case.case_id, dispatcher, domain)
     return [
         SlotSet("handoff_reason", reason),
         SlotSet("case_id", case.case_id),
         ConversationPaused(),
     ]
+
+
+def _acknowledge_repetition(
+    dispatcher: CollectingDispatcher, tracker: Tracker, case: CaseContext, now: datetime
+) -> bool:
+    """A customer's Nth problem: "今回で3回目のご連絡です" (bot/remedy_policy.yml
+    `recurring.acknowledgement`), in place of the reason's own message; False when there is
+    nothing to say (no text, or the count no longer holds)."""
+    repetition = recurring.repetition_of(case.case_id, case.customer.customer_id, now)
+    text = recurring.acknowledgement(repetition, services.language(tracker)) if repetition else None
+    if not text:
+        return False
+    dispatcher.utter_message(text=text)
+    return True
 
 
 def wait_message(now: datetime, language: str) -> Dict[str, Any]:
@@ -233,6 +254,13 @@ def build_case_context(tracker: Tracker, reason: str, now: datetime) -> CaseCont
         transcript=transcript(tracker),
         timezone=str(services.hours().timezone),
     )
+    # "promised 18:04, not arrived" (the follow-up's answer on record), whatever the reason
+    context.flags, context.promise = promise_flags(str(case_id))
+    # the customer's Nth problem in the window, whatever the reason: the agent sees the earlier cases
+    repetition = recurring.repetition_of(str(case_id), customer.id if customer else None, now)
+    if repetition is not None:
+        context.flags = [*context.flags, RECURRING]
+        context.earlier_cases = list(repetition.earlier_cases)
     context.summary = summary_line(context)
     return context
 
@@ -299,7 +327,9 @@ def summary_line(context: CaseContext) -> str:
         what += f" #{context.order.number}: {names}"
     parts.append(what)
     if context.remedies_offered:
-        parts.append("offered " + ", ".join(o.kind for o in context.remedies_offered))
+        # a recurring customer went to a person before any offer: these are the agent's to apply
+        shown = "not offered yet, may apply " if context.reason == recurring.RECURRING_REASON else "offered "
+        parts.append(shown + ", ".join(o.kind for o in context.remedies_offered))
     if context.remedies_refused:
         parts.append("refused " + ", ".join(context.remedies_refused))
     frustration = context.frustration
@@ -310,29 +340,10 @@ def summary_line(context: CaseContext) -> str:
 
 
 def transcript(tracker: Tracker) -> List[Turn]:
-    """Customer and bot turns of this conversation, oldest first, as the customer saw them:
-    a tapped button is its label (「#1001 親子丼ほか2点」), never its payload."""
-    turns = []
-    buttons: Dict[str, str] = {}  # payload -> label of the buttons the bot showed last
-    for event in tracker.events:
-        kind = event.get("event")
-        if kind == "bot":
-            shown = (event.get("data") or {}).get("buttons") or []
-            if shown:
-                buttons = {str(b.get("payload")): str(b.get("title")) for b in shown if b.get("payload")}
-        if kind not in ("user", "bot") or not event.get("text"):
-            continue
-        stamp = event.get("timestamp")
-        text = event["text"]
-        if kind == "user" and text.startswith("/"):
-            # a tap: the label the customer read (a payload of no button shown is not theirs)
-            text = f"[tapped] {buttons[text]}" if text in buttons else "[tapped a button]"
-        turns.append(
-            Turn(
-                role="customer" if kind == "user" else "bot",
-                text=text,
-                time=datetime.fromtimestamp(stamp, timezone.utc).isoformat() if stamp else None,
-                intent=(event.get("parse_data") or {}).get("intent", {}).get("name") if kind == "user" else None,
-            )
-        )
-    return turns
+    """Customer, bot and agent turns of this conversation, oldest first, as the customer saw
+    them: a tapped button is its label (「#1001 親子丼ほか2点」), never its payload (one
+    reading of the events with the audit's: bot/audit/transcript.py)."""
+    return [
+        Turn(role=t["role"], text=t["text"], time=t["time"], intent=t.get("intent"))
+        for t in turns_from_events(tracker.events)
+    ]

@@ -20,9 +20,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.actions import services
+from bot.actions.case_record import keep_transcript
 from bot.actions.claims import ITEM_PROBLEMS, WITHDRAWN, customer_for, inform_payload, owned_order, said_in_claim
 from bot.actions.decision import CaseNow, case_now
 from bot.actions.fallback import intent_choices
+from bot.actions.follow_up import follow_up_payload
 from bot.actions.handoff import hand_off
 from bot.actions.problems import INTENT_OF
 from bot.actions.responses import response_text
@@ -233,6 +235,11 @@ def apply_and_confirm(dispatcher: CollectingDispatcher, tracker: Tracker, case: 
     )
     response = "utter_remedy_applied" if applied.created else "utter_remedy_already_applied"
     dispatcher.utter_message(response=response, confirmation=confirmation, case_id=case_id)
+    keep_transcript(tracker, case_id, dispatcher)
+    # Something arrives at a promised time: the gateway asks once after it (bot/actions/follow_up.py).
+    follow_up = follow_up_payload(services.policy(), records, case_id, services.language(tracker))
+    if follow_up is not None:
+        dispatcher.utter_message(json_message=follow_up)
 
 
 def tell_status(dispatcher: CollectingDispatcher, order: OrderView) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -24,6 +25,7 @@ CATEGORIES = ("dish", "side", "topping", "drink", "goods", "gift_card", "alcohol
 TEXT_FIELDS = ("label", "button", "confirmation")
 PLACEHOLDERS = ("{items}", "{amount}", "{eta}", "{case_id}")
 GOODWILL_PLACEHOLDERS = ("{amount}", "{case_id}")
+RECURRING_PLACEHOLDERS = ("{count}", "{ordinal}", "{days}")
 # A combination's name ("send_item+refund_delivery_fee") is kept as the case's approved
 # remedy, a column of this many characters (bot/store/models.py CaseOutcome).
 COMBINATION_NAME_MAX = 40
@@ -72,6 +74,26 @@ class GoodwillRule:
 
 
 @dataclass(frozen=True)
+class RecurringRule:
+    """One `recurring:` threshold: this many different orders with a problem within the window."""
+
+    claims: int
+    window: timedelta
+
+
+@dataclass(frozen=True)
+class RecurringRules:
+    """The `recurring:` section: when the same item, shop or customer failing again is noticed."""
+
+    problems: Tuple[str, ...]  # the problems that count
+    same_item_at_shop: Optional[RecurringRule] = None
+    same_shop: Optional[RecurringRule] = None
+    customer: Optional[RecurringRule] = None
+    # language -> what a customer reads on their Nth problem ({count}, {ordinal}, {days})
+    acknowledgement: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Policy:
     auto_approve_limit: int
     claim_window_hours: int
@@ -99,6 +121,8 @@ class Policy:
     combinations: Tuple[Tuple[str, ...], ...] = ()
     # What an agent may give as goodwill (the `goodwill:` section); None: no goodwill.
     goodwill: Optional[GoodwillRule] = None
+    # Recurring problems (the `recurring:` section); None: nothing is counted.
+    recurring: Optional[RecurringRules] = None
 
     def needs_confirmation(self, kind: str, amount: int, tapped: bool) -> bool:
         """Whether a chosen remedy is confirmed with a yes/no before it is applied."""
@@ -221,6 +245,7 @@ class _Reader:
                 "confirm_first",
                 "combinations",
                 "goodwill",
+                "recurring",
             ),
         )
         version = self.scalar(self.required(top, root, "version", "version"), "version")
@@ -265,6 +290,8 @@ class _Reader:
             extras["combinations"] = self.combinations(top["combinations"][1], remedies)
         if "goodwill" in top:
             extras["goodwill"] = self.goodwill(top["goodwill"][1], remedies)
+        if "recurring" in top:
+            extras["recurring"] = self.recurring(top["recurring"][1])
         return Policy(
             excluded_categories=excluded,
             problems=problems,
@@ -301,6 +328,39 @@ class _Reader:
                 raise self.fail(entry, path, f"{shown} is listed twice")
             result.append(parts)
         return tuple(result)
+
+    def recurring(self, node: yaml.Node) -> RecurringRules:
+        """The `recurring:` section: which problems count, the thresholds (each optional),
+        and what the customer reads when they reach theirs (required with `customer`)."""
+        path = "recurring"
+        entries = self.mapping(node, path)
+        rules = {"same_item_at_shop": "within_hours", "same_shop": "within_hours", "customer": "within_days"}
+        self.no_unknown(entries, path, ("problems",) + tuple(rules) + ("acknowledgement",))
+        problems_node = self.required(entries, node, path, "problems")
+        problems = self.string_list(problems_node, f"{path}.problems", PROBLEMS)
+        if not problems:
+            raise self.fail(problems_node, f"{path}.problems", "name at least one problem")
+        values: Dict[str, Any] = {"problems": problems}
+        for name, unit in rules.items():
+            if name not in entries:
+                continue
+            rule_path = f"{path}.{name}"
+            rule_node = entries[name][1]
+            rule = self.mapping(rule_node, rule_path)
+            self.no_unknown(rule, rule_path, ("claims", unit))
+            # one order is not a repetition: at least two before anything is noticed
+            claims = self.integer(self.required(rule, rule_node, rule_path, "claims"), f"{rule_path}.claims", 2)
+            span = self.integer(self.required(rule, rule_node, rule_path, unit), f"{rule_path}.{unit}", 1)
+            values[name] = RecurringRule(
+                claims, timedelta(hours=span) if unit == "within_hours" else timedelta(days=span)
+            )
+        if "acknowledgement" in entries:
+            values["acknowledgement"] = self.texts(
+                entries["acknowledgement"][1], f"{path}.acknowledgement", RECURRING_PLACEHOLDERS
+            )
+        elif "customer" in values:
+            raise self.fail(entries["customer"][0], f"{path}.customer", "needs `recurring.acknowledgement` (ja, en)")
+        return RecurringRules(**values)
 
     def goodwill(self, node: yaml.Node, remedies: Mapping[str, RemedyRule]) -> GoodwillRule:
         """The `goodwill:` section: which kinds, the limits, and what the customer reads."""

@@ -11,6 +11,9 @@ entrypoint builds the same Sanic app (rasa_sdk.endpoint.create_app) and adds two
   time; otherwise 401 before any action runs, and one log line that names the path and
   the caller's address, never the presented value.
 
+/ops/* (bot/server/ops.py, read-only reports for the workbench) takes OPS_API_TOKEN instead,
+and only it: Rasa's secret does not open /ops, the ops token runs no action.
+
 /health stays open: the gateway's /healthz, the Docker health check and the Kubernetes
 probes call it, and it answers only {"status": "ok"}.
 
@@ -78,11 +81,16 @@ def create_app(token: str, actions_package: str = "bot.actions", open_paths: Ite
     opened = frozenset(open_paths)
     # No CORS origins: only Rasa calls this server, never a browser.
     app = sdk_create_app(actions_package, cors_origins=None)
+    from bot.server import ops  # the ops API (bot/server/ops.py): its own routes and secret
+
+    ops.register(app)
 
     @app.middleware("request")
     async def require_shared_secret(request):  # type: ignore[no-untyped-def]
         if request.path in opened and request.method in ("GET", "HEAD"):
             return None
+        if ops.is_ops_path(request.path):
+            return ops.refusal(request)  # OPS_API_TOKEN only: Rasa's secret never opens /ops
         presented = request.headers.get(HEADER)
         if authorized(presented, token):
             return None

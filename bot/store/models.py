@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base, relationship
@@ -30,6 +31,7 @@ LANGUAGES = ("ja", "en")
 ITEM_CATEGORIES = ("dish", "side", "topping", "drink", "goods", "gift_card", "alcohol")
 CLAIM_STATUSES = ("open", "remedied", "handed_off")
 SATISFACTION_ANSWERS = ("satisfied", "not_satisfied")
+FOLLOW_UP_ANSWERS = ("arrived", "not_arrived")
 
 Base = declarative_base()
 
@@ -218,6 +220,20 @@ class CaseOutcome(Base):
     answered_at = Column(UTCDateTime, nullable=True)
 
 
+class CaseTranscript(Base):
+    """What was said in a case, bot, agent and customer turns alike (bot/audit/transcript.py
+    makes the turns), kept when the case reaches an end (a remedy applied, a handoff, an
+    agent's resolution, the satisfaction answer) so the quality audit (bot/audit/) can read
+    closed cases after Rasa's tracker store has moved on. One row per case, overwritten by
+    each later snapshot, which holds every earlier turn too."""
+
+    __tablename__ = "case_transcripts"
+
+    case_id = Column(String(32), primary_key=True)  # the case number (claims.case_number)
+    turns = Column(JSONText, nullable=False, default=list)
+    updated_at = Column(UTCDateTime, nullable=False)
+
+
 class AccountLinkNonce(Base):
     """A LINE account link nonce that was used (contracts/account_link.py): its SHA-256
     digest (never the nonce), UNIQUE, so a replayed nonce links nothing, whichever action
@@ -230,3 +246,48 @@ class AccountLinkNonce(Base):
     customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False)
     line_user_id = Column(String(64), nullable=False)
     used_at = Column(UTCDateTime, nullable=False)
+
+
+class FollowUp(Base):
+    """The question asked once a promised remedy should have arrived ("did the egg
+    arrive?", bot/actions/follow_up.py), one row per case: when it was due (the remedy's
+    eta), when it was first asked, and the customer's answer, each written once."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (_one_of("answer", FOLLOW_UP_ANSWERS, "ck_follow_ups_answer"),)
+
+    id = Column(Integer, primary_key=True)
+    case_number = Column(String(32), unique=True, nullable=False)
+    due_at = Column(UTCDateTime, nullable=False)
+    asked_at = Column(UTCDateTime, nullable=False)
+    answer = Column(String(20), nullable=True)
+    answered_at = Column(UTCDateTime, nullable=True)
+
+
+class RecurringAlert(Base):
+    """An operations alert for a recurring problem (bot/remedy_policy.yml `recurring:`): the
+    same item with the same problem in several orders of one shop (kind
+    "same_item_at_shop"), or any problem in several orders of one shop ("same_shop").
+
+    One row per burst: UNIQUE (kind, shop, sku, problem, window_start), the window starting
+    at the burst's first counted claim, so two action servers reaching the threshold at
+    once raise it once. Later claims of the same burst (within the window of the last one)
+    update `count`, `case_ids` and `last_claim_at` and raise nothing new. `sku` and
+    `problem` are "" where the kind has none (NULLs would never collide in a UNIQUE key)."""
+
+    __tablename__ = "recurring_alerts"
+    __table_args__ = (
+        UniqueConstraint("kind", "shop", "sku", "problem", "window_start", name="uq_recurring_alerts_burst"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(40), nullable=False)
+    shop = Column(String(200), nullable=False)
+    sku = Column(String(64), nullable=False, default="")
+    problem = Column(String(40), nullable=False, default="")
+    item = Column(String(200), nullable=True)  # the item's name (Japanese), for people reading the table
+    window_start = Column(UTCDateTime, nullable=False)
+    count = Column(Integer, nullable=False)
+    case_ids = Column(JSONText, nullable=False, default=list)
+    raised_at = Column(UTCDateTime, nullable=False)
+    last_claim_at = Column(UTCDateTime, nullable=False)

@@ -23,11 +23,15 @@ from bot.remedy_policy.types import CustomerHistory, ItemView, OrderView, Remedy
 from bot.store.models import (
     AccountLinkNonce,
     CaseOutcome,
+    CaseTranscript,
     Claim,
     Customer,
+    FollowUp,
     GoodwillGesture,
     Handoff,
     Order,
+    OrderItem,
+    RecurringAlert,
     Remedy,
 )
 
@@ -81,6 +85,54 @@ class GivenGoodwill:
     reason: str
     approvers: Tuple[Tuple[str, str], ...]  # (Slack user id, name), in the order they approved
     applied_at: datetime
+    created: bool
+
+
+@dataclass(frozen=True)
+class FollowUpRecord:
+    """The follow-up question of a case: due at the remedy's eta, asked once, answered once
+    ("arrived" / "not_arrived"; None while unanswered)."""
+
+    case_number: str
+    due_at: datetime
+    asked_at: datetime
+    answer: Optional[str]
+    answered_at: Optional[datetime]
+
+
+@dataclass(frozen=True)
+class ProblemCase:
+    """A claim as the recurring-problem counts read it (bot/actions/recurring.py): its
+    order, the order's shop, and the claimed items (sku, Japanese name, English name)."""
+
+    case_number: str
+    customer_id: Optional[int]
+    order_id: int
+    order_number: str
+    shop: str
+    problem: str
+    items: Tuple[Tuple[str, str, str], ...]
+    created_at: datetime
+
+    @property
+    def skus(self) -> Tuple[str, ...]:
+        return tuple(sku for sku, _, _ in self.items)
+
+
+@dataclass(frozen=True)
+class RecurringAlertRecord:
+    """A recurring-problem alert on record; `created` is True only for the call that raised it."""
+
+    kind: str
+    shop: str
+    sku: str
+    problem: str
+    item: Optional[str]
+    window_start: datetime
+    count: int  # different orders in the burst
+    case_ids: Tuple[str, ...]  # one case per order, oldest first
+    raised_at: datetime
+    last_claim_at: datetime
     created: bool
 
 
@@ -350,6 +402,145 @@ class OrdersRepository:
         with self._sessions() as session:
             return [_applied(r, case_number) for r in session.scalars(query)]
 
+    # Recurring problems (bot/remedy_policy.yml `recurring:`, bot/actions/recurring.py)
+
+    def problem_cases(
+        self,
+        since: datetime,
+        problems: Sequence[str],
+        *,
+        customer_id: Optional[int] = None,
+        shop: Optional[str] = None,
+    ) -> List[ProblemCase]:
+        """Claims about an order, opened at `since` or later, with one of `problems`, of one
+        customer and/or at one shop, oldest first. Claims without an order (a person asked
+        for before one was known) have nothing to compare and are left out."""
+        query = (
+            select(Claim, Order.number, Order.shop_name)
+            .join(Order, Claim.order_id == Order.id)
+            .where(Claim.created_at >= since, Claim.problem.in_(list(problems)))
+            .order_by(Claim.created_at, Claim.id)
+        )
+        if customer_id is not None:
+            query = query.where(Claim.customer_id == customer_id)
+        if shop is not None:
+            query = query.where(Order.shop_name == shop)
+        with self._sessions() as session:
+            rows = session.execute(query).all()
+            item_ids = {int(i) for claim, _, _ in rows for i in claim.item_ids or ()}
+            names: Dict[int, Tuple[str, str, str]] = {}
+            if item_ids:
+                found = session.execute(
+                    select(OrderItem.id, OrderItem.sku, OrderItem.name_ja, OrderItem.name_en).where(
+                        OrderItem.id.in_(sorted(item_ids))
+                    )
+                )
+                names = {i: (sku, ja, en) for i, sku, ja, en in found}
+            return [
+                ProblemCase(
+                    case_number=claim.case_number,
+                    customer_id=claim.customer_id,
+                    order_id=claim.order_id,
+                    order_number=number,
+                    shop=shop_name,
+                    problem=claim.problem,
+                    items=tuple(names[int(i)] for i in claim.item_ids or () if int(i) in names),
+                    created_at=claim.created_at,
+                )
+                for claim, number, shop_name in rows
+            ]
+
+    def note_recurring_alert(
+        self,
+        kind: str,
+        shop: str,
+        cases: Sequence[ProblemCase],
+        window: timedelta,
+        now: datetime,
+        *,
+        sku: str = "",
+        problem: str = "",
+        item: Optional[str] = None,
+    ) -> RecurringAlertRecord:
+        """Records a burst of `cases` (one per order, oldest first, already at the
+        threshold) as one alert. A burst is still going when its last claim is within
+        `window` of now: then its count and cases grow and nothing new is raised
+        (`created` False). Otherwise a new alert starts at the first case; of two
+        concurrent inserts of the same burst the UNIQUE key lets one win, and the other
+        joins it."""
+        if not cases:
+            raise ValueError("an alert needs its cases")
+        for attempt in range(2):
+            joined = self._join_burst(kind, shop, sku, problem, cases, window, now)
+            if joined is not None:
+                return joined
+            try:
+                with self._sessions.begin() as session:
+                    row = RecurringAlert(
+                        kind=kind,
+                        shop=shop,
+                        sku=sku,
+                        problem=problem,
+                        item=item,
+                        window_start=cases[0].created_at,
+                        count=len(cases),
+                        case_ids=[c.case_number for c in cases],
+                        raised_at=now,
+                        last_claim_at=max(c.created_at for c in cases),
+                    )
+                    session.add(row)
+                    session.flush()
+                    return _alert_record(row, created=True)
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise RuntimeError("unreachable")  # pragma: no cover
+
+    def _join_burst(
+        self,
+        kind: str,
+        shop: str,
+        sku: str,
+        problem: str,
+        cases: Sequence[ProblemCase],
+        window: timedelta,
+        now: datetime,
+    ) -> Optional[RecurringAlertRecord]:
+        """The burst still going for this key, grown by `cases` of orders it did not count yet."""
+        query = (
+            select(RecurringAlert)
+            .where(
+                RecurringAlert.kind == kind,
+                RecurringAlert.shop == shop,
+                RecurringAlert.sku == sku,
+                RecurringAlert.problem == problem,
+                RecurringAlert.last_claim_at >= now - window,
+            )
+            .order_by(RecurringAlert.last_claim_at.desc())
+            .limit(1)
+        )
+        with self._sessions.begin() as session:
+            row = session.scalar(query)
+            if row is None:
+                return None
+            listed = [str(c) for c in row.case_ids or []]
+            counted = set(
+                session.scalars(select(Claim.order_id).where(Claim.case_number.in_(listed))) if listed else ()
+            )
+            added = [c for c in cases if c.order_id not in counted and c.case_number not in listed]
+            if added:
+                row.case_ids = listed + [c.case_number for c in added]
+                row.count = len(row.case_ids)
+            row.last_claim_at = max([row.last_claim_at] + [c.created_at for c in cases])
+            session.flush()
+            return _alert_record(row, created=False)
+
+    def recurring_alerts_since(self, since: datetime) -> List[RecurringAlertRecord]:
+        """The alerts raised at `since` or later, oldest first."""
+        query = select(RecurringAlert).where(RecurringAlert.raised_at >= since).order_by(RecurringAlert.raised_at)
+        with self._sessions() as session:
+            return [_alert_record(r, created=False) for r in session.scalars(query)]
+
     # Goodwill
 
     def give_goodwill(
@@ -464,6 +655,73 @@ class OrdersRepository:
                 return None
             return {c.name: getattr(row, c.name) for c in CaseOutcome.__table__.columns if c.name != "id"}
 
+    # Follow-ups at the promised time (bot/actions/follow_up.py)
+
+    def record_follow_up_asked(self, case_number: str, due_at: datetime, now: datetime) -> FollowUpRecord:
+        """Notes that the case's follow-up question was asked; only the first call writes
+        (UNIQUE case number: a repeated or concurrent ask keeps the first time)."""
+        existing = self.follow_up(case_number)
+        if existing is not None:
+            return existing
+        try:
+            with self._sessions.begin() as session:
+                session.add(FollowUp(case_number=case_number, due_at=due_at, asked_at=now))
+        except IntegrityError:
+            pass  # another call noted it first: its row is the record
+        record = self.follow_up(case_number)
+        if record is None:  # pragma: no cover - the insert or the winner's row exists
+            raise RuntimeError(f"follow-up of {case_number!r} not recorded")
+        return record
+
+    def record_follow_up_answer(self, case_number: str, answer: str, now: datetime) -> bool:
+        """The customer's answer, written once: True when this call recorded it, False when
+        the case was answered before (or never asked)."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(FollowUp)
+                .where(FollowUp.case_number == case_number, FollowUp.answer.is_(None))
+                .values(answer=answer, answered_at=now)
+            )
+            return bool(result.rowcount)
+
+    def follow_up(self, case_number: str) -> Optional[FollowUpRecord]:
+        with self._sessions() as session:
+            row = session.scalar(select(FollowUp).where(FollowUp.case_number == case_number))
+            if row is None:
+                return None
+            return FollowUpRecord(
+                case_number=row.case_number,
+                due_at=row.due_at,
+                asked_at=row.asked_at,
+                answer=row.answer,
+                answered_at=row.answered_at,
+            )
+
+    # What was said in a case (the quality audit reads it: bot/audit/)
+
+    def save_case_transcript(self, case_id: str, turns: Sequence[Dict[str, Any]], now: datetime) -> None:
+        """Keeps the case's turns, replacing an earlier snapshot (each later one holds every
+        earlier turn too); of two concurrent first writes one inserts, the other updates."""
+        for attempt in range(2):
+            try:
+                with self._sessions.begin() as session:
+                    row = session.get(CaseTranscript, case_id)
+                    if row is None:
+                        session.add(CaseTranscript(case_id=case_id, turns=list(turns), updated_at=now))
+                    else:
+                        row.turns = list(turns)
+                        row.updated_at = now
+                return
+            except IntegrityError:
+                if attempt:
+                    raise
+
+    def case_transcript(self, case_id: str) -> Optional[List[Dict[str, Any]]]:
+        """The case's last snapshot of turns, or None."""
+        with self._sessions() as session:
+            row = session.get(CaseTranscript, case_id)
+            return None if row is None else list(row.turns or [])
+
     # Helpers
 
     def _customer(self, query: Any) -> Optional[CustomerRecord]:
@@ -560,6 +818,22 @@ def _applied(remedy: Remedy, case_number: str) -> AppliedRemedy:
         eta=remedy.eta,
         applied_at=remedy.applied_at,
         created=False,
+    )
+
+
+def _alert_record(row: RecurringAlert, created: bool) -> RecurringAlertRecord:
+    return RecurringAlertRecord(
+        kind=row.kind,
+        shop=row.shop,
+        sku=row.sku,
+        problem=row.problem,
+        item=row.item,
+        window_start=row.window_start,
+        count=row.count,
+        case_ids=tuple(str(c) for c in row.case_ids or ()),
+        raised_at=row.raised_at,
+        last_claim_at=row.last_claim_at,
+        created=created,
     )
 
 

@@ -1,7 +1,9 @@
 """python -m devkit.workbench --port 8093 --gateway URL --line-emulator URL --slack-emulator URL
 
-Secrets and stores come from the same environment as the gateway's: LINE_CHANNEL_SECRET,
-SLACK_SIGNING_SECRET, SLACK_HANDOFF_CHANNEL, ORDERS_DATABASE_URL, REDIS_URL.
+Secrets come from the same environment as the gateway's: LINE_CHANNEL_SECRET,
+SLACK_SIGNING_SECRET, SLACK_HANDOFF_CHANNEL; the cases and quality pages read the action
+server's and the gateway's ops APIs with OPS_API_TOKEN (--action-server, default
+ACTION_SERVER_URL without its /webhook, or http://127.0.0.1:5055; --gateway).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import List, Optional
 
 from aiohttp import web
 
-from devkit.workbench.app import Settings, make_app
+from devkit.workbench.app import Settings, action_server_base, make_app
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -27,6 +29,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "--slack-emulator",
         default="http://127.0.0.1:8092",
         help="the Slack emulator's root URL (…/api/ is accepted too)",
+    )
+    p.add_argument(
+        "--action-server",
+        default=None,
+        help="the action server's root URL, for its ops API (default: ACTION_SERVER_URL, or http://127.0.0.1:5055)",
     )
     p.add_argument("--review-csv", type=Path, help="default results/review/review.csv")
     p.add_argument("--evaluate-dir", type=Path, help="default results/evaluate/latest")
@@ -49,6 +56,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     settings = Settings.from_env(
         gateway_url=args.gateway,
+        action_server_url=action_server_base(args.action_server) if args.action_server else None,
         line_emulator_url=args.line_emulator,
         slack_emulator_url=args.slack_emulator,
         review_csv=args.review_csv,

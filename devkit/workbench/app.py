@@ -12,10 +12,17 @@
     POST /review/refresh|label   run scripts/review.py / scripts/import_review.py
     GET  /review/matrix/{ja,en}.png
     GET  /cases?from=&to=&preset=   plots of how cases went
+    GET  /quality?from=&to=&preset= "CS damage": audit findings by pattern, the worst cases
+                                 with the turns that show them, recurring-problem alerts,
+                                 follow-up outcomes (devkit/workbench/quality.py)
     GET  /static/...             CSS and JS (served from this package; no CDN)
 
 Local use only: it binds to 127.0.0.1 by default and refuses cross-site POSTs, because
 its buttons run scripts and speak for customers and agents.
+
+The cases and quality pages read the product over HTTP, never by import (issue 14): the
+action server's ops API (bot/server/ops.py) and the gateway's (GET /ops/cases), with
+OPS_API_TOKEN from the environment (devkit/workbench/ops_client.py).
 """
 
 from __future__ import annotations
@@ -35,8 +42,9 @@ from aiohttp import web
 from contracts.vocabulary import Label, problem_label, reason_label, remedy_label
 from devkit.emulators.slack_api import DEFAULT_BOT_USER_ID, DEFAULT_USERS
 from devkit.workbench import charts
-from devkit.workbench.cases import COUPON_KINDS, TOKYO, histogram, load_cases, median, period, summarize
+from devkit.workbench.cases import COUPON_KINDS, TOKYO, histogram, median, merge_live, period, summarize
 from devkit.workbench.live import AGENTS, DEFAULT_AGENT, DEFAULT_CUSTOMER, DEMO_CUSTOMERS, AgentSlack, CustomerPhone
+from devkit.workbench.ops_client import OpsClient, OpsUnavailable
 from devkit.workbench.pages import LANG_COOKIE, esc, json_script, layout, pick_lang, t, texts_for
 from devkit.workbench.review import RunResult, domain_intents, markdown_to_html, read_queue, run_script, write_one_row
 
@@ -50,6 +58,12 @@ PEOPLE = (DEFAULT_BOT_USER_ID, *DEFAULT_USERS)  # who a Slack <@mention> can nam
 MAX_TEXT = 5000  # what LINE takes in one text message; Slack takes more, but be plain
 
 
+def action_server_base(url: str) -> str:
+    """ACTION_SERVER_URL is Rasa's action endpoint (.../webhook); the ops API is beside it."""
+    url = url.rstrip("/")
+    return url[: -len("/webhook")] if url.endswith("/webhook") else url
+
+
 @dataclass
 class Settings:
     gateway_url: str = "http://127.0.0.1:8080"
@@ -59,8 +73,9 @@ class Settings:
     slack_signing_secret: str = "local-demo-slack-secret"
     slack_channel: str = "C0HANDOFF1"
     slack_supervisor_channel: str = ""  # where escalations go; empty: broadcast in the thread
-    redis_url: str = ""
-    database_url: str = ""  # empty: bot.store's default (var/orders.db)
+    # the ops APIs (cases, quality): the action server's and the gateway's (gateway_url)
+    action_server_url: str = "http://127.0.0.1:5055"
+    ops_api_token: str = ""
     root: Path = ROOT  # where the scripts run (the repository)
     review_csv: Path = ROOT / "results" / "review" / "review.csv"
     evaluate_dir: Path = ROOT / "results" / "evaluate" / "latest"
@@ -79,8 +94,8 @@ class Settings:
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or cls.slack_signing_secret,
             slack_channel=env.get("SLACK_HANDOFF_CHANNEL") or cls.slack_channel,
             slack_supervisor_channel=env.get("SLACK_SUPERVISOR_CHANNEL") or "",
-            redis_url=env.get("REDIS_URL", ""),
-            database_url=env.get("ORDERS_DATABASE_URL", ""),
+            action_server_url=action_server_base(env.get("ACTION_SERVER_URL") or cls.action_server_url),
+            ops_api_token=env.get("OPS_API_TOKEN", ""),
         )
         for key, value in overrides.items():
             if value is not None:
@@ -96,8 +111,7 @@ class State:
     session: Optional[aiohttp.ClientSession] = None
     phone: Optional[CustomerPhone] = None
     slack: Optional[AgentSlack] = None
-    case_store: Any = None
-    engine: Any = None
+    ops: Optional[OpsClient] = None
     results: Dict[int, RunResult] = field(default_factory=dict)  # shown after a redirect
     added_rows: Set[str] = field(default_factory=set)  # review rows labelled here
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)  # one script at a time
@@ -580,22 +594,17 @@ async def review_matrix(request: web.Request) -> web.StreamResponse:
 
 
 async def _live_cases(state: State) -> tuple:
-    """(cases, note key): the gateway's case state in Redis, when there is one."""
-    if state.case_store is None:
-        return [], "redis_off"
+    """(cases, note key): the gateway's live case state (GET /ops/cases there), when it answers."""
     try:
-        return await asyncio.wait_for(state.case_store.all_cases(), 5), "redis_note"
-    except Exception:  # noqa: BLE001 - any Redis trouble: the DB alone still answers
-        log.warning("workbench: Redis unreachable, cases from the database only")
-        return [], "redis_error"
+        return await state.ops.live_cases(), "live_note"
+    except OpsUnavailable as why:
+        log.warning("workbench: the gateway's ops API: %s; cases from the database only", why.reason)
+        return [], f"live_{why.reason}"
 
 
-def _engine(state: State) -> Any:
-    if state.engine is None:
-        from bot.store.db import database_url, make_engine
-
-        state.engine = make_engine(state.settings.database_url or database_url())
-    return state.engine
+def ops_error(lang: str, why: OpsUnavailable) -> str:
+    """Why a page has no data: the action server's ops API did not answer (no secret shown)."""
+    return f'<p class="notice error" id="ops-error">{esc(t(lang, "db_error"))}: {esc(t(lang, "ops_" + why.reason))}</p>'
 
 
 async def cases_page(request: web.Request) -> web.Response:
@@ -604,16 +613,17 @@ async def cases_page(request: web.Request) -> web.Response:
     q = request.query
     preset = q.get("preset")
     lo, hi, shown_from, shown_to = period(preset, q.get("from"), q.get("to"))
-    live, note = await _live_cases(state)
     if preset is None and not q.get("from") and not q.get("to"):
         preset = "30"  # what period() shows by default
     parts = [f"<h1>{esc(t(lang, 'cases_title'))}</h1>", _period_form(lang, preset, shown_from, shown_to)]
     try:
-        rows = await asyncio.to_thread(load_cases, _engine(state), live, lo, hi)
-    except Exception as error:  # noqa: BLE001 - show why instead of a 500 page
-        log.warning("workbench: cannot read the orders database (%s)", type(error).__name__)
-        parts.append(f'<p class="notice error">{esc(t(lang, "db_error"))}: {esc(type(error).__name__)}</p>')
+        stored = await state.ops.cases(lo, hi)
+    except OpsUnavailable as why:  # show why instead of a 500 page
+        log.warning("workbench: the action server's ops API: %s", why.reason)
+        parts.append(ops_error(lang, why))
         return html_response(request, layout(lang, "cases", t(lang, "nav_cases"), "\n".join(parts), q))
+    live, note = await _live_cases(state)
+    rows = merge_live(stored, live, lo, hi)
     s = summarize(rows)
     total = len(rows)
     rate = f"{s.handed_off / total:.0%}" if total else "-"
@@ -670,15 +680,16 @@ def _resolution_charts(lang: str, bot: List[float], agent: List[float]) -> str:
     )
 
 
-def _period_form(lang: str, preset: Optional[str], start: str, end: str) -> str:
+def _period_form(lang: str, preset: Optional[str], start: str, end: str, action: str = "/cases") -> str:
+    """The period controls (presets, from/to dates) of the cases page, and of the quality page."""
     presets = []
     for value, key in (("7", "last_7"), ("30", "last_30"), ("all", "all_time")):
         current = ' aria-current="true"' if preset == value else ""
         presets.append(
-            f'<a class="preset" href="/cases?{urlencode({"preset": value})}"{current}>{esc(t(lang, key))}</a>'
+            f'<a class="preset" href="{action}?{urlencode({"preset": value})}"{current}>{esc(t(lang, key))}</a>'
         )
     return (
-        f'<form class="period" method="get" action="/cases" aria-label="{esc(t(lang, "period"))}">'
+        f'<form class="period" method="get" action="{action}" aria-label="{esc(t(lang, "period"))}">'
         f'<label>{esc(t(lang, "from"))} <input type="date" name="from" value="{esc(start)}"></label> '
         f'<label>{esc(t(lang, "to"))} <input type="date" name="to" value="{esc(end)}"></label> '
         f'<button type="submit">{esc(t(lang, "show"))}</button> '
@@ -748,20 +759,13 @@ async def _startup(app: web.Application) -> None:
         s.slack_channel,
         s.slack_supervisor_channel,
     )
-    if s.redis_url:
-        from gateway.core.cases import RedisCaseStore
-
-        state.case_store = RedisCaseStore.from_url(s.redis_url)
+    state.ops = OpsClient(state.session, s.action_server_url, s.gateway_url, s.ops_api_token)
 
 
 async def _cleanup(app: web.Application) -> None:
     state = app[STATE]
     if state.session is not None:
         await state.session.close()
-    if state.case_store is not None:
-        await state.case_store.close()
-    if state.engine is not None:
-        state.engine.dispose()
 
 
 def make_app(settings: Settings) -> web.Application:
@@ -782,6 +786,9 @@ def make_app(settings: Settings) -> web.Application:
     app.router.add_post("/review/label", review_label)
     app.router.add_get("/review/matrix/{lang}.png", review_matrix)
     app.router.add_get("/cases", cases_page)
+    from devkit.workbench.quality import quality_page  # it builds on this module's helpers
+
+    app.router.add_get("/quality", quality_page)
     app.router.add_static("/static/", STATIC)
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)

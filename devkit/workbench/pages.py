@@ -130,9 +130,28 @@ TEXTS: Dict[str, tuple] = {
     "col_satisfaction": ("満足度", "Satisfaction"),
     "no_data": ("この期間のデータはありません。", "No data in this period."),
     "db_error": ("注文データベースを読めません", "Cannot read the orders database"),
-    "redis_note": ("ケースの状態: Redis", "Case state: Redis"),
-    "redis_off": ("ケースの状態: データベースのみ（REDIS_URL なし）", "Case state: database only (no REDIS_URL)"),
-    "redis_error": ("Redis に接続できません: データベースのみ", "Redis unreachable: database only"),
+    # the ops APIs (the action server's /ops/*, the gateway's /ops/cases) and why one is silent
+    "ops_unreachable": ("アクションサーバーに接続できません", "the action server is unreachable"),
+    "ops_refused": ("OPS_API_TOKEN が受け付けられません", "OPS_API_TOKEN was refused"),
+    "ops_off": ("ops API が無効です（OPS_API_TOKEN なし）", "the ops API is off (no OPS_API_TOKEN)"),
+    "ops_failed": ("ops API がエラーを返しました", "the ops API answered with an error"),
+    "live_note": ("ケースの状態: ゲートウェイ（対応中・未対応）", "Case state: the gateway (claimed or not)"),
+    "live_unreachable": (
+        "ケースの状態: データベースのみ（ゲートウェイに接続できません）",
+        "Case state: database only (the gateway is unreachable)",
+    ),
+    "live_refused": (
+        "ケースの状態: データベースのみ（ゲートウェイが OPS_API_TOKEN を拒否）",
+        "Case state: database only (the gateway refused OPS_API_TOKEN)",
+    ),
+    "live_off": (
+        "ケースの状態: データベースのみ（ゲートウェイの ops API が無効）",
+        "Case state: database only (the gateway's ops API is off)",
+    ),
+    "live_failed": (
+        "ケースの状態: データベースのみ（ゲートウェイのケース情報を読めません）",
+        "Case state: database only (the gateway cannot read its cases)",
+    ),
     "status_open": ("未対応", "Unclaimed"),
     "status_claimed": ("対応中", "Claimed"),
     "status_resolved": ("解決済み", "Resolved"),
@@ -142,6 +161,47 @@ TEXTS: Dict[str, tuple] = {
     "problem_none": ("（問題の特定前）", "(before a problem was named)"),
     "minutes": ("分", "min"),
     "times_note": ("日付は日本時間。", "Dates in Japan time."),
+    # the quality ("CS damage") page
+    "nav_quality": ("CS ダメージ", "CS damage"),
+    "quality_title": ("CS ダメージ（対応品質の監査）", "CS damage (the quality audit)"),
+    "quality_intro": (
+        "終わったケースも含め、お客様をがっかりさせた箇所: 監査のパターン別の件数、ひどいケースと該当する発言、繰り返しの不具合の通知、約束の時刻のあとのフォローアップ。",
+        "Where customers were let down, even in cases that ended: audit findings by pattern, the worst cases with the turns that show them, recurring-problem alerts, the follow-ups after a promised time.",
+    ),
+    "n_audited": ("件を監査", "cases audited"),
+    "n_findings": ("件の指摘", "findings"),
+    "n_damaged": ("件のケースに指摘あり", "cases with a finding"),
+    "findings_by_pattern": ("パターン別の指摘", "Findings by pattern"),
+    "findings_by_role": ("発言者別の指摘", "Findings by who said the turn"),
+    "no_findings": ("この期間の指摘はありません。", "No findings in this period."),
+    "worst_cases": ("指摘の多いケース", "The worst cases"),
+    "role_customer": ("お客様", "Customer"),
+    "role_bot": ("ボット", "Bot"),
+    "role_agent": ("担当者", "Agent"),
+    "recurring_alerts": ("繰り返しの不具合の通知", "Recurring-problem alerts"),
+    "no_alerts": ("この期間の通知はありません。", "No alerts in this period."),
+    "col_raised": ("通知", "Raised"),
+    "col_alert_kind": ("種類", "Kind"),
+    "col_shop": ("店舗", "Shop"),
+    "col_item": ("商品", "Item"),
+    "col_count": ("件数", "Count"),
+    "col_cases": ("ケース", "Cases"),
+    "alert_same_item_at_shop": ("同じ店舗で同じ商品", "Same item at one shop"),
+    "alert_same_shop": ("同じ店舗", "Same shop"),
+    "follow_ups": ("フォローアップの結果", "Follow-up outcomes"),
+    "follow_asked": ("確認した", "Asked"),
+    "follow_no_answer": ("回答なし", "No answer yet"),
+    "follow_arrived": ("届いた", "Arrived"),
+    "follow_not_arrived": ("届いていない", "Not arrived"),
+    "follow_skipped_budget": ("送信上限のため省略", "Skipped (push budget spent)"),
+    "skipped_note": (
+        "省略の件数はゲートウェイが月ごとに数えます（期間にかかる月の合計）。",
+        "The gateway counts skips per month (the months the period touches).",
+    ),
+    "skipped_unknown": (
+        "省略の件数: ゲートウェイに接続できません。",
+        "Skips: the gateway is unreachable.",
+    ),
 }
 
 
@@ -191,7 +251,12 @@ $scripts
 </html>
 """)
 
-NAV = (("live", "/", "nav_live"), ("review", "/review", "nav_review"), ("cases", "/cases", "nav_cases"))
+NAV = (
+    ("live", "/", "nav_live"),
+    ("review", "/review", "nav_review"),
+    ("cases", "/cases", "nav_cases"),
+    ("quality", "/quality", "nav_quality"),
+)
 
 
 def layout(lang: str, page: str, title: str, body: str, query: Mapping[str, str], scripts: List[str] = ()) -> str:

@@ -96,6 +96,11 @@ class RasaClient:
             raise RasaRejected("Rasa's trigger_intent answer has no messages")
         return [m for m in messages if isinstance(m, dict)]
 
+    async def conversation(self, sender: str) -> Dict[str, Any]:
+        """The conversation's tracker (slots, active_loop, paused, events) as Rasa has it."""
+        tracker = await self._get(f"/conversations/{quote(sender, safe='')}/tracker", "the tracker")
+        return tracker if isinstance(tracker, dict) else {}
+
     async def recorded_turn(self, sender: str, key: str, value: str) -> Optional[List[Dict[str, Any]]]:
         """The bot's messages of the turn whose user message carried metadata `key` ==
         `value`, rebuilt from the tracker as the REST channel returned them; None when
@@ -136,6 +141,24 @@ class RasaClient:
             elif found is not None and e.get("event") == "bot":
                 found.append(_rest_message(sender, e))
         return found
+
+    async def _get(self, path: str, what: str) -> Any:
+        try:
+            async with self._get_session().get(self._base + path, params=self._params(), timeout=self._timeout) as resp:
+                if resp.status >= 500:
+                    raise RasaUnavailable(f"Rasa answered HTTP {resp.status}")
+                if resp.status >= 400:
+                    raise RasaRejected(f"Rasa refused {what}: HTTP {resp.status}")
+                try:
+                    return await resp.json(content_type=None)
+                except ValueError:
+                    raise RasaRejected("Rasa's answer is not JSON") from None
+        except RasaError:
+            raise
+        except asyncio.TimeoutError:
+            raise RasaUnavailable("Rasa did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise RasaUnavailable(f"Rasa unreachable ({type(exc).__name__})") from None
 
     async def _post(self, path: str, payload: Any, what: str) -> Any:
         try:

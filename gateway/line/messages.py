@@ -35,7 +35,7 @@ Rules (LINE limits from the Messaging API reference):
   * `{"account_link": {"url": "https://shop.example/account-link?linkToken=...",
             "title": "...", "text": "...", "label": "..."}}` -> a Flex bubble with one
         URI button to the shop's login page (LINE's account link). The bot sends
-        `{"account_link": {}}`; the gateway (processor.py) fills in the URL with a fresh
+        `{"account_link": {}}`; the gateway (account_link.py) fills in the URL with a fresh
         link token and the texts in the customer's language, or leaves it out. Without
         a usable https/http URL nothing is drawn.
   * `{"line": <LINE message dict or list of them>}` -> passed through unchanged (escape

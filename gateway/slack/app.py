@@ -19,7 +19,8 @@ five minutes: 401 and nothing else happens). Then:
 Fields are checked where they are used (each listener checks its own): genuine payloads
 carry objects where a string might be expected (channel_created's `event.channel`,
 `event.user` of user_change, a legacy interactive_message without `action_id`).
-Each listener is small; the case rules live in gateway/core/handoff.py.
+Each listener is small; the case rules live in gateway/core/handoff.py (and the modules
+beside it, mapped in its docstring).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Tuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from contracts.case_context import CaseContext, OfferedCombination, OfferedRemedy
+from contracts.case_context import BROKEN_PROMISE, RECURRING, CaseContext, OfferedCombination, OfferedRemedy
 from contracts.vocabulary import GOODWILL, SAFETY_REASON, problem_label, reason_label, remedy_label
 from gateway.core.cases import CLAIMED, OPEN, RESOLVED, Case
 from gateway.core.replies import ReplyBook, ReplyBookError, load_reply_book
@@ -99,6 +99,28 @@ def approved_text(record: Dict[str, Any], zone: str = "Asia/Tokyo") -> str:
     return f"Approved / 承認済み: {remedy_label(record.get('remedy')).en} by {by}{when}"
 
 
+def flag_blocks(ctx: CaseContext) -> List[Dict[str, Any]]:
+    """One line per flag, right under the summary: what the agent must see first, e.g. a
+    promised remedy that did not arrive by its time (the follow-up's answer)."""
+    lines = []
+    if BROKEN_PROMISE in ctx.flags:
+        promise = ctx.promise
+        what = remedy_label(promise.kind).en if promise else "the remedy"
+        when = _time(promise.eta, ctx.timezone) if promise and promise.eta else "?"
+        lines.append(f":warning: *Promised {_esc(what)} by {when} — not arrived* / 約束の時刻を過ぎても届いていません")
+    if RECURRING in ctx.flags:
+        lines.append(recurring_line(ctx))
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": line[:MAX_SECTION]}} for line in lines]
+
+
+def recurring_line(ctx: CaseContext) -> str:
+    """ "🔁 Recurring: 3rd problem of this customer · earlier C-…, C-…" (bot/actions/recurring.py)."""
+    count = len(ctx.earlier_cases) + 1
+    nth = f"{count}{'th' if 10 <= count % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(count % 10, 'th')}"
+    earlier = ", ".join(_esc(c) for c in ctx.earlier_cases) or "-"
+    return f":repeat: *Recurring: {nth} problem of this customer* / {count}回目の不具合 · earlier / 過去: {earlier}"
+
+
 def status_line(case: Case) -> str:
     escalated = "\n⬆ *Escalated* / 上長対応中" if case.escalated_at is not None and case.status != RESOLVED else ""
     if case.status == OPEN:
@@ -135,6 +157,7 @@ def summary_blocks(case: Case, ctx: Optional[CaseContext] = None) -> List[Dict[s
     blocks: List[Dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title[:150], "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_esc(ctx.summary or reason)}*"[:MAX_SECTION]}},
+        *flag_blocks(ctx),
         {
             "type": "section",
             "fields": [
@@ -423,7 +446,7 @@ def transcript_messages(case: Case) -> List[Dict[str, Any]]:
     """The transcript as thread messages (chunks that fit Slack's limits), oldest first."""
     lines = []
     for t in CaseContext.from_dict(case.context).transcript:
-        who = "👤" if t.role == "customer" else "🤖"
+        who = {"customer": "👤", "agent": "🧑‍💼"}.get(t.role, "🤖")
         intent = f"  _({t.intent})_" if t.intent else ""
         lines.append(f"{who} {_esc(t.text)}{intent}")
     if not lines:

@@ -113,7 +113,7 @@ async def test_a_slack_retry_of_a_warned_message_does_not_warn_twice_nor_send(sl
     again = await handoff.agent_reply(CHANNEL, case.thread_ts, ts, AGENT, "佐藤 花子", "それはできません")
     assert again == "duplicate"
     # resumed after a crash (the journal entry never marked done): held, not warned again
-    resumed = await handoff._agent_reply(CHANNEL, case.thread_ts, ts, AGENT, "佐藤 花子", "それはできません")
+    resumed = await handoff.relay._agent_reply(CHANNEL, case.thread_ts, ts, AGENT, "佐藤 花子", "それはできません")
     assert resumed == "warned"
     await settle()
     assert len(warnings_for(slack)) == 1 and sent_to(emu, case.user_id) == []

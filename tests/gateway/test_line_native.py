@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
-from gateway.core.handoff import quoted_reply
+from gateway.core.relay import quoted_reply
 from tests.gateway.test_gateway_app import (  # noqa: F401  (fixtures used by name)
     EN_USER,
     SECRET,

@@ -601,7 +601,7 @@ def test_every_refusal_reason_the_bot_gives_has_a_text_in_the_agents_thread():
     import ast
     import re
 
-    tree = ast.parse((ROOT / "gateway" / "core" / "handoff.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "gateway" / "core" / "remedy_approvals.py").read_text(encoding="utf-8"))
     texts = next(
         node.value
         for node in tree.body

@@ -23,20 +23,27 @@ ANGRY_REFUSAL = "どれも要りません。本当に腹が立ちます"
 
 
 @pytest.fixture
-def live_workbench(start_workbench, gateway, line_emulator, slack_emulator, redis_url, orders_url, rasa):
+def live_workbench(start_workbench, gateway, line_emulator, slack_emulator, redis_url, action_server, rasa):
     # a fresh conversation: the bot owns the demo customer (as in test_slack_handoff.py)
     r = redis.Redis.from_url(redis_url)
     r.delete(f"gw:case:owner:{DEMO_CUSTOMER}")
     r.close()
     rasa.restart_conversation(DEMO_CUSTOMER)
     return start_workbench(
-        ["--gateway", gateway.url, "--line-emulator", line_emulator.url, "--slack-emulator", slack_emulator.url],
+        [
+            "--gateway",
+            gateway.url,
+            "--line-emulator",
+            line_emulator.url,
+            "--slack-emulator",
+            slack_emulator.url,
+            "--action-server",  # the cases page reads its ops API (and the gateway's)
+            action_server.url,
+        ],
         env={
             "LINE_CHANNEL_SECRET": SECRET,
             "SLACK_SIGNING_SECRET": SLACK_SECRET,
             "SLACK_HANDOFF_CHANNEL": HANDOFF_CHANNEL,
-            "ORDERS_DATABASE_URL": orders_url,
-            "REDIS_URL": redis_url,
         },
     )
 

@@ -1,7 +1,9 @@
 """The cases page in a browser, over an orders database filled through bot/store's own
 repository (as the action server fills it): cases by problem, remedies by kind (a real
 fix vs a coupon), handoff rate and reasons, time to resolution, satisfaction, and the
-period controls (presets and from/to dates). No Redis: the page says the DB alone answers.
+period controls (presets and from/to dates). The workbench reads the rows over HTTP from
+an action server's ops API on that database (bot/server/ops.py); no gateway answers, so the
+page says the database alone answers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from playwright.sync_api import expect
 from bot.remedy_policy.types import RemedyOffer
 from bot.store.db import init_db, make_engine
 from bot.store.repository import OrdersRepository
+from devkit import stack
 
 DEMO = "U00000000000000000000000000000001"
 TOKYO = timezone(timedelta(hours=9))
@@ -64,8 +67,19 @@ def totals(page):
     return (page.locator("#case-count strong").inner_text(), page.locator("#handoff-count").inner_text())
 
 
-def test_the_cases_page_plots_how_cases_went_over_the_chosen_period(start_workbench, filled_db, page, screenshot):
-    wb = start_workbench([], env={"ORDERS_DATABASE_URL": filled_db["url"], "REDIS_URL": ""})
+@pytest.fixture
+def ops_server(filled_db, tmp_path):
+    """An action server on the filled database: the workbench reads its ops API."""
+    server = stack.start_action_server(tmp_path, env={"ORDERS_DATABASE_URL": filled_db["url"]})
+    yield server
+    server.stop()
+
+
+def test_the_cases_page_plots_how_cases_went_over_the_chosen_period(
+    start_workbench, filled_db, ops_server, page, screenshot
+):
+    no_gateway = f"http://127.0.0.1:{stack.free_port()}"  # nothing listens: the database alone
+    wb = start_workbench(["--action-server", ops_server.url, "--gateway", no_gateway])
     page.goto(f"{wb.url}/cases?lang=ja")  # the default period: the last 30 days
     count, handoffs = totals(page)
     assert count == "5" and "2 (40%)" in handoffs
