@@ -57,34 +57,34 @@ check: lint ## The inner loop (under 3 minutes): lint, then the bot's unit tests
 test: system-packages install lint train validate check-policy check-deploy test-unit test-gateway test-e2e test-gateway-e2e test-tasks test-security test-faults test-scale test-workbench test-stories check-nlu-baseline ## Every test
 
 test-unit: install ## Unit tests (policy, store, matching, NLU components, actions with real Trackers)
-	$(PYTHON) -m pytest tests/unit -q
+	$(PYTHON) -m pytest tests/bot -q
 
 test-gateway: install ## Gateway tests (gateway/: LINE signature, event store, ordering, messages, emulator) with a real redis-server
 	.venv-devkit/bin/python -m pytest tests/gateway -q
 
 test-gateway-e2e: install train ## LINE conversations through the real gateway, Rasa, action server, redis-server and the LINE emulator
-	.venv-devkit/bin/python -m pytest tests/gateway_e2e -q
+	.venv-devkit/bin/python -m pytest tests/system/line -q
 
-test-tasks: install train ## Whole customer tasks (tests/tasks/tasks.yml, ja and en) over LINE, the gateway, Rasa, actions and Slack: success per language, turns, asked-again -> results/tasks/report.json
-	.venv-devkit/bin/python -m pytest tests/tasks -q
+test-tasks: install train ## Whole customer tasks (tests/data/tasks.yml, ja and en) over LINE, the gateway, Rasa, actions and Slack: success per language, turns, asked-again -> results/tasks/report.json
+	.venv-devkit/bin/python -m pytest tests/system/tasks -q
 
 test-workbench: install train ## The web workbench in headless Chromium: a whole case as customer and agent, review and cases pages (screenshots in results/screenshots/)
-	.venv-devkit/bin/python -m pytest tests/workbench -q
+	.venv-devkit/bin/python -m pytest tests/system/browser -q
 
 test-security: install train ## Attacks over the real processes: the action server's secret, loopback-only demo, serve without credentials, order ownership, Rasa's API token and model loading, no secrets or customer data in logs and Sentry
-	.venv-devkit/bin/python -m pytest tests/security -q
+	.venv-devkit/bin/python -m pytest tests/system/security -q
 
 test-scale: install train ## Two gateways and two Rasa servers behind balancers, one Redis: per-user order and exactly-once replies hold
-	.venv-devkit/bin/python -m pytest tests/scale -q
+	.venv-devkit/bin/python -m pytest tests/system/scale -q
 
 load: install train ## Load: USERS (50) customers in full conversations for DURATION (120) s, LINE gateway beside Rasa alone, 1 and 2 Rasa servers
 	.venv-devkit/bin/python -m bench.load --users $(or $(USERS),50) --duration $(or $(DURATION),120)
 
 test-faults: install train ## Faults over the real processes: Rasa, actions, Redis, orders DB, LINE and Slack failing, the gateway killed
-	.venv-devkit/bin/python -m pytest tests/faults -q
+	.venv-devkit/bin/python -m pytest tests/system/faults -q
 
 test-e2e: install train ## End-to-end conversations through the real Rasa server and action server
-	$(PYTHON) -m pytest tests/e2e -q
+	$(PYTHON) -m pytest tests/system/rasa -q
 
 test-stories: install train ## Rasa test stories, both languages, each problem type
 	@./scripts/test_stories.sh
@@ -102,13 +102,13 @@ import-review: install ## Add the labelled rows of FILE (correct_intent filled i
 evaluate: install train ## Test the new model against the served one; promote it if no regression (FORCE_PROMOTE=1 anyway, CROSS=1 adds cross-validation)
 	$(PYTHON) -m scripts.evaluate $(if $(FORCE_PROMOTE),--force,) $(if $(CROSS),--cross-validation --folds $(or $(FOLDS),5),)
 
-check-nlu-baseline: install train ## CI: fail if intent macro F1 on the fixed test split is below tests/nlu/baseline.json
+check-nlu-baseline: install train ## CI: fail if intent macro F1 on the fixed test split is below tests/data/nlu/baseline.json
 	$(PYTHON) -m scripts.evaluate --check-baseline
 
 evaluate-nlu: install ## Held-out NLU accuracy per language, and CROSS=1 for cross-validation (FOLDS=5)
 	$(PYTHON) -m scripts.evaluate_nlu $(if $(CROSS),--cross-validation --folds $(or $(FOLDS),5),)
 
-evaluate-handoff: install train ## Handoff decision on the labelled conversations (tests/handoff/): precision, recall, per category
+evaluate-handoff: install train ## Handoff decision on the labelled conversations (tests/data/handoff/): precision, recall, per category
 	$(PYTHON) -m scripts.evaluate_handoff --json results/handoff.json
 
 bench: install train ## Latency: NLU parse and REST webhook; the LINE gateway against Rasa alone (1 and 20 users)

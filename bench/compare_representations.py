@@ -3,7 +3,7 @@ for Japanese tokens (bench/ja_vectors.py), side by side on one snapshot of the d
 
 What it measures, for both pipelines in the same run:
   * fixed split: train on bot/data/nlu only (`rasa train nlu`), test on
-    tests/nlu/heldout_<lang>.yml per language (as scripts/evaluate_nlu.py does);
+    tests/data/nlu/heldout_<lang>.yml per language (as scripts/evaluate_nlu.py does);
   * N-fold cross-validation per language (each language's examples + the shared cues.yml);
   * training time (wall and CPU seconds), model size, per-message parse latency.
 
@@ -23,7 +23,7 @@ Run (2 shared cores: everything runs under nice -n 15):
     /tmp/repr/venv/bin/python -m bench.compare_representations --cv-only --languages en --work /tmp/repr/cv
     /tmp/repr/venv/bin/python -m bench.compare_representations --report   # print saved figures
 
-The snapshot (bot/, config.yml, domain.yml, tests/nlu, bench/ja_vectors.py) goes to
+The snapshot (bot/, config.yml, domain.yml, tests/data/nlu, bench/ja_vectors.py) goes to
 <work>/../snap unless --snapshot names an existing one; both pipelines use it. Models and
 Rasa's reports go under <work>; figures are saved to <work>/results.json after each step.
 """
@@ -84,14 +84,14 @@ def snapshot(dest: Path) -> str:
         shutil.copytree(ROOT / "bot", dest / "bot", ignore=shutil.ignore_patterns("__pycache__"))
         for name in ("config.yml", "domain.yml"):
             shutil.copy(ROOT / name, dest / name)
-        shutil.copytree(ROOT / "tests" / "nlu", dest / "tests" / "nlu")
+        shutil.copytree(ROOT / "tests" / "data" / "nlu", dest / "tests" / "data" / "nlu")
     (dest / "bench").mkdir(exist_ok=True)
     for name in ("__init__.py", "ja_vectors.py"):
         shutil.copy(ROOT / "bench" / name, dest / "bench" / name)
     digest = hashlib.sha256()
     for path in sorted(
         p
-        for base in ("bot/data", "bot/components", "tests/nlu")
+        for base in ("bot/data", "bot/components", "tests/data/nlu")
         for p in (dest / base).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     ):
@@ -177,7 +177,16 @@ def fixed_split(runner: Runner, name: str, config: str, results: dict) -> None:
     for language in LANGUAGES:
         report = out / f"heldout_{language}"
         runner.rasa(
-            ["test", "nlu", "--model", str(model), "--nlu", f"tests/nlu/heldout_{language}.yml", "--out", str(report)],
+            [
+                "test",
+                "nlu",
+                "--model",
+                str(model),
+                "--nlu",
+                f"tests/data/nlu/heldout_{language}.yml",
+                "--out",
+                str(report),
+            ],
             out / f"test_{language}.log",
         )
         results[name]["heldout"][language] = summary(report / "intent_report.json")
@@ -188,7 +197,7 @@ def latency(runner: Runner, name: str, results: dict) -> None:
     out = runner.work / name
     model = out / "models" / f"{name}.tar.gz"
     log = out / "latency.log"
-    runner.run(["-c", LATENCY_SCRIPT, str(model), *(f"tests/nlu/heldout_{lang}.yml" for lang in LANGUAGES)], log)
+    runner.run(["-c", LATENCY_SCRIPT, str(model), *(f"tests/data/nlu/heldout_{lang}.yml" for lang in LANGUAGES)], log)
     line = next(row for row in log.read_text().splitlines() if row.startswith("LATENCY "))
     results[name]["latency"] = json.loads(line[len("LATENCY ") :])
 

@@ -4,7 +4,7 @@ product owners and charts read.
 The bot decides with these names (bot/remedy_policy.yml's problems and remedies, the handoff
 reasons of bot/actions), the gateway shows them on the Slack card, the workbench counts
 them. A name missing here still shows readably ("gift_box" -> "gift box"), never as a
-raw id; tests/unit/test_contracts.py fails when bot/remedy_policy.yml or the bot's handoff
+raw id; tests/bot/test_contracts.py fails when bot/remedy_policy.yml or the bot's handoff
 reasons use a name this module does not label.
 """
 

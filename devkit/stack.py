@@ -39,7 +39,7 @@ a Rasa server started with that action server's URL is given the same secret, so
 calls pass and nothing else's do. An action server started again on the same URL keeps
 its secret, so a Rasa server already pointing there keeps working.
 
-This module is imported from the bot's environment (.venv-bot: tests/e2e, scripts/) and
+This module is imported from the bot's environment (.venv-bot: tests/system/rasa, scripts/) and
 from the devkit's (.venv-devkit: the gateway tests, the benches, devkit/run.py): it uses
 the standard library only at import time; aiohttp and the emulators are imported inside
 the functions that need them.

@@ -6,11 +6,11 @@
                                   story passes; FORCE_PROMOTE=1 promotes anyway
     make evaluate CROSS=1         also 5-fold cross-validation of each language's data
     make check-nlu-baseline       CI: fail if macro F1 on the fixed split is below
-                                  tests/nlu/baseline.json
+                                  tests/data/nlu/baseline.json
 
 What it runs (Rasa's own tools): `rasa test nlu` on the fixed test split that is kept out
-of training (tests/nlu/heldout_<language>.yml), for the candidate and the promoted model in
-the same run, and `rasa test core` on the test stories (tests/stories).
+of training (tests/data/nlu/heldout_<language>.yml), for the candidate and the promoted model in
+the same run, and `rasa test core` on the test stories (tests/data/stories).
 What it writes, in results/evaluate/<time>/ (results/evaluate/latest points at the newest):
     summary.md, summary.json          the short report for product owners
     <language>/, promoted_<language>/ Rasa's intent_report.json, intent_errors.json,
@@ -46,14 +46,14 @@ RASA = str(ROOT / ".venv-bot" / "bin" / "rasa")
 # The served location and the reports; the environment moves them (tests use their own).
 PROMOTED_DIR = Path(os.environ.get("PROMOTED_MODEL_DIR") or ROOT / "models" / "promoted")
 RESULTS_DIR = Path(os.environ.get("EVALUATE_RESULTS_DIR") or ROOT / "results" / "evaluate")
-BASELINE = ROOT / "tests" / "nlu" / "baseline.json"
+BASELINE = ROOT / "tests" / "data" / "nlu" / "baseline.json"
 INTENT_CHANGE = 0.02  # per-intent F1 change worth showing
 
 
 def split_fingerprint() -> str:
     """Hash of the fixed test split: a stored evaluation is reused only on the same split."""
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "tests" / "nlu").glob("heldout_*.yml")):
+    for path in sorted((ROOT / "tests" / "data" / "nlu").glob("heldout_*.yml")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -91,7 +91,7 @@ def run_stories(model: str, out: Path) -> Dict[str, Any]:
             "--model",
             model,
             "--stories",
-            str(ROOT / "tests" / "stories"),
+            str(ROOT / "tests" / "data" / "stories"),
             "--out",
             str(out),
             "--no-plot",
@@ -173,7 +173,7 @@ def summary_markdown(
     lines.append(f"- Decision: **{'PROMOTED' if promoted else 'NOT PROMOTED'}** ({'; '.join(reasons)})")
     lines += [
         "",
-        "## Intent classification on the fixed test split (tests/nlu)",
+        "## Intent classification on the fixed test split (tests/data/nlu)",
         "",
         "| language | accuracy | macro F1 | previous macro F1 | change |",
         "|---|---|---|---|---|",
@@ -214,7 +214,7 @@ def summary_markdown(
             example = c["example"].replace("|", "\\|")
             lines.append(f"| {language} | {c['intent']} | {c['predicted']} | {c['count']} | {example} |")
     if stories is not None:
-        lines += ["", "## Test stories (tests/stories)", ""]
+        lines += ["", "## Test stories (tests/data/stories)", ""]
         lines.append(
             "All passed." if stories["ok"] else f"{stories['failed']} failed: see stories/failed_test_stories.yml."
         )
@@ -304,7 +304,7 @@ def check_baseline(model: str, out: Path, baseline_path: Path) -> int:
     if failures:
         print(
             f"check-nlu-baseline: FAILED for {', '.join(failures)}: the model got worse on the fixed test split. "
-            "Look at results/evaluate/ for the confusions; raise tests/nlu/baseline.json only for a better model."
+            "Look at results/evaluate/ for the confusions; raise tests/data/nlu/baseline.json only for a better model."
         )
         return 1
     return 0
@@ -327,7 +327,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--no-stories", action="store_true", help="skip the test stories (an NLU-only model)")
     parser.add_argument("--cross-validation", action="store_true")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--check-baseline", action="store_true", help="only compare with tests/nlu/baseline.json")
+    parser.add_argument("--check-baseline", action="store_true", help="only compare with tests/data/nlu/baseline.json")
     parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL", "http://127.0.0.1:5005"))
     args = parser.parse_args(argv)
 
@@ -339,7 +339,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.check_baseline:
         return check_baseline(model, out, BASELINE)
 
-    print(f"evaluate: testing {Path(model).name} on the fixed test split (tests/nlu)...")
+    print(f"evaluate: testing {Path(model).name} on the fixed test split (tests/data/nlu)...")
     candidate = evaluate_model(model, out)
     previous = None
     served = PROMOTED_DIR / "model.tar.gz"

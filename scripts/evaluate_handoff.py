@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Measures the handoff decision on the labelled conversations (tests/handoff/conversations.yml).
+"""Measures the handoff decision on the labelled conversations (tests/data/handoff/conversations.yml).
 
 Every conversation goes through the real Rasa server and action server over HTTP, as the
 LINE gateway sends it (REST channel: sender, message, metadata with the LINE user id,
@@ -37,7 +37,7 @@ from devkit import stack
 ROOT = Path(__file__).resolve().parent.parent
 
 
-DEFAULT_SET = ROOT / "tests" / "handoff" / "conversations.yml"
+DEFAULT_SET = ROOT / "tests" / "data" / "handoff" / "conversations.yml"
 CATEGORIES = ("calm", "mildly_annoyed", "frustrated", "safety", "out_of_policy")
 CUSTOMERS = {
     "demo": ("U00000000000000000000000000000001", "デモ 太郎"),
@@ -327,7 +327,7 @@ def table(result: Dict[str, Any]) -> str:
 
 # --- the stack ----------------------------------------------------------------------------------
 def reset_orders_database(url: str) -> None:
-    """Recreate the demo data (times relative to now), as tests/e2e/conftest.py does."""
+    """Recreate the demo data (times relative to now), as tests/support/rasa_stack.py does."""
     from bot.store import db as store_db
     from bot.store.models import Base
 

@@ -1,4 +1,4 @@
-"""Intent accuracy and macro F1 per language, on the held-out sets in tests/nlu.
+"""Intent accuracy and macro F1 per language, on the held-out sets in tests/data/nlu.
 
     make evaluate-nlu            held-out sets (written apart from the training data)
     make evaluate-nlu CROSS=1    also 5-fold cross-validation on each language's data
@@ -44,7 +44,17 @@ def held_out(model: str, out_root: Path = ROOT / "results" / "nlu", prefix: str 
     for language in LANGUAGES:
         out = out_root / f"{prefix}{language}"
         subprocess.run(
-            [RASA, "test", "nlu", "--model", model, "--nlu", f"tests/nlu/heldout_{language}.yml", "--out", str(out)],
+            [
+                RASA,
+                "test",
+                "nlu",
+                "--model",
+                model,
+                "--nlu",
+                f"tests/data/nlu/heldout_{language}.yml",
+                "--out",
+                str(out),
+            ],
             cwd=ROOT,
             check=True,
             stdout=subprocess.DEVNULL,

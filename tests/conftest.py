@@ -13,7 +13,7 @@ os.environ.setdefault("AGENT_APPROVAL_KEY", secrets.token_urlsafe(32))
 def pytest_terminal_summary(terminalreporter) -> None:
     """Says loudly which folders this environment did not run (a plain `pytest` runs only
     the half of `tests/` that belongs to the environment it was started from)."""
-    from tests.environments import LEFT_OUT
+    from tests.support.environments import LEFT_OUT
 
     if LEFT_OUT:
         terminalreporter.write_sep("!", "folders not run in this environment", yellow=True)

@@ -1,7 +1,7 @@
 """The remedy policy as a pure function: (problem, order, items, history, now) -> decision.
 
 No database, no Rasa, no clock: everything comes in as arguments, so each rule and each
-boundary is tested with literal tables (tests/unit/test_policy_engine.py).
+boundary is tested with literal tables (tests/bot/test_policy_engine.py).
 
 Order of the checks, first match wins:
 1. the order's state rules the problem out (cancelled; items claimed before delivery;

@@ -12,7 +12,7 @@
   after a remedy was applied tells only the thread.
 - Without AGENT_APPROVAL_KEY approvals are off and the thread says so (`approvable`).
 - `REFUSAL_TEXTS`: what the thread reads for each reason the bot refuses an approval
-  or a goodwill (bot/actions/agent.py; tests/unit checks every reason has one).
+  or a goodwill (bot/actions/agent.py; tests/bot checks every reason has one).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Set
 import pytest
 import yaml
 
-from tests.environments import in_devkit_environment, left_out
+from tests.support.environments import in_devkit_environment, left_out
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 from devkit import stack  # noqa: E402  (stdlib only, shared with the bot tests)
-from tests.environments import in_devkit_environment, left_out
+from tests.support.environments import in_devkit_environment, left_out
 
 # The bot environment (.venv-bot) collects `tests/` too; it has neither slack-bolt nor
 # pytest-asyncio, so skip this folder there instead of failing on imports.

@@ -38,7 +38,7 @@ from gateway.core.events import RedisEventStore
 from gateway.customer_input import typed_text
 from gateway.line.signature import HEADER, sign
 from tests.gateway.test_gateway_app import SECRET, TOKEN, FakeBot, settings_for
-from tests.gateway_e2e.conftest import EmulatorThread
+from tests.support.line_stack import EmulatorThread
 
 USERS = [f"U{i:032x}" for i in range(1, 4)]
 # hypothesis budget: enough variety, and the file stays well under 2 minutes here

@@ -37,7 +37,7 @@ from gateway.app import GATEWAY
 from gateway.core.cases import Case, RedisCaseStore
 from tests.gateway.test_fuzz_line_webhook import InProcessGateway, any_json, not_a_string
 from tests.gateway.test_slack_desk import CHANNEL, SIGNING, TOKEN, sample_case
-from tests.gateway_e2e.conftest import EmulatorThread
+from tests.support.line_stack import EmulatorThread
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]

@@ -3,7 +3,7 @@ suggested replies (a modal), through the real gateway app (bolt), the Slack API 
 (views.open with the click's trigger_id, view submissions signed like Slack's) and the
 LINE emulator. Rasa and the action server are a stand-in (`AgentBot`) that verifies the
 gateway's signed approval and decides like bot/actions/agent.py: the whole stack with the
-real bot is tests/gateway_e2e's."""
+real bot is tests/system/line's."""
 
 from __future__ import annotations
 

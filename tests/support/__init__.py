@@ -1,0 +1,1 @@
+"""What the suites share: environments, the whole-stack fixtures and helpers, recorders."""
