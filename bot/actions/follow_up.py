@@ -44,6 +44,7 @@ from rasa_sdk.types import DomainDict
 from bot.actions import services
 from bot.actions.claims import customer_for
 from bot.formatting import TOKYO, item_names
+from bot.remedy_policy.hours import read_clock
 from bot.remedy_policy.loader import Policy, _Reader, compose_yaml, load_owner_file
 from bot.remedy_policy.types import ItemView, OrderView
 from bot.remedy_policy.wording import eta_text
@@ -101,7 +102,7 @@ def parse_follow_up_texts(text: str, source: str = "follow_up.yml") -> FollowUpT
             texts[name][language] = value
     parcels = time(10, 0)
     if "parcels_next_day_at" in top:
-        parcels = _clock(r, top["parcels_next_day_at"][1], "parcels_next_day_at")
+        parcels = read_clock(r, top["parcels_next_day_at"][1], "parcels_next_day_at")
     return FollowUpTexts(texts, parcels)
 
 
@@ -117,16 +118,6 @@ def _check_placeholders(r: _Reader, node: yaml.Node, path: str, value: str, requ
         )
     if required and "items" not in names:
         raise r.fail(node, path, "must name what was promised: {items}")
-
-
-def _clock(r: _Reader, node: yaml.Node, path: str) -> time:
-    value = r.scalar(node, path)
-    if isinstance(value, int):  # YAML 1.1 reads 10:00 unquoted as sexagesimal 600
-        value = f"{value // 60:02d}:{value % 60:02d}"
-    try:
-        return time.fromisoformat(str(value))
-    except ValueError:
-        raise r.fail(node, path, f'expected a time like "10:00", got {value!r}') from None
 
 
 def load_follow_up_texts(path: Optional[Path] = None) -> FollowUpTexts:

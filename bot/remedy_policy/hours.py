@@ -72,8 +72,8 @@ def parse_hours(text: str, source: str = "handoff.yml") -> HandoffHours:
     hours_node = r.required(top, root, "", "hours")
     hours = r.mapping(hours_node, "hours")
     r.no_unknown(hours, "hours", ("open", "close", "days"))
-    opening = _clock(r, r.required(hours, hours_node, "hours", "open"), "hours.open")
-    closing = _clock(r, r.required(hours, hours_node, "hours", "close"), "hours.close")
+    opening = read_clock(r, r.required(hours, hours_node, "hours", "open"), "hours.open")
+    closing = read_clock(r, r.required(hours, hours_node, "hours", "close"), "hours.close")
     if closing <= opening:
         raise r.fail(hours_node, "hours", "`close` must be after `open`")
     days = r.string_list(r.required(hours, hours_node, "hours", "days"), "hours.days", DAYS)
@@ -91,7 +91,8 @@ def parse_hours(text: str, source: str = "handoff.yml") -> HandoffHours:
     return HandoffHours(zone, opening, closing, days, wait, limits)
 
 
-def _clock(r: _Reader, node: yaml.Node, path: str) -> time:
+def read_clock(r: _Reader, node: yaml.Node, path: str) -> time:
+    """A time of day from an owner's YAML file ("10:00"), or an error naming the line."""
     value = r.scalar(node, path)
     if isinstance(value, int):  # YAML 1.1 reads 10:00 unquoted as sexagesimal 600
         value = f"{value // 60:02d}:{value % 60:02d}"
