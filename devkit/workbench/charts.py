@@ -6,6 +6,7 @@ visually hidden table, so screen readers and text searches see the values too.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Optional, Sequence, Tuple
 
 from devkit.workbench.pages import esc
@@ -37,7 +38,9 @@ def bar_chart(
             f'<title>{esc(title)}</title><text x="8" y="25" class="muted">{esc(empty)}</text></svg>'
         )
         return _figure(title, svg, [])
-    label_w, row_h, pad = 190, 28, 6
+    # room for the longest label (a wide Japanese one is cut off otherwise), within bounds
+    label_w = min(max(max(_text_width(label) for label, _ in items) + 16, 120), WIDTH // 2)
+    row_h, pad = 28, 6
     bar_max = WIDTH - label_w - 60
     top = max(v for _, v in items) or 1
     height = pad * 2 + row_h * len(items)
@@ -113,6 +116,11 @@ def column_chart(title: str, items: Sequence[Tuple[str, float]], note: str = "")
             )
     parts.append("</svg>")
     return _figure(title, "".join(parts), [(k, _num(v)) for k, v in items], note)
+
+
+def _text_width(text: str) -> float:
+    """Roughly how wide a label is drawn, in px: full-width (CJK) characters count double."""
+    return sum(13.0 if unicodedata.east_asian_width(c) in "WF" else 7.0 for c in text)
 
 
 def _num(value: float) -> str:
