@@ -42,7 +42,7 @@ from scripts.evaluate_nlu import LANGUAGES, cross_validated, held_out
 
 ROOT = Path(__file__).resolve().parent.parent
 
-RASA = str(ROOT / ".venv-bot" / "bin" / "rasa")
+RASA = str(Path(sys.executable).with_name("rasa"))  # beside the bot environment's python
 # The served location and the reports; the environment moves them (tests use their own).
 PROMOTED_DIR = Path(os.environ.get("PROMOTED_MODEL_DIR") or ROOT / "models" / "promoted")
 RESULTS_DIR = Path(os.environ.get("EVALUATE_RESULTS_DIR") or ROOT / "results" / "evaluate")

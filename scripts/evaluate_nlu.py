@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RASA = str(ROOT / ".venv-bot" / "bin" / "rasa")
+RASA = str(Path(sys.executable).with_name("rasa"))  # beside the bot environment's python
 LANGUAGES = ("ja", "en")
 
 

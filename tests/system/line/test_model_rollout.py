@@ -76,7 +76,7 @@ async def test_a_promoted_model_is_served_mid_conversation_without_restarting_th
         promoted_dir = tmp_path / "promoted"
         result = subprocess.run(
             [
-                str(ROOT / ".venv-bot" / "bin" / "python"),
+                str(stack.BOT_PYTHON),
                 "-m",
                 "scripts.evaluate",
                 "--model",

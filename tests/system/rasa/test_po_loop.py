@@ -27,7 +27,7 @@ from scripts.endpoints import write_endpoints
 from tests.support.rasa_stack import DEMO_CUSTOMER, ENGLISH_CUSTOMER, Chat, reset_orders
 
 ROOT = Path(__file__).resolve().parents[3]
-PYTHON = str(ROOT / ".venv-bot" / "bin" / "python")
+PYTHON = str(stack.BOT_PYTHON)
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +196,7 @@ def _tiny_model(workdir: Path) -> Path:
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     subprocess.run(
         [
-            str(ROOT / ".venv-bot" / "bin" / "rasa"),
+            str(stack.BOT_BIN / "rasa"),
             "train",
             "nlu",
             "--config",
