@@ -4,7 +4,7 @@ as the customer saw them (a tapped button is its label, never its payload).
 One reading of the events for both readers: the agents' card (bot/actions/handoff.py
 `transcript`) and the quality audit (kept per case in `case_transcripts`, read by
 bot/audit/findings.py). An agent's reply is a `bot` event the gateway appended with the
-agent's name in its metadata (gateway/core/handoff.py); it is the agent's turn, not the
+agent's name in its metadata (gateway/core/relay.py); it is the agent's turn, not the
 bot's. Pure functions over plain dicts: no Rasa import.
 """
 
