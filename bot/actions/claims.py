@@ -529,13 +529,18 @@ def _reports_problem(event: Dict[str, Any]) -> bool:
 
 
 def _report_message(tracker: Tracker) -> Tuple[str, List[str]]:
-    """The message that reported the problem, and the item words found in it."""
+    """The message that reported the problem, and the item words found in it: the latest
+    one that named items ("I don't have the order number, sorry" read as a report names
+    none, and must not hide "the onsen tamago was missing")."""
+    bare: Optional[Tuple[str, List[str]]] = None
     for event in reversed(tracker.events):
         if event.get("event") == "user" and _reports_problem(event):
             entities = (event.get("parse_data") or {}).get("entities") or []
             values = [str(e.get("value")) for e in entities if e.get("entity") == "item"]
-            return str(event.get("text") or ""), values
-    return _item_message(tracker)
+            if values:
+                return str(event.get("text") or ""), values
+            bare = bare or (str(event.get("text") or ""), values)
+    return bare or _item_message(tracker)
 
 
 def _answer_to_proposal(text: str, intent: Optional[str], number: str) -> Optional[str]:
