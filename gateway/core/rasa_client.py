@@ -143,31 +143,19 @@ class RasaClient:
         return found
 
     async def _get(self, path: str, what: str) -> Any:
-        try:
-            async with self._get_session().get(self._base + path, params=self._params(), timeout=self._timeout) as resp:
-                if resp.status >= 500:
-                    raise RasaUnavailable(f"Rasa answered HTTP {resp.status}")
-                if resp.status >= 400:
-                    raise RasaRejected(f"Rasa refused {what}: HTTP {resp.status}")
-                try:
-                    return await resp.json(content_type=None)
-                except ValueError:
-                    raise RasaRejected("Rasa's answer is not JSON") from None
-        except RasaError:
-            raise
-        except asyncio.TimeoutError:
-            raise RasaUnavailable("Rasa did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise RasaUnavailable(f"Rasa unreachable ({type(exc).__name__})") from None
+        return await self._request("GET", path, what)
 
     async def _post(self, path: str, payload: Any, what: str) -> Any:
+        return await self._request("POST", path, what, payload)
+
+    async def _request(self, method: str, path: str, what: str, payload: Any = None) -> Any:
+        """One call to Rasa's HTTP API; its failures as RasaUnavailable (retry) or
+        RasaRejected (do not)."""
+        kwargs: Dict[str, Any] = {"params": self._params(), "timeout": self._timeout}
+        if method == "POST":
+            kwargs["json"] = payload
         try:
-            async with self._get_session().post(
-                self._base + path,
-                json=payload,
-                params=self._params(),
-                timeout=self._timeout,
-            ) as resp:
+            async with self._get_session().request(method, self._base + path, **kwargs) as resp:
                 status = resp.status
                 if status >= 500:
                     raise RasaUnavailable(f"Rasa answered HTTP {status}")
