@@ -426,6 +426,7 @@ class LineApiEmulator:
             "json": body,
             "headers": {k: v for k, v in request.headers.items() if k.lower() != "authorization"},
             "authorized": request.headers.get("Authorization") == f"Bearer {self.channel_access_token}",
+            "status": None,  # set once answered; a reader may see the entry before that
         }
         self.requests.append(entry)
         response = await self._dispatch(request, handler, entry, raw, body)
