@@ -41,6 +41,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def resident_mb(pid: int) -> float:
+    """A process's resident memory (VmRSS, /proc) in MB; 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
 def machine_busy_seconds() -> Tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, all cores (/proc/stat):
     shows how much of the machine other work took during a measurement."""

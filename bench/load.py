@@ -30,8 +30,8 @@ each process used, and how busy the whole (shared) machine was.
 Run (gateway environment; the bot runs from .venv-bot):
     .venv-devkit/bin/python -m bench.load [--users 50] [--duration 120] [--rasa-servers 1,2]
 Diagnosis: --profile-rasa (cProfile inside the first Rasa server during the phases; slows
-it, so not for the figures); --without-speedup (Rasa as shipped, without the cached
-validator of bot/server/speedups.py, to measure it). Compare runs by `cpu_ms_per_message`:
+it, so not for the figures); --speedups none|all|a,b (which of bot/server/speedups.py
+the Rasa servers use, to measure each one). Compare runs by `cpu_ms_per_message`:
 on a shared machine the CPU a process spends per message is steadier than messages per
 second.
 
@@ -64,12 +64,14 @@ from bench.common import (
     cpu_seconds,
     machine_busy_seconds,
     percentile,
+    resident_mb,
 )
 from bench.customers import CustomerPool, LoadCustomer
 from devkit import stack
 from devkit.emulators.line_client import LineWebhookClient, emulator_tokens
 from devkit.stack import EmulatorThread, Stack
 from gateway import texts as gateway_texts
+from gateway.customer_input import signed_payload
 from scripts.endpoints import write_endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,6 +180,8 @@ class Phase:
     name: str
     channel: str  # "rest" or "line"
     rasa_servers: int
+    users: int = 0
+    speedups: str = "all"  # bot/server/speedups.py in its Rasa servers
     started: float = 0.0
     deadline: float = 0.0
     turns: List[Turn] = field(default_factory=list)
@@ -194,11 +198,13 @@ class Phase:
     answered_in_time: int = 0  # answers received before their round's deadline
     measured_s: float = 0.0  # the rounds' durations, summed
     cpu: Dict[str, float] = field(default_factory=dict)  # CPU seconds, summed over rounds
+    memory_mb: Dict[str, float] = field(default_factory=dict)  # the most each process held at a round's end
 
     def turn(self, customer: LoadCustomer, index: int, text: str) -> Turn:
         turn = Turn(customer.line_user_id, index, text)
         self.turns.append(turn)
-        self.sent.setdefault(customer.line_user_id, []).append(text)
+        # a tap's data is signed by the gateway; Rasa records the payload inside it
+        self.sent.setdefault(customer.line_user_id, []).append(signed_payload(text))
         return turn
 
 
@@ -270,7 +276,7 @@ class LineAnswers:
         end = len(requests)
         while self.cursor < end:
             entry = requests[self.cursor]
-            if "status" not in entry:
+            if entry.get("status") is None:
                 break  # still being answered: look again next time
             self.cursor += 1
             body = entry.get("json") or {}
@@ -473,6 +479,8 @@ def summarise(phase: Phase, tracker: Dict[str, int], remedies: Dict[str, int]) -
         "phase": phase.name,
         "channel": phase.channel,
         "rasa_servers": phase.rasa_servers,
+        "users": phase.users,
+        "speedups": phase.speedups,
         "messages_sent": len(phase.turns),
         "messages_answered": len(answered),
         "messages_per_s": round(phase.answered_in_time / phase.measured_s, 2),
@@ -496,6 +504,7 @@ def summarise(phase: Phase, tracker: Dict[str, int], remedies: Dict[str, int]) -
         "pushes": phase.pushes,
         "ack_errors": phase.ack_errors,
         "cpu_percent": CpuMeter.percent(phase.cpu),
+        "memory_mb": dict(phase.memory_mb),
         # CPU per answered message: comparable between runs even on a shared machine
         "cpu_ms_per_message": {
             n: round(v / max(1, len(answered)) * 1000, 1)
@@ -538,15 +547,14 @@ class CpuMeter:
         return out
 
 
-# --- inside the Rasa servers: profiling (--profile-rasa); the speed-up off (--without-speedup) ----
+# --- inside the Rasa servers: profiling (--profile-rasa); which speed-ups (--speedups) ----
 
 # Written into the run's folder and put on the Rasa servers' PYTHONPATH (sitecustomize runs
 # at interpreter start, before Rasa is imported).
 # - BENCH_PROFILE_OUT: cProfile starts on SIGUSR1 (model loading stays out of the figures)
 #   and is saved on SIGUSR2.
-# The bottleneck the profile showed (Rasa checking its action-answer schema against the
-# meta-schema on every custom action) is fixed in bot/server/speedups.py, which every Rasa
-# started by devkit/stack.py uses; RASA_FAST_VALIDATION=0 turns it off for a comparison.
+# The bottlenecks the profile showed are removed in bot/server/speedups.py, which every Rasa
+# started by devkit/stack.py uses; RASA_SPEEDUPS (--speedups) picks them for a comparison.
 RASA_SITE = """
 import os, signal
 _out = os.environ.get("BENCH_PROFILE_OUT")
@@ -563,7 +571,7 @@ if _out:
 """
 
 
-def rasa_env(workdir: Path, profile: bool, fast_validate: bool) -> Optional[Dict[str, str]]:
+def rasa_env(workdir: Path, profile: bool, speedups: str) -> Optional[Dict[str, str]]:
     env: Dict[str, str] = {}
     if profile:
         site = workdir / "rasa-site"
@@ -571,8 +579,7 @@ def rasa_env(workdir: Path, profile: bool, fast_validate: bool) -> Optional[Dict
         (site / "sitecustomize.py").write_text(RASA_SITE)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
         env["BENCH_PROFILE_OUT"] = str(workdir / "rasa-0.prof")
-    if not fast_validate:
-        env["RASA_FAST_VALIDATION"] = "0"
+    env["RASA_SPEEDUPS"] = speedups
     return env or None
 
 
@@ -595,7 +602,7 @@ def profile_summary(path: Path, top: int = 30) -> str:
 
 def start_stack(
     args: argparse.Namespace, counts: Sequence[int], emu_thread: EmulatorThread, orders_url: str, st: Stack
-) -> Dict[int, Dict[str, str]]:
+) -> Dict[Any, Dict[str, str]]:
     """redis, actions, max(counts) Rasa servers on Redis stores, a Rasa balancer when two or
     more, one gateway per Rasa set-up. Returns per count: {"rasa": url, "gateway": url}."""
     work = st.workdir
@@ -616,11 +623,26 @@ def start_stack(
                     work / f"rasa-{i}",
                     token=st.token,
                     endpoints=str(endpoints),
-                    env=rasa_env(work, args.profile_rasa and i == 0, not args.without_speedup),
+                    env=rasa_env(work, args.profile_rasa and i == 0, args.speedups),
                 ),
             )
         )
-    setups: Dict[int, Dict[str, str]] = {}
+    setups: Dict[Any, Dict[str, str]] = {}
+    if args.baseline_speedups:
+        # Rasa as before this work (only the speed-ups named), beside the others: "today's"
+        # CPU per message measured in the same run, on the same machine
+        base = st.add(
+            "rasa-base",
+            stack.start_rasa(
+                model,
+                actions.url,
+                work / "rasa-base",
+                token=st.token,
+                endpoints=str(endpoints),
+                env=rasa_env(work, False, args.baseline_speedups),
+            ),
+        )
+        setups["base"] = {"rasa": base.url}
     for count in counts:
         rasa_url = servers[0].url
         if count > 1:
@@ -655,7 +677,7 @@ def markdown(rows: List[Dict[str, Any]], args: argparse.Namespace) -> str:
         return "—" if value is None else (f"{value:.0f}" if isinstance(value, float) and value >= 100 else str(value))
 
     head = (
-        "| phase | Rasa servers | msg/s | ack p50 ms | ack p99 ms | e2e p50 ms | e2e p95 ms "
+        "| phase | customers | Rasa servers | msg/s | ack p50 ms | ack p99 ms | e2e p50 ms | e2e p95 ms "
         "| conversations | lost | duplicated | out of order | remedies twice | apologies "
         "| machine busy % (all cores) |"
     )
@@ -666,7 +688,8 @@ def markdown(rows: List[Dict[str, Any]], args: argparse.Namespace) -> str:
             + " | ".join(
                 f(v)
                 for v in (
-                    r["channel"],
+                    r["channel"] if r["speedups"] == "all" else f"{r['channel']} (speed-ups: {r['speedups']})",
+                    r["users"],
                     r["rasa_servers"],
                     r["messages_per_s"],
                     r["ack_p50_ms"],
@@ -696,6 +719,27 @@ def markdown(rows: List[Dict[str, Any]], args: argparse.Namespace) -> str:
         lines.append(f"| {r['phase']} | " + " | ".join(str(r["cpu_percent"][n]) for n in names) + " |")
     lines += [
         "",
+        "CPU ms per answered message, and memory (MB resident, the most at a round's end):",
+        "",
+        "| phase | "
+        + " | ".join(f"{n} ms" for n in names if n != "ours")
+        + " | "
+        + " | ".join(f"{n} MB" for n in names if n != "ours")
+        + " |",
+        "|" + "|".join("---" for _ in range(2 * len([n for n in names if n != "ours"]) + 1)) + "|",
+    ]
+    for r in rows:
+        procs = [n for n in names if n != "ours"]
+        lines.append(
+            f"| {r['phase']} | "
+            + " | ".join(str(r["cpu_ms_per_message"].get(n, "—")) for n in procs)
+            + " | "
+            + " | ".join(str(r["memory_mb"].get(n, "—")) for n in procs)
+            + " |"
+        )
+    lines += ["", "Targets:", *targets(rows)]
+    lines += [
+        "",
         f"{args.users} customers at once, {args.duration:.0f} s per phase in {args.rounds} "
         f"rounds, think time {args.think} s; ja/en half each; e2e = message sent -> answer "
         f"recorded; machine busy = all processes on this shared machine, {os.cpu_count()} cores "
@@ -707,12 +751,13 @@ def markdown(rows: List[Dict[str, Any]], args: argparse.Namespace) -> str:
 async def measure(
     args: argparse.Namespace,
     counts: Sequence[int],
-    setups: Dict[int, Dict[str, str]],
+    setups: Dict[Any, Dict[str, str]],
     emu_thread: EmulatorThread,
     pool: CustomerPool,
     st: Stack,
 ) -> List[Dict[str, Any]]:
     meter = CpuMeter(st.pids)
+    levels = user_levels(args.users)
     warm = Phase("warm-up", "warm", 0)
     for count in counts:  # model graph, action imports, profile cache paths, DB connections
         for channel in (
@@ -720,28 +765,47 @@ async def measure(
             LineChannel(setups[count]["gateway"], emu_thread, args.answer_timeout),
         ):
             await run_phase(warm, channel, pool, 4, 8.0, 0)
-    # Rounds alternate the set-ups, so a burst of other work on this shared machine does not
-    # fall on one set-up only.
-    phases = {
-        (count, kind): Phase(f"{kind}-{count}", kind, count) for count in counts for kind in args.channels.split(",")
-    }
+    if "base" in setups:
+        await run_phase(warm, RestChannel(setups["base"]["rasa"], args.answer_timeout), pool, 4, 8.0, 0)
+
+    def named(name: str, users: int) -> str:
+        return name if len(levels) == 1 else f"{name}@{users}"
+
+    phases: Dict[Tuple[int, Any, str], Phase] = {}
+    for users in levels:
+        for count in counts:
+            for kind in args.channels.split(","):
+                phases[(users, count, kind)] = Phase(
+                    named(f"{kind}-{count}", users), kind, count, users=users, speedups=args.speedups
+                )
+        if "base" in setups:
+            phases[(users, "base", "rest")] = Phase(
+                named("rest-base-1", users), "rest", 1, users=users, speedups=args.baseline_speedups
+            )
     per_round = args.duration / args.rounds
     if args.profile_rasa:
         os.kill(st.pids["rasa-0"], signal.SIGUSR1)
-    for round_no in range(args.rounds):
-        for (count, kind), phase in phases.items():
-            channel = (
-                RestChannel(setups[count]["rasa"], args.answer_timeout)
-                if kind == "rest"
-                else LineChannel(setups[count]["gateway"], emu_thread, args.answer_timeout)
-            )
-            print(
-                f"round {round_no + 1}/{args.rounds}, {phase.name}: {args.users} customers for {per_round:.0f} s ...",
-                flush=True,
-            )
-            before = meter.read()
-            await run_phase(phase, channel, pool, args.users, per_round, args.think)
-            CpuMeter.add(phase.cpu, before, meter.read())
+    for users in levels:
+        # Rounds alternate the set-ups, so a burst of other work on this shared machine does
+        # not fall on one set-up only.
+        for round_no in range(args.rounds):
+            for (level, setup, kind), phase in phases.items():
+                if level != users:
+                    continue
+                channel = (
+                    RestChannel(setups[setup]["rasa"], args.answer_timeout)
+                    if kind == "rest"
+                    else LineChannel(setups[setup]["gateway"], emu_thread, args.answer_timeout)
+                )
+                print(
+                    f"round {round_no + 1}/{args.rounds}, {phase.name}: {users} customers for {per_round:.0f} s ...",
+                    flush=True,
+                )
+                before = meter.read()
+                await run_phase(phase, channel, pool, users, per_round, args.think)
+                CpuMeter.add(phase.cpu, before, meter.read())
+                for name, pid in st.pids.items():
+                    phase.memory_mb[name] = max(phase.memory_mb.get(name, 0.0), resident_mb(pid))
     if args.profile_rasa:
         os.kill(st.pids["rasa-0"], signal.SIGUSR2)
         await asyncio.sleep(3.0)  # the server writes its profile
@@ -754,13 +818,49 @@ async def measure(
         remedies = await asyncio.to_thread(pool.remedies_per_order, phase.orders)
         row = summarise(phase, tracker, remedies)
         rows.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != "cpu_percent"}), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k not in ("cpu_percent", "memory_mb")}), flush=True)
     return rows
+
+
+def user_levels(text: str) -> List[int]:
+    """`--users 50` or a curve `--users 10,25,50,100`."""
+    levels = sorted({int(v) for v in str(text).split(",") if v.strip()})
+    if not levels or levels[0] < 1:
+        raise SystemExit("--users: one or more numbers of customers, e.g. 50 or 10,25,50,100")
+    return levels
+
+
+def targets(rows: List[Dict[str, Any]]) -> List[str]:
+    """Issue 18's targets, per number of customers: Rasa's CPU per message against the
+    baseline server, and the LINE path against Rasa's REST endpoint with two servers."""
+    by = {(r["users"], r["phase"].split("@")[0]): r for r in rows}
+    lines = []
+    for users in sorted({r["users"] for r in rows}):
+        parts = []
+        rest, base = by.get((users, "rest-1")), by.get((users, "rest-base-1"))
+        if rest and base:
+            now, before = rest["cpu_ms_per_message"].get("rasa-0"), base["cpu_ms_per_message"].get("rasa-base")
+            if now and before:
+                parts.append(f"Rasa CPU/message {now} ms vs {before} ms before ({now / before:.2f}x)")
+        for count in (1, 2):
+            line, rest_n = by.get((users, f"line-{count}")), by.get((users, f"rest-{count}"))
+            if line and rest_n and rest_n["messages_per_s"]:
+                ratio = line["messages_per_s"] / rest_n["messages_per_s"]
+                parts.append(f"LINE/REST with {count} Rasa: {ratio:.2f}")
+        must_be_zero = sum(r[k] for r in rows if r["users"] == users for k in MUST_BE_ZERO)
+        parts.append(f"must-be-zero counts: {must_be_zero}")
+        lines.append(f"- {users} customers: " + "; ".join(parts))
+    return lines
+
+
+MUST_BE_ZERO = ("lost", "duplicated", "out_of_order", "remedies_twice")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", type=int, default=50, help="customers at once")
+    parser.add_argument(
+        "--users", default="50", help="customers at once; a list (10,25,50,100) measures a curve and plots it"
+    )
     parser.add_argument("--duration", type=float, default=120.0, help="seconds per phase")
     parser.add_argument(
         "--rasa-servers",
@@ -787,9 +887,14 @@ def main() -> int:
         help="cProfile the first Rasa server during the phases (slows it: a diagnosis run, not for the figures)",
     )
     parser.add_argument(
-        "--without-speedup",
-        action="store_true",
-        help="Rasa without bot/server/speedups.py (its cached validator for action answers), to measure the fix",
+        "--speedups",
+        default="all",
+        help="bot/server/speedups.py in the Rasa servers: all, none, or names (validator,payloads,...), to measure them",
+    )
+    parser.add_argument(
+        "--baseline-speedups",
+        default="",
+        help="also a Rasa server with only these speed-ups (e.g. validator: Rasa before issue 18), REST phases",
     )
     parser.add_argument("--model", help="a model .tar.gz (default: stack.trained_model())")
     args = parser.parse_args()
@@ -821,6 +926,11 @@ def main() -> int:
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"load-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    if len(user_levels(args.users)) > 1:
+        from bench.load_curve import plot
+
+        png = plot(rows, out.with_suffix(".png"), " ".join(sys.argv[1:]))
+        print(f"plot: {png.relative_to(ROOT)}")
     out.write_text(
         json.dumps(
             {
