@@ -77,8 +77,10 @@ test-security: install train ## Attacks over the real processes: the action serv
 test-scale: install train ## Two gateways and two Rasa servers behind balancers, one Redis: per-user order and exactly-once replies hold
 	.venv-devkit/bin/python -m pytest tests/system/scale -q
 
-load: install train ## Load: USERS (50) customers in full conversations for DURATION (120) s, LINE gateway beside Rasa alone, 1 and 2 Rasa servers
-	.venv-devkit/bin/python -m bench.load --users $(or $(USERS),50) --duration $(or $(DURATION),120)
+LOAD_USERS ?= 10,25,50,100
+LOAD_DURATION ?= 30
+load: install train ## Load curve: LOAD_USERS (10,25,50,100) customers in full conversations, LOAD_DURATION (30) s per phase, LINE gateway beside Rasa alone, 1 and 2 Rasa servers, and Rasa before the speed-ups: table, JSON and PNG plot in bench/results/
+	.venv-devkit/bin/python -m bench.load --users $(LOAD_USERS) --duration $(LOAD_DURATION) --baseline-speedups validator
 
 test-faults: install train ## Faults over the real processes: Rasa, actions, Redis, orders DB, LINE and Slack failing, the gateway killed
 	.venv-devkit/bin/python -m pytest tests/system/faults -q

@@ -31,6 +31,11 @@ or `none`). What each one bought is in docs/performance.md.
   walking every Event subclass (and `inspect.isabstract` on each), per event. The
   names are indexed once (and again when a name is not found).
 
+- `dialogue_states`: each dialogue policy (memoization, rules, the transformer) rebuilt
+  the conversation's states by replaying the tracker, for the same tracker at the same
+  point. They are built once per tracker and point (and argument), each caller gets its
+  own copy.
+
 RASA_SPEEDUPS: `all` (default), `none`, or a comma list of the names above.
 RASA_FAST_VALIDATION=0 leaves out `validator` (kept for older run scripts).
 RASA_DIALOGUE_CACHE_SIZE: entries of the dialogue cache (default 4096; about 2 KB each).
@@ -282,6 +287,54 @@ def _tracker_save() -> None:
     RedisTrackerStore.save = save
 
 
+_IMMUTABLE = (str, int, float, bool, tuple, frozenset, type(None))
+
+
+def copy_states(states: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """A copy of dialogue states a caller may change (Rasa's featurizer edits the last
+    user turn in place): two levels of dicts, their values immutable, else a deep copy."""
+    try:
+        return [
+            {
+                part: {k: v for k, v in sub.items() if isinstance(v, _IMMUTABLE) or _raise()}
+                for part, sub in state.items()
+            }
+            for state in states
+        ]
+    except TypeError:
+        return copy.deepcopy(states)
+
+
+def _raise() -> bool:
+    raise TypeError("a mutable value in a dialogue state")
+
+
+def _dialogue_states() -> None:
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    original = DialogueStateTracker.past_states
+
+    def past_states(
+        self: DialogueStateTracker,
+        domain: Any,
+        omit_unset_slots: bool = False,
+        ignore_rule_only_turns: bool = False,
+        rule_only_data: Optional[Dict[str, Any]] = None,
+    ) -> List[Dict[str, Any]]:
+        events = self.events
+        # the states follow from the events alone (Rasa replays them): same events, same states
+        now = (id(domain), len(events), id(events[-1]) if events else None)
+        key = (omit_unset_slots, ignore_rule_only_turns, repr(rule_only_data))
+        cache = self.__dict__.get("_states_cache")
+        if cache is None or cache[0] != now:
+            cache = self.__dict__["_states_cache"] = (now, {})
+        if key not in cache[1]:
+            cache[1][key] = original(self, domain, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
+        return copy_states(cache[1][key])
+
+    DialogueStateTracker.past_states = past_states
+
+
 def _event_types() -> None:
     from rasa.shared.core.events import Event
     from rasa.shared.utils.common import all_subclasses
@@ -311,6 +364,7 @@ SPEEDUPS: Dict[str, Callable[[], None]] = {
     "dialogue_cache": _dialogue_cache,
     "tracker_save": _tracker_save,
     "event_types": _event_types,
+    "dialogue_states": _dialogue_states,
 }
 _installed: List[str] = []
 
