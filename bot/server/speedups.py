@@ -8,11 +8,9 @@ or `none`). What each one bought is in docs/performance.md.
   `jsonschema.validate(result, schema)`, which first checks the SCHEMA against the
   meta-schema, on every call. The schema is checked once and its validator reused; every
   answer is still validated, and an invalid one still fails through Rasa's own code.
-  Rasa's event schema is a `oneOf` over some twenty event types, each fixing `event` to
-  its name, so each event is checked against its own type's schema only (same verdict).
-- `action_connections`: Rasa opened a new HTTP session and TCP connection to the action
-  server for every action (several per message). One session per endpoint is kept, its
-  idle connections dropped after 2 s (before the action server's keep-alive ends).
+- `event_schema`: Rasa's event schema is a `oneOf` over some twenty event types, each
+  fixing `event` to its name, so each event is checked against its own type's schema
+  only (the same verdict; an invalid answer still fails through Rasa's own code).
 - `payloads`: a button's payload (`/inform{"remedy": ...}`) went through the whole NLU
   pipeline (tokenizer, featurizers, DIET) before Rasa's RegexMessageHandler threw that
   work away and replaced the result with the payload's intent and entities. The payload
@@ -31,19 +29,13 @@ or `none`). What each one bought is in docs/performance.md.
   walking every Event subclass (and `inspect.isabstract` on each), per event. The
   names are indexed once (and again when a name is not found).
 
-- `dialogue_states`: each dialogue policy (memoization, rules, the transformer) rebuilt
-  the conversation's states by replaying the tracker, for the same tracker at the same
-  point. They are built once per tracker and point (and argument), each caller gets its
-  own copy.
-
 RASA_SPEEDUPS: `all` (default), `none`, or a comma list of the names above.
-RASA_FAST_VALIDATION=0 leaves out `validator` (kept for older run scripts).
+RASA_FAST_VALIDATION=0 leaves out `validator` and `event_schema` (kept for older scripts).
 RASA_DIALOGUE_CACHE_SIZE: entries of the dialogue cache (default 4096; about 2 KB each).
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import json
@@ -54,22 +46,27 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 
-def _cached_validator() -> None:
+def _cached_validator(per_event_type: bool = False) -> None:
     from jsonschema.validators import validator_for
     from rasa.core.actions.action import RemoteAction
 
     schema = RemoteAction.action_response_format_spec()
     kind = validator_for(schema)
     kind.check_schema(schema)  # once, instead of on every action
-    is_valid = _by_event_type(schema, kind) or kind(schema).is_valid
-    original = RemoteAction._validate_action_result
+    is_valid = (per_event_type and _by_event_type(schema, kind)) or kind(schema).is_valid
+    original = getattr(RemoteAction._validate_action_result, "rasas_own", RemoteAction._validate_action_result)
 
     def _validate_action_result(self: RemoteAction, result: Dict[str, Any]) -> bool:
         if is_valid(result):
             return True
         return original(self, result)  # raises Rasa's own ValidationError with its message
 
+    _validate_action_result.rasas_own = original  # type: ignore[attr-defined]
     RemoteAction._validate_action_result = _validate_action_result
+
+
+def _event_schema() -> None:
+    _cached_validator(per_event_type=True)
 
 
 def _by_event_type(schema: Dict[str, Any], kind: Any) -> Optional[Callable[[Any], bool]]:
@@ -103,43 +100,6 @@ def _by_event_type(schema: Dict[str, Any], kind: Any) -> Optional[Callable[[Any]
         return True
 
     return is_valid
-
-
-def _action_connections() -> None:
-    import aiohttp
-    from rasa.utils import endpoints
-
-    original = endpoints.EndpointConfig.session
-
-    def session(self: endpoints.EndpointConfig) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        shared = self.__dict__.get("_shared_session")
-        if shared is None or shared.closed or shared._loop is not loop:
-            made = original(self)
-            # under the action server's keep-alive (Sanic: 5 s), so a connection is never
-            # reused just as the server closes it
-            connector = aiohttp.TCPConnector(keepalive_timeout=2.0)
-            shared = aiohttp.ClientSession(
-                headers=made.headers, auth=made.auth, timeout=made.timeout, connector=connector
-            )
-            asyncio.ensure_future(made.close())
-            self.__dict__["_shared_session"] = shared
-        return _Borrowed(shared)
-
-    endpoints.EndpointConfig.session = session
-
-
-class _Borrowed:
-    """`async with config.session() as s:` on a shared session: not closed on exit."""
-
-    def __init__(self, session: Any) -> None:
-        self.session = session
-
-    async def __aenter__(self) -> Any:
-        return self.session
-
-    async def __aexit__(self, *exc: Any) -> None:
-        return None
 
 
 def _payloads_skip_nlu() -> None:
@@ -287,54 +247,6 @@ def _tracker_save() -> None:
     RedisTrackerStore.save = save
 
 
-_IMMUTABLE = (str, int, float, bool, tuple, frozenset, type(None))
-
-
-def copy_states(states: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """A copy of dialogue states a caller may change (Rasa's featurizer edits the last
-    user turn in place): two levels of dicts, their values immutable, else a deep copy."""
-    try:
-        return [
-            {
-                part: {k: v for k, v in sub.items() if isinstance(v, _IMMUTABLE) or _raise()}
-                for part, sub in state.items()
-            }
-            for state in states
-        ]
-    except TypeError:
-        return copy.deepcopy(states)
-
-
-def _raise() -> bool:
-    raise TypeError("a mutable value in a dialogue state")
-
-
-def _dialogue_states() -> None:
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    original = DialogueStateTracker.past_states
-
-    def past_states(
-        self: DialogueStateTracker,
-        domain: Any,
-        omit_unset_slots: bool = False,
-        ignore_rule_only_turns: bool = False,
-        rule_only_data: Optional[Dict[str, Any]] = None,
-    ) -> List[Dict[str, Any]]:
-        events = self.events
-        # the states follow from the events alone (Rasa replays them): same events, same states
-        now = (id(domain), len(events), id(events[-1]) if events else None)
-        key = (omit_unset_slots, ignore_rule_only_turns, repr(rule_only_data))
-        cache = self.__dict__.get("_states_cache")
-        if cache is None or cache[0] != now:
-            cache = self.__dict__["_states_cache"] = (now, {})
-        if key not in cache[1]:
-            cache[1][key] = original(self, domain, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
-        return copy_states(cache[1][key])
-
-    DialogueStateTracker.past_states = past_states
-
-
 def _event_types() -> None:
     from rasa.shared.core.events import Event
     from rasa.shared.utils.common import all_subclasses
@@ -359,12 +271,11 @@ def _event_types() -> None:
 
 SPEEDUPS: Dict[str, Callable[[], None]] = {
     "validator": _cached_validator,
-    "action_connections": _action_connections,
+    "event_schema": _event_schema,
     "payloads": _payloads_skip_nlu,
     "dialogue_cache": _dialogue_cache,
     "tracker_save": _tracker_save,
     "event_types": _event_types,
-    "dialogue_states": _dialogue_states,
 }
 _installed: List[str] = []
 
@@ -383,7 +294,7 @@ def wanted(env: Optional[Dict[str, str]] = None) -> List[str]:
         if unknown:
             raise ValueError(f"RASA_SPEEDUPS: unknown {', '.join(unknown)} (known: {', '.join(SPEEDUPS)}, all, none)")
     if env.get("RASA_FAST_VALIDATION", "1") == "0":
-        names = [n for n in names if n != "validator"]
+        names = [n for n in names if n not in ("validator", "event_schema")]
     return [n for n in SPEEDUPS if n in names]
 
 
