@@ -86,6 +86,19 @@ DECLINED = "declined"
 ACTIVE_STATUSES = ("placed", "preparing", "out_for_delivery")
 
 
+_LONE_KANA = re.compile(r"^[\u3040-\u30ff\u30fc\W_]$")
+
+
+def item_mentions(values: Any) -> List[str]:
+    """The item names the NLU found, without a lone kana or mark ("返金でお願いします" once
+    gave the item 「お」): no item is called that, and it would hide the one already named.
+    A lone kanji (卵) is a name."""
+    if values is None:
+        return []
+    listed = values if isinstance(values, (list, tuple)) else [values]
+    return [str(v) for v in listed if v and not _LONE_KANA.match(str(v).strip())]
+
+
 def inform_payload(**entities: Any) -> str:
     """A button payload that fills slots without going through NLU."""
     return "/inform" + json.dumps(entities, ensure_ascii=False)
@@ -183,7 +196,7 @@ class ActionAskOrderId(Action):
                 dispatcher.utter_message(json_message=account_link_offer())
             return []
         problem = tracker.get_slot("problem")
-        mentions = tracker.get_slot("item") or []
+        mentions = item_mentions(tracker.get_slot("item"))
         if tracker.get_slot("order_proposal") != DECLINED:
             text = str(tracker.latest_message.get("text") or "")
             proposal = proposed_order(customer.id, problem, mentions, text)
@@ -220,7 +233,7 @@ def _confirm_order(dispatcher: CollectingDispatcher, tracker: Tracker, order: Or
     """「#1001 とり政 渋谷店の別卵の件ですね？」 はい / ちがう: one tap instead of a list."""
     text, mentions = _item_message(tracker)
     if not text:  # no entity found: the names in the latest message
-        text, mentions = str(tracker.latest_message.get("text") or ""), tracker.get_slot("item") or []
+        text, mentions = str(tracker.latest_message.get("text") or ""), item_mentions(tracker.get_slot("item"))
     named = claimed_items(text, order.items, mentions) if tracker.get_slot("problem") in ITEM_PROBLEMS else []
     yes, no = _CONFIRM_LABELS.get(language, _CONFIRM_LABELS["ja"])
     dispatcher.utter_message(
@@ -358,7 +371,7 @@ class ValidateClaimForm(FormValidationAction):
                 elif answer == "no":  # not that one: the list of recent orders next, no miss
                     return {"order_id": None, "order_proposal": DECLINED, "failed_attempts": 0}
         if order is None and customer is not None:
-            listed = candidate_orders(customer.id, problem, tracker.get_slot("item") or [])
+            listed = candidate_orders(customer.id, problem, item_mentions(tracker.get_slot("item")))
             order = match_order(text, listed)
         number = order.number if order else order_number_in(text)
         if order is None and number:
@@ -382,7 +395,7 @@ class ValidateClaimForm(FormValidationAction):
             return _failed(tracker, "order_id", "order_not_found")
         slots: Dict[Text, Any] = {**verified, "order_id": order.number, "failed_attempts": 0}
         if problem in ITEM_PROBLEMS:
-            named = match_items(tracker.get_slot("item") or [], order.items)
+            named = match_items(item_mentions(tracker.get_slot("item")), order.items)
             # "親子丼に別卵が付いていない": the claim is the egg, not every item named
             text, mentions = claim_message or _item_message(tracker)
             named = claimed_items(text, order.items, mentions) or named
@@ -421,10 +434,10 @@ class ValidateClaimForm(FormValidationAction):
         order = services.repository().order_by_number(tracker.get_slot("order_id") or "")
         if order is None:
             return {"claim_items": None, "order_id": None}
-        mentions = value if isinstance(value, list) else [value]
-        entity_mentions = [
-            e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "item"
-        ]
+        mentions = item_mentions(value)
+        entity_mentions = item_mentions(
+            [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == "item"]
+        )
         chosen = match_items(entity_mentions, order.items) or match_items(mentions, order.items)
         said = str(tracker.latest_message.get("text") or "")
         reading = remedy_wish(said)
@@ -536,7 +549,7 @@ def _report_message(tracker: Tracker) -> Tuple[str, List[str]]:
     for event in reversed(tracker.events):
         if event.get("event") == "user" and _reports_problem(event):
             entities = (event.get("parse_data") or {}).get("entities") or []
-            values = [str(e.get("value")) for e in entities if e.get("entity") == "item"]
+            values = item_mentions([e.get("value") for e in entities if e.get("entity") == "item"])
             if values:
                 return str(event.get("text") or ""), values
             bare = bare or (str(event.get("text") or ""), values)
@@ -614,7 +627,7 @@ def _item_message(tracker: Tracker) -> Tuple[str, List[str]]:
         if event.get("event") != "user":
             continue
         entities = (event.get("parse_data") or {}).get("entities") or []
-        values = [str(e.get("value")) for e in entities if e.get("entity") == "item" and e.get("value")]
+        values = item_mentions([e.get("value") for e in entities if e.get("entity") == "item"])
         if values:
             return str(event.get("text") or ""), values
     return "", []

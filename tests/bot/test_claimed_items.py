@@ -149,3 +149,12 @@ def test_items_are_found_in_a_sentence_by_reading_lexicon_word_or_typo(text, ite
 )
 def test_ordinary_words_in_a_sentence_name_no_item(text):
     assert claimed_items(text, SEED_BURGER + GYUDON) == []
+
+
+def test_a_lone_kana_read_as_an_item_is_not_an_item_name_but_a_lone_kanji_is():
+    from bot.actions.claims import item_mentions
+
+    assert item_mentions(["お"]) == []  # 「返金でお願いします」 once gave the item お
+    assert item_mentions(["ー", "、"]) == []
+    assert item_mentions(["卵", "マグカップ"]) == ["卵", "マグカップ"]
+    assert item_mentions("別卵") == ["別卵"] and item_mentions(None) == []
