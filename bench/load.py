@@ -571,16 +571,15 @@ if _out:
 """
 
 
-def rasa_env(workdir: Path, profile: bool, speedups: str) -> Optional[Dict[str, str]]:
-    env: Dict[str, str] = {}
+def rasa_env(workdir: Path, profile: bool, speedups: str) -> Dict[str, str]:
+    env: Dict[str, str] = {"RASA_SPEEDUPS": speedups}
     if profile:
         site = workdir / "rasa-site"
         site.mkdir(parents=True, exist_ok=True)
         (site / "sitecustomize.py").write_text(RASA_SITE)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
         env["BENCH_PROFILE_OUT"] = str(workdir / "rasa-0.prof")
-    env["RASA_SPEEDUPS"] = speedups
-    return env or None
+    return env
 
 
 def profile_summary(path: Path, top: int = 30) -> str:
@@ -717,19 +716,15 @@ def markdown(rows: List[Dict[str, Any]], args: argparse.Namespace) -> str:
     ]
     for r in rows:
         lines.append(f"| {r['phase']} | " + " | ".join(str(r["cpu_percent"][n]) for n in names) + " |")
+    procs = [n for n in names if n != "ours"]
     lines += [
         "",
         "CPU ms per answered message, and memory (MB resident, the most at a round's end):",
         "",
-        "| phase | "
-        + " | ".join(f"{n} ms" for n in names if n != "ours")
-        + " | "
-        + " | ".join(f"{n} MB" for n in names if n != "ours")
-        + " |",
-        "|" + "|".join("---" for _ in range(2 * len([n for n in names if n != "ours"]) + 1)) + "|",
+        "| phase | " + " | ".join(f"{n} ms" for n in procs) + " | " + " | ".join(f"{n} MB" for n in procs) + " |",
+        "|" + "|".join("---" for _ in range(2 * len(procs) + 1)) + "|",
     ]
     for r in rows:
-        procs = [n for n in names if n != "ours"]
         lines.append(
             f"| {r['phase']} | "
             + " | ".join(str(r["cpu_ms_per_message"].get(n, "—")) for n in procs)

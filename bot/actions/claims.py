@@ -86,7 +86,7 @@ DECLINED = "declined"
 ACTIVE_STATUSES = ("placed", "preparing", "out_for_delivery")
 
 
-_LONE_KANA = re.compile(r"^[\u3040-\u30ff\u30fc\W_]$")
+_LONE_KANA = re.compile(r"^[\u3040-\u30ff\W_]$")  # kana (ー included), or a mark
 
 
 def item_mentions(values: Any) -> List[str]:

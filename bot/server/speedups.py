@@ -203,7 +203,7 @@ def merged_events(stored: Dict[str, Any], saving: Dict[str, Any]) -> Optional[Li
     if not old:
         return new
     last = _stamp(old[-1])
-    if last is None or any(_stamp(e) is None or _stamp(e) > last for e in old):  # type: ignore[operator]
+    if last is None or any((stamp := _stamp(e)) is None or stamp > last for e in old):
         return None
     start = len(old) if not new else next((k for k in range(len(old)) if old[k] == new[0]), None)
     if start is None:
@@ -212,7 +212,7 @@ def merged_events(stored: Dict[str, Any], saving: Dict[str, Any]) -> Optional[Li
     if new[:overlap] != old[start:]:
         return None
     later = new[overlap:]
-    if any(_stamp(e) is None or _stamp(e) <= last for e in later):  # type: ignore[operator]
+    if any((stamp := _stamp(e)) is None or stamp <= last for e in later):
         return None
     if start == 0:
         return new
